@@ -1,0 +1,3 @@
+"""dsql-audit: Aurora DSQL compatibility auditor for PostgreSQL estates."""
+
+__version__ = "0.1.0"

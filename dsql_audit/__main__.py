@@ -1,0 +1,3 @@
+from dsql_audit.cli import main
+
+main()

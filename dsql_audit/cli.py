@@ -1,0 +1,270 @@
+"""The dsql-audit command line.
+
+Exit codes: 0 nothing at or above --fail-on, 1 findings at or above it,
+2 usage error or unreadable input, 3 internal error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from dsql_audit import __version__
+from dsql_audit.catalog import load_catalog
+from dsql_audit.model import Severity
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+def _split(values) -> list[str]:
+    out = []
+    for v in values or ():
+        out.extend(x.strip() for x in v.split(",") if x.strip())
+    return out
+
+
+class _Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception:  # pragma: no cover - reached only on bugs
+            click.echo("dsql-audit: internal error (please report):", err=True)
+            click.echo(traceback.format_exc(), err=True)
+            sys.exit(EXIT_INTERNAL)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dsql-audit")
+def main():
+    """What in your PostgreSQL estate will break on Amazon Aurora DSQL."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--profile", "profile_date", metavar="YYYY-MM-DD",
+              help="Judge against DSQL as of this date (default: newest profile).")
+@click.option("-f", "--format", "fmt", type=click.Choice(["console", "json", "sarif"]), default=None,
+              help="Report format (default: console).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write the report here.")
+@click.option("--fail-on", type=click.Choice(["error", "warning", "info", "never"]), default=None,
+              help="Exit 1 when a finding at or above this severity remains (default: error).")
+@click.option("--select", multiple=True, help="Only these rules (codes, code prefixes like DSQL1, or slugs).")
+@click.option("--ignore", multiple=True, help="Skip these rules (codes, prefixes or slugs).")
+@click.option("--framework", type=click.Choice(sorted(
+    ["flyway", "goose", "golang-migrate", "dbmate", "sqitch", "rails", "prisma", "liquibase", "django",
+     "alembic", "psql", "pg_dump"])), default=None, help="Force the migration framework (default: detect).")
+@click.option("-1", "--single-transaction", is_flag=True, default=None,
+              help="Run each plain SQL file as one transaction (psql -1).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Config file (default: nearest "
+              "dsql-audit.toml or pyproject.toml with [tool.dsql-audit]).")
+@click.option("--baseline", type=click.Path(dir_okay=False), help="Report only findings not in this baseline.")
+@click.option("--write-baseline", type=click.Path(dir_okay=False), help="Write all findings to a baseline file.")
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=None, help="Worker processes (default: "
+              "both cores for large inputs).")
+@click.option("--no-aggregate", is_flag=True, help="Report every pg_dump idiom instead of once per dump.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar; only the report.")
+@click.option("--color/--no-color", default=None, help="Colour the console report (default: when a terminal).")
+def scan(paths, profile_date, fmt, output, fail_on, select, ignore, framework, single_transaction, config_path,
+         baseline, write_baseline, jobs, no_aggregate, quiet, color):
+    """Audit SQL files, pg_dump output and migration folders. PATHS are files or folders; - reads stdin."""
+    from dsql_audit.baseline import filter_new, load_baseline
+    from dsql_audit.baseline import write_baseline as do_write_baseline
+    from dsql_audit.config import ConfigError, load_config
+    from dsql_audit.profile import load_profile
+    from dsql_audit.report import render
+    from dsql_audit.scan import scan as run_scan
+    from dsql_audit.sources import discover
+
+    try:
+        config = load_config(config_path)
+        catalog = load_catalog()
+        if profile_date:
+            config.profile = profile_date
+        if framework:
+            config.framework = framework
+        if single_transaction:
+            config.single_transaction = True
+        if select:
+            config.select = _split(select)
+        if ignore:
+            config.ignore = config.ignore + _split(ignore)
+        if fail_on:
+            config.fail_on = fail_on
+        config.validate(catalog)
+        profile = load_profile(config.profile)
+        if config.fail_on not in ("error", "warning", "info", "never"):
+            raise ConfigError(f"fail-on must be error, warning, info or never, not {config.fail_on!r}")
+    except (ConfigError, ValueError) as exc:
+        click.echo(f"dsql-audit: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+
+    disc = discover(paths, framework=config.framework, exclude=config.exclude)
+    named_missing = [e for e in disc.errors if e.path in paths]
+    progress = None
+    bar = None
+    if not quiet and sys.stderr.isatty() and (len(disc.files) > 5 or sum(f.size for f in disc.files) > 2_000_000):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        bar = Progress(TextColumn("scanning"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                       TextColumn("{task.description}"), transient=True)
+        task = bar.add_task("", total=len(disc.files))
+        bar.start()
+
+        def progress(f):
+            bar.update(task, advance=1, description=f.path[-50:])
+
+    try:
+        result = run_scan(paths, config=config, profile=profile, jobs=jobs, progress=progress, discovery=disc,
+                          aggregate=not no_aggregate)
+    finally:
+        if bar is not None:
+            bar.stop()
+
+    if write_baseline:
+        n = do_write_baseline(write_baseline, result.findings)
+        if not quiet:
+            click.echo(f"dsql-audit: wrote {n} finding(s) to baseline {write_baseline}", err=True)
+    baseline = baseline or config.baseline
+    if baseline and not write_baseline:
+        try:
+            known = load_baseline(baseline)
+        except ValueError as exc:
+            click.echo(f"dsql-audit: {exc}", err=True)
+            sys.exit(EXIT_USAGE)
+        result.findings, n_known = filter_new(result.findings, known)
+        if not quiet and n_known:
+            click.echo(f"dsql-audit: {n_known} finding(s) already in the baseline", err=True)
+
+    fmt = fmt or "console"
+    use_color = color if color is not None else (output is None and sys.stdout.isatty())
+    text = render(fmt, result, color=bool(use_color))
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+
+    if named_missing or (not disc.files and disc.errors):
+        sys.exit(EXIT_USAGE)
+    if config.fail_on == "never":
+        sys.exit(EXIT_CLEAN)
+    threshold = Severity.parse(config.fail_on)
+    if any(f.severity >= threshold for f in result.findings):
+        sys.exit(EXIT_FINDINGS)
+    sys.exit(EXIT_CLEAN)
+
+
+@main.command()
+@click.argument("rule", required=False)
+@click.option("--profile", "profile_date", metavar="YYYY-MM-DD", help="Show whether each rule applies then.")
+@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
+def rules(rule, profile_date, fmt):
+    """List the rules, or explain one (by slug or code)."""
+    from dsql_audit.profile import load_profile
+
+    catalog = load_catalog()
+    try:
+        profile = load_profile(profile_date)
+    except ValueError as exc:
+        click.echo(f"dsql-audit: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    if rule:
+        r = catalog.get(rule)
+        if r is None:
+            click.echo(f"dsql-audit: no rule {rule!r} (try `dsql-audit rules`)", err=True)
+            sys.exit(EXIT_USAGE)
+        if fmt == "json":
+            click.echo(json.dumps(_rule_json(r, profile), indent=2))
+        else:
+            click.echo(explain(r, profile, markdown=(fmt == "markdown")))
+        return
+    if fmt == "json":
+        click.echo(json.dumps([_rule_json(r, profile) for r in catalog], indent=2))
+        return
+    if fmt == "markdown":
+        click.echo(rules_markdown(catalog))
+        return
+    for r in catalog:
+        live = [v for v in r.variants.values() if profile.holds(v.when)]
+        state = "" if live else "  (not applicable in this profile)"
+        click.echo(f"{r.code}  {r.slug:<24} {r.severity.name:<8} {r.title}{state}")
+
+
+def _rule_json(r, profile) -> dict:
+    return {
+        "code": r.code, "slug": r.slug, "title": r.title, "category": r.category, "severity": r.severity.name,
+        "why": r.why, "fix": r.fix, "docs": r.docs, "fix_safety": r.fix_safety, "scope": r.scope,
+        "variants": {name: {"severity": v.severity.name, "when": list(v.when), "applies": profile.holds(v.when),
+                            "sqlstate": v.sqlstate, "dsql_message": v.dsql_message, "confirmed": v.confirmed}
+                     for name, v in r.variants.items()},
+        "examples": [{"bad": e.bad, "good": e.good, "profile": e.profile} for e in r.examples],
+    }
+
+
+def explain(r, profile, markdown: bool = False) -> str:
+    lines = []
+    h = "## " if markdown else ""
+    lines.append(f"{h}{r.code} {r.slug} — {r.title}")
+    lines.append(f"category: {r.category}; default severity: {r.severity.name}; fix: {r.fix_safety}")
+    lines.append("")
+    lines.append("Why:" if not markdown else "**Why.**")
+    lines.append(r.why)
+    lines.append("")
+    lines.append("Fix:" if not markdown else "**Fix.**")
+    lines.append(r.fix)
+    lines.append("")
+    lines.append(f"Cases (profile {profile.date}):")
+    for v in r.variants.values():
+        applies = "applies" if profile.holds(v.when) else "does not apply"
+        cond = f" when {', '.join(v.when)}" if v.when else ""
+        dsql = ""
+        if v.sqlstate:
+            dsql = f" — DSQL: {v.sqlstate}"
+            if v.dsql_message:
+                dsql += f" `{v.dsql_message}`" + ("" if v.confirmed else " (message unconfirmed)")
+        lines.append(f"  - {v.name}: {v.severity.name}{cond}, {applies}{dsql}")
+    for i, e in enumerate(r.examples, 1):
+        prof = f" (profile {e.profile})" if e.profile else ""
+        if e.bad:
+            lines.append("")
+            lines.append(f"Bad{prof}:")
+            lines.append(_block(e.bad, markdown))
+        if e.good:
+            lines.append(f"Good{prof}:")
+            lines.append(_block(e.good, markdown))
+    lines.append("")
+    lines.append(f"Docs: {r.docs}")
+    return "\n".join(lines)
+
+
+def _block(sql: str, markdown: bool) -> str:
+    body = sql.strip("\n")
+    if markdown:
+        return f"```sql\n{body}\n```"
+    return "\n".join("    " + ln for ln in body.splitlines())
+
+
+def rules_markdown(catalog) -> str:
+    rows = ["| code | slug | severity | title |", "|---|---|---|---|"]
+    for r in catalog:
+        rows.append(f"| {r.code} | `{r.slug}` | {r.severity.name} | {r.title} |")
+    return "\n".join(rows)
+
+
+@main.command()
+def profiles():
+    """List the dated DSQL profiles (what changed when)."""
+    from dsql_audit.profile import _changes
+
+    for c in _changes():
+        click.echo(f"{c['date']}  {c.get('title', '')}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,151 @@
+"""Configuration: ``[tool.dsql-audit]`` in pyproject.toml, or ``dsql-audit.toml``.
+
+```toml
+[tool.dsql-audit]
+profile = "2026-09-18"          # DSQL release to judge against (default: newest)
+framework = "flyway"            # force a migration framework
+select = ["DSQL1", "sequence"]  # codes, code prefixes or slugs (default: all)
+ignore = ["missing-primary-key"]
+fail-on = "error"
+exclude = ["legacy/**"]
+single-transaction = false      # psql -1 semantics for plain .sql files
+
+[tool.dsql-audit.severity]      # per-rule severity overrides
+unbounded-write = "error"
+
+[tool.dsql-audit.per-file-ignores]
+"db/seeds/*.sql" = ["unbounded-write", "DSQL404"]
+```
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dsql_audit.catalog import Catalog, Rule
+from dsql_audit.model import Severity
+
+KEYS = {"profile", "framework", "select", "ignore", "fail-on", "exclude", "single-transaction",
+        "severity", "per-file-ignores", "format", "baseline"}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass
+class Config:
+    profile: str | None = None
+    framework: str | None = None
+    select: list = field(default_factory=list)
+    ignore: list = field(default_factory=list)
+    fail_on: str = "error"
+    exclude: list = field(default_factory=list)
+    single_transaction: bool = False
+    severity: dict = field(default_factory=dict)
+    per_file_ignores: dict = field(default_factory=dict)
+    baseline: str | None = None
+    source: str | None = None  # the file the config came from
+
+    def validate(self, catalog: Catalog) -> None:
+        for key in list(self.select) + list(self.ignore) + list(self.severity) + [
+                r for rules in self.per_file_ignores.values() for r in rules]:
+            if not _matches_any_rule(key, catalog):
+                raise ConfigError(f"{self.source or 'config'}: unknown rule or code {key!r}")
+        for key, sev in self.severity.items():
+            try:
+                Severity.parse(sev)
+            except ValueError as exc:
+                raise ConfigError(f"{self.source or 'config'}: severity for {key}: {exc}") from None
+
+    def _selected(self, rule: Rule, keys) -> bool:
+        return any(_rule_matches(k, rule) for k in keys)
+
+    def enabled(self, rule: Rule, path: str) -> bool:
+        if self.select and not self._selected(rule, self.select):
+            return False
+        if self.ignore and self._selected(rule, self.ignore):
+            return False
+        for pattern, rules in self.per_file_ignores.items():
+            if _path_matches(path, pattern) and self._selected(rule, rules):
+                return False
+        return True
+
+    def severity_for(self, rule: Rule, default: Severity) -> Severity:
+        for key, sev in self.severity.items():
+            if _rule_matches(key, rule):
+                return Severity.parse(sev)
+        return default
+
+
+def _rule_matches(key: str, rule: Rule) -> bool:
+    k = key.strip()
+    return k.lower() == rule.slug or (k.upper().startswith("DSQL") and rule.code.startswith(k.upper()))
+
+
+def _matches_any_rule(key: str, catalog: Catalog) -> bool:
+    return key.upper() == "ALL" or any(_rule_matches(key, r) for r in catalog)
+
+
+def _path_matches(path: str, pattern: str) -> bool:
+    p = path.replace("\\", "/")
+    return fnmatch.fnmatch(p, pattern) or fnmatch.fnmatch(p, f"*/{pattern}") or Path(p).match(pattern)
+
+
+def _from_table(data: dict, source: str) -> Config:
+    unknown = set(data) - KEYS
+    if unknown:
+        raise ConfigError(f"{source}: unknown setting(s) {', '.join(sorted(unknown))}")
+    cfg = Config(source=source)
+    cfg.profile = data.get("profile")
+    cfg.framework = data.get("framework")
+    cfg.select = list(data.get("select", []))
+    cfg.ignore = list(data.get("ignore", []))
+    cfg.fail_on = data.get("fail-on", "error")
+    cfg.exclude = list(data.get("exclude", []))
+    cfg.single_transaction = bool(data.get("single-transaction", False))
+    cfg.severity = dict(data.get("severity", {}))
+    cfg.per_file_ignores = {k: list(v) for k, v in data.get("per-file-ignores", {}).items()}
+    cfg.baseline = data.get("baseline")
+    for name in ("select", "ignore", "exclude"):
+        if not all(isinstance(x, str) for x in getattr(cfg, name)):
+            raise ConfigError(f"{source}: {name} must be a list of strings")
+    return cfg
+
+
+def load_config(explicit: str | None = None, start: Path | None = None) -> Config:
+    """An explicit file, else the nearest dsql-audit.toml or pyproject.toml with a
+    [tool.dsql-audit] table, searching up from ``start`` (the cwd)."""
+    if explicit:
+        path = Path(explicit)
+        return _load_file(path, required=True)
+    cur = (start or Path.cwd()).resolve()
+    for d in [cur, *cur.parents]:
+        for name in ("dsql-audit.toml", ".dsql-audit.toml", "pyproject.toml"):
+            p = d / name
+            if p.is_file():
+                cfg = _load_file(p, required=False)
+                if cfg is not None:
+                    return cfg
+    return Config()
+
+
+def _load_file(path: Path, required: bool) -> Config | None:
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    if path.name == "pyproject.toml":
+        table = data.get("tool", {}).get("dsql-audit")
+        if table is None:
+            if required:
+                raise ConfigError(f"{path}: no [tool.dsql-audit] table")
+            return None
+        return _from_table(table, str(path))
+    return _from_table(data.get("tool", {}).get("dsql-audit", data), str(path))

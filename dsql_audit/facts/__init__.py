@@ -1,0 +1,283 @@
+"""Statement facts: what one statement is and does, from pglast's JSON tree.
+
+A statement is parsed once with ``parse_sql_json`` and decoded into plain
+dicts; while decoding, every node is indexed by its type, so a rule asks
+``facts.nodes("FuncCall")`` instead of walking the tree again. Python node
+objects are never built (they cost 8x the JSON route).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+from pglast import parser as _pg
+
+from dsql_audit.dialect import preprocess
+from dsql_audit.model import Unit
+
+# Node types too common and too small to be worth indexing.
+_SKIP = frozenset({"String", "A_Const", "Integer", "Float", "Boolean", "ResTarget", "ColumnRef", "A_Star"})
+
+DML_NODES = frozenset({"InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt"})
+QUERY_NODES = frozenset({"SelectStmt", "ExplainStmt", "VariableShowStmt", "PrepareStmt", "ExecuteStmt"})
+_DDL_PREFIXES = ("Create", "Alter", "Drop", "Define", "Comment", "Grant", "Rename", "SecLabel", "Reindex")
+_DDL_NODES = frozenset({"IndexStmt", "ViewStmt", "RuleStmt", "CompositeTypeStmt", "RefreshMatViewStmt",
+                        "TruncateStmt", "ImportForeignSchemaStmt", "ReassignOwnedStmt"})
+
+
+@dataclass(slots=True)
+class Facts:
+    unit: Unit
+    text: str  # what pglast saw (DSQL keywords blanked; same length as unit.text)
+    node: str | None = None  # top-level node type, e.g. "CreateStmt"; "AwsIam" for AWS IAM GRANT
+    stmt: dict | None = None
+    js: str = ""  # pglast's JSON, kept to answer "is there any X?" without walking
+    _index: dict | None = None
+    dsql: dict = field(default_factory=dict)  # DSQL-only syntax used → offset (index_async, alter_async, aws_iam, qualified_index_name)
+    klass: str = "other"  # ddl | dml | query | txn | set | utility | meta | empty | error
+    parse_error: tuple | None = None  # (message, char offset or None)
+    iam: tuple | None = None
+
+    def has(self, kind: str) -> bool:
+        """Cheap: does the tree hold a node of this type anywhere?"""
+        return f'"{kind}"' in self.js
+
+    def nodes(self, kind: str) -> list:
+        """Every node of a type, anywhere in the statement (walks the tree once, lazily)."""
+        if self.stmt is None or f'"{kind}"' not in self.js and kind != "TypeName":
+            return ()
+        if self._index is None:
+            self._index = _build_index(self.stmt)
+        return self._index.get(kind, ())
+
+    def func_names(self) -> frozenset:
+        """Lower-cased last names of every function called (from the JSON text, no walk)."""
+        if '"FuncCall"' not in self.js:
+            return frozenset()
+        return frozenset(m.lower() for m in _FUNCNAME.findall(self.js))
+
+    def char_offset(self, byte_loc: int | None) -> int | None:
+        """pglast reports byte offsets; rules and reporters want characters."""
+        if byte_loc is None or byte_loc < 0:
+            return None
+        if self.text.isascii():
+            return byte_loc
+        return len(self.text.encode("utf-8")[:byte_loc].decode("utf-8", "ignore"))
+
+
+def _build_index(tree) -> dict:
+    """Every wrapped node by type, plus TypeName fields (typed, so unwrapped)."""
+    index: dict = {}
+    setdefault = index.setdefault
+    stack = [tree]
+    pop, push = stack.pop, stack.append
+    while stack:
+        cur = pop()
+        if type(cur) is dict:
+            if len(cur) == 1:
+                for k, v in cur.items():
+                    if k[0].isupper():
+                        if k not in _SKIP:
+                            setdefault(k, []).append(v)
+                        push(v)
+                    elif type(v) in (dict, list):
+                        push(v)
+                continue
+            for k, v in cur.items():
+                if type(v) in (dict, list):
+                    if k == "typeName":
+                        setdefault("TypeName", []).append(v)
+                    push(v)
+        else:
+            push_all = [x for x in cur if type(x) in (dict, list)]
+            stack.extend(push_all)
+    return index
+
+
+def classify(node: str | None, stmt: dict | None) -> str:
+    if node is None:
+        return "error"
+    if node == "TransactionStmt":
+        return "txn"
+    if node in DML_NODES:
+        return "dml"
+    if node == "CopyStmt":
+        return "dml" if stmt.get("is_from") else "query"
+    if node == "SelectStmt":
+        return "ddl" if stmt.get("intoClause") else "query"
+    if node in QUERY_NODES:
+        return "query"
+    if node == "VariableSetStmt":
+        return "set"
+    if node == "AwsIam" or node in _DDL_NODES or node.startswith(_DDL_PREFIXES):
+        return "ddl"
+    return "utility"
+
+
+# "funcname":[{"String":{"sval":"pg_catalog"}},{"String":{"sval":"now"}}] → "now"
+_FUNCNAME = re.compile(r'"funcname":\[(?:\{"String":\{"sval":"(?:[^"\\]|\\.)*"\}\},)*\{"String":\{"sval":"((?:[^"\\]|\\.)*)"\}\}\]')
+
+
+def analyse(unit: Unit) -> Facts:
+    """Parse one unit into facts. Never raises for bad SQL."""
+    if unit.meta is not None:
+        return Facts(unit=unit, text=unit.text, klass="meta")
+    text, flags, iam = preprocess(unit.text)
+    facts = Facts(unit=unit, text=text, dsql=flags, iam=iam)
+    if iam is not None:
+        facts.node, facts.stmt, facts.klass = "AwsIam", {}, "ddl"
+        return facts
+    try:
+        js = _pg.parse_sql_json(text)
+    except _pg.ParseError as exc:
+        msg = exc.args[0] if exc.args else str(exc)
+        loc = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else None
+        facts.parse_error = (str(msg), facts.char_offset(loc) if loc is not None else None)
+        facts.klass = "error"
+        return facts
+    except Exception as exc:  # libpg_query refuses some inputs (e.g. NUL bytes)
+        facts.parse_error = (str(exc), None)
+        facts.klass = "error"
+        return facts
+    tree = json.loads(js)
+    facts.js = js
+    stmts = tree.get("stmts") or []
+    if not stmts:
+        facts.klass = "empty"
+        return facts
+    if len(stmts) > 1:  # the splitter missed a boundary; keep the first, say so
+        facts.parse_error = ("more than one statement in one unit", None)
+    for k, v in stmts[0]["stmt"].items():
+        facts.node, facts.stmt = k, v
+    facts.klass = classify(facts.node, facts.stmt)
+    return facts
+
+
+# --- small helpers rules share ------------------------------------------------
+
+def names(node_list) -> list[str]:
+    """[{"String": {"sval": "pg_catalog"}}, {"String": {"sval": "int4"}}] → ["pg_catalog", "int4"]."""
+    out = []
+    for n in node_list or ():
+        s = n.get("String")
+        if s is not None:
+            out.append(s.get("sval", ""))
+    return out
+
+
+def type_name(tn: dict) -> str:
+    """A TypeName's last name part, with [] for arrays: 'int4', 'text[]'."""
+    parts = names(tn.get("names"))
+    base = parts[-1] if parts else "?"
+    if tn.get("arrayBounds"):
+        base += "[]"
+    return base
+
+
+def qualified(rv: dict) -> tuple:
+    """(schema or None, name) of a RangeVar."""
+    return (rv.get("schemaname"), rv.get("relname"))
+
+
+def const_value(node: dict | None):
+    """Python value of an A_Const / TypeCast(A_Const) / Integer node, else None."""
+    if not node:
+        return None
+    if "A_Const" in node:
+        c = node["A_Const"]
+        for key in ("ival", "sval", "fval", "boolval"):
+            if key in c:
+                inner = c[key]
+                return inner.get(key, 0 if key == "ival" else inner.get("sval")) if isinstance(inner, dict) else inner
+        return None
+    if "TypeCast" in node:
+        return const_value(node["TypeCast"].get("arg"))
+    if "Integer" in node:
+        return node["Integer"].get("ival", 0)
+    if "String" in node:
+        return node["String"].get("sval")
+    return None
+
+
+def defelem_map(options) -> dict:
+    out = {}
+    for o in options or ():
+        d = o.get("DefElem")
+        if d is not None:
+            out[d.get("defname")] = d
+    return out
+
+
+def relname(rv: dict | None) -> str:
+    if not rv:
+        return "?"
+    schema = rv.get("schemaname")
+    return f"{schema}.{rv.get('relname')}" if schema else rv.get("relname", "?")
+
+
+def alter_cmds(facts: Facts):
+    """(AlterTableCmd, table RangeVar) for ALTER TABLE statements."""
+    if facts.node != "AlterTableStmt":
+        return
+    rv = facts.stmt.get("relation")
+    for c in facts.stmt.get("cmds", ()):
+        cmd = c.get("AlterTableCmd")
+        if cmd is not None:
+            yield cmd, rv
+
+
+def column_defs(facts: Facts):
+    """(ColumnDef, table RangeVar, 'create' | 'add_column') in CREATE TABLE / ALTER TABLE ADD COLUMN."""
+    if facts.node in ("CreateStmt", "CreateForeignTableStmt"):
+        stmt = facts.stmt if facts.node == "CreateStmt" else facts.stmt.get("base", {})
+        rv = stmt.get("relation")
+        for elt in stmt.get("tableElts", ()):
+            cd = elt.get("ColumnDef")
+            if cd is not None:
+                yield cd, rv, "create"
+    elif facts.node == "AlterTableStmt":
+        for cmd, rv in alter_cmds(facts):
+            if cmd.get("subtype") == "AT_AddColumn":
+                cd = (cmd.get("def") or {}).get("ColumnDef")
+                if cd is not None:
+                    yield cd, rv, "add_column"
+
+
+def constraints(facts: Facts):
+    """(Constraint, table RangeVar, where, column name or None) for every constraint a
+    CREATE TABLE or ALTER TABLE declares. where: 'create' | 'add_column' | 'add_constraint'."""
+    if facts.node == "CreateStmt":
+        rv = facts.stmt.get("relation")
+        for elt in facts.stmt.get("tableElts", ()):
+            if "Constraint" in elt:
+                yield elt["Constraint"], rv, "create", None
+            elif "ColumnDef" in elt:
+                cd = elt["ColumnDef"]
+                for c in cd.get("constraints", ()):
+                    if "Constraint" in c:
+                        yield c["Constraint"], rv, "create", cd.get("colname")
+    elif facts.node == "AlterTableStmt":
+        for cmd, rv in alter_cmds(facts):
+            sub = cmd.get("subtype")
+            d = cmd.get("def") or {}
+            if sub == "AT_AddConstraint" and "Constraint" in d:
+                yield d["Constraint"], rv, "add_constraint", None
+            elif sub == "AT_AddColumn" and "ColumnDef" in d:
+                cd = d["ColumnDef"]
+                for c in cd.get("constraints", ()):
+                    if "Constraint" in c:
+                        yield c["Constraint"], rv, "add_column", cd.get("colname")
+
+
+def option_value(options, name: str):
+    d = defelem_map(options).get(name)
+    if d is None:
+        return None
+    arg = d.get("arg")
+    if arg is None:
+        return True
+    if isinstance(arg, dict) and "List" in arg:
+        return [const_value(x) for x in arg["List"].get("items", ())]
+    return const_value(arg)

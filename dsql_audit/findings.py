@@ -1,0 +1,120 @@
+"""From located hits to findings: the catalog and the profile decide what counts and how much,
+the config selects and re-weighs, inline comments suppress, pg_dump idioms fold into one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dsql_audit.catalog import Catalog
+from dsql_audit.config import Config
+from dsql_audit.model import Finding, Hit, Severity
+from dsql_audit.profile import Profile
+
+
+@dataclass(slots=True)
+class Located:
+    hit: Hit
+    path: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    snippet: str
+    source: str
+    framework: str | None
+    stmt_line: int
+
+
+class _Fmt(dict):
+    def __missing__(self, key):  # a message naming a field the hit lacks keeps the braces
+        return "{" + key + "}"
+
+
+def _fill(template: str | None, hit: Hit) -> str | None:
+    if template is None:
+        return None
+    values = _Fmt(detail=hit.detail or "", object=hit.object or "", **{k: v for k, v in hit.args.items()
+                                                                         if isinstance(v, (str, int))})
+    return template.format_map(values)
+
+
+def _suppressed(loc: Located, rule_slug: str, rule_code: str, sups) -> bool:
+    for s in sups:
+        if s.rules is not None and rule_slug not in s.rules and rule_code.lower() not in s.rules:
+            continue
+        if s.line == loc.line:
+            return True
+        if s.own_line and (s.line + 1 == loc.line or s.line + 1 == loc.stmt_line):
+            return True
+    return False
+
+
+def make_finding(loc: Located, catalog: Catalog, profile: Profile, config: Config) -> Finding | None:
+    hit = loc.hit
+    rule = catalog.get(hit.slug)
+    if rule is None:
+        raise KeyError(f"a check reported unknown rule {hit.slug!r}")
+    variant = rule.variant(hit.variant)
+    if not profile.holds(variant.when):
+        return None
+    if variant.limit is not None and int(hit.args.get("value", 0)) <= profile.limit(variant.limit):
+        return None
+    if not config.enabled(rule, loc.path):
+        return None
+    severity = config.severity_for(rule, variant.severity)
+    message = _fill(variant.message, hit) or (
+        f"{rule.title}: {hit.detail}" if hit.detail else rule.title)
+    f = Finding(
+        rule=rule.code, name=rule.slug, severity=severity, category=rule.category, message=message,
+        path=loc.path, line=loc.line, column=loc.column, end_line=loc.end_line, end_column=loc.end_column,
+        source=loc.source, object=hit.object, snippet=loc.snippet, fix=rule.fix, docs=rule.docs,
+        sqlstate=variant.sqlstate, dsql_message=_fill(variant.dsql_message, hit), framework=loc.framework,
+    )
+    f.compute_fingerprint()
+    return f
+
+
+def build_findings(located, catalog: Catalog, profile: Profile, config: Config, suppressions: dict,
+                   *, aggregate: bool = True) -> list[Finding]:
+    out: list[Finding] = []
+    idioms: dict = {}
+    idiom_details: dict = {}
+    for loc in located:
+        f = make_finding(loc, catalog, profile, config)
+        if f is None:
+            continue
+        if _suppressed(loc, f.name, f.rule, suppressions.get(loc.path, ())):
+            continue
+        rule = catalog[f.name]
+        if aggregate and loc.source == "pg_dump" and rule.variant(loc.hit.variant).dump_idiom:
+            key = (f.path, f.name, loc.hit.variant)
+            idiom_details.setdefault(key, {}).setdefault(loc.hit.detail or loc.hit.object or "", None)
+            first = idioms.get(key)
+            if first is not None:
+                first.occurrences += 1
+                continue
+            idioms[key] = f
+        out.append(f)
+    for key, f in idioms.items():
+        if f.occurrences > 1:
+            details = [d for d in idiom_details[key] if d]
+            shown = ", ".join(details[:6]) + (", …" if len(details) > 6 else "")
+            f.message += f" — and {f.occurrences - 1} more like it in this dump" + (
+                f" ({shown})" if len(details) > 1 else "") + "; reported once"
+    # one construct can be reached twice (e.g. nested SELECTs); report it once
+    seen = set()
+    unique = []
+    for f in out:
+        key = (f.path, f.line, f.column, f.rule, f.message)
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    unique.sort(key=lambda f: (f.path, f.line, f.column, f.rule))
+    return unique
+
+
+def count_by_severity(findings) -> dict:
+    out = {s.name: 0 for s in sorted(Severity, reverse=True)}
+    for f in findings:
+        out[f.severity.name] += 1
+    return out

@@ -1,0 +1,135 @@
+"""The plain data that flows through dsql-audit: units, hits, findings."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass, field
+
+
+class Severity(enum.IntEnum):
+    info = 1
+    warning = 2
+    error = 3
+
+    @classmethod
+    def parse(cls, text: str) -> "Severity":
+        try:
+            return cls[text.strip().lower()]
+        except KeyError:
+            raise ValueError(f"unknown severity {text!r} (use error, warning or info)") from None
+
+    def __str__(self) -> str:  # pragma: no cover - trivial
+        return self.name
+
+
+@dataclass(slots=True)
+class Unit:
+    """One SQL statement as a source found it.
+
+    ``text`` is the statement exactly as written (DSQL-only keywords included);
+    ``line``/``column`` (1-based) locate its first character in ``path``.
+    ``txn`` names the transaction the statement runs in under the source's
+    transaction model; ``txn_implicit`` says whether that grouping comes from
+    the framework (True) rather than BEGIN/COMMIT written in the text.
+    """
+
+    path: str
+    text: str
+    line: int
+    column: int = 1
+    source: str = "sql"
+    txn: int | None = None
+    framework: str | None = None
+    meta: str | None = None  # psql meta-command (\connect …) instead of SQL
+    copy_rows: int = 0  # data lines of a COPY … FROM stdin block that followed
+    index: int = 0  # position of the unit within its input
+
+
+@dataclass(slots=True)
+class Hit:
+    """A rule's verdict on one construct, before profile/config/suppression.
+
+    ``offset`` is a character offset into the unit's text (None: whole statement).
+    """
+
+    slug: str
+    variant: str = "default"
+    offset: int | None = None
+    end_offset: int | None = None
+    object: str | None = None
+    detail: str | None = None  # fills {detail} in messages
+    args: dict = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Finding:
+    rule: str
+    name: str
+    severity: Severity
+    category: str
+    message: str
+    path: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    source: str
+    object: str | None = None
+    snippet: str = ""
+    fix: str = ""
+    docs: str = ""
+    sqlstate: str | None = None
+    dsql_message: str | None = None
+    framework: str | None = None
+    occurrences: int = 1
+    fingerprint: str = ""
+
+    def compute_fingerprint(self) -> str:
+        """Stable across runs and line shifts: rule, file, object and the
+        normalised offending line (not its number)."""
+        basis = "\x1f".join(
+            [self.name, self.path, self.object or "", " ".join(self.snippet.split()).lower()]
+        )
+        self.fingerprint = hashlib.sha256(basis.encode()).hexdigest()[:20]
+        return self.fingerprint
+
+    def to_json(self) -> dict:
+        out = {
+            "rule": self.rule,
+            "name": self.name,
+            "severity": self.severity.name,
+            "category": self.category,
+            "message": self.message,
+            "path": self.path,
+            "line": self.line,
+            "column": self.column,
+            "end_line": self.end_line,
+            "end_column": self.end_column,
+            "source": self.source,
+            "object": self.object,
+            "snippet": self.snippet,
+            "fix": self.fix,
+            "docs": self.docs,
+            "fingerprint": self.fingerprint,
+        }
+        if self.sqlstate:
+            out["dsql_error"] = {"sqlstate": self.sqlstate, "message": self.dsql_message}
+        if self.framework:
+            out["framework"] = self.framework
+        if self.occurrences > 1:
+            out["occurrences"] = self.occurrences
+        return out
+
+
+@dataclass(slots=True)
+class InputError:
+    path: str
+    message: str
+    line: int | None = None
+
+    def to_json(self) -> dict:
+        out = {"path": self.path, "message": self.message}
+        if self.line is not None:
+            out["line"] = self.line
+        return out

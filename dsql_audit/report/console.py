@@ -1,0 +1,70 @@
+"""The console report: findings grouped by file with a code frame, then a summary table."""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from dsql_audit.findings import count_by_severity
+
+_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+def render_console(result, *, color: bool = False, width: int | None = None) -> str:
+    buf = io.StringIO()
+    con = Console(file=buf, force_terminal=color, no_color=not color, width=width or 110,
+                  highlight=False, soft_wrap=False)
+    by_file: dict = {}
+    for f in result.findings:
+        by_file.setdefault(f.path, []).append(f)
+    for path, items in by_file.items():
+        fw = result.frameworks.get(path)
+        head = Text(path, style="bold underline")
+        if fw:
+            head.append(f"  ({fw})", style="dim")
+        con.print(head)
+        for f in items:
+            sev = f.severity.name
+            line = Text(f"  {f.line}:{f.column} ", style="dim")
+            line.append(f"{sev:<7}", style=_STYLE[sev])
+            line.append(f" {f.rule} {f.name}", style="bold")
+            line.append(f"  {f.message}")
+            con.print(line)
+            if f.snippet:
+                gutter = f"{f.line:>6} │ "
+                con.print(Text(gutter, style="dim") + Text(f.snippet.expandtabs(4)))
+                offset = min(max(0, f.column - 1), len(f.snippet))
+                span = max(1, (f.end_column - f.column) if f.end_line == f.line else len(f.snippet) - offset)
+                con.print(Text(" " * len(gutter) + " " * offset + "^" * min(span, 60), style=_STYLE[sev]))
+            if f.dsql_message:
+                con.print(Text(f"         DSQL says: {f.sqlstate} {f.dsql_message}", style="dim"))
+            if f.fix:
+                con.print(Text("         fix: ", style="green") + Text(" ".join(f.fix.split())))
+        con.print()
+    for e in result.errors:
+        where = f"{e.path}:{e.line}" if e.line else e.path
+        con.print(Text(f"input: {where}: {e.message}", style="magenta"))
+    if result.errors:
+        con.print()
+    counts = count_by_severity(result.findings)
+    table = Table(title=f"dsql-audit — profile {result.profile.date}", show_lines=False)
+    table.add_column("rule")
+    table.add_column("name")
+    table.add_column("severity")
+    table.add_column("findings", justify="right")
+    per_rule = Counter((f.rule, f.name, f.severity.name) for f in result.findings)
+    for (code, name, sev), n in sorted(per_rule.items(), key=lambda kv: (-["info", "warning", "error"].index(kv[0][2]), kv[0][0])):
+        table.add_row(code, name, Text(sev, style=_STYLE[sev]), str(n))
+    if per_rule:
+        con.print(table)
+    summary = (f"{result.inputs} input(s), {result.units} statement(s): "
+               f"{counts['error']} error(s), {counts['warning']} warning(s), {counts['info']} info")
+    if result.frameworks:
+        fws = Counter(result.frameworks.values())
+        summary += " — frameworks: " + ", ".join(f"{k} ({v})" for k, v in sorted(fws.items()))
+    con.print(Text(summary, style="bold"))
+    return buf.getvalue()

@@ -1,0 +1,27 @@
+"""The JSON report: the contract in ARCHITECTURE.md ("JSON report")."""
+
+from __future__ import annotations
+
+import json
+
+from dsql_audit import __version__
+from dsql_audit.findings import count_by_severity
+
+
+def report_dict(result) -> dict:
+    return {
+        "tool": {"name": "dsql-audit", "version": __version__},
+        "profile": result.profile.date,
+        "summary": {
+            "inputs": result.inputs,
+            "units": result.units,
+            "findings": count_by_severity(result.findings),
+            "frameworks": result.frameworks,
+        },
+        "findings": [f.to_json() for f in result.findings],
+        "errors": [e.to_json() for e in result.errors],
+    }
+
+
+def render_json(result) -> str:
+    return json.dumps(report_dict(result), indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,96 @@
+"""alter-table: the ALTER TABLE forms DSQL refuses.
+
+Foreign keys, exclusion constraints, triggers, RLS, rules, inheritance,
+partitions, tablespaces and REPLICA IDENTITY have rules of their own.
+Dropping a primary-key column needs the table's key, so it is resolved
+once the whole input is known.
+"""
+
+from dsql_audit.facts import alter_cmds, relname
+from dsql_audit.model import Hit
+
+_COLUMN_CONSTRAINTS = {
+    "CONSTR_NOTNULL": "NOT NULL", "CONSTR_DEFAULT": "DEFAULT", "CONSTR_CHECK": "CHECK",
+    "CONSTR_UNIQUE": "UNIQUE", "CONSTR_PRIMARY": "PRIMARY KEY", "CONSTR_IDENTITY": "identity",
+    "CONSTR_FOREIGN": "REFERENCES", "CONSTR_GENERATED": "GENERATED",
+}
+_SIMPLE = {
+    "AT_AlterColumnType": "alter_column_type",
+    "AT_SetNotNull": "set_not_null",
+    "AT_DropNotNull": "drop_not_null",
+    "AT_ColumnDefault": "column_default",
+    "AT_SetStatistics": "set_statistics",
+    "AT_SetStorage": "set_storage",
+    "AT_AddIdentity": "identity",
+    "AT_SetIdentity": "identity",
+    "AT_DropIdentity": "identity",
+    "AT_SetRelOptions": "storage_parameters",
+    "AT_ResetRelOptions": "storage_parameters",
+    "AT_SetOptions": "storage_parameters",
+    "AT_ResetOptions": "storage_parameters",
+    "AT_ClusterOn": "cluster_on",
+    "AT_DropCluster": "cluster_on",
+    "AT_SetLogged": "set_logged",
+    "AT_DropExpression": "identity",
+    "AT_SetExpression": "alter_column_type",
+    "AT_SetAccessMethod": "storage_parameters",
+    "AT_AddOf": "other",
+    "AT_DropOf": "other",
+}
+
+
+def check(facts):
+    if facts.node == "CreateStmt" and facts.stmt.get("options"):
+        yield Hit("alter-table", "storage_parameters", object=relname(facts.stmt.get("relation")),
+                  detail="CREATE TABLE … WITH (…)")
+    if facts.node == "AlterTableStmt" and facts.stmt.get("objtype") == "OBJECT_INDEX":
+        yield Hit("alter-table", "alter_index", object=relname(facts.stmt.get("relation")))
+        return
+    for cmd, rv in alter_cmds(facts):
+        sub = cmd.get("subtype")
+        table = relname(rv)
+        col = cmd.get("name")
+        obj = f"{table}.{col}" if col else table
+        if sub == "AT_AddColumn":
+            cd = (cmd.get("def") or {}).get("ColumnDef") or {}
+            kinds = sorted({_COLUMN_CONSTRAINTS.get(c.get("Constraint", {}).get("contype"), "constraint")
+                            for c in cd.get("constraints", ()) if "Constraint" in c
+                            and c["Constraint"].get("contype") != "CONSTR_NULL"})
+            if kinds:
+                yield Hit("alter-table", "add_column_constraint", object=f"{table}.{cd.get('colname')}",
+                          detail=", ".join(kinds))
+        elif sub == "AT_AddConstraint":
+            con = (cmd.get("def") or {}).get("Constraint") or {}
+            ctype = con.get("contype")
+            name = con.get("conname") or ""
+            at = facts.char_offset(con.get("location"))
+            if ctype == "CONSTR_PRIMARY":
+                variant = "add_primary_key_using_index" if con.get("indexname") else "add_primary_key"
+                yield Hit("alter-table", variant, offset=at, object=table, detail=name)
+            elif ctype == "CONSTR_UNIQUE":
+                if not con.get("indexname"):
+                    yield Hit("alter-table", "add_unique", offset=at, object=f"{table}.{name}", detail=name)
+            elif ctype == "CONSTR_CHECK":
+                variant = "add_check_not_valid" if con.get("skip_validation") else "add_check"
+                yield Hit("alter-table", variant, offset=at, object=f"{table}.{name}", detail=name)
+        elif sub == "AT_ValidateConstraint":
+            if "alter_async" not in facts.dsql:
+                yield Hit("alter-table", "validate_sync", object=f"{table}.{col}", detail=col)
+        elif sub == "AT_DropColumn":
+            yield Hit("alter-table", "drop_column", object=obj, detail=col,
+                      args={"table": (rv.get("schemaname"), rv.get("relname")), "column": col,
+                            "resolve": True})
+        elif sub == "AT_ColumnDefault":
+            yield Hit("alter-table", "column_default", object=obj, detail=col)
+        elif sub in _SIMPLE:
+            yield Hit("alter-table", _SIMPLE[sub], object=obj, detail=col)
+
+
+def resolve(hit, schema, profile):
+    """DROP COLUMN: refused on a primary-key column in every profile."""
+    if hit.variant != "drop_column":
+        return hit
+    table = schema.table(*hit.args["table"])
+    if table is not None and hit.args["column"] in (table.pk or ()):
+        hit.variant = "drop_pk_column"
+    return hit

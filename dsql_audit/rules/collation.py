@@ -1,0 +1,27 @@
+"""collation: COLLATE other than C/POSIX, and CREATE COLLATION."""
+
+from dsql_audit.facts import column_defs, names, relname
+from dsql_audit.model import Hit
+
+_FINE = {"c", "posix", "default", "ucs_basic"}
+
+
+def check(facts):
+    if facts.node == "DefineStmt" and facts.stmt.get("kind") == "OBJECT_COLLATION":
+        yield Hit("collation", "create", object=".".join(names(facts.stmt.get("defnames"))))
+        return
+    seen = set()
+    for cd, rv, _ in column_defs(facts):
+        cc = cd.get("collClause")
+        if cc:
+            coll = names(cc.get("collname"))
+            if coll and coll[-1].lower() not in _FINE:
+                seen.add(cc.get("location"))
+                yield Hit("collation", "column", offset=facts.char_offset(cc.get("location")),
+                          object=f"{relname(rv)}.{cd.get('colname')}", detail=coll[-1])
+    if facts.has("CollateClause"):
+        for cc in facts.nodes("CollateClause"):
+            coll = names(cc.get("collname"))
+            if coll and coll[-1].lower() not in _FINE and cc.get("location") not in seen:
+                yield Hit("collation", "expression", offset=facts.char_offset(cc.get("location")),
+                          detail=coll[-1])

@@ -1,0 +1,44 @@
+"""foreign-key: REFERENCES / FOREIGN KEY, judged by the profile (supported since 2026-08-26)."""
+
+import re
+
+from dsql_audit.facts import constraints, names, relname
+from dsql_audit.model import Hit
+
+_KEYWORD = re.compile(r"\b(FOREIGN\s+KEY|REFERENCES)\b", re.I)
+_ACTIONS = {"c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
+
+
+def _keyword_offset(facts, con) -> int | None:
+    start = facts.char_offset(con.get("location"))
+    if start is None:
+        return None
+    m = _KEYWORD.search(facts.text, start, start + 400)
+    return m.start() if m else start
+
+
+def fk_name(table: str, con: dict, column: str | None) -> str:
+    if con.get("conname"):
+        return con["conname"]
+    cols = names(con.get("fk_attrs")) or ([column] if column else [])
+    return f"{table.split('.')[-1]}_{'_'.join(cols)}_fkey"
+
+
+def check(facts):
+    for con, rv, where, column in constraints(facts):
+        if con.get("contype") != "CONSTR_FOREIGN":
+            continue
+        table = relname(rv)
+        obj = f"{table}.{fk_name(table, con, column)}"
+        target = relname(con.get("pktable"))
+        at = _keyword_offset(facts, con)
+        if where == "add_constraint":
+            variant = "add_not_valid" if con.get("skip_validation") else "add_constraint"
+        else:
+            variant = "inline"
+        yield Hit("foreign-key", variant, offset=at, object=obj, detail=f"{table} → {target}")
+        for key, label in (("fk_del_action", "ON DELETE"), ("fk_upd_action", "ON UPDATE")):
+            action = _ACTIONS.get(con.get(key))
+            if action:
+                yield Hit("foreign-key", "cascade", offset=at, object=obj,
+                          detail=f"{label} {action} on {table} → {target}")

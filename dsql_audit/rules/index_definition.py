@@ -1,0 +1,34 @@
+"""index-definition: index keys DSQL refuses (sort order, operator classes, expressions before
+2026-08-13, WHERE before 2026-09-15, expressions in INCLUDE, json/jsonb keys unknown here)."""
+
+from functools import lru_cache
+
+from dsql_audit.catalog import rule_data
+from dsql_audit.facts import names, relname
+from dsql_audit.model import Hit
+
+
+@lru_cache(maxsize=1)
+def _extension_opclasses():
+    return frozenset(k.lower() for k in rule_data("extension").get("opclasses", {}))
+
+
+def check(facts):
+    if facts.node != "IndexStmt":
+        return
+    s = facts.stmt
+    obj = relname(s.get("relation"))
+    for p in s.get("indexParams", ()):
+        elem = p.get("IndexElem") or {}
+        if elem.get("ordering") in ("SORTBY_ASC", "SORTBY_DESC"):
+            yield Hit("index-definition", "sort_order", object=obj, detail=elem.get("name") or "expression")
+        op = names(elem.get("opclass"))
+        if op and op[-1].lower() not in _extension_opclasses():
+            yield Hit("index-definition", "opclass", object=obj, detail=op[-1])
+        if elem.get("expr") is not None:
+            yield Hit("index-definition", "expression", object=obj)
+    for p in s.get("indexIncludingParams", ()):
+        if (p.get("IndexElem") or {}).get("expr") is not None:
+            yield Hit("index-definition", "include_expression", object=obj)
+    if s.get("whereClause") is not None:
+        yield Hit("index-definition", "partial", object=obj)

@@ -1,0 +1,11 @@
+"""index-method: index access methods other than btree."""
+
+from dsql_audit.facts import relname
+from dsql_audit.model import Hit
+
+
+def check(facts):
+    if facts.node == "IndexStmt":
+        method = (facts.stmt.get("accessMethod") or "btree").lower()
+        if method != "btree":
+            yield Hit("index-method", "default", object=relname(facts.stmt.get("relation")), detail=method)

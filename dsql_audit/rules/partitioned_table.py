@@ -1,0 +1,17 @@
+"""partitioned-table: PARTITION BY, PARTITION OF, ATTACH/DETACH PARTITION."""
+
+from dsql_audit.facts import alter_cmds, relname
+from dsql_audit.model import Hit
+
+
+def check(facts):
+    if facts.node == "CreateStmt":
+        s = facts.stmt
+        if s.get("partspec"):
+            yield Hit("partitioned-table", "partition_by", object=relname(s.get("relation")),
+                      offset=facts.char_offset(s["partspec"].get("location")))
+        if s.get("partbound"):
+            yield Hit("partitioned-table", "partition_of", object=relname(s.get("relation")))
+    for cmd, rv in alter_cmds(facts):
+        if cmd.get("subtype") in ("AT_AttachPartition", "AT_DetachPartition", "AT_DetachPartitionFinalize"):
+            yield Hit("partitioned-table", "attach", object=relname(rv))

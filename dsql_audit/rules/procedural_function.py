@@ -1,0 +1,31 @@
+"""procedural-function: CREATE FUNCTION in any language but SQL."""
+
+from dsql_audit.facts import names, option_value
+from dsql_audit.model import Hit
+
+
+def routine_signature(stmt: dict) -> str:
+    args = []
+    for p in stmt.get("parameters", ()):
+        fp = p.get("FunctionParameter", {})
+        if fp.get("mode") in ("FUNC_PARAM_OUT", "FUNC_PARAM_TABLE"):
+            continue
+        tn = fp.get("argType") or {}
+        parts = names(tn.get("names"))
+        args.append((parts[-1] if parts else "?") + ("[]" if tn.get("arrayBounds") else ""))
+    return f"{'.'.join(names(stmt.get('funcname')))}({', '.join(args)})"
+
+
+def language(stmt: dict) -> str:
+    lang = option_value(stmt.get("options"), "language")
+    if lang is None:  # SQL-standard bodies (BEGIN ATOMIC / RETURN) are SQL
+        return "sql"
+    return str(lang).lower()
+
+
+def check(facts):
+    if facts.node != "CreateFunctionStmt" or facts.stmt.get("is_procedure"):
+        return
+    lang = language(facts.stmt)
+    if lang != "sql":
+        yield Hit("procedural-function", "default", object=routine_signature(facts.stmt), detail=lang)

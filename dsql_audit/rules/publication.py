@@ -1,0 +1,16 @@
+"""publication: publications, subscriptions and REPLICA IDENTITY."""
+
+from dsql_audit.facts import alter_cmds, relname
+from dsql_audit.model import Hit
+
+_NODES = {"CreatePublicationStmt", "AlterPublicationStmt", "CreateSubscriptionStmt",
+          "AlterSubscriptionStmt", "DropSubscriptionStmt"}
+
+
+def check(facts):
+    if facts.node in _NODES:
+        s = facts.stmt
+        yield Hit("publication", "create", object=s.get("pubname") or s.get("subname"))
+    for cmd, rv in alter_cmds(facts):
+        if cmd.get("subtype") == "AT_ReplicaIdentity":
+            yield Hit("publication", "replica_identity", object=relname(rv))

@@ -1,0 +1,15 @@
+"""table-inheritance: INHERITS (…) and ALTER TABLE … [NO] INHERIT."""
+
+from dsql_audit.facts import alter_cmds, relname
+from dsql_audit.model import Hit
+
+
+def check(facts):
+    if facts.node == "CreateStmt":
+        s = facts.stmt
+        if s.get("inhRelations") and not s.get("partbound"):
+            parents = ", ".join(relname(r.get("RangeVar")) for r in s["inhRelations"])
+            yield Hit("table-inheritance", "inherits", object=relname(s.get("relation")), detail=parents)
+    for cmd, rv in alter_cmds(facts):
+        if cmd.get("subtype") in ("AT_AddInherit", "AT_DropInherit"):
+            yield Hit("table-inheritance", "alter", object=relname(rv))

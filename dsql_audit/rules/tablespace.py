@@ -1,0 +1,18 @@
+"""tablespace: CREATE TABLESPACE and TABLESPACE clauses."""
+
+from dsql_audit.facts import alter_cmds, relname
+from dsql_audit.model import Hit
+
+
+def check(facts):
+    node, s = facts.node, facts.stmt
+    if node in ("CreateTableSpaceStmt", "DropTableSpaceStmt", "AlterTableSpaceOptionsStmt"):
+        yield Hit("tablespace", "create", object=s.get("tablespacename"))
+    elif node in ("CreateStmt", "IndexStmt") and (s.get("tableSpace") or s.get("tablespacename")):
+        yield Hit("tablespace", "clause", object=relname(s.get("relation")),
+                  detail=s.get("tableSpace") or s.get("tablespacename"))
+    elif node == "CreateTableAsStmt" and (s.get("into") or {}).get("tableSpaceName"):
+        yield Hit("tablespace", "clause", detail=s["into"]["tableSpaceName"])
+    for cmd, rv in alter_cmds(facts):
+        if cmd.get("subtype") == "AT_SetTableSpace":
+            yield Hit("tablespace", "clause", object=relname(rv), detail=cmd.get("name"))

@@ -1,0 +1,68 @@
+"""unsupported-type: column types DSQL cannot store; numeric precision; char/varchar sizes.
+
+The type lists are data (rules/unsupported-type.toml); json/jsonb are
+judged by the profile (column types since May/June 2026).
+"""
+
+from functools import lru_cache
+
+from dsql_audit.catalog import rule_data
+from dsql_audit.facts import column_defs, relname
+from dsql_audit.model import Hit
+from dsql_audit.rules._types import base_name, display, typmods
+
+
+@lru_cache(maxsize=1)
+def _data():
+    d = rule_data("unsupported-type")
+    return frozenset(d["types"]), frozenset(d.get("geometric_functions", ()))
+
+
+def _column_types(facts):
+    for cd, rv, _ in column_defs(facts):
+        yield cd.get("typeName") or {}, f"{relname(rv)}.{cd.get('colname')}"
+    node, s = facts.node, facts.stmt
+    if node == "CreateDomainStmt":
+        yield s.get("typeName") or {}, ".".join(p["String"]["sval"] for p in s.get("domainname", ()))
+    elif node == "AlterTableStmt":
+        for c in s.get("cmds", ()):
+            cmd = c.get("AlterTableCmd", {})
+            if cmd.get("subtype") == "AT_AlterColumnType":
+                cd = (cmd.get("def") or {}).get("ColumnDef") or {}
+                yield cd.get("typeName") or {}, f"{relname(s.get('relation'))}.{cmd.get('name')}"
+
+
+def check(facts):
+    unsupported, geometric = _data()
+    for tn, obj in _column_types(facts):
+        if not tn:
+            continue
+        base = base_name(tn)
+        at = facts.char_offset(tn.get("location"))
+        if tn.get("arrayBounds"):
+            yield Hit("unsupported-type", "array", offset=at, object=obj, detail=display(tn))
+        elif base in unsupported:
+            yield Hit("unsupported-type", "column", offset=at, object=obj, detail=display(tn))
+        elif base == "json":
+            yield Hit("unsupported-type", "json", offset=at, object=obj, detail="json")
+        elif base == "jsonb":
+            yield Hit("unsupported-type", "jsonb", offset=at, object=obj, detail="jsonb")
+        elif base == "numeric":
+            mods = typmods(tn)
+            if mods and mods[0] > 38:
+                variant = "numeric_precision_1000" if mods[0] > 1000 else "numeric_precision_38"
+                yield Hit("unsupported-type", variant, offset=at, object=obj, detail=str(mods[0]))
+        elif base in ("bpchar", "varchar"):
+            mods = typmods(tn)
+            limit = 4096 if base == "bpchar" else 65535
+            if mods and mods[0] > limit:
+                yield Hit("unsupported-type", "char_length", offset=at, object=obj,
+                          detail=f"{display(tn)}({mods[0]}) exceeds {limit} bytes")
+    called = facts.func_names()
+    if called and not called.isdisjoint(geometric):
+        for call in facts.nodes("FuncCall"):
+            parts = call.get("funcname", ())
+            name = parts[-1].get("String", {}).get("sval", "").lower() if parts else ""
+            if name in geometric:
+                yield Hit("unsupported-type", "geometric_function",
+                          offset=facts.char_offset(call.get("location")), detail=name)

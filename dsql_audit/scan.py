@@ -1,0 +1,267 @@
+"""The scan pipeline: sources → units → facts → rules → findings.
+
+Statement analysis (parse, facts, statement rules, schema effects) is pure
+and runs in worker processes when the input is large; everything that
+depends on order (transactions, the schema model, search_path) runs here,
+in input order, on the workers' small results.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator
+
+from dsql_audit.catalog import load_catalog
+from dsql_audit.config import Config
+from dsql_audit.facts import analyse
+from dsql_audit.facts.schema import SchemaModel, effects
+from dsql_audit.findings import Located, build_findings
+from dsql_audit.model import Finding, Hit, InputError, Unit
+from dsql_audit.profile import Profile, load_profile
+from dsql_audit.rules import rule_module, statement_hits
+from dsql_audit.sources import Discovery, InputFile, discover, read_units
+
+PARALLEL_MIN_BYTES = 1_500_000
+BATCH_UNITS = 200
+BATCH_CHARS = 400_000
+
+_TXN_OPS = {
+    "TRANS_STMT_BEGIN": "begin", "TRANS_STMT_START": "begin",
+    "TRANS_STMT_COMMIT": "end", "TRANS_STMT_ROLLBACK": "end",
+    "TRANS_STMT_COMMIT_PREPARED": "end", "TRANS_STMT_ROLLBACK_PREPARED": "end",
+    "TRANS_STMT_PREPARE": "end",
+}
+
+
+@dataclass(slots=True)
+class UnitResult:
+    klass: str
+    txn_op: str | None
+    effects: list
+    hits: list
+
+
+def analyse_unit(unit: Unit) -> UnitResult:
+    facts = analyse(unit)
+    txn_op = _TXN_OPS.get(facts.stmt.get("kind")) if facts.node == "TransactionStmt" else None
+    return UnitResult(facts.klass, txn_op, effects(facts), statement_hits(facts))
+
+
+def analyse_batch(units: list[Unit]) -> list[UnitResult]:
+    return [analyse_unit(u) for u in units]
+
+
+@dataclass
+class ScanResult:
+    findings: list[Finding]
+    errors: list[InputError]
+    profile: Profile
+    inputs: int = 0
+    units: int = 0
+    frameworks: dict = field(default_factory=dict)  # path → framework name
+    bytes: int = 0
+
+
+_TOKEN = re.compile(r"\"[^\"\n]*\"|'[^'\n]*'|[\w$.]+|\S")
+
+
+def locate(unit: Unit, hit: Hit) -> Located:
+    text = unit.text
+    offset = hit.offset if hit.offset is not None and 0 <= hit.offset <= len(text) else 0
+    line = unit.line + text.count("\n", 0, offset)
+    line_start = text.rfind("\n", 0, offset) + 1
+    column = (unit.column if line == unit.line else 1) + (offset - line_start)
+    line_end = text.find("\n", offset)
+    if line_end < 0:
+        line_end = len(text)
+    if hit.end_offset is not None and hit.end_offset > offset:
+        end = hit.end_offset
+    elif hit.offset is None:
+        end = line_end
+    else:
+        m = _TOKEN.match(text, offset)
+        end = m.end() if m else offset + 1
+    end = max(min(end, len(text)), offset + 1)
+    end_line = line + text.count("\n", offset, end)
+    end_line_start = text.rfind("\n", 0, end) + 1
+    end_column = ((unit.column if end_line == unit.line else 1) + (end - end_line_start)) if end_line_start <= end else column
+    snippet = text[line_start:line_end].rstrip()
+    if line == unit.line and unit.column > 1:
+        snippet = " " * (unit.column - 1) + snippet  # keep file columns: the statement began mid-line
+    return Located(hit=hit, path=unit.path, line=line, column=column, end_line=end_line,
+                   end_column=end_column, snippet=snippet,
+                   source=unit.source, framework=unit.framework, stmt_line=unit.line)
+
+
+def _light(unit: Unit) -> Unit:
+    """A unit kept for later reporting: its location and first line only."""
+    nl = unit.text.find("\n")
+    return Unit(unit.path, unit.text if nl < 0 else unit.text[:nl], unit.line, unit.column, unit.source,
+                unit.txn, unit.framework, unit.meta, unit.copy_rows, unit.index)
+
+
+class _Transactions:
+    """Groups units into the transactions they run in, and runs transaction rules on each."""
+
+    def __init__(self, emit: Callable):
+        self.emit = emit
+        self.rules = [rule_module(r.slug) for r in load_catalog() if r.scope == "transaction"]
+        self.cur: list | None = None
+        self.explicit = False
+        self.key = None
+
+    def feed(self, unit: Unit, klass: str, txn_op: str | None):
+        if txn_op == "begin":
+            self.flush()
+            self.explicit, self.cur = True, []
+            return
+        if txn_op == "end":
+            self.flush()
+            self.explicit = False
+            return
+        if self.explicit:
+            self.cur.append((_light(unit), klass))
+        elif unit.txn is not None:
+            if self.cur is None or self.key != unit.txn:
+                self.flush()
+                self.cur, self.key = [], unit.txn
+            self.cur.append((_light(unit), klass))
+        else:
+            self.flush()
+
+    def flush(self):
+        if self.cur:
+            implicit = not self.explicit
+            for mod in self.rules:
+                for unit, hit in mod.check_transaction(self.cur, implicit):
+                    self.emit(unit, hit)
+        self.cur, self.key = None, None
+
+
+def _batches(units: Iterable[Unit]) -> Iterator[list[Unit]]:
+    batch, size = [], 0
+    for u in units:
+        batch.append(u)
+        size += len(u.text)
+        if len(batch) >= BATCH_UNITS or size >= BATCH_CHARS:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _results(batches: Iterator[list[Unit]], jobs: int) -> Iterator[tuple[list[Unit], list[UnitResult]]]:
+    if jobs <= 1:
+        for b in batches:
+            yield b, analyse_batch(b)
+        return
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        pending = []
+        for b in batches:
+            pending.append((b, pool.submit(analyse_batch, b)))
+            while len(pending) > jobs * 3:
+                b0, fut = pending.pop(0)
+                yield b0, fut.result()
+        for b0, fut in pending:
+            yield b0, fut.result()
+
+
+def scan(paths, *, config: Config | None = None, profile: Profile | None = None, jobs: int | None = None,
+         progress: Callable | None = None, discovery: Discovery | None = None,
+         aggregate: bool = True) -> ScanResult:
+    config = config or Config()
+    profile = profile or load_profile(config.profile)
+    disc = discovery or discover(paths, framework=config.framework, exclude=config.exclude)
+    errors: list[InputError] = list(disc.errors)
+    total_bytes = sum(f.size for f in disc.files)
+    if jobs is None:
+        jobs = min(2, os.cpu_count() or 1) if total_bytes >= PARALLEL_MIN_BYTES else 1
+    located: list[Located] = []
+    schema = SchemaModel()
+    suppressions: dict = {}
+    frameworks: dict = {}
+    n_units = 0
+
+    def emit(unit: Unit, hit: Hit):
+        located.append(locate(unit, hit))
+
+    def all_units():
+        for f in disc.files:
+            if f.framework is not None:
+                frameworks[f.path] = f.framework.name
+            yield ("file", f)
+            yield from read_units(f, errors, single_transaction=config.single_transaction)
+            yield ("end", f)
+
+    # file markers travel with the units so that order-dependent state resets per file
+    current: dict = {}
+    deferred: list = []
+
+    def unit_stream():
+        for item in all_units():
+            if isinstance(item, tuple):
+                current["marker"] = item
+                yield Unit(path="", text="", line=0, meta=item[0], index=-1, source=item[1].path)
+            else:
+                yield item
+
+    txns = _Transactions(emit)
+    for batch, results in _results(_batches(unit_stream()), jobs):
+        for unit, res in zip(batch, results):
+            if unit.index == -1:  # file boundary
+                if unit.meta == "file":
+                    schema.new_session()
+                else:
+                    txns.flush()
+                    f = next((x for x in disc.files if x.path == unit.source), None)
+                    if f is not None:
+                        suppressions[f.path] = getattr(f, "suppressions", [])
+                        if progress:
+                            progress(f)
+                continue
+            n_units += 1
+            txns.feed(unit, res.klass, res.txn_op)
+            if res.effects:
+                schema.apply(_light(unit), res.effects)
+            for hit in res.hits:
+                if hit.args.get("resolve"):
+                    deferred.append((locate(unit, hit), hit))
+                else:
+                    located.append(locate(unit, hit))
+    txns.flush()
+    catalog = load_catalog()
+    # hits that needed the whole input (a table's primary key from another file)
+    for loc, hit in deferred:
+        mod = rule_module(hit.slug)
+        resolved = mod.resolve(hit, schema, profile) if mod is not None else hit
+        if resolved is not None:
+            loc.hit = resolved
+            located.append(loc)
+    for rule in catalog:
+        if rule.scope == "schema":
+            mod = rule_module(rule.slug)
+            for unit, hit in mod.finish(schema, profile):
+                located.append(locate(unit, hit))
+    findings = build_findings(located, catalog, profile, config, suppressions, aggregate=aggregate)
+    inputs = sum(1 for f in disc.files if f.kind != "unreadable")
+    return ScanResult(findings, errors, profile, inputs=inputs, units=n_units, frameworks=frameworks,
+                      bytes=total_bytes)
+
+
+def scan_sql(text: str, *, path: str = "<sql>", profile: Profile | str | None = None,
+             config: Config | None = None, framework: str | None = None, jobs: int = 1) -> ScanResult:
+    """Scan SQL text directly (the library entry point; tests and the engine use it)."""
+    from dsql_audit.sources import _classify_text
+
+    config = config or Config()
+    if isinstance(profile, str) or profile is None:
+        profile = load_profile(profile if isinstance(profile, str) else config.profile)
+    f = InputFile(path, None, None, kind="sql", data=text.encode("utf-8"), size=len(text))
+    _classify_text(f, framework or config.framework)
+    return scan([], config=config, profile=profile, jobs=jobs, discovery=Discovery(files=[f]))

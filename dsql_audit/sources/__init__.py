@@ -1,0 +1,298 @@
+"""Sources: find the inputs under the paths a user gave, and turn each into units.
+
+A source never judges: it reads SQL files, pg_dump output (plain, custom and
+directory archives via the embedded pg_restore) and migration folders, and
+emits units carrying the statement text, its exact location and its
+transaction under the framework's model. Bad input becomes an input error
+naming the file (and line), and the scan goes on.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from dsql_audit.model import InputError, Unit
+from dsql_audit.sources import migrations
+from dsql_audit.sqltext import RawStatement, Splitter
+
+SQL_SUFFIXES = {".sql", ".psql", ".pgsql", ".ddl", ".pgdump", ".dump", ".backup"}
+SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", ".tox", ".mypy_cache",
+             ".pytest_cache", ".ruff_cache", "site-packages"}
+_PGDUMP_HEAD = re.compile(r"^-- (?:PostgreSQL database dump|Dumped (?:from database version|by pg_dump))", re.M)
+HEAD_BYTES = 8192
+
+
+@dataclass
+class InputFile:
+    path: str  # as shown in reports (relative to the cwd when possible)
+    abspath: Path | None  # None for stdin
+    root: Path | None = None  # the folder the user named, for framework detection
+    kind: str = "sql"  # sql | pg_dump | migration | archive | stdin
+    framework: migrations.Framework | None = None
+    no_transaction: bool = False
+    size: int = 0
+    data: bytes | None = None  # stdin content
+
+
+@dataclass
+class Discovery:
+    files: list[InputFile] = field(default_factory=list)
+    errors: list[InputError] = field(default_factory=list)
+
+
+def _display(p: Path) -> str:
+    try:
+        return str(p.relative_to(Path.cwd()))
+    except ValueError:
+        return str(p)
+
+
+def discover(paths, *, framework: str | None = None, exclude=()) -> Discovery:
+    out = Discovery()
+    seen_dirs: set = set()
+    seen_files: set = set()
+
+    def add_file(p: Path, root: Path | None, explicit: bool):
+        try:
+            real = p.resolve(strict=True)
+        except (OSError, RuntimeError) as exc:  # dangling link, symlink loop
+            out.errors.append(InputError(_display(p), f"cannot resolve path: {exc.__class__.__name__}: {exc}"))
+            return
+        if real in seen_files:
+            return
+        seen_files.add(real)
+        disp = _display(p)
+        if any(Path(disp).match(pat) for pat in exclude):
+            return
+        try:
+            size = real.stat().st_size
+        except OSError as exc:
+            out.errors.append(InputError(disp, f"cannot read: {exc.strerror or exc}"))
+            return
+        out.files.append(InputFile(disp, p, root or p.parent, size=size))
+
+    for raw in paths:
+        if raw == "-":
+            out.files.append(InputFile("<stdin>", None, None, kind="stdin"))
+            continue
+        p = Path(raw)
+        if not p.exists() and not p.is_symlink():
+            out.errors.append(InputError(raw, "no such file or directory"))
+            continue
+        if p.is_file():
+            add_file(p, p.parent, True)
+            continue
+        if not p.is_dir():
+            out.errors.append(InputError(raw, "not a regular file or directory"))
+            continue
+        if (p / "toc.dat").is_file():  # pg_dump directory archive
+            out.files.append(InputFile(_display(p), p, p, kind="archive"))
+            continue
+        root = p.resolve()
+        stack = [p]
+        while stack:
+            d = stack.pop()
+            try:
+                real = d.resolve(strict=True)
+            except (OSError, RuntimeError) as exc:
+                out.errors.append(InputError(_display(d), f"cannot resolve directory: {exc}"))
+                continue
+            if real in seen_dirs:
+                continue  # a symlink loop or a second way to the same folder
+            seen_dirs.add(real)
+            try:
+                entries = sorted(os.scandir(d), key=lambda e: e.name)
+            except OSError as exc:
+                out.errors.append(InputError(_display(d), f"cannot list directory: {exc.strerror or exc}"))
+                continue
+            subdirs = []
+            for e in entries:
+                ep = Path(e.path)
+                try:
+                    if e.is_dir():
+                        if e.name in SKIP_DIRS or (e.name.startswith(".") and e.name != "."):
+                            continue
+                        if (ep / "toc.dat").is_file():
+                            out.files.append(InputFile(_display(ep), ep, root, kind="archive"))
+                        else:
+                            subdirs.append(ep)
+                    elif e.is_file() and ep.suffix.lower() in SQL_SUFFIXES:
+                        add_file(ep, root, False)
+                    elif e.is_symlink() and not ep.exists():
+                        out.errors.append(InputError(_display(ep), "dangling symbolic link"))
+                except OSError as exc:
+                    out.errors.append(InputError(_display(ep), f"cannot stat: {exc.strerror or exc}"))
+            stack.extend(reversed(subdirs))
+    for f in out.files:
+        _classify(f, framework, out.errors)
+    return out
+
+
+def _classify(f: InputFile, forced: str | None, errors: list) -> None:
+    if f.kind == "archive":
+        return
+    head = b""
+    if f.abspath is not None:
+        try:
+            with open(f.abspath, "rb") as fh:
+                head = fh.read(HEAD_BYTES)
+        except OSError as exc:
+            errors.append(InputError(f.path, f"cannot read: {exc.strerror or exc}"))
+            f.kind = "unreadable"
+            return
+    else:
+        if f.data is None:
+            f.data = sys.stdin.buffer.read()
+            f.size = len(f.data)
+        head = f.data[:HEAD_BYTES]
+    if head.startswith(b"PGDMP"):
+        f.kind = "archive"
+        return
+    _classify_head(f, forced, head.decode("utf-8", "replace"))
+
+
+def _classify_text(f: InputFile, forced: str | None) -> None:
+    _classify_head(f, forced, (f.data or b"")[:HEAD_BYTES].decode("utf-8", "replace"))
+
+
+def _classify_head(f: InputFile, forced: str | None, text: str) -> None:
+    rel = f.path
+    if f.abspath is not None and f.root is not None:
+        try:
+            rel = f.abspath.resolve().relative_to(f.root.resolve()).as_posix()
+        except ValueError:
+            rel = f.abspath.as_posix()
+    fw = None
+    if forced:
+        fw = migrations.BY_NAME[forced]
+    elif f.abspath is not None:
+        fw = migrations.detect(f.abspath, rel, text, f.root or f.abspath.parent)
+    if _PGDUMP_HEAD.search(text):
+        f.kind = "pg_dump"
+        fw = fw or migrations.BY_NAME["pg_dump"]
+    elif fw is not None and fw.name not in ("psql", "pg_dump"):
+        f.kind = "migration"
+    f.framework = fw
+    if fw is not None and f.abspath is not None:
+        f.no_transaction = migrations.file_runs_without_transaction(fw, f.abspath, text)
+
+
+# --- reading -----------------------------------------------------------------------
+
+
+class _LineReader:
+    """Decode lines as UTF-8; a line that is not is decoded with replacement and reported once."""
+
+    def __init__(self, stream, path: str, errors: list):
+        self.stream = stream
+        self.path = path
+        self.errors = errors
+        self.bad_line = None
+
+    def __iter__(self):
+        n = 0
+        for raw in self.stream:
+            n += 1
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError:
+                if self.bad_line is None:
+                    self.bad_line = n
+                    self.errors.append(InputError(
+                        self.path, f"not valid UTF-8 from line {n} on; undecodable bytes replaced", n))
+                yield raw.decode("utf-8", "replace")
+            if n == 1 and raw[:3] == b"\xef\xbb\xbf":
+                pass
+
+
+def looks_binary(head: bytes) -> bool:
+    if not head:
+        return False
+    if b"\x00" in head:
+        return True
+    # UTF-16 without NULs is impossible; lots of control bytes means not text
+    ctrl = sum(1 for b in head if b < 9 or 13 < b < 32)
+    return ctrl > len(head) // 10
+
+
+def read_units(f: InputFile, errors: list, *, single_transaction: bool = False,
+               pg_restore=None) -> Iterator[Unit]:
+    """Stream the units of one input, applying its framework's transaction model."""
+    from dsql_audit.sources import archive
+
+    if f.kind == "unreadable":
+        return
+    if f.kind == "archive":
+        stream = archive.restore_stream(f, errors, pg_restore)
+        if stream is None:
+            return
+        source = "pg_dump"
+        fw = migrations.BY_NAME["pg_dump"]
+    else:
+        if f.data is not None:
+            stream = io.BytesIO(f.data)
+        else:
+            try:
+                stream = open(f.abspath, "rb")
+            except OSError as exc:
+                errors.append(InputError(f.path, f"cannot read: {exc.strerror or exc}"))
+                return
+        head = stream.read(HEAD_BYTES)
+        if looks_binary(head):
+            errors.append(InputError(f.path, "binary file (not SQL text); skipped", 1))
+            stream.close()
+            return
+        stream.seek(0)
+        source = {"pg_dump": "pg_dump", "migration": "migration"}.get(f.kind, "sql")
+        fw = f.framework
+    try:
+        yield from _units(f, stream, errors, source, fw, single_transaction)
+    finally:
+        stream.close()
+
+
+def _units(f: InputFile, stream, errors, source, fw, single_transaction) -> Iterator[Unit]:
+    lines = _LineReader(stream, f.path, errors)
+    model = fw.model if fw is not None else "psql"
+    fw_name = fw.name if fw is not None and fw.name != "psql" else None
+    splitter = Splitter(comments=(model == "sections"))
+    txn: int | None = None
+    if single_transaction or (model == "file" and not f.no_transaction):
+        txn = 0
+    section = 0
+    in_skipped = False
+    file_no_txn = f.no_transaction
+    index = 0
+    for raw in splitter.split(lines):
+        if raw.kind == "comment":
+            if fw is not None and fw.section is not None and fw.section.search(raw.text):
+                section += 1
+                in_skipped = bool(fw.skip_section and fw.skip_section.search(raw.text))
+                no_txn = file_no_txn or bool(fw.no_txn and fw.no_txn.search(raw.text))
+                txn = None if no_txn else section
+            elif fw is not None and fw.no_txn is not None and fw.no_txn.search(raw.text) and model == "sections":
+                if fw.name == "goose":
+                    file_no_txn = True
+                    txn = None
+            continue
+        text = raw.text
+        if raw.unterminated:
+            errors.append(InputError(f.path, f"unterminated {raw.unterminated} at end of input "
+                                             f"(statement starting at line {raw.line})", raw.line))
+        unit = Unit(
+            path=f.path, text=text, line=raw.line, column=raw.column, source=source,
+            txn=txn, framework=fw_name, meta=text if raw.kind == "meta" else None,
+            copy_rows=raw.copy_rows, index=index,
+        )
+        if in_skipped:
+            # down migrations are not run on deploy: their statements form their own transaction
+            unit.txn = None if txn is None else -section
+        index += 1
+        yield unit
+    f.suppressions = splitter.suppressions  # type: ignore[attr-defined]

@@ -1,0 +1,208 @@
+"""Streaming statement splitter with psql semantics.
+
+Reads text line by line and yields statements with their exact line and
+column, never holding more than the current statement. It understands
+quotes, E'' strings, dollar quotes, nested block comments, psql
+meta-commands (``\\connect``) and skips ``COPY … FROM stdin`` data blocks
+without looking at them (only counting their rows).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+_TOP = re.compile(r"--|/\*|'|\"|\$(?:[A-Za-z_\x80-\uffff][\w\x80-\uffff]*)?\$|;|\\")
+_ESTR = re.compile(r"\\.|'", re.S)
+_BLOCK = re.compile(r"/\*|\*/")
+_COPY_STDIN = re.compile(r"^\s*COPY\b.*?\bFROM\s+STDIN\b", re.I | re.S)
+_SUPPRESS = re.compile(r"dsql-audit\s*:\s*(ignore|disable)(?:\[([^\]]*)\])?", re.I)
+
+
+def _identchar(ch: str) -> bool:
+    return ch.isalnum() or ch in "_$"
+
+
+@dataclass(slots=True)
+class RawStatement:
+    text: str
+    line: int  # 1-based line of the first character
+    column: int  # 1-based column of the first character
+    kind: str = "sql"  # sql | meta | comment
+    copy_rows: int = 0
+    unterminated: str | None = None  # what was left open at end of input
+
+
+@dataclass(slots=True)
+class Suppression:
+    line: int
+    rules: frozenset | None  # None: every rule
+    own_line: bool  # the comment is alone on its line (so it covers the next line)
+
+
+class Splitter:
+    """Feed lines; iterate statements. Also collects inline suppressions."""
+
+    def __init__(self, *, comments: bool = False):
+        self.comments = comments
+        self.suppressions: list[Suppression] = []
+
+    def split(self, lines: Iterable[str]) -> Iterator[RawStatement]:
+        state = None  # None | "'" | "E" | '"' | "$tag$" | "/*"
+        depth = 0
+        buf: list[str] = []
+        started = False
+        start_line = start_col = 0
+        copy_stmt: RawStatement | None = None
+        lineno = 0
+        collect_comments = self.comments
+        for line in lines:
+            lineno += 1
+            if copy_stmt is not None:
+                if line.rstrip("\r\n") == "\\.":
+                    yield copy_stmt
+                    copy_stmt = None
+                else:
+                    copy_stmt.copy_rows += 1
+                continue
+            if "dsql-audit" in line:
+                self._note_suppression(line, lineno)
+            pos = 0
+            seg = 0  # start of the part of this line that belongs to the statement
+            n = len(line)
+            while pos < n:
+                if state is None:
+                    m = _TOP.search(line, pos)
+                    if not started:
+                        end = m.start() if m else n
+                        # first significant character before the next token?
+                        stripped = line[pos:end].lstrip()
+                        if stripped and not stripped.isspace():
+                            first = end - len(stripped)
+                            started, start_line, start_col, seg = True, lineno, first + 1, first
+                    if m is None:
+                        break
+                    tok = m.group()
+                    at = m.start()
+                    if tok == "--":
+                        if not started and collect_comments:
+                            yield RawStatement(line[at:].rstrip("\r\n"), lineno, at + 1, kind="comment")
+                        pos = n
+                        break
+                    if tok == "/*":
+                        state, depth, pos = "/*", 1, m.end()
+                        continue
+                    if tok == ";":
+                        if started:
+                            buf.append(line[seg:at])
+                            raw = RawStatement("".join(buf), start_line, start_col)
+                            buf = []
+                            started = False
+                            if _COPY_STDIN.match(raw.text):
+                                copy_stmt = raw
+                                # data starts on the next line; the rest of this one is ignored
+                                pos = n
+                                seg = n
+                                break
+                            yield raw
+                        pos = seg = m.end()
+                        continue
+                    if tok == "\\":
+                        # psql meta-command: runs to end of line; ends a statement in progress
+                        if started:
+                            buf.append(line[seg:at])
+                            yield RawStatement("".join(buf), start_line, start_col)
+                            buf = []
+                            started = False
+                        yield RawStatement(line[at:].rstrip("\r\n"), lineno, at + 1, kind="meta")
+                        pos = seg = n
+                        break
+                    if not started:
+                        started, start_line, start_col, seg = True, lineno, at + 1, at
+                    if tok == "'":
+                        prev = line[at - 1] if at else ""
+                        if prev and prev in "eE" and not (at >= 2 and _identchar(line[at - 2])):
+                            state = "E"
+                        else:
+                            state = "'"
+                        pos = m.end()
+                    elif tok == '"':
+                        state, pos = '"', m.end()
+                    else:  # dollar quote, unless it is part of an identifier (a$b$)
+                        if at and _identchar(line[at - 1]):
+                            pos = at + 1
+                        else:
+                            state, pos = tok, m.end()
+                elif state == "'" or state == '"':
+                    i = line.find(state, pos)
+                    if i < 0:
+                        break
+                    state, pos = None, i + 1
+                elif state == "E":
+                    while True:
+                        m = _ESTR.search(line, pos)
+                        if m is None:
+                            pos = n
+                            break
+                        pos = m.end()
+                        if m.group() == "'":
+                            state = None
+                            break
+                elif state == "/*":
+                    m = _BLOCK.search(line, pos)
+                    if m is None:
+                        break
+                    depth += 1 if m.group() == "/*" else -1
+                    pos = m.end()
+                    if depth == 0:
+                        state = None
+                else:  # dollar-quoted body
+                    i = line.find(state, pos)
+                    if i < 0:
+                        break
+                    pos = i + len(state)
+                    state = None
+            if started:
+                buf.append(line[seg:] if seg < n else "")
+        if copy_stmt is not None:
+            copy_stmt.unterminated = "COPY data block without its terminating \\. line"
+            yield copy_stmt
+        if started:
+            text = "".join(buf)
+            if text.strip():
+                raw = RawStatement(text.rstrip(), start_line, start_col)
+                if state is not None:
+                    raw.unterminated = {
+                        "'": "string literal",
+                        "E": "string literal",
+                        '"': "quoted identifier",
+                        "/*": "block comment",
+                    }.get(state, f"dollar-quoted string {state}")
+                yield raw
+
+    def _note_suppression(self, line: str, lineno: int) -> None:
+        idx = line.find("--")
+        if idx < 0:
+            idx = line.find("/*")
+        if idx < 0:
+            return
+        m = _SUPPRESS.search(line, idx)
+        if not m:
+            return
+        rules = None
+        if m.group(2):
+            rules = frozenset(r.strip().lower() for r in m.group(2).split(",") if r.strip())
+        self.suppressions.append(Suppression(lineno, rules, own_line=not line[:idx].strip()))
+
+
+def split_text(text: str, **kw) -> list[RawStatement]:
+    return list(Splitter(**kw).split(text.splitlines(keepends=True)))
+
+
+def offset_to_linecol(text: str, offset: int, line: int, column: int) -> tuple[int, int]:
+    """Line/column of character ``offset`` of a statement that starts at (line, column)."""
+    nl = text.count("\n", 0, offset)
+    if nl == 0:
+        return line, column + offset
+    return line + nl, offset - text.rfind("\n", 0, offset)

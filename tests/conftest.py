@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+FIXTURES = ROOT / "fixtures"
+
+
+def shared_path(*parts) -> Path:
+    """A path under ../shared, or skip: a user's fresh clone has no ../shared (CI does)."""
+    p = SHARED.joinpath(*parts)
+    if not p.exists():
+        pytest.skip(f"../shared/{'/'.join(parts)} is not present (it is beside the repository in CI only)")
+    return p
+
+
+def findings_for(sql: str, profile: str | None = None, **kw):
+    from dsql_audit.scan import scan_sql
+
+    return scan_sql(sql, profile=profile, **kw).findings
