@@ -7,7 +7,6 @@ Exit codes: 0 nothing at or above --fail-on, 1 findings at or above it,
 from __future__ import annotations
 
 import json
-import os
 import sys
 import traceback
 from pathlib import Path

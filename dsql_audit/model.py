@@ -57,8 +57,9 @@ class Hit:
     variant: str = "default"
     offset: int | None = None
     end_offset: int | None = None
-    object: str | None = None
+    object: str | None = None  # with rel: the part after the relation (a column, a constraint)
     detail: str | None = None  # fills {detail} in messages
+    rel: tuple | None = None  # (schema or None, name): qualified through search_path in input order
     args: dict = field(default_factory=dict)
 
 

@@ -17,12 +17,14 @@ from typing import Callable, Iterable, Iterator
 from dsql_audit.catalog import load_catalog
 from dsql_audit.config import Config
 from dsql_audit.facts import analyse
+from dsql_audit.facts.plpgsql import embedded_statements
 from dsql_audit.facts.schema import SchemaModel, effects
 from dsql_audit.findings import Located, build_findings
 from dsql_audit.model import Finding, Hit, InputError, Unit
 from dsql_audit.profile import Profile, load_profile
 from dsql_audit.rules import rule_module, statement_hits
 from dsql_audit.sources import Discovery, InputFile, discover, read_units
+from dsql_audit.sqltext import offset_to_linecol
 
 PARALLEL_MIN_BYTES = 1_500_000
 BATCH_UNITS = 200
@@ -42,12 +44,18 @@ class UnitResult:
     txn_op: str | None
     effects: list
     hits: list
+    nested: list = field(default_factory=list)  # (Unit, UnitResult) of statements inside a DO block
 
 
 def analyse_unit(unit: Unit) -> UnitResult:
     facts = analyse(unit)
     txn_op = _TXN_OPS.get(facts.stmt.get("kind")) if facts.node == "TransactionStmt" else None
-    return UnitResult(facts.klass, txn_op, effects(facts), statement_hits(facts))
+    result = UnitResult(facts.klass, txn_op, effects(facts), statement_hits(facts))
+    for text, offset in embedded_statements(facts):
+        line, column = offset_to_linecol(unit.text, offset, unit.line, unit.column)
+        inner = Unit(unit.path, text, line, column, unit.source, unit.txn, unit.framework, index=unit.index)
+        result.nested.append((inner, analyse_unit(inner)))
+    return result
 
 
 def analyse_batch(units: list[Unit]) -> list[UnitResult]:
@@ -63,6 +71,7 @@ class ScanResult:
     units: int = 0
     frameworks: dict = field(default_factory=dict)  # path → framework name
     bytes: int = 0
+    schema: SchemaModel | None = None  # the schema the whole input builds
 
 
 _TOKEN = re.compile(r"\"[^\"\n]*\"|'[^'\n]*'|[\w$.]+|\S")
@@ -211,6 +220,19 @@ def scan(paths, *, config: Config | None = None, profile: Profile | None = None,
             else:
                 yield item
 
+    def absorb(unit: Unit, res: UnitResult):
+        """Order-dependent work on one statement: the schema model, then its hits."""
+        if res.effects:
+            schema.apply(_light(unit), res.effects)
+        for hit in res.hits:
+            if hit.rel is not None:
+                qualified = schema.qualify(*hit.rel)
+                hit.object = f"{qualified}.{hit.object}" if hit.object else qualified
+            if hit.args.get("resolve"):
+                deferred.append((locate(unit, hit), hit))
+            else:
+                located.append(locate(unit, hit))
+
     txns = _Transactions(emit)
     for batch, results in _results(_batches(unit_stream()), jobs):
         for unit, res in zip(batch, results):
@@ -227,13 +249,8 @@ def scan(paths, *, config: Config | None = None, profile: Profile | None = None,
                 continue
             n_units += 1
             txns.feed(unit, res.klass, res.txn_op)
-            if res.effects:
-                schema.apply(_light(unit), res.effects)
-            for hit in res.hits:
-                if hit.args.get("resolve"):
-                    deferred.append((locate(unit, hit), hit))
-                else:
-                    located.append(locate(unit, hit))
+            for u, r in [(unit, res), *res.nested]:
+                absorb(u, r)
     txns.flush()
     catalog = load_catalog()
     # hits that needed the whole input (a table's primary key from another file)
@@ -251,7 +268,7 @@ def scan(paths, *, config: Config | None = None, profile: Profile | None = None,
     findings = build_findings(located, catalog, profile, config, suppressions, aggregate=aggregate)
     inputs = sum(1 for f in disc.files if f.kind != "unreadable")
     return ScanResult(findings, errors, profile, inputs=inputs, units=n_units, frameworks=frameworks,
-                      bytes=total_bytes)
+                      bytes=total_bytes, schema=schema)
 
 
 def scan_sql(text: str, *, path: str = "<sql>", profile: Profile | str | None = None,

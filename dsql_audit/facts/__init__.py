@@ -210,6 +210,12 @@ def defelem_map(options) -> dict:
     return out
 
 
+def rel_of(rv: dict | None) -> tuple:
+    """(schema or None, name) of a RangeVar, for Hit.rel."""
+    rv = rv or {}
+    return (rv.get("schemaname"), rv.get("relname") or "?")
+
+
 def relname(rv: dict | None) -> str:
     if not rv:
         return "?"

@@ -99,7 +99,8 @@ def effects(facts: Facts) -> list[tuple]:
         out.append(("index", _rv(s.get("relation")), s.get("idxname")))
     elif node == "CreateSchemaStmt":
         out.append(("schema", s.get("schemaname") or (s.get("authrole") or {}).get("rolename")))
-    elif node == "DropStmt":
+    elif node == "DropStmt" and s.get("removeType") in ("OBJECT_TABLE", "OBJECT_INDEX", "OBJECT_SCHEMA",
+                                                        "OBJECT_VIEW"):
         kind = s.get("removeType")
         if kind in ("OBJECT_TABLE", "OBJECT_INDEX", "OBJECT_SCHEMA", "OBJECT_VIEW"):
             objs = []
@@ -109,6 +110,26 @@ def effects(facts: Facts) -> list[tuple]:
                 elif "String" in o:
                     objs.append((o["String"].get("sval"),))
             out.append(("drop", kind, tuple(objs)))
+    elif node == "CreateFunctionStmt":
+        from dsql_audit.rules.procedural_function import language, routine_rel
+
+        out.append(("routine", routine_rel(s), language(s)))
+    elif node == "DropStmt" and s.get("removeType") in ("OBJECT_FUNCTION", "OBJECT_PROCEDURE", "OBJECT_ROUTINE"):
+        for o in s.get("objects", ()):
+            owa = o.get("ObjectWithArgs") or {}
+            parts = names(owa.get("objname"))
+            if not parts:
+                continue
+            schema = parts[0] if len(parts) > 1 else None
+            if owa.get("args_unspecified"):
+                out.append(("drop_routine", (schema, parts[-1] + "("), True))
+            else:
+                args = []
+                for a in owa.get("objargs", ()):
+                    tn = a.get("TypeName") or {}
+                    tparts = names(tn.get("names"))
+                    args.append((tparts[-1] if tparts else "?") + ("[]" if tn.get("arrayBounds") else ""))
+                out.append(("drop_routine", (schema, f"{parts[-1]}({', '.join(args)})"), False))
     elif node == "RenameStmt" and s.get("renameType") == "OBJECT_TABLE":
         out.append(("rename", _rv(s.get("relation")), s.get("newname")))
     elif node == "ViewStmt":
@@ -148,6 +169,7 @@ class SchemaModel:
         self.schemas: dict[str, Unit] = {}
         self.index_owner: dict[tuple, tuple] = {}
         self.views = 0
+        self.routines: dict[tuple, str] = {}  # (schema, "name(args)") → language
         self.search_path: tuple = ("public",)
 
     def new_session(self):
@@ -242,6 +264,16 @@ class SchemaModel:
                     self.tables.pop((t.schema, t.name))
                     t.name = eff[2]
                     self.tables[(t.schema, t.name)] = t
+            elif kind == "routine":
+                schema, sig = eff[1]
+                self.routines[(self._creation_schema(schema), sig)] = eff[2]
+            elif kind == "drop_routine":
+                schema, sig = eff[1]
+                targets = [schema] if schema else list(self.search_path) + ["public"]
+                for key in list(self.routines):
+                    if key[0] in targets and (key[1] == sig or (eff[2] and key[1].startswith(sig))):
+                        del self.routines[key]
+                        break
             elif kind == "partition":
                 t = self.table(*eff[1])
                 if t is not None:

@@ -6,7 +6,7 @@ Dropping a primary-key column needs the table's key, so it is resolved
 once the whole input is known.
 """
 
-from dsql_audit.facts import alter_cmds, relname
+from dsql_audit.facts import rel_of, alter_cmds
 from dsql_audit.model import Hit
 
 _COLUMN_CONSTRAINTS = {
@@ -41,23 +41,21 @@ _SIMPLE = {
 
 def check(facts):
     if facts.node == "CreateStmt" and facts.stmt.get("options"):
-        yield Hit("alter-table", "storage_parameters", object=relname(facts.stmt.get("relation")),
+        yield Hit("alter-table", "storage_parameters", rel=rel_of(facts.stmt.get("relation")),
                   detail="CREATE TABLE … WITH (…)")
     if facts.node == "AlterTableStmt" and facts.stmt.get("objtype") == "OBJECT_INDEX":
-        yield Hit("alter-table", "alter_index", object=relname(facts.stmt.get("relation")))
+        yield Hit("alter-table", "alter_index", rel=rel_of(facts.stmt.get("relation")))
         return
     for cmd, rv in alter_cmds(facts):
         sub = cmd.get("subtype")
-        table = relname(rv)
         col = cmd.get("name")
-        obj = f"{table}.{col}" if col else table
         if sub == "AT_AddColumn":
             cd = (cmd.get("def") or {}).get("ColumnDef") or {}
             kinds = sorted({_COLUMN_CONSTRAINTS.get(c.get("Constraint", {}).get("contype"), "constraint")
                             for c in cd.get("constraints", ()) if "Constraint" in c
                             and c["Constraint"].get("contype") != "CONSTR_NULL"})
             if kinds:
-                yield Hit("alter-table", "add_column_constraint", object=f"{table}.{cd.get('colname')}",
+                yield Hit("alter-table", "add_column_constraint", rel=rel_of(rv), object=cd.get("colname"),
                           detail=", ".join(kinds))
         elif sub == "AT_AddConstraint":
             con = (cmd.get("def") or {}).get("Constraint") or {}
@@ -66,24 +64,24 @@ def check(facts):
             at = facts.char_offset(con.get("location"))
             if ctype == "CONSTR_PRIMARY":
                 variant = "add_primary_key_using_index" if con.get("indexname") else "add_primary_key"
-                yield Hit("alter-table", variant, offset=at, object=table, detail=name)
+                yield Hit("alter-table", variant, offset=at, rel=rel_of(rv), detail=name)
             elif ctype == "CONSTR_UNIQUE":
                 if not con.get("indexname"):
-                    yield Hit("alter-table", "add_unique", offset=at, object=f"{table}.{name}", detail=name)
+                    yield Hit("alter-table", "add_unique", offset=at, rel=rel_of(rv), object=name or None, detail=name)
             elif ctype == "CONSTR_CHECK":
                 variant = "add_check_not_valid" if con.get("skip_validation") else "add_check"
-                yield Hit("alter-table", variant, offset=at, object=f"{table}.{name}", detail=name)
+                yield Hit("alter-table", variant, offset=at, rel=rel_of(rv), object=name or None, detail=name)
         elif sub == "AT_ValidateConstraint":
             if "alter_async" not in facts.dsql:
-                yield Hit("alter-table", "validate_sync", object=f"{table}.{col}", detail=col)
+                yield Hit("alter-table", "validate_sync", rel=rel_of(rv), object=col, detail=col)
         elif sub == "AT_DropColumn":
-            yield Hit("alter-table", "drop_column", object=obj, detail=col,
+            yield Hit("alter-table", "drop_column", rel=rel_of(rv), object=col, detail=col,
                       args={"table": (rv.get("schemaname"), rv.get("relname")), "column": col,
                             "resolve": True})
         elif sub == "AT_ColumnDefault":
-            yield Hit("alter-table", "column_default", object=obj, detail=col)
+            yield Hit("alter-table", "column_default", rel=rel_of(rv), object=col, detail=col)
         elif sub in _SIMPLE:
-            yield Hit("alter-table", _SIMPLE[sub], object=obj, detail=col)
+            yield Hit("alter-table", _SIMPLE[sub], rel=rel_of(rv), object=col, detail=col)
 
 
 def resolve(hit, schema, profile):

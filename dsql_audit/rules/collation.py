@@ -1,6 +1,6 @@
 """collation: COLLATE other than C/POSIX, and CREATE COLLATION."""
 
-from dsql_audit.facts import column_defs, names, relname
+from dsql_audit.facts import column_defs, names, rel_of
 from dsql_audit.model import Hit
 
 _FINE = {"c", "posix", "default", "ucs_basic"}
@@ -8,7 +8,7 @@ _FINE = {"c", "posix", "default", "ucs_basic"}
 
 def check(facts):
     if facts.node == "DefineStmt" and facts.stmt.get("kind") == "OBJECT_COLLATION":
-        yield Hit("collation", "create", object=".".join(names(facts.stmt.get("defnames"))))
+        yield Hit("collation", "create", rel=(None, ".".join(names(facts.stmt.get("defnames")))) if len(names(facts.stmt.get("defnames"))) < 2 else tuple(names(facts.stmt.get("defnames"))[-2:]))
         return
     seen = set()
     for cd, rv, _ in column_defs(facts):
@@ -18,7 +18,7 @@ def check(facts):
             if coll and coll[-1].lower() not in _FINE:
                 seen.add(cc.get("location"))
                 yield Hit("collation", "column", offset=facts.char_offset(cc.get("location")),
-                          object=f"{relname(rv)}.{cd.get('colname')}", detail=coll[-1])
+                          rel=rel_of(rv), object=cd.get("colname"), detail=coll[-1])
     if facts.has("CollateClause"):
         for cc in facts.nodes("CollateClause"):
             coll = names(cc.get("collname"))

@@ -4,26 +4,25 @@ from dsql_audit.facts import names
 from dsql_audit.model import Hit
 
 
-def _qual(parts):
-    return ".".join(parts)
+def _qual(parts) -> tuple:
+    return (parts[0] if len(parts) > 1 else None, parts[-1] if parts else "?")
 
 
 def check(facts):
     node, s = facts.node, facts.stmt
     if node == "CreateEnumStmt":
-        yield Hit("custom-type", "enum", object=_qual(names(s.get("typeName"))))
+        yield Hit("custom-type", "enum", rel=_qual(names(s.get("typeName"))))
     elif node == "CompositeTypeStmt":
         rv = s.get("typevar") or {}
-        obj = f"{rv['schemaname']}.{rv['relname']}" if rv.get("schemaname") else rv.get("relname")
-        yield Hit("custom-type", "composite", object=obj)
+        yield Hit("custom-type", "composite", rel=(rv.get("schemaname"), rv.get("relname")))
     elif node == "CreateRangeStmt":
-        yield Hit("custom-type", "range", object=_qual(names(s.get("typeName"))))
+        yield Hit("custom-type", "range", rel=_qual(names(s.get("typeName"))))
     elif node == "DefineStmt" and s.get("kind") == "OBJECT_TYPE":
-        yield Hit("custom-type", "base", object=_qual(names(s.get("defnames"))))
+        yield Hit("custom-type", "base", rel=_qual(names(s.get("defnames"))))
     elif node == "AlterEnumStmt":
-        yield Hit("custom-type", "alter", object=_qual(names(s.get("typeName"))))
+        yield Hit("custom-type", "alter", rel=_qual(names(s.get("typeName"))))
     elif node == "AlterTypeStmt":
-        yield Hit("custom-type", "alter", object=_qual(names(s.get("typeName"))))
+        yield Hit("custom-type", "alter", rel=_qual(names(s.get("typeName"))))
     elif node == "RenameStmt" and s.get("renameType") in ("OBJECT_TYPE", "OBJECT_ATTRIBUTE"):
         yield Hit("custom-type", "rename")
     elif node == "DropStmt" and s.get("removeType") == "OBJECT_TYPE":

@@ -1,6 +1,6 @@
 """exclusion-constraint: EXCLUDE constraints."""
 
-from dsql_audit.facts import constraints, relname
+from dsql_audit.facts import constraints, rel_of, relname
 from dsql_audit.model import Hit
 
 
@@ -10,4 +10,4 @@ def check(facts):
             table = relname(rv)
             name = con.get("conname") or f"{table.split('.')[-1]}_excl"
             yield Hit("exclusion-constraint", "add" if where == "add_constraint" else "create",
-                      offset=facts.char_offset(con.get("location")), object=f"{table}.{name}")
+                      offset=facts.char_offset(con.get("location")), rel=rel_of(rv), object=name)

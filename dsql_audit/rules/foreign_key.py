@@ -2,7 +2,7 @@
 
 import re
 
-from dsql_audit.facts import constraints, names, relname
+from dsql_audit.facts import constraints, names, rel_of, relname
 from dsql_audit.model import Hit
 
 _KEYWORD = re.compile(r"\b(FOREIGN\s+KEY|REFERENCES)\b", re.I)
@@ -29,16 +29,16 @@ def check(facts):
         if con.get("contype") != "CONSTR_FOREIGN":
             continue
         table = relname(rv)
-        obj = f"{table}.{fk_name(table, con, column)}"
+        obj = fk_name(table, con, column)
         target = relname(con.get("pktable"))
         at = _keyword_offset(facts, con)
         if where == "add_constraint":
             variant = "add_not_valid" if con.get("skip_validation") else "add_constraint"
         else:
             variant = "inline"
-        yield Hit("foreign-key", variant, offset=at, object=obj, detail=f"{table} → {target}")
+        yield Hit("foreign-key", variant, offset=at, rel=rel_of(rv), object=obj, detail=f"{table} → {target}")
         for key, label in (("fk_del_action", "ON DELETE"), ("fk_upd_action", "ON UPDATE")):
             action = _ACTIONS.get(con.get(key))
             if action:
-                yield Hit("foreign-key", "cascade", offset=at, object=obj,
+                yield Hit("foreign-key", "cascade", offset=at, rel=rel_of(rv), object=obj,
                           detail=f"{label} {action} on {table} → {target}")

@@ -4,7 +4,7 @@
 from functools import lru_cache
 
 from dsql_audit.catalog import rule_data
-from dsql_audit.facts import names, relname
+from dsql_audit.facts import names, rel_of
 from dsql_audit.model import Hit
 
 
@@ -17,18 +17,18 @@ def check(facts):
     if facts.node != "IndexStmt":
         return
     s = facts.stmt
-    obj = relname(s.get("relation"))
+    rv = s.get("relation")
     for p in s.get("indexParams", ()):
         elem = p.get("IndexElem") or {}
         if elem.get("ordering") in ("SORTBY_ASC", "SORTBY_DESC"):
-            yield Hit("index-definition", "sort_order", object=obj, detail=elem.get("name") or "expression")
+            yield Hit("index-definition", "sort_order", rel=rel_of(rv), detail=elem.get("name") or "expression")
         op = names(elem.get("opclass"))
         if op and op[-1].lower() not in _extension_opclasses():
-            yield Hit("index-definition", "opclass", object=obj, detail=op[-1])
+            yield Hit("index-definition", "opclass", rel=rel_of(rv), detail=op[-1])
         if elem.get("expr") is not None:
-            yield Hit("index-definition", "expression", object=obj)
+            yield Hit("index-definition", "expression", rel=rel_of(rv))
     for p in s.get("indexIncludingParams", ()):
         if (p.get("IndexElem") or {}).get("expr") is not None:
-            yield Hit("index-definition", "include_expression", object=obj)
+            yield Hit("index-definition", "include_expression", rel=rel_of(rv))
     if s.get("whereClause") is not None:
-        yield Hit("index-definition", "partial", object=obj)
+        yield Hit("index-definition", "partial", rel=rel_of(rv))

@@ -1,6 +1,6 @@
 """index-method: index access methods other than btree."""
 
-from dsql_audit.facts import relname
+from dsql_audit.facts import rel_of
 from dsql_audit.model import Hit
 
 
@@ -8,4 +8,4 @@ def check(facts):
     if facts.node == "IndexStmt":
         method = (facts.stmt.get("accessMethod") or "btree").lower()
         if method != "btree":
-            yield Hit("index-method", "default", object=relname(facts.stmt.get("relation")), detail=method)
+            yield Hit("index-method", "default", rel=rel_of(facts.stmt.get("relation")), detail=method)

@@ -4,6 +4,13 @@ from dsql_audit.facts import names, option_value
 from dsql_audit.model import Hit
 
 
+def routine_rel(stmt: dict) -> tuple:
+    """(schema or None, "name(argtypes)") for Hit.rel."""
+    parts = names(stmt.get("funcname"))
+    sig = routine_signature(stmt)
+    return (parts[0] if len(parts) > 1 else None, sig[len(parts[0]) + 1:] if len(parts) > 1 else sig)
+
+
 def routine_signature(stmt: dict) -> str:
     args = []
     for p in stmt.get("parameters", ()):
@@ -28,4 +35,4 @@ def check(facts):
         return
     lang = language(facts.stmt)
     if lang != "sql":
-        yield Hit("procedural-function", "default", object=routine_signature(facts.stmt), detail=lang)
+        yield Hit("procedural-function", "default", rel=routine_rel(facts.stmt), detail=lang)

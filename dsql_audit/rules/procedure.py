@@ -2,12 +2,12 @@
 
 from dsql_audit.facts import names
 from dsql_audit.model import Hit
-from dsql_audit.rules.procedural_function import routine_signature
+from dsql_audit.rules.procedural_function import routine_rel
 
 
 def check(facts):
     if facts.node == "CreateFunctionStmt" and facts.stmt.get("is_procedure"):
-        yield Hit("procedure", "create", object=routine_signature(facts.stmt))
+        yield Hit("procedure", "create", rel=routine_rel(facts.stmt))
     elif facts.node == "CallStmt":
         fn = [n.lower() for n in names((facts.stmt.get("funccall") or {}).get("funcname"))]
         if fn[-2:] != ["sys", "wait_for_job"]:

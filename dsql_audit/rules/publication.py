@@ -1,6 +1,6 @@
 """publication: publications, subscriptions and REPLICA IDENTITY."""
 
-from dsql_audit.facts import alter_cmds, relname
+from dsql_audit.facts import rel_of, alter_cmds
 from dsql_audit.model import Hit
 
 _NODES = {"CreatePublicationStmt", "AlterPublicationStmt", "CreateSubscriptionStmt",
@@ -13,4 +13,4 @@ def check(facts):
         yield Hit("publication", "create", object=s.get("pubname") or s.get("subname"))
     for cmd, rv in alter_cmds(facts):
         if cmd.get("subtype") == "AT_ReplicaIdentity":
-            yield Hit("publication", "replica_identity", object=relname(rv))
+            yield Hit("publication", "replica_identity", rel=rel_of(rv))

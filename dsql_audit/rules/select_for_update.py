@@ -96,7 +96,7 @@ def check(facts):
                 yield Hit("select-for-update", "join", offset=at, detail=label)
                 continue
             schema, name, _ = tables[0]
-            yield Hit("select-for-update", "needs_pk", offset=at, object=name, detail=label,
+            yield Hit("select-for-update", "needs_pk", offset=at, rel=(schema, name), detail=label,
                       args={"table": (schema, name), "columns": sorted(_equality_columns(sel.get("whereClause"))),
                             "resolve": True})
 

@@ -1,6 +1,6 @@
 """sequence: SERIAL types, and sequences / identity columns without a legal CACHE or not bigint."""
 
-from dsql_audit.facts import column_defs, option_value, relname
+from dsql_audit.facts import rel_of, column_defs, option_value
 from dsql_audit.model import Hit
 from dsql_audit.rules._types import base_name, display
 
@@ -19,24 +19,22 @@ def check(facts):
         opts = s.get("options")
         cache = option_value(opts, "cache")
         if node == "CreateSeqStmt":
-            yield Hit("sequence", "create_sequence", object=relname(rv))
+            yield Hit("sequence", "create_sequence", rel=rel_of(rv))
             if not legal_cache(cache):
-                yield Hit("sequence", "sequence_cache", object=relname(rv), detail=str(cache))
+                yield Hit("sequence", "sequence_cache", rel=rel_of(rv), detail=str(cache))
         elif cache is not None and not legal_cache(cache):
-            yield Hit("sequence", "sequence_cache", object=relname(rv), detail=str(cache))
-        as_type = option_value(opts, "as")
+            yield Hit("sequence", "sequence_cache", rel=rel_of(rv), detail=str(cache))
         as_tn = next((o["DefElem"]["arg"]["TypeName"] for o in opts or ()
                       if o.get("DefElem", {}).get("defname") == "as"), None)
         if as_tn is not None and base_name(as_tn) not in ("int8", "bigint"):
-            yield Hit("sequence", "sequence_type", object=relname(rv), detail=display(as_tn))
-        del as_type
+            yield Hit("sequence", "sequence_type", rel=rel_of(rv), detail=display(as_tn))
         return
     for cd, rv, where in column_defs(facts):
         tn = cd.get("typeName") or {}
         base = base_name(tn)
-        obj = f"{relname(rv)}.{cd.get('colname')}"
+        obj = cd.get("colname")
         if base in SERIALS and not tn.get("arrayBounds"):
-            yield Hit("sequence", "serial", offset=facts.char_offset(tn.get("location")), object=obj,
+            yield Hit("sequence", "serial", offset=facts.char_offset(tn.get("location")), rel=rel_of(rv), object=obj,
                       detail=SERIALS[base])
             continue
         for c in cd.get("constraints", ()):
@@ -44,9 +42,9 @@ def check(facts):
             if con.get("contype") != "CONSTR_IDENTITY":
                 continue
             at = facts.char_offset(con.get("location"))
-            yield Hit("sequence", "identity", offset=at, object=obj)
+            yield Hit("sequence", "identity", offset=at, rel=rel_of(rv), object=obj)
             if not legal_cache(option_value(con.get("options"), "cache")):
-                yield Hit("sequence", "identity_cache", offset=at, object=obj)
+                yield Hit("sequence", "identity_cache", offset=at, rel=rel_of(rv), object=obj)
             if base not in ("int8",):
                 yield Hit("sequence", "identity_type", offset=facts.char_offset(tn.get("location")),
-                          object=obj, detail=display(tn))
+                          rel=rel_of(rv), object=obj, detail=display(tn))

@@ -1,6 +1,6 @@
 """tablespace: CREATE TABLESPACE and TABLESPACE clauses."""
 
-from dsql_audit.facts import alter_cmds, relname
+from dsql_audit.facts import rel_of, alter_cmds
 from dsql_audit.model import Hit
 
 
@@ -9,10 +9,10 @@ def check(facts):
     if node in ("CreateTableSpaceStmt", "DropTableSpaceStmt", "AlterTableSpaceOptionsStmt"):
         yield Hit("tablespace", "create", object=s.get("tablespacename"))
     elif node in ("CreateStmt", "IndexStmt") and (s.get("tableSpace") or s.get("tablespacename")):
-        yield Hit("tablespace", "clause", object=relname(s.get("relation")),
+        yield Hit("tablespace", "clause", rel=rel_of(s.get("relation")),
                   detail=s.get("tableSpace") or s.get("tablespacename"))
     elif node == "CreateTableAsStmt" and (s.get("into") or {}).get("tableSpaceName"):
         yield Hit("tablespace", "clause", detail=s["into"]["tableSpaceName"])
     for cmd, rv in alter_cmds(facts):
         if cmd.get("subtype") == "AT_SetTableSpace":
-            yield Hit("tablespace", "clause", object=relname(rv), detail=cmd.get("name"))
+            yield Hit("tablespace", "clause", rel=rel_of(rv), detail=cmd.get("name"))

@@ -1,6 +1,6 @@
 """temporary-table: CREATE TEMP TABLE, SELECT … INTO TEMP, CREATE TEMP VIEW, ON COMMIT."""
 
-from dsql_audit.facts import relname
+from dsql_audit.facts import rel_of
 from dsql_audit.model import Hit
 
 
@@ -9,16 +9,16 @@ def check(facts):
     if node == "CreateStmt":
         rv = s.get("relation") or {}
         if rv.get("relpersistence") == "t":
-            yield Hit("temporary-table", "create", object=relname(rv))
+            yield Hit("temporary-table", "create", rel=rel_of(rv))
     elif node == "SelectStmt" and s.get("intoClause"):
         rv = s["intoClause"].get("rel") or {}
         if rv.get("relpersistence") == "t":
-            yield Hit("temporary-table", "select_into", object=relname(rv))
+            yield Hit("temporary-table", "select_into", rel=rel_of(rv))
     elif node == "CreateTableAsStmt":
         rv = (s.get("into") or {}).get("rel") or {}
         if rv.get("relpersistence") == "t":
-            yield Hit("temporary-table", "create", object=relname(rv))
+            yield Hit("temporary-table", "create", rel=rel_of(rv))
     elif node == "ViewStmt":
         rv = s.get("view") or {}
         if rv.get("relpersistence") == "t":
-            yield Hit("temporary-table", "view", object=relname(rv))
+            yield Hit("temporary-table", "view", rel=rel_of(rv))

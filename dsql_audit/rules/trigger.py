@@ -1,6 +1,6 @@
 """trigger: CREATE [CONSTRAINT] TRIGGER; ALTER TABLE … ENABLE/DISABLE TRIGGER; DROP TRIGGER."""
 
-from dsql_audit.facts import alter_cmds, relname
+from dsql_audit.facts import rel_of, alter_cmds
 from dsql_audit.model import Hit
 
 _TOGGLE = {
@@ -12,16 +12,15 @@ _TOGGLE_NAMED = {"AT_EnableTrig", "AT_DisableTrig", "AT_EnableAlwaysTrig", "AT_E
 def check(facts):
     if facts.node == "CreateTrigStmt":
         s = facts.stmt
-        table = relname(s.get("relation"))
-        yield Hit("trigger", "create", object=f"{table}.{s.get('trigname')}",
+        yield Hit("trigger", "create", rel=rel_of(s.get("relation")), object=s.get("trigname"),
                   detail=s.get("trigname"))
     elif facts.node == "AlterTableStmt":
         for cmd, rv in alter_cmds(facts):
             sub = cmd.get("subtype")
             if sub in _TOGGLE:
-                yield Hit("trigger", "toggle_all", object=relname(rv))
+                yield Hit("trigger", "toggle_all", rel=rel_of(rv))
             elif sub in _TOGGLE_NAMED:
-                yield Hit("trigger", "toggle_named", object=f"{relname(rv)}.{cmd.get('name')}",
+                yield Hit("trigger", "toggle_named", rel=rel_of(rv), object=cmd.get("name"),
                           detail=cmd.get("name"))
     elif facts.node == "DropStmt" and facts.stmt.get("removeType") == "OBJECT_TRIGGER":
         yield Hit("trigger", "drop_if_exists" if facts.stmt.get("missing_ok") else "drop")

@@ -5,7 +5,7 @@ COPY data block, generate_series with constant bounds) carry the count,
 and the profile's row limit decides whether DSQL refuses them.
 """
 
-from dsql_audit.facts import const_value, names, relname
+from dsql_audit.facts import rel_of, const_value, names
 from dsql_audit.model import Hit
 
 
@@ -25,29 +25,29 @@ def check(facts):
     node, s = facts.node, facts.stmt
     if node in ("UpdateStmt", "DeleteStmt"):
         if not s.get("whereClause"):
-            yield Hit("unbounded-write", "no_where", object=relname(s.get("relation")),
+            yield Hit("unbounded-write", "no_where", rel=rel_of(s.get("relation")),
                       detail="UPDATE" if node == "UpdateStmt" else "DELETE")
     elif node == "InsertStmt":
         sel = (s.get("selectStmt") or {}).get("SelectStmt")
-        table = relname(s.get("relation"))
+        table = rel_of(s.get("relation"))
         if sel is None:
             return
         if sel.get("valuesLists"):
             rows = len(sel["valuesLists"])
-            yield Hit("unbounded-write", "rows", object=table, detail=f"INSERT of {rows} rows",
+            yield Hit("unbounded-write", "rows", rel=table, detail=f"INSERT of {rows} rows",
                       args={"value": rows})
         elif sel.get("fromClause") or sel.get("op", "SETOP_NONE") != "SETOP_NONE":
-            yield Hit("unbounded-write", "insert_select", object=table)
+            yield Hit("unbounded-write", "insert_select", rel=table)
         else:
             rows = _series_rows(sel)
             if rows is not None:
-                yield Hit("unbounded-write", "rows", object=table,
+                yield Hit("unbounded-write", "rows", rel=table,
                           detail=f"INSERT … SELECT generate_series of {rows} rows", args={"value": rows})
     elif node == "CopyStmt" and s.get("is_from") and not s.get("filename") and not s.get("is_program"):
-        table = relname(s.get("relation"))
+        table = rel_of(s.get("relation"))
         rows = facts.unit.copy_rows
         if rows:
-            yield Hit("unbounded-write", "rows", object=table, detail=f"COPY of {rows} rows",
+            yield Hit("unbounded-write", "rows", rel=table, detail=f"COPY of {rows} rows",
                       args={"value": rows})
         else:
-            yield Hit("unbounded-write", "copy", object=table)
+            yield Hit("unbounded-write", "copy", rel=table)

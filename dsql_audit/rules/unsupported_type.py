@@ -7,7 +7,7 @@ judged by the profile (column types since May/June 2026).
 from functools import lru_cache
 
 from dsql_audit.catalog import rule_data
-from dsql_audit.facts import column_defs, relname
+from dsql_audit.facts import column_defs, rel_of
 from dsql_audit.model import Hit
 from dsql_audit.rules._types import base_name, display, typmods
 
@@ -20,43 +20,44 @@ def _data():
 
 def _column_types(facts):
     for cd, rv, _ in column_defs(facts):
-        yield cd.get("typeName") or {}, f"{relname(rv)}.{cd.get('colname')}"
+        yield cd.get("typeName") or {}, rel_of(rv), cd.get("colname")
     node, s = facts.node, facts.stmt
     if node == "CreateDomainStmt":
-        yield s.get("typeName") or {}, ".".join(p["String"]["sval"] for p in s.get("domainname", ()))
+        parts = [p["String"]["sval"] for p in s.get("domainname", ())]
+        yield s.get("typeName") or {}, (parts[0] if len(parts) > 1 else None, parts[-1]), None
     elif node == "AlterTableStmt":
         for c in s.get("cmds", ()):
             cmd = c.get("AlterTableCmd", {})
             if cmd.get("subtype") == "AT_AlterColumnType":
                 cd = (cmd.get("def") or {}).get("ColumnDef") or {}
-                yield cd.get("typeName") or {}, f"{relname(s.get('relation'))}.{cmd.get('name')}"
+                yield cd.get("typeName") or {}, rel_of(s.get("relation")), cmd.get("name")
 
 
 def check(facts):
     unsupported, geometric = _data()
-    for tn, obj in _column_types(facts):
+    for tn, rel, obj in _column_types(facts):
         if not tn:
             continue
         base = base_name(tn)
         at = facts.char_offset(tn.get("location"))
         if tn.get("arrayBounds"):
-            yield Hit("unsupported-type", "array", offset=at, object=obj, detail=display(tn))
+            yield Hit("unsupported-type", "array", offset=at, rel=rel, object=obj, detail=display(tn))
         elif base in unsupported:
-            yield Hit("unsupported-type", "column", offset=at, object=obj, detail=display(tn))
+            yield Hit("unsupported-type", "column", offset=at, rel=rel, object=obj, detail=display(tn))
         elif base == "json":
-            yield Hit("unsupported-type", "json", offset=at, object=obj, detail="json")
+            yield Hit("unsupported-type", "json", offset=at, rel=rel, object=obj, detail="json")
         elif base == "jsonb":
-            yield Hit("unsupported-type", "jsonb", offset=at, object=obj, detail="jsonb")
+            yield Hit("unsupported-type", "jsonb", offset=at, rel=rel, object=obj, detail="jsonb")
         elif base == "numeric":
             mods = typmods(tn)
             if mods and mods[0] > 38:
                 variant = "numeric_precision_1000" if mods[0] > 1000 else "numeric_precision_38"
-                yield Hit("unsupported-type", variant, offset=at, object=obj, detail=str(mods[0]))
+                yield Hit("unsupported-type", variant, offset=at, rel=rel, object=obj, detail=str(mods[0]))
         elif base in ("bpchar", "varchar"):
             mods = typmods(tn)
             limit = 4096 if base == "bpchar" else 65535
             if mods and mods[0] > limit:
-                yield Hit("unsupported-type", "char_length", offset=at, object=obj,
+                yield Hit("unsupported-type", "char_length", offset=at, rel=rel, object=obj,
                           detail=f"{display(tn)}({mods[0]}) exceeds {limit} bytes")
     called = facts.func_names()
     if called and not called.isdisjoint(geometric):

@@ -19,7 +19,7 @@ from typing import Iterator
 
 from dsql_audit.model import InputError, Unit
 from dsql_audit.sources import migrations
-from dsql_audit.sqltext import RawStatement, Splitter
+from dsql_audit.sqltext import Splitter
 
 SQL_SUFFIXES = {".sql", ".psql", ".pgsql", ".ddl", ".pgdump", ".dump", ".backup"}
 SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", ".tox", ".mypy_cache",
