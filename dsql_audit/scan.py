@@ -72,6 +72,7 @@ class ScanResult:
     frameworks: dict = field(default_factory=dict)  # path → framework name
     bytes: int = 0
     schema: SchemaModel | None = None  # the schema the whole input builds
+    transactions: list | None = None  # with record_transactions: (path, first line, [statement classes])
 
 
 _TOKEN = re.compile(r"\"[^\"\n]*\"|'[^'\n]*'|[\w$.]+|\S")
@@ -115,8 +116,9 @@ def _light(unit: Unit) -> Unit:
 class _Transactions:
     """Groups units into the transactions they run in, and runs transaction rules on each."""
 
-    def __init__(self, emit: Callable):
+    def __init__(self, emit: Callable, record: list | None = None):
         self.emit = emit
+        self.record = record  # when a list: every transaction as (path, first line, [klass, …])
         self.rules = [rule_module(r.slug) for r in load_catalog() if r.scope == "transaction"]
         self.cur: list | None = None
         self.explicit = False
@@ -131,6 +133,8 @@ class _Transactions:
             self.flush()
             self.explicit = False
             return
+        if klass == "meta":
+            return
         if self.explicit:
             self.cur.append((_light(unit), klass))
         elif unit.txn is not None:
@@ -140,8 +144,12 @@ class _Transactions:
             self.cur.append((_light(unit), klass))
         else:
             self.flush()
+            if self.record is not None:
+                self.record.append((unit.path, unit.line, [klass]))
 
     def flush(self):
+        if self.cur and self.record is not None:
+            self.record.append((self.cur[0][0].path, self.cur[0][0].line, [k for _, k in self.cur]))
         if self.cur:
             implicit = not self.explicit
             for mod in self.rules:
@@ -183,7 +191,7 @@ def _results(batches: Iterator[list[Unit]], jobs: int) -> Iterator[tuple[list[Un
 
 def scan(paths, *, config: Config | None = None, profile: Profile | None = None, jobs: int | None = None,
          progress: Callable | None = None, discovery: Discovery | None = None,
-         aggregate: bool = True) -> ScanResult:
+         aggregate: bool = True, record_transactions: bool = False) -> ScanResult:
     config = config or Config()
     profile = profile or load_profile(config.profile)
     disc = discovery or discover(paths, framework=config.framework, exclude=config.exclude)
@@ -233,7 +241,8 @@ def scan(paths, *, config: Config | None = None, profile: Profile | None = None,
             else:
                 located.append(locate(unit, hit))
 
-    txns = _Transactions(emit)
+    recorded: list | None = [] if record_transactions else None
+    txns = _Transactions(emit, recorded)
     for batch, results in _results(_batches(unit_stream()), jobs):
         for unit, res in zip(batch, results):
             if unit.index == -1:  # file boundary
@@ -268,7 +277,7 @@ def scan(paths, *, config: Config | None = None, profile: Profile | None = None,
     findings = build_findings(located, catalog, profile, config, suppressions, aggregate=aggregate)
     inputs = sum(1 for f in disc.files if f.kind != "unreadable")
     return ScanResult(findings, errors, profile, inputs=inputs, units=n_units, frameworks=frameworks,
-                      bytes=total_bytes, schema=schema)
+                      bytes=total_bytes, schema=schema, transactions=recorded)
 
 
 def scan_sql(text: str, *, path: str = "<sql>", profile: Profile | str | None = None,

@@ -20,11 +20,11 @@ from dsql_audit.model import Unit
 # Node types too common and too small to be worth indexing.
 _SKIP = frozenset({"String", "A_Const", "Integer", "Float", "Boolean", "ResTarget", "ColumnRef", "A_Star"})
 
-DML_NODES = frozenset({"InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt"})
+DML_NODES = frozenset({"InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt", "TruncateStmt"})
 QUERY_NODES = frozenset({"SelectStmt", "ExplainStmt", "VariableShowStmt", "PrepareStmt", "ExecuteStmt"})
 _DDL_PREFIXES = ("Create", "Alter", "Drop", "Define", "Comment", "Grant", "Rename", "SecLabel", "Reindex")
 _DDL_NODES = frozenset({"IndexStmt", "ViewStmt", "RuleStmt", "CompositeTypeStmt", "RefreshMatViewStmt",
-                        "TruncateStmt", "ImportForeignSchemaStmt", "ReassignOwnedStmt"})
+                        "ImportForeignSchemaStmt", "ReassignOwnedStmt"})
 
 
 @dataclass(slots=True)

@@ -49,7 +49,8 @@ FRAMEWORKS: tuple[Framework, ...] = (
         "https://github.com/amacneil/dbmate#creating-migrations",
         content=re.compile(r"^\s*--\s*migrate:up\b", re.M),
         section=re.compile(r"^--\s*migrate:(up|down)\b"),
-        no_txn=re.compile(r"transaction:false"),
+        # transaction:false still sends the whole section in one call: one implicit transaction
+        no_txn=None,
         skip_section=re.compile(r"^--\s*migrate:down\b"),
     ),
     Framework(
