@@ -18,6 +18,7 @@ def render_console(result, *, color: bool = False, width: int | None = None) -> 
     buf = io.StringIO()
     con = Console(file=buf, force_terminal=color, no_color=not color, width=width or 110,
                   highlight=False, soft_wrap=False)
+    shown_fix: set = set()  # a rule's fix is printed at its first finding only
     by_file: dict = {}
     for f in result.findings:
         by_file.setdefault(f.path, []).append(f)
@@ -26,7 +27,7 @@ def render_console(result, *, color: bool = False, width: int | None = None) -> 
         head = Text(path, style="bold underline")
         if fw:
             head.append(f"  ({fw})", style="dim")
-        con.print(head)
+        con.print(head, no_wrap=True, crop=False)
         for f in items:
             sev = f.severity.name
             line = Text(f"  {f.line}:{f.column} ", style="dim")
@@ -36,13 +37,15 @@ def render_console(result, *, color: bool = False, width: int | None = None) -> 
             con.print(line)
             if f.snippet:
                 gutter = f"{f.line:>6} │ "
-                con.print(Text(gutter, style="dim") + Text(f.snippet.expandtabs(4)))
+                con.print(Text(gutter, style="dim") + Text(f.snippet.expandtabs(4)), no_wrap=True, crop=False)
                 offset = min(max(0, f.column - 1), len(f.snippet))
                 span = max(1, (f.end_column - f.column) if f.end_line == f.line else len(f.snippet) - offset)
-                con.print(Text(" " * len(gutter) + " " * offset + "^" * min(span, 60), style=_STYLE[sev]))
+                con.print(Text(" " * len(gutter) + " " * offset + "^" * min(span, 60), style=_STYLE[sev]),
+                          no_wrap=True, crop=False)
             if f.dsql_message:
                 con.print(Text(f"         DSQL says: {f.sqlstate} {f.dsql_message}", style="dim"))
-            if f.fix:
+            if f.fix and f.rule not in shown_fix:
+                shown_fix.add(f.rule)
                 con.print(Text("         fix: ", style="green") + Text(" ".join(f.fix.split())))
         con.print()
     for e in result.errors:

