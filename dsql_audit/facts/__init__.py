@@ -20,6 +20,7 @@ from dsql_audit.model import Unit
 # Node types too common and too small to be worth indexing.
 _SKIP = frozenset({"String", "A_Const", "Integer", "Float", "Boolean", "ResTarget", "ColumnRef", "A_Star"})
 
+MAX_PARSE_CHARS = 32_000_000  # one statement bigger than this is reported, not parsed (its tree would need GBs)
 DML_NODES = frozenset({"InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt", "TruncateStmt"})
 QUERY_NODES = frozenset({"SelectStmt", "ExplainStmt", "VariableShowStmt", "PrepareStmt", "ExecuteStmt"})
 _DDL_PREFIXES = ("Create", "Alter", "Drop", "Define", "Comment", "Grant", "Rename", "SecLabel", "Reindex")
@@ -124,6 +125,11 @@ def analyse(unit: Unit) -> Facts:
     """Parse one unit into facts. Never raises for bad SQL."""
     if unit.meta is not None:
         return Facts(unit=unit, text=unit.text, klass="meta")
+    if len(unit.text) > MAX_PARSE_CHARS:
+        facts = Facts(unit=unit, text=unit.text, klass="error")
+        facts.parse_error = (f"statement of {len(unit.text) // 1_000_000} MB is too large to analyse; "
+                             "it was skipped (split it)", None)
+        return facts
     text, flags, iam = preprocess(unit.text)
     facts = Facts(unit=unit, text=text, dsql=flags, iam=iam)
     if iam is not None:

@@ -13,7 +13,7 @@ from dsql_audit.model import Hit
 _NODE_FEATURES = {
     "JsonTable": "JSON_TABLE (PostgreSQL 17)",
     "JsonFuncExpr": "JSON_QUERY / JSON_VALUE / JSON_EXISTS (PostgreSQL 17)",
-    "JsonParseExpr": "JSON() (PostgreSQL 17)",
+    # JSON(…) is deliberately absent: PostgreSQL 16 reads json('…') as a cast, which works
     "JsonScalarExpr": "JSON_SCALAR() (PostgreSQL 17)",
     "JsonSerializeExpr": "JSON_SERIALIZE() (PostgreSQL 17)",
     "ReturningOption": "RETURNING OLD/NEW (PostgreSQL 18)",
@@ -36,6 +36,15 @@ def check(facts):
                           detail=feature)
     if node == "MergeStmt" and (s.get("returningClause") or s.get("returningList")):
         yield Hit("newer-postgres-syntax", "default", detail="MERGE … RETURNING (PostgreSQL 17)")
+    returning = (s.get("returningClause") or {}).get("exprs") or ()
+    if returning and not facts.has("ReturningOption"):
+        for target in returning:
+            ref = ((target.get("ResTarget") or {}).get("val") or {}).get("ColumnRef") or {}
+            fields = [f.get("String", {}).get("sval") for f in ref.get("fields", ())]
+            if len(fields) > 1 and fields[0] in ("old", "new"):
+                yield Hit("newer-postgres-syntax", "default", offset=facts.char_offset(ref.get("location")),
+                          detail="RETURNING OLD/NEW (PostgreSQL 18)")
+                break
     for con, rv, where, column in constraints(facts):
         ctype = con.get("contype")
         at = facts.char_offset(con.get("location"))

@@ -1,0 +1,72 @@
+"""Helpers shared by the bench scripts: where things are, and how to time a process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+RESULTS = BENCH / "results"
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "schemas"
+
+
+def corpus_files() -> list[Path]:
+    """The corpus schemas, or exit with a clear message when the corpus is not beside the repo."""
+    files = sorted(CORPUS.glob("*.sql"))
+    if not files:
+        sys.exit(f"corpus not found: no *.sql in {CORPUS} (expected <repo>/../shared/corpus/schemas); skipping")
+    return files
+
+
+def find_exe(name: str) -> str | None:
+    """A command installed next to this interpreter (the venv), else on PATH."""
+    local = Path(sys.executable).parent / name
+    return str(local) if local.exists() else shutil.which(name)
+
+
+def version(argv: list[str]) -> str:
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        return (out.stdout or out.stderr).strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.SubprocessError):
+        return "?"
+
+
+@dataclass
+class Run:
+    wall: float  # seconds
+    cpu: float  # user + system seconds of the process and the children it waited for
+    max_rss_kb: int  # peak resident set of the largest single process (child or its descendants)
+    rc: int
+
+
+def run_process(argv: list[str], *, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) -> Run:
+    """Run argv to completion; time it and read its own rusage with wait4 (no /usr/bin/time needed)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=stdout, stderr=stderr)
+    _, status, ru = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return Run(wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss, proc.returncode)
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs) if xs else float("nan")
+
+
+def mb(n_bytes: float) -> float:
+    return n_bytes / 1e6
+
+
+def fmt(x: float | None, digits: int = 2) -> str:
+    if x is None or x != x:  # None or NaN
+        return "–"
+    if abs(x) >= 100:
+        return f"{x:,.0f}"
+    return f"{x:.{digits}f}"

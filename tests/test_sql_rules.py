@@ -1,0 +1,158 @@
+"""Targeted behaviours of the SQL rules that the catalog examples do not pin down."""
+
+from __future__ import annotations
+
+from tests.conftest import findings_for
+
+
+def names(fs):
+    return sorted({f.name for f in fs})
+
+
+def test_foreign_key_points_at_the_references_clause():
+    sql = "CREATE TABLE orders (\n  id uuid PRIMARY KEY,\n  note text,  customer_id uuid REFERENCES customers (id)\n);\n"
+    (f,) = findings_for(sql, profile="2026-06-30")
+    col = sql.splitlines()[2].index("REFERENCES") + 1
+    assert (f.name, f.line, f.column) == ("foreign-key", 3, col)
+    assert f.end_column == col + len("REFERENCES") and f.object == "public.orders.orders_customer_id_fkey"
+    sql = "ALTER TABLE ONLY app.orders\n    ADD CONSTRAINT fk_c FOREIGN KEY (c) REFERENCES app.c(id);\n"
+    (f,) = findings_for(sql, profile="2026-06-30")
+    assert (f.line, f.column, f.object) == (2, 25, "app.orders.fk_c")
+
+
+def test_foreign_keys_by_profile():
+    inline = "CREATE TABLE o (id uuid PRIMARY KEY, c uuid REFERENCES c (id));"
+    assert names(findings_for(inline, profile="2026-08-25")) == ["foreign-key"]
+    assert findings_for(inline, profile="2026-08-26") == []
+    later = "ALTER TABLE o ADD CONSTRAINT o_c FOREIGN KEY (c) REFERENCES c (id) NOT VALID;"
+    assert names(findings_for(later, profile="2026-06-30")) == ["foreign-key"]
+    assert findings_for(later) == []
+    cascade = "CREATE TABLE o (id uuid PRIMARY KEY, c uuid REFERENCES c (id) ON DELETE CASCADE);"
+    (f,) = findings_for(cascade)
+    assert f.severity.name == "warning" and "ON DELETE CASCADE" in f.message
+
+
+def test_function_languages():
+    assert findings_for("CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;") == []
+    assert findings_for("CREATE FUNCTION f() RETURNS int RETURN 1;") == []
+    (f,) = findings_for("CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$ BEGIN RETURN 1; END $$;")
+    assert f.dsql_message == "CREATE FUNCTION with language plpgsql not supported"
+    (f,) = findings_for("CREATE FUNCTION f() RETURNS int LANGUAGE plpython3u AS $$ return 1 $$;")
+    assert f.dsql_message == "CREATE FUNCTION with language plpython3u not supported"
+
+
+def test_dsql_only_syntax_parses():
+    assert findings_for("CREATE INDEX ASYNC idx ON t (c);") == []
+    assert findings_for("CREATE UNIQUE INDEX ASYNC IF NOT EXISTS idx ON t (c) INCLUDE (d);") == []
+    assert findings_for("CREATE INDEX ASYNC ON t (c);") == []
+    assert findings_for("ALTER TABLE ASYNC t VALIDATE CONSTRAINT c;") == []
+    assert findings_for("AWS IAM GRANT app_role TO 'arn:aws:iam::123456789012:role/app';") == []
+    assert findings_for("AWS IAM REVOKE app_role FROM 'arn:aws:iam::123456789012:role/app';") == []
+    (f,) = findings_for("ALTER TABLE t VALIDATE CONSTRAINT c;")
+    assert f.dsql_message == "unsupported ALTER TABLE VALIDATE CONSTRAINT statement"
+    (f,) = findings_for("CREATE INDEX ASYNC app.idx ON app.t (c);")
+    assert (f.name, f.column, f.sqlstate) == ("sync-index", 23, "42601")
+
+
+def test_for_update_by_profile_and_schema():
+    schema = "CREATE TABLE acct (id bigint, region text, owner text, PRIMARY KEY (id, region));\n"
+    full_pk = "SELECT * FROM acct WHERE id = 1 AND region = 'eu' FOR UPDATE;\n"
+    part_pk = "SELECT * FROM acct WHERE id = $1 FOR UPDATE;\n"
+    join = "SELECT * FROM acct a JOIN other o ON o.id = a.id WHERE a.id = 1 FOR UPDATE;\n"
+    old = "2026-06-30"
+    assert findings_for(schema + full_pk, profile=old) == []
+    (f,) = findings_for(schema + part_pk, profile=old)
+    assert f.name == "select-for-update" and "full primary key" in f.message and f.line == 2
+    (f,) = findings_for(full_pk, profile=old)  # the table's key is not in the scanned input
+    assert "not in the scanned schema" in f.message
+    assert names(findings_for(schema + join, profile=old)) == ["select-for-update"]
+    # newest profile: any predicate and inner joins are fine
+    for sql in (full_pk, part_pk, join):
+        assert findings_for(schema + sql) == []
+    for clause in ("FOR SHARE", "FOR NO KEY UPDATE"):
+        (f,) = findings_for(f"SELECT * FROM acct WHERE id = 1 {clause};")
+        assert f.dsql_message == "locking clauses other than FOR UPDATE/FOR KEY SHARE are not supported"
+    outer = "SELECT * FROM acct a LEFT JOIN other o ON o.id = a.id FOR UPDATE OF o;"
+    assert names(findings_for(outer)) == ["select-for-update"]
+    assert findings_for("SELECT * FROM acct a LEFT JOIN other o ON o.id = a.id FOR UPDATE OF a;") == []
+    (f,) = findings_for("SELECT * FROM jobs WHERE id = 1 FOR UPDATE SKIP LOCKED;")
+    assert f.severity.name == "warning"
+    assert names(findings_for("SELECT * FROM t WHERE id = 1 FOR KEY SHARE;", profile="2026-08-24")) == \
+        ["select-for-update"]
+
+
+def test_pk_from_another_file_counts():
+    from dsql_audit.config import Config
+    from dsql_audit.scan import scan
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as d:
+        Path(d, "a_schema.sql").write_text("CREATE TABLE acct (id bigint PRIMARY KEY);\n")
+        Path(d, "b_query.sql").write_text("SELECT * FROM acct WHERE id = 7 FOR UPDATE;\n")
+        assert scan([d], config=Config(profile="2026-06-30"), jobs=1).findings == []
+
+
+def test_extension_functions_are_attributed():
+    sql = "CREATE TABLE u (id uuid PRIMARY KEY DEFAULT uuid_generate_v4());"
+    (f,) = findings_for(sql)
+    assert f.name == "extension" and "uuid-ossp" in f.message and f.column == sql.index("uuid_generate") + 1
+    (f,) = findings_for("CREATE TABLE u (id uuid PRIMARY KEY, email citext);")
+    assert "citext" in f.message
+    (f,) = findings_for("CREATE INDEX ASYNC i ON u (name gin_trgm_ops);")
+    assert "pg_trgm" in f.message
+    assert findings_for("SELECT gen_random_uuid();") == []
+
+
+def test_newer_postgres_syntax():
+    cases = {
+        "SELECT * FROM JSON_TABLE('[]'::jsonb, '$[*]' COLUMNS (a int PATH '$.a')) j;": "JSON_TABLE",
+        "CREATE TABLE g (id int PRIMARY KEY, a int GENERATED ALWAYS AS (id * 2));": "virtual generated",
+        "SELECT uuidv7();": "uuidv7",
+        "SELECT JSON_VALUE('{}'::jsonb, '$.a');": "JSON_VALUE",
+        "UPDATE t SET a = 1 WHERE id = 1 RETURNING old.a;": "OLD/NEW",
+    }
+    for sql, word in cases.items():
+        fs = [f for f in findings_for(sql) if f.name == "newer-postgres-syntax"]
+        assert fs and word in fs[0].message, (sql, [f.message for f in findings_for(sql)])
+    merge = findings_for("MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE RETURNING t.id;")
+    assert names(merge) == ["merge", "newer-postgres-syntax"]
+    # PostgreSQL 16 has these
+    for sql in ("CREATE TABLE g (id int PRIMARY KEY, a int GENERATED ALWAYS AS (id * 2) STORED);",
+                "SELECT json('1'), json_object('a': 1), '1' IS JSON;"):
+        assert findings_for(sql) == [], sql
+
+
+def test_parse_errors_keep_the_scan_going():
+    fs = findings_for("SELEC 1;\nTRUNCATE t;\nCREATE TABLE (;\n")
+    assert [(f.name, f.line) for f in fs] == [("parse-error", 1), ("truncate", 2), ("parse-error", 3)]
+    assert fs[0].column == 1 and "syntax error" in fs[0].message
+
+
+def test_do_block_statements_are_analysed():
+    sql = ("DO $$\nBEGIN\n  IF NOT EXISTS (SELECT 1 FROM pg_type WHERE typname = 'mood') THEN\n"
+           "    CREATE TYPE mood AS ENUM ('a', 'b');\n  END IF;\n  PERFORM pg_notify('c', 'x');\nEND $$;\n")
+    fs = findings_for(sql)
+    assert [(f.name, f.line) for f in fs] == [("do-block", 1), ("custom-type", 4), ("listen-notify", 6)]
+    assert fs[1].column == 5
+
+
+def test_row_limit_known_from_the_text():
+    assert names(findings_for("INSERT INTO t SELECT generate_series(1, 3001);")) == ["unbounded-write"]
+    assert findings_for("INSERT INTO t SELECT generate_series(1, 3000);") == []
+    values = "INSERT INTO t VALUES " + ", ".join(f"({i})" for i in range(3001)) + ";"
+    (f,) = findings_for(values)
+    assert f.severity.name == "error" and f.dsql_message == "transaction row limit exceeded"
+    copy = "COPY t (a) FROM stdin;\n" + "".join(f"{i}\n" for i in range(3001)) + "\\.\n"
+    (f,) = findings_for(copy)
+    assert "COPY of 3001 rows" in f.message
+
+
+def test_pg_dump_idioms_reported_once():
+    dump = "-- Dumped by pg_dump version 16.4\n" + "".join(
+        f"SET statement_timeout = 0;\nCREATE TABLE t{i} (id integer NOT NULL);\n"
+        f"ALTER TABLE ONLY public.t{i}\n    ADD CONSTRAINT t{i}_pkey PRIMARY KEY (id);\n" for i in range(5))
+    fs = findings_for(dump)
+    pk = [f for f in fs if f.name == "alter-table"]
+    assert len(pk) == 1 and "4 more like it" in pk[0].message and pk[0].occurrences == 5
+    assert len([f for f in fs if f.name == "session-setting"]) == 1
