@@ -7,6 +7,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,22 +39,40 @@ def version(argv: list[str]) -> str:
         return "?"
 
 
+TIME = "/usr/bin/time"  # GNU time: reports the child's own peak RSS (apt-get install time)
+
+
 @dataclass
 class Run:
     wall: float  # seconds
     cpu: float  # user + system seconds of the process and the children it waited for
-    max_rss_kb: int  # peak resident set of the largest single process (child or its descendants)
+    max_rss_kb: int | None  # peak resident set of the largest single process (the tool or its workers)
     rc: int
 
 
 def run_process(argv: list[str], *, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) -> Run:
-    """Run argv to completion; time it and read its own rusage with wait4 (no /usr/bin/time needed)."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=stdout, stderr=stderr)
-    _, status, ru = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return Run(wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss, proc.returncode)
+    """Run argv to completion; time it and read its peak RSS.
+
+    The rusage that wait4 returns for a child forked from this (large) Python process is useless for
+    memory: Linux carries the pre-exec high-water mark across exec. GNU time, a small C program, forks
+    the tool from itself, so the %M it writes is the tool's own. Without it RSS is left out.
+    """
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
+        wrapped = [TIME, "-f", "%M", "-o", rss.name, *argv] if os.access(TIME, os.X_OK) else argv
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(wrapped, stdout=stdout, stderr=stderr)
+        _, status, ru = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        last = (rss.read().strip().splitlines() or [""])[-1]  # GNU time prefixes "Command exited with …"
+    return Run(wall, ru.ru_utime + ru.ru_stime, int(last) if last.isdigit() else None, proc.returncode)
+
+
+def have_time() -> bool:
+    if not os.access(TIME, os.X_OK):
+        print(f"{TIME} not found: peak RSS is not reported (apt-get install time)", file=sys.stderr)
+        return False
+    return True
 
 
 def median(xs: list[float]) -> float:

@@ -14,7 +14,8 @@ What is measured, on each corpus file, on the whole corpus and on an empty file 
   ours -j2     subprocess, whole corpus only: … -j 2 (both cores)
   dsql-lint    subprocess: dsql-lint --format json FILE…
   squawk       subprocess: squawk --reporter json FILE…
-Peak RSS comes from wait4's rusage of each process (for -j 2: the largest single process, not the sum).
+Peak RSS is GNU time's %M for each process (for -j 2: the largest single process, not the sum); CPU is
+user + system time from wait4.
 Results: bench/results/latest.json and latest.md.
 """
 
@@ -35,7 +36,7 @@ from pathlib import Path
 import pglast
 from pglast import parser
 
-from _util import RESULTS, corpus_files, find_exe, fmt, mb, median, run_process, version
+from _util import RESULTS, corpus_files, find_exe, fmt, have_time, mb, median, run_process, version
 from dsql_audit.scan import scan
 from dsql_audit.sqltext import split_text
 
@@ -153,11 +154,12 @@ def summarise(t: Target, row: dict) -> dict:
         procs = not isinstance(runs[0], float)
         wall = median([r.wall if procs else r for r in runs])
         entry = {"median_s": wall, "runs_s": [r.wall if procs else r for r in runs],
-                 "mb_per_s": mb(t.bytes) / wall if wall else None,
-                 "statements_per_s": t.statements / wall if wall else None}
+                 "mb_per_s": mb(t.bytes) / wall if wall and t.bytes else None,
+                 "statements_per_s": t.statements / wall if wall and t.statements else None}
         if procs:
             entry["cpu_s"] = median([r.cpu for r in runs])
-            entry["max_rss_mb"] = max(r.max_rss_kb for r in runs) / 1024
+            rss = [r.max_rss_kb for r in runs if r.max_rss_kb]
+            entry["max_rss_mb"] = max(rss) / 1024 if rss else None
         out["tools"][name] = entry
     tools = out["tools"]
 
@@ -209,13 +211,20 @@ def markdown(res: dict) -> str:
             t = r["tools"].get(c)
             cells.append(f"{fmt(t['mb_per_s'])} · {fmt(t['statements_per_s'])}" if t else "–")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "## Ratios (time ÷ time; > 1 = dsql-audit slower) and peak RSS (MB)", "",
-              "| input | library ÷ ceiling | ours ÷ ceiling | ours ÷ dsql-lint | ours ÷ squawk | -j2 ÷ -j1 | "
-              "RSS ours | RSS dsql-lint | RSS squawk |", "|---" * 9 + "|"]
+    lines += ["", "## Ratios (time ÷ time; > 1 = dsql-audit slower)", "",
+              "| input | library ÷ ceiling | ours ÷ ceiling | ours ÷ dsql-lint | ours ÷ squawk | -j2 ÷ -j1 |",
+              "|---" * 6 + "|"]
     for name, r in rows.items():
-        q = r["ratios"]
-        rss = [fmt((r["tools"].get(c) or {}).get("max_rss_mb"), 1) for c in ("ours -j1", "dsql-lint", "squawk")]
-        lines.append(f"| {name} | " + " | ".join(fmt(q[k]) for k in q) + " | " + " | ".join(rss) + " |")
+        lines.append(f"| {name} | " + " | ".join(fmt(v) for v in r["ratios"].values()) + " |")
+    procs = [c for c in ("ours -j1", "ours -j2", "dsql-lint", "squawk") if c in cols]
+    lines += ["", "## Processes: peak RSS (MB) · CPU (s)", "", "| input | " + " | ".join(procs) + " |",
+              "|---" * (1 + len(procs)) + "|"]
+    for name, r in rows.items():
+        cells = []
+        for c in procs:
+            t = r["tools"].get(c)
+            cells.append(f"{fmt(t.get('max_rss_mb'), 1)} · {fmt(t.get('cpu_s'), 3)}" if t else "–")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "Notes:",
               "- *ours ÷ ceiling* compares a whole process with in-process parsing, so on small files it is mostly "
               "interpreter start-up: see the *(empty file)* row and *library ÷ ceiling* for the work alone.",
@@ -237,8 +246,9 @@ def add_sum_row(res: dict, names: list[str]) -> None:
             s = sum(r["tools"][c]["median_s"] for r in rows)
             total["tools"][c] = {"median_s": s, "mb_per_s": mb(total["bytes"]) / s,
                                  "statements_per_s": total["statements"] / s}
-            if "max_rss_mb" in rows[0]["tools"][c]:
-                total["tools"][c]["max_rss_mb"] = max(r["tools"][c]["max_rss_mb"] for r in rows)
+            rss = [r["tools"][c].get("max_rss_mb") for r in rows]
+            if all(rss):
+                total["tools"][c]["max_rss_mb"] = max(rss)
     t = total["tools"]
 
     def ratio(a, b):
@@ -258,6 +268,7 @@ def main() -> None:
     reps = 1 if args.quick else args.reps
 
     files = corpus_files()
+    have_time()
     exes = {"ours": find_exe("dsql-audit"), "lint": find_exe("dsql-lint"), "squawk": find_exe("squawk")}
     if not exes["ours"]:
         sys.exit("dsql-audit is not installed (pip install -e .)")
