@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
@@ -176,6 +175,7 @@ def _results(batches: Iterator[list[Unit]], jobs: int) -> Iterator[tuple[list[Un
             yield b, analyse_batch(b)
         return
     import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor  # imported here: a small scan never needs it
 
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
     with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:

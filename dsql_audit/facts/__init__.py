@@ -8,9 +8,12 @@ objects are never built (they cost 8x the JSON route).
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass, field
+
+try:  # orjson decodes pglast's JSON about twice as fast as the standard library
+    from orjson import loads as _loads
+except ImportError:  # pragma: no cover
+    from json import loads as _loads
 
 from pglast import parser as _pg
 
@@ -28,18 +31,34 @@ _DDL_NODES = frozenset({"IndexStmt", "ViewStmt", "RuleStmt", "CompositeTypeStmt"
                         "ImportForeignSchemaStmt", "ReassignOwnedStmt"})
 
 
-@dataclass(slots=True)
 class Facts:
-    unit: Unit
-    text: str  # what pglast saw (DSQL keywords blanked; same length as unit.text)
-    node: str | None = None  # top-level node type, e.g. "CreateStmt"; "AwsIam" for AWS IAM GRANT
-    stmt: dict | None = None
-    js: str = ""  # pglast's JSON, kept to answer "is there any X?" without walking
-    _index: dict | None = None
-    dsql: dict = field(default_factory=dict)  # DSQL-only syntax used → offset (index_async, alter_async, aws_iam, qualified_index_name)
-    klass: str = "other"  # ddl | dml | query | txn | set | utility | meta | empty | error
-    parse_error: tuple | None = None  # (message, char offset or None)
-    iam: tuple | None = None
+    """What one statement is. The JSON tree is decoded only when a rule or the schema model needs it:
+    the node type and "is there any X?" questions are answered from pglast's JSON text."""
+
+    __slots__ = ("unit", "text", "node", "js", "_tree", "_index", "_funcs", "dsql", "klass", "parse_error", "iam")
+
+    def __init__(self, unit: Unit, text: str, node: str | None = None, js: str = "", dsql: dict | None = None,
+                 klass: str = "other", parse_error: tuple | None = None, iam: tuple | None = None):
+        self.unit = unit
+        self.text = text  # what pglast saw (DSQL keywords blanked; same length as unit.text)
+        self.node = node  # top-level node type, e.g. "CreateStmt"; "AwsIam" for AWS IAM GRANT
+        self.js = js  # pglast's JSON
+        self._tree = None
+        self._index = None
+        self._funcs = None
+        self.dsql = dsql or {}  # DSQL-only syntax used → offset (index_async, alter_async, aws_iam, …)
+        self.klass = klass  # ddl | dml | query | txn | set | utility | meta | empty | error
+        self.parse_error = parse_error  # (message, char offset or None)
+        self.iam = iam
+
+    @property
+    def stmt(self) -> dict | None:
+        """The statement's tree as plain dicts (decoded on first use)."""
+        if self._tree is None and self.js:
+            tree = _loads(self.js)
+            stmts = tree.get("stmts") or [{}]
+            self._tree = next(iter(stmts[0].get("stmt", {}).values()), {})
+        return self._tree
 
     def has(self, kind: str) -> bool:
         """Cheap: does the tree hold a node of this type anywhere?"""
@@ -47,7 +66,7 @@ class Facts:
 
     def nodes(self, kind: str) -> list:
         """Every node of a type, anywhere in the statement (walks the tree once, lazily)."""
-        if self.stmt is None or f'"{kind}"' not in self.js and kind != "TypeName":
+        if not self.js or f'"{kind}"' not in self.js and kind != "TypeName":
             return ()
         if self._index is None:
             self._index = _build_index(self.stmt)
@@ -55,9 +74,10 @@ class Facts:
 
     def func_names(self) -> frozenset:
         """Lower-cased last names of every function called (from the JSON text, no walk)."""
-        if '"FuncCall"' not in self.js:
-            return frozenset()
-        return frozenset(m.lower() for m in _FUNCNAME.findall(self.js))
+        if self._funcs is None:
+            self._funcs = frozenset(m.lower() for m in _FUNCNAME.findall(self.js)) \
+                if '"FuncCall"' in self.js else frozenset()
+        return self._funcs
 
     def char_offset(self, byte_loc: int | None) -> int | None:
         """pglast reports byte offsets; rules and reporters want characters."""
@@ -97,7 +117,8 @@ def _build_index(tree) -> dict:
     return index
 
 
-def classify(node: str | None, stmt: dict | None) -> str:
+def classify(node: str | None, js: str) -> str:
+    """ddl / dml / query / txn / set / utility, from the node type (and two JSON probes)."""
     if node is None:
         return "error"
     if node == "TransactionStmt":
@@ -105,9 +126,7 @@ def classify(node: str | None, stmt: dict | None) -> str:
     if node in DML_NODES:
         return "dml"
     if node == "CopyStmt":
-        return "dml" if stmt.get("is_from") else "query"
-    if node == "SelectStmt":
-        return "ddl" if stmt.get("intoClause") else "query"
+        return "dml" if '"is_from":true' in js else "query"
     if node in QUERY_NODES:
         return "query"
     if node == "VariableSetStmt":
@@ -116,6 +135,9 @@ def classify(node: str | None, stmt: dict | None) -> str:
         return "ddl"
     return "utility"
 
+
+_TOP_NODE = re.compile(r'\{"version":\d+,"stmts":\[\{"stmt":\{"(\w+)"')
+_STMT_SPLIT = re.compile(r'[\[,]\{"stmt":\{"')
 
 # "funcname":[{"String":{"sval":"pg_catalog"}},{"String":{"sval":"now"}}] → "now"
 _FUNCNAME = re.compile(r'"funcname":\[(?:\{"String":\{"sval":"(?:[^"\\]|\\.)*"\}\},)*\{"String":\{"sval":"((?:[^"\\]|\\.)*)"\}\}\]')
@@ -133,7 +155,7 @@ def analyse(unit: Unit) -> Facts:
     text, flags, iam = preprocess(unit.text)
     facts = Facts(unit=unit, text=text, dsql=flags, iam=iam)
     if iam is not None:
-        facts.node, facts.stmt, facts.klass = "AwsIam", {}, "ddl"
+        facts.node, facts._tree, facts.klass = "AwsIam", {}, "ddl"
         return facts
     try:
         js = _pg.parse_sql_json(text)
@@ -147,17 +169,17 @@ def analyse(unit: Unit) -> Facts:
         facts.parse_error = (str(exc), None)
         facts.klass = "error"
         return facts
-    tree = json.loads(js)
     facts.js = js
-    stmts = tree.get("stmts") or []
-    if not stmts:
+    m = _TOP_NODE.match(js)
+    if m is None:
         facts.klass = "empty"
         return facts
-    if len(stmts) > 1:  # the splitter missed a boundary; keep the first, say so
+    facts.node = m.group(1)
+    if len(_STMT_SPLIT.findall(js)) > 1:  # the splitter missed a boundary; the first one is analysed
         facts.parse_error = ("more than one statement in one unit", None)
-    for k, v in stmts[0]["stmt"].items():
-        facts.node, facts.stmt = k, v
-    facts.klass = classify(facts.node, facts.stmt)
+    facts.klass = classify(facts.node, js)
+    if facts.node == "SelectStmt" and '"intoClause"' in js:
+        facts.klass = "ddl" if facts.stmt.get("intoClause") else "query"
     return facts
 
 

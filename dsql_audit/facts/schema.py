@@ -35,8 +35,28 @@ def _type_bytes(tn: dict) -> int | None:
     return None
 
 
+_EFFECT_NODES = {"CreateStmt", "CreateTableAsStmt", "AlterTableStmt", "IndexStmt", "CreateSchemaStmt", "DropStmt",
+                 "RenameStmt", "ViewStmt", "VariableSetStmt", "SelectStmt", "CreateFunctionStmt"}
+_NEEDS = {  # JSON probes: without any of these the statement changes nothing the model tracks
+    "AlterTableStmt": ('"AT_AddColumn"', '"AT_DropColumn"', '"AT_AddConstraint"', '"AT_AttachPartition"'),
+    "DropStmt": ('"OBJECT_TABLE"', '"OBJECT_INDEX"', '"OBJECT_SCHEMA"', '"OBJECT_VIEW"', '"OBJECT_FUNCTION"',
+                 '"OBJECT_PROCEDURE"', '"OBJECT_ROUTINE"'),
+    "RenameStmt": ('"renameType":"OBJECT_TABLE"',),
+    "VariableSetStmt": ('"search_path"',),
+    "SelectStmt": ('"set_config"',),
+}
+
+
 def effects(facts: Facts) -> list[tuple]:
-    node, s = facts.node, facts.stmt
+    node = facts.node
+    if node not in _EFFECT_NODES:
+        return []
+    needs = _NEEDS.get(node)
+    if needs is not None and not any(p in facts.js for p in needs):
+        return []
+    if node == "ViewStmt":
+        return [("view", None)]
+    s = facts.stmt
     if s is None:
         return []
     out: list[tuple] = []
@@ -132,8 +152,6 @@ def effects(facts: Facts) -> list[tuple]:
                 out.append(("drop_routine", (schema, f"{parts[-1]}({', '.join(args)})"), False))
     elif node == "RenameStmt" and s.get("renameType") == "OBJECT_TABLE":
         out.append(("rename", _rv(s.get("relation")), s.get("newname")))
-    elif node == "ViewStmt":
-        out.append(("view", _rv(s.get("view"))))
     elif node == "VariableSetStmt" and (s.get("name") or "").lower() == "search_path":
         path = [str(const_value(a)) for a in s.get("args", ())]
         out.append(("search_path", tuple(p.strip() for item in path for p in item.split(","))))

@@ -9,6 +9,11 @@ once the whole input is known.
 from dsql_audit.facts import rel_of, alter_cmds
 from dsql_audit.model import Hit
 
+# which statements this check can fire on (the rest never reach it)
+NODES = {"AlterTableStmt"}
+PROBES = ('"options"',)  # CREATE TABLE … WITH (…)
+
+
 _COLUMN_CONSTRAINTS = {
     "CONSTR_NOTNULL": "NOT NULL", "CONSTR_DEFAULT": "DEFAULT", "CONSTR_CHECK": "CHECK",
     "CONSTR_UNIQUE": "UNIQUE", "CONSTR_PRIMARY": "PRIMARY KEY", "CONSTR_IDENTITY": "identity",

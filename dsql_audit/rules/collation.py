@@ -3,6 +3,11 @@
 from dsql_audit.facts import column_defs, names, rel_of
 from dsql_audit.model import Hit
 
+# which statements this check can fire on (the rest never reach it)
+NODES = {"DefineStmt"}
+PROBES = ('"collClause"', '"CollateClause"')
+
+
 _FINE = {"c", "posix", "default", "ucs_basic"}
 
 

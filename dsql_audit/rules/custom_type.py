@@ -3,6 +3,11 @@
 from dsql_audit.facts import names
 from dsql_audit.model import Hit
 
+# which statements this check can fire on (the rest never reach it)
+NODES = {"CreateEnumStmt", "CompositeTypeStmt", "CreateRangeStmt", "DefineStmt", "AlterEnumStmt",
+         "AlterTypeStmt", "RenameStmt", "DropStmt"}
+
+
 
 def _qual(parts) -> tuple:
     return (parts[0] if len(parts) > 1 else None, parts[-1] if parts else "?")

@@ -17,3 +17,8 @@ def check(facts):
         target = facts.unit.text.split(None, 1)[1].split()[0] if len(facts.unit.text.split()) > 1 else ""
         if target not in ("", "-", "postgres"):
             yield Hit("database", "connect", detail=target.strip("'\""))
+
+
+def wants(facts) -> bool:
+    return facts.klass == "meta" or (facts.node or "").endswith(("dbStmt", "DatabaseStmt", "DatabaseSetStmt",
+                                                                "DatabaseRefreshCollStmt"))

@@ -3,6 +3,10 @@
 from dsql_audit.facts import constraints, rel_of, relname
 from dsql_audit.model import Hit
 
+# which statements this check can fire on (the rest never reach it)
+PROBES = ('"CONSTR_EXCLUSION"',)
+
+
 
 def check(facts):
     for con, rv, where, _ in constraints(facts):

@@ -28,6 +28,19 @@ def _maps():
     return lower(data.get("functions", {})), lower(data.get("types", {})), lower(data.get("opclasses", {}))
 
 
+NODES = {"CreateExtensionStmt", "AlterExtensionStmt", "AlterExtensionContentsStmt", "DropStmt", "LoadStmt"}
+PROBES = ('"opclass"',)
+
+
+def FUNCTIONS():  # noqa: N802 - read by the rule engine like NODES/PROBES
+    return set(_maps()[0])
+
+
+def wants(facts) -> bool:
+    probe = _type_probe()
+    return probe is not None and probe.search(facts.js) is not None
+
+
 def check(facts):
     node = facts.node
     if node == "CreateExtensionStmt":

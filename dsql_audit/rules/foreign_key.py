@@ -5,6 +5,10 @@ import re
 from dsql_audit.facts import constraints, names, rel_of, relname
 from dsql_audit.model import Hit
 
+# which statements this check can fire on (the rest never reach it)
+PROBES = ('"CONSTR_FOREIGN"',)
+
+
 _KEYWORD = re.compile(r"\b(FOREIGN\s+KEY|REFERENCES)\b", re.I)
 _ACTIONS = {"c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
 

@@ -7,6 +7,10 @@ from dsql_audit.catalog import rule_data
 from dsql_audit.facts import names, rel_of
 from dsql_audit.model import Hit
 
+# which statements this check can fire on (the rest never reach it)
+NODES = {"IndexStmt"}
+
+
 
 @lru_cache(maxsize=1)
 def _extension_opclasses():

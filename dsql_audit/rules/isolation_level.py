@@ -4,6 +4,10 @@ SET SESSION CHARACTERISTICS and SET default_transaction_isolation."""
 from dsql_audit.facts import const_value, defelem_map
 from dsql_audit.model import Hit
 
+# which statements this check can fire on (the rest never reach it)
+NODES = {"TransactionStmt", "VariableSetStmt"}
+
+
 _BEGIN = {"TRANS_STMT_BEGIN", "TRANS_STMT_START"}
 
 

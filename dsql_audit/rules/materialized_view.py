@@ -3,6 +3,10 @@
 from dsql_audit.facts import rel_of
 from dsql_audit.model import Hit
 
+# which statements this check can fire on (the rest never reach it)
+NODES = {"CreateTableAsStmt", "RefreshMatViewStmt", "DropStmt"}
+
+
 
 def check(facts):
     node, s = facts.node, facts.stmt

@@ -25,6 +25,16 @@ def _functions():
     return rule_data("newer-postgres-syntax").get("functions", {})
 
 
+NODES = {"MergeStmt"}
+PROBES = tuple(f'"{k}"' for k in _NODE_FEATURES) + (
+    '"generated_kind":"v"', '"without_overlaps"', '"fk_with_period"', '"pk_with_period"', '"is_enforced":false', '"returningClause"',
+    '"on_error"', '"log_verbosity"', '"reject_limit"')
+
+
+def FUNCTIONS():  # noqa: N802 - read by the rule engine like NODES/PROBES
+    return set(_functions())
+
+
 def check(facts):
     node, s = facts.node, facts.stmt
     if s is None:

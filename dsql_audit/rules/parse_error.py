@@ -11,3 +11,7 @@ def check(facts):
         yield Hit("parse-error", "default", offset=offset, detail=message)
     elif facts.unit.meta is None and facts.klass == "empty":
         return
+
+
+def wants(facts) -> bool:
+    return facts.parse_error is not None

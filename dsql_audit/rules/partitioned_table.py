@@ -3,6 +3,10 @@
 from dsql_audit.facts import rel_of, alter_cmds
 from dsql_audit.model import Hit
 
+# which statements this check can fire on (the rest never reach it)
+PROBES = ('"partspec"', '"partbound"', '"AT_AttachPartition"', '"AT_DetachPartition"', '"AT_DetachPartitionFinalize"')
+
+
 
 def check(facts):
     if facts.node == "CreateStmt":

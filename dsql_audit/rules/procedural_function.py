@@ -3,6 +3,10 @@
 from dsql_audit.facts import names, option_value
 from dsql_audit.model import Hit
 
+# which statements this check can fire on (the rest never reach it)
+NODES = {"CreateFunctionStmt"}
+
+
 
 def routine_rel(stmt: dict) -> tuple:
     """(schema or None, "name(argtypes)") for Hit.rel."""

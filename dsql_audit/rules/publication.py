@@ -3,6 +3,12 @@
 from dsql_audit.facts import rel_of, alter_cmds
 from dsql_audit.model import Hit
 
+# which statements this check can fire on (the rest never reach it)
+NODES = {"CreatePublicationStmt", "AlterPublicationStmt", "CreateSubscriptionStmt", "AlterSubscriptionStmt",
+         "DropSubscriptionStmt"}
+PROBES = ('"AT_ReplicaIdentity"',)
+
+
 _NODES = {"CreatePublicationStmt", "AlterPublicationStmt", "CreateSubscriptionStmt",
           "AlterSubscriptionStmt", "DropSubscriptionStmt"}
 

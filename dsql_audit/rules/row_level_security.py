@@ -3,6 +3,11 @@
 from dsql_audit.facts import rel_of, alter_cmds
 from dsql_audit.model import Hit
 
+# which statements this check can fire on (the rest never reach it)
+NODES = {"CreatePolicyStmt", "AlterPolicyStmt"}
+PROBES = ('"AT_EnableRowSecurity"', '"AT_ForceRowSecurity"')
+
+
 
 def check(facts):
     if facts.node in ("CreatePolicyStmt", "AlterPolicyStmt"):

@@ -2,6 +2,10 @@
 
 from dsql_audit.model import Hit
 
+# which statements this check can fire on (the rest never reach it)
+NODES = {"TransactionStmt"}
+
+
 _KINDS = {"TRANS_STMT_SAVEPOINT": "savepoint", "TRANS_STMT_ROLLBACK_TO": "rollback_to",
           "TRANS_STMT_RELEASE": "release"}
 

@@ -10,6 +10,10 @@ import re
 from dsql_audit.facts import names
 from dsql_audit.model import Hit
 
+# which statements this check can fire on (the rest never reach it)
+PROBES = ('"LockingClause"',)
+
+
 _STRENGTH = {"LCS_FORSHARE": "FOR SHARE", "LCS_FORNOKEYUPDATE": "FOR NO KEY UPDATE",
              "LCS_FORKEYSHARE": "FOR KEY SHARE", "LCS_FORUPDATE": "FOR UPDATE"}
 _CLAUSE = re.compile(r"\bFOR\s+(?:NO\s+KEY\s+UPDATE|KEY\s+SHARE|UPDATE|SHARE)\b", re.I)

@@ -4,6 +4,11 @@ from dsql_audit.facts import rel_of, column_defs, option_value
 from dsql_audit.model import Hit
 from dsql_audit.rules._types import base_name, display
 
+# which statements this check can fire on (the rest never reach it)
+NODES = {"CreateSeqStmt", "AlterSeqStmt"}
+PROBES = ('"serial"', '"serial4"', '"serial8"', '"bigserial"', '"smallserial"', '"serial2"', '"CONSTR_IDENTITY"')
+
+
 SERIALS = {"serial": "serial", "serial4": "serial", "bigserial": "bigserial", "serial8": "bigserial",
            "smallserial": "smallserial", "serial2": "smallserial"}
 

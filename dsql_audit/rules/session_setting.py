@@ -11,6 +11,11 @@ from dsql_audit.catalog import rule_data
 from dsql_audit.facts import const_value, names
 from dsql_audit.model import Hit
 
+# which statements this check can fire on (the rest never reach it)
+NODES = {"VariableSetStmt"}
+PROBES = ('"set_config"',)
+
+
 _OWNED_ELSEWHERE = {"transaction", "session characteristics", "default_transaction_isolation"}
 
 

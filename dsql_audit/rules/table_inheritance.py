@@ -3,6 +3,10 @@
 from dsql_audit.facts import rel_of, alter_cmds, relname
 from dsql_audit.model import Hit
 
+# which statements this check can fire on (the rest never reach it)
+PROBES = ('"inhRelations"', '"AT_AddInherit"', '"AT_DropInherit"')
+
+
 
 def check(facts):
     if facts.node == "CreateStmt":

@@ -3,6 +3,11 @@
 from dsql_audit.facts import rel_of, alter_cmds
 from dsql_audit.model import Hit
 
+# which statements this check can fire on (the rest never reach it)
+NODES = {"CreateTableSpaceStmt", "DropTableSpaceStmt", "AlterTableSpaceOptionsStmt"}
+PROBES = ('"tableSpace"', '"tablespacename"', '"tableSpaceName"', '"AT_SetTableSpace"')
+
+
 
 def check(facts):
     node, s = facts.node, facts.stmt

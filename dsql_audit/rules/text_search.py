@@ -14,6 +14,13 @@ def _functions():
     return frozenset(rule_data("text-search")["functions"])
 
 
+NODES = {"DefineStmt", "AlterTSConfigurationStmt", "AlterTSDictionaryStmt"}
+
+
+def FUNCTIONS():  # noqa: N802 - read by the rule engine like NODES/PROBES
+    return set(_functions())
+
+
 def check(facts):
     node, s = facts.node, facts.stmt
     if node == "DefineStmt" and s.get("kind") in _TS_OBJECTS or node in (

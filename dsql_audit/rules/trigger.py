@@ -3,6 +3,12 @@
 from dsql_audit.facts import rel_of, alter_cmds
 from dsql_audit.model import Hit
 
+# which statements this check can fire on (the rest never reach it)
+NODES = {"CreateTrigStmt", "DropStmt"}
+PROBES = ('"AT_EnableTrig"', '"AT_EnableTrigAll"', '"AT_EnableTrigUser"', '"AT_DisableTrig"', '"AT_DisableTrigAll"',
+          '"AT_DisableTrigUser"', '"AT_EnableAlwaysTrig"', '"AT_EnableReplicaTrig"')
+
+
 _TOGGLE = {
     "AT_EnableTrigAll", "AT_DisableTrigAll", "AT_EnableTrigUser", "AT_DisableTrigUser",
 }

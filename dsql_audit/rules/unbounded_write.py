@@ -8,6 +8,10 @@ and the profile's row limit decides whether DSQL refuses them.
 from dsql_audit.facts import rel_of, const_value, names
 from dsql_audit.model import Hit
 
+# which statements this check can fire on (the rest never reach it)
+NODES = {"UpdateStmt", "DeleteStmt", "InsertStmt", "CopyStmt"}
+
+
 
 def _series_rows(select: dict):
     for target in select.get("targetList", ()):

@@ -3,6 +3,10 @@
 from dsql_audit.facts import rel_of, alter_cmds
 from dsql_audit.model import Hit
 
+# which statements this check can fire on (the rest never reach it)
+PROBES = ('"relpersistence":"u"', '"AT_SetUnLogged"')
+
+
 
 def check(facts):
     if facts.node in ("CreateStmt", "CreateTableAsStmt"):

@@ -6,6 +6,11 @@ holds the ones that need a look inside the statement.
 
 from dsql_audit.model import Hit
 
+# which statements this check can fire on (the rest never reach it)
+NODES = {"CopyStmt", "DeallocateStmt", "GrantStmt", "CreateStatsStmt"}
+PROBES = ('"RangeTableSample"',)
+
+
 
 def check(facts):
     node, s = facts.node, facts.stmt

@@ -4,6 +4,7 @@ The type lists are data (rules/unsupported-type.toml); json/jsonb are
 judged by the profile (column types since May/June 2026).
 """
 
+import re
 from functools import lru_cache
 
 from dsql_audit.catalog import rule_data
@@ -16,6 +17,23 @@ from dsql_audit.rules._types import base_name, display, typmods
 def _data():
     d = rule_data("unsupported-type")
     return frozenset(d["types"]), frozenset(d.get("geometric_functions", ()))
+
+
+@lru_cache(maxsize=1)
+def _probe():
+    """Any type this rule judges, named anywhere in pglast's JSON (else the tree is not needed)."""
+    unsupported, _ = _data()
+    alts = "|".join(sorted(unsupported | {"json", "jsonb", "numeric", "bpchar", "varchar"}))
+    return re.compile(f'"sval":"(?:{alts})"|"arrayBounds"')
+
+
+def FUNCTIONS():  # noqa: N802 - read by the rule engine like NODES/PROBES
+    return set(_data()[1])
+
+
+def wants(facts) -> bool:
+    return facts.node in ("CreateStmt", "AlterTableStmt", "CreateDomainStmt", "CreateForeignTableStmt") \
+        and _probe().search(facts.js) is not None
 
 
 def _column_types(facts):

@@ -2,6 +2,10 @@
 
 from dsql_audit.model import Hit
 
+# which statements this check can fire on (the rest never reach it)
+NODES = {"VacuumStmt", "ClusterStmt", "ReindexStmt"}
+
+
 
 def check(facts):
     node, s = facts.node, facts.stmt
