@@ -151,13 +151,13 @@ def compare_corpus(files: list[Path], lint: str, ours: str) -> dict:
             for i in sorted(lint_s - new_s):
                 item = {"file": path.name, "line": st.stmts[i].line, "rules": sorted(lint_at[slug][i]),
                         "statement": st.text(i)}
+                item["ours"] = sorted({n for n, per in ours_at["new"].items() if i in per})
                 if slug == "parse-error":
                     kind = st.kind(i)
                     # a meta-command swallows the statement after it: does dsql-audit flag that one?
                     j = i + 1 if st.stmts[i].kind == "meta" and i + 1 < len(st.stmts) else i
                     parse_errors[kind].update(n=1, ours_flags=int(j in flagged_by_ours))
                     item["kind"] = kind
-                    item["ours"] = sorted({n for n, per in ours_at["new"].items() if i in per})
                 diffs[f"{slug}: dsql-lint only"].append(item)
             for i in sorted(new_s - lint_s):
                 diffs[f"{slug}: dsql-audit only"].append(
@@ -254,7 +254,9 @@ PROBES = [
     ("REPLICA IDENTITY", "ALTER TABLE t REPLICA IDENTITY FULL;", "refused", "FACTS §1.2 (LINT)"),
     ("ADD GENERATED AS IDENTITY", "ALTER TABLE t ALTER COLUMN d ADD GENERATED ALWAYS AS IDENTITY (CACHE 1);",
      "unconfirmed", "FACTS §1.2"),
-    ("ALTER INDEX", "ALTER INDEX t_u RENAME TO t_u2;", "refused", "FACTS §1.2 (LINT)"),
+    ("ALTER INDEX … RENAME", "ALTER INDEX t_u RENAME TO t_u2;", "unconfirmed",
+     "FACTS §1.2 refused (LINT) vs §6 Django can_rename_index=True"),
+    ("ALTER INDEX … SET (storage)", "ALTER INDEX t_u SET (fillfactor = 70);", "refused", "FACTS §1.2 (LINT)"),
     ("row-level security", "ALTER TABLE t ENABLE ROW LEVEL SECURITY;", "refused", "REF §2 (docs)"),
     ("CREATE RULE", "CREATE RULE r AS ON INSERT TO t DO INSTEAD NOTHING;", "refused", "REF §2 (docs)"),
     ("CREATE PUBLICATION", "CREATE PUBLICATION pub FOR ALL TABLES;", "refused", "REF §2 (docs)"),
@@ -347,7 +349,10 @@ def markdown(res: dict) -> str:
         items = c["diffs"][key]
         out += [f"### {key} ({len(items)})", ""]
         for it in items:
-            what = ", ".join(it["rules"]) if "rules" in it else it["message"][:100]
+            if "rules" in it:
+                what = ", ".join(it["rules"]) + f" (dsql-audit here: {', '.join(it['ours']) or 'nothing'})"
+            else:
+                what = it["message"][:100]
             out.append(f"- `{it['file']}:{it['line']}` {what} — `{it['statement']}`")
         out.append("")
     return "\n".join(out)
