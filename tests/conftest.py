@@ -17,6 +17,12 @@ def shared_path(*parts) -> Path:
     return p
 
 
+def absent_param(what: str):
+    """One skipped parameter that says why, for suites built from ../shared when it is missing."""
+    return pytest.param(None, marks=pytest.mark.skip(
+        reason=f"../shared/{what} is not present (it is beside the repository in CI only)"))
+
+
 def findings_for(sql: str, profile: str | None = None, **kw):
     from dsql_audit.scan import scan_sql
 
