@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import enum
-import hashlib
 from dataclasses import dataclass, field
+
+try:  # the built-in BLAKE2 module imports in microseconds; hashlib loads OpenSSL (~10 ms at start-up)
+    from _blake2 import blake2b as _digest
+except ImportError:  # pragma: no cover
+    from hashlib import blake2b as _digest
 
 
 class Severity(enum.IntEnum):
@@ -92,7 +96,7 @@ class Finding:
         basis = "\x1f".join(
             [self.name, self.path, self.object or "", " ".join(self.snippet.split()).lower()]
         )
-        self.fingerprint = hashlib.sha256(basis.encode()).hexdigest()[:20]
+        self.fingerprint = _digest(basis.encode(), digest_size=10).hexdigest()
         return self.fingerprint
 
     def to_json(self) -> dict:

@@ -8,7 +8,6 @@ together, so adding a DSQL release is adding one data file.
 from __future__ import annotations
 
 import datetime as dt
-import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -42,11 +41,9 @@ class Profile:
 
 @lru_cache(maxsize=1)
 def _changes() -> tuple:
-    out = []
-    for path in sorted(Path(catalog_dir(), "profiles").glob("*.toml")):
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-        out.append(data)
+    from dsql_audit.catalog import read_toml_files
+
+    out = read_toml_files(sorted(Path(catalog_dir(), "profiles").glob("*.toml")))
     out.sort(key=lambda d: d["date"])
     return tuple(out)
 

@@ -7,7 +7,6 @@ never held whole.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from functools import lru_cache
 from pathlib import Path
@@ -27,6 +26,8 @@ def find_pg_restore() -> str | None:
             exe = sub / "bin" / "pg_restore"
             if exe.is_file():
                 return str(exe)
+    import shutil
+
     return shutil.which("pg_restore")
 
 
