@@ -32,9 +32,10 @@ def find_exe(name: str) -> str | None:
 
 
 def version(argv: list[str]) -> str:
+    """The version a `tool --version` prints: its last word ("dsql-lint 0.2.22" → "0.2.22")."""
     try:
         out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
-        return (out.stdout or out.stderr).strip().splitlines()[0]
+        return (out.stdout or out.stderr).strip().splitlines()[0].split()[-1]
     except (OSError, IndexError, subprocess.SubprocessError):
         return "?"
 

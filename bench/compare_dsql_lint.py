@@ -114,7 +114,7 @@ class Statements:
             return "psql meta-command (glued to the next statement; column 3: that statement)"
         try:
             return next(iter(json.loads(parser.parse_sql_json(s.text))["stmts"][0]["stmt"]))
-        except Exception:
+        except (parser.ParseError, LookupError, StopIteration):
             return "unparsable"
 
     def text(self, i: int, width: int = 110) -> str:
@@ -311,6 +311,8 @@ def agrees(flagged: list, dsql: str) -> str:
     if dsql == "unconfirmed":
         return "?"
     errors = [f for f in flagged if "(" not in f]
+    if errors == ["parse_error"]:
+        return "≈"  # flagged, but only because the tool could not parse it
     return "✓" if bool(errors) == (dsql == "refused") else "✗"
 
 
@@ -318,13 +320,14 @@ def agrees(flagged: list, dsql: str) -> str:
 
 def markdown(res: dict) -> str:
     c = res["corpus"]
-    out = [f"# dsql-lint vs dsql-audit: generated detail", "",
+    out = ["# dsql-lint vs dsql-audit: generated detail", "",
            f"dsql-lint {res['dsql_lint']} · dsql-audit {res['dsql_audit']} (newest profile; *old* = --profile {OLD_PROFILE}) "
            "· counts are statements (transactions for multiple-ddl) · regenerate: `python bench/compare_dsql_lint.py`", "",
-           "## Probes", "", "| construct | DSQL | source | dsql-lint | dsql-audit | dsql-audit old |", "|---|---|---|---|---|---|"]
+           "## Probes", "", "✓ agrees with DSQL · ✗ disagrees · ≈ flagged only as a parse error · ? DSQL behaviour unconfirmed; "
+           "a finding marked (warning) is advice, not a predicted refusal.", "", "| construct | DSQL | source | dsql-lint | dsql-audit | dsql-audit old |", "|---|---|---|---|---|---|"]
     for p in res["probes"]:
-        cell = lambda fl: f"{agrees(fl, p['dsql'])} {', '.join(fl) or '—'}"  # noqa: E731
-        out.append(f"| {p['construct']} | {p['dsql']} | {p['source']} | {cell(p['dsql_lint'])} | {cell(p['dsql_audit'])} | "
+        lint_cell, audit_cell = (f"{agrees(fl, p['dsql'])} {', '.join(fl) or '—'}" for fl in (p["dsql_lint"], p["dsql_audit"]))
+        out.append(f"| {p['construct']} | {p['dsql']} | {p['source']} | {lint_cell} | {audit_cell} | "
                    f"{', '.join(p['dsql_audit_old']) or '—'} |")
     out += ["", "## Corpus, per dsql-audit slug", "",
             "| slug | dsql-lint | ours | both | lint only | ours only | ours old | both | lint only | ours only |",
@@ -365,7 +368,7 @@ def main() -> None:
         sys.exit("dsql-lint is not installed (pip install dsql-lint): nothing to compare")
     if not ours:
         sys.exit("dsql-audit is not installed (pip install -e .)")
-    res = {"dsql_lint": version([lint, "--version"]).split()[-1], "dsql_audit": version([ours, "--version"]).split()[-1],
+    res = {"dsql_lint": version([lint, "--version"]), "dsql_audit": version([ours, "--version"]),
            "old_profile": OLD_PROFILE, "probes": run_probes(lint, ours), "corpus": compare_corpus(files, lint, ours)}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "dsql_lint_comparison.json").write_text(json.dumps(res, indent=1, ensure_ascii=False) + "\n")

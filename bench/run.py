@@ -73,7 +73,7 @@ def timed(fn, paths) -> float | None:
     t0 = time.perf_counter()
     try:
         fn(paths)
-    except Exception:  # pglast.parser.split refuses psql meta-commands
+    except parser.ParseError:  # pglast.parser.split refuses psql meta-commands
         return None
     return time.perf_counter() - t0
 
@@ -122,7 +122,7 @@ def check_output(name: str, argv: list[str]) -> None:
 
 # ---------------------------------------------------------------- the run
 
-def bench(targets: list[Target], exes: dict, reps: int, warmup: int = 1) -> dict:
+def bench(targets: list[Target], exes: dict, reps: int, failed: dict, warmup: int = 1) -> dict:
     samples: dict = {t.name: {} for t in targets}
     for rep in range(warmup + reps):
         keep = rep >= warmup
@@ -138,9 +138,10 @@ def bench(targets: list[Target], exes: dict, reps: int, warmup: int = 1) -> dict
                 if not keep and t.name != "(empty file)":
                     check_output(f"{name} on {t.name}", argv)
                 r = run_process(argv)
-                if r.rc not in (0, 1):
-                    print(f"  ! {name} on {t.name}: exit {r.rc}", file=sys.stderr)
-                if keep:
+                if r.rc not in (0, 1):  # a crash (or the package mid-edit): keep it out of the medians
+                    print(f"  ! {name} on {t.name}: exit {r.rc}, run discarded", file=sys.stderr)
+                    failed[(t.name, name)] = failed.get((t.name, name), 0) + 1
+                elif keep:
                     row.setdefault(name, []).append(r)
     return samples
 
@@ -148,7 +149,7 @@ def bench(targets: list[Target], exes: dict, reps: int, warmup: int = 1) -> dict
 def summarise(t: Target, row: dict) -> dict:
     out = {"bytes": t.bytes, "statements": t.statements, "parse_errors": t.parse_errors, "tools": {}}
     for name, runs in row.items():
-        if any(r is None for r in runs):
+        if not runs or any(r is None for r in runs):
             out["tools"][name] = None
             continue
         procs = not isinstance(runs[0], float)
@@ -161,25 +162,37 @@ def summarise(t: Target, row: dict) -> dict:
             rss = [r.max_rss_kb for r in runs if r.max_rss_kb]
             entry["max_rss_mb"] = max(rss) / 1024 if rss else None
         out["tools"][name] = entry
-    tools = out["tools"]
+    out["ratios"] = ratios(out["tools"])
+    return out
 
-    def ratio(a, b):
+
+RATIOS = {"library ÷ ceiling": ("library", "ceiling"), "ours ÷ ceiling": ("ours -j1", "ceiling"),
+          "ours ÷ dsql-lint": ("ours -j1", "dsql-lint"), "ours ÷ squawk": ("ours -j1", "squawk"),
+          "-j2 ÷ -j1": ("ours -j2", "ours -j1")}
+
+
+def ratios(tools: dict) -> dict:
+    """Time ratios: > 1 means the first is slower."""
+    out = {}
+    for label, (a, b) in RATIOS.items():
         ta, tb = tools.get(a), tools.get(b)
-        return ta["median_s"] / tb["median_s"] if ta and tb and tb["median_s"] else None
-
-    out["ratios"] = {
-        "library/ceiling": ratio("library", "ceiling"),
-        "ours -j1/ceiling": ratio("ours -j1", "ceiling"),
-        "ours -j1/dsql-lint": ratio("ours -j1", "dsql-lint"),
-        "ours -j1/squawk": ratio("ours -j1", "squawk"),
-        "ours -j2/ours -j1": ratio("ours -j2", "ours -j1"),
-    }
+        out[label] = ta["median_s"] / tb["median_s"] if ta and tb and tb["median_s"] else None
     return out
 
 
 # ---------------------------------------------------------------- reporting
 
 COLS = ["ceiling", "library", "ours -j1", "ours -j2", "dsql-lint", "squawk"]
+
+
+def headline(row: dict, cols: list[str]) -> list[str]:
+    out = []
+    for c in cols:
+        t = row["tools"].get(c)
+        if t:
+            out.append(f"| {c} | {fmt(t['median_s'], 3)} | {fmt(t['mb_per_s'])} | {fmt(t['statements_per_s'])} | "
+                       f"{fmt(t.get('max_rss_mb'), 1)} |")
+    return out
 
 
 def markdown(res: dict) -> str:
@@ -194,6 +207,14 @@ def markdown(res: dict) -> str:
         "",
         "Times are wall-clock seconds. *ceiling* and *library* run in-process (no interpreter start-up); the rest are "
         "whole processes. Ratios are time ÷ time: **> 1 means dsql-audit is slower** by that factor, < 1 faster.",
+        "",
+        "## Headline: the whole corpus in one invocation",
+        "",
+        "| | s | MB/s | statements/s | peak RSS MB |",
+        "|---|---:|---:|---:|---:|",
+        *headline(rows["corpus"], cols),
+        "",
+        "Ratios: " + " · ".join(f"{k} = {fmt(v)}" for k, v in rows["corpus"]["ratios"].items()) + ".",
         "",
         "## Wall time (s)",
         "",
@@ -211,9 +232,8 @@ def markdown(res: dict) -> str:
             t = r["tools"].get(c)
             cells.append(f"{fmt(t['mb_per_s'])} · {fmt(t['statements_per_s'])}" if t else "–")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "## Ratios (time ÷ time; > 1 = dsql-audit slower)", "",
-              "| input | library ÷ ceiling | ours ÷ ceiling | ours ÷ dsql-lint | ours ÷ squawk | -j2 ÷ -j1 |",
-              "|---" * 6 + "|"]
+    lines += ["", "## Ratios (time ÷ time; > 1 = dsql-audit slower)", "", "| input | " + " | ".join(RATIOS) + " |",
+              "|---" * (1 + len(RATIOS)) + "|"]
     for name, r in rows.items():
         lines.append(f"| {name} | " + " | ".join(fmt(v) for v in r["ratios"].values()) + " |")
     procs = [c for c in ("ours -j1", "ours -j2", "dsql-lint", "squawk") if c in cols]
@@ -233,7 +253,11 @@ def markdown(res: dict) -> str:
               "- pglast.split is n/a on files with psql meta-commands (`\\connect`, `\\set`), which it cannot split.",
               "- squawk lints migration safety, not DSQL compatibility: it is here as a speed reference only.",
               f"- Statements are those of dsql-audit's splitter; pglast parse errors in the corpus: "
-              f"{sum(r['parse_errors'] for n, r in rows.items() if n not in ('corpus', 'Σ files'))}.", ""]
+              f"{sum(r['parse_errors'] for n, r in rows.items() if n not in ('corpus', 'Σ files'))}."]
+    if m["discarded_runs"]:
+        lines.append("- Runs that crashed and were left out of the medians: "
+                     + ", ".join(f"{k} ×{n}" for k, n in m["discarded_runs"].items()) + ".")
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -249,14 +273,7 @@ def add_sum_row(res: dict, names: list[str]) -> None:
             rss = [r["tools"][c].get("max_rss_mb") for r in rows]
             if all(rss):
                 total["tools"][c]["max_rss_mb"] = max(rss)
-    t = total["tools"]
-
-    def ratio(a, b):
-        return t[a]["median_s"] / t[b]["median_s"] if a in t and b in t else None
-
-    total["ratios"] = {"library/ceiling": ratio("library", "ceiling"), "ours -j1/ceiling": ratio("ours -j1", "ceiling"),
-                       "ours -j1/dsql-lint": ratio("ours -j1", "dsql-lint"), "ours -j1/squawk": ratio("ours -j1", "squawk"),
-                       "ours -j2/ours -j1": None}
+    total["ratios"] = ratios(total["tools"])
     res["targets"]["Σ files"] = total
 
 
@@ -281,7 +298,8 @@ def main() -> None:
         empty.write_text("")
         targets = [Target(p.stem, [p]) for p in files]
         targets += [Target("corpus", files, folder=files[0].parent), Target("(empty file)", [empty])]
-        samples = bench(targets, exes, reps)
+        failed: dict = {}
+        samples = bench(targets, exes, reps, failed)
 
     versions = {"dsql-audit": version([exes["ours"], "--version"]), "pglast": pglast.__version__}
     if exes["lint"]:
@@ -291,7 +309,8 @@ def main() -> None:
     res = {
         "meta": {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                  "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-                 "reps": reps, "warmup": 1, "versions": versions},
+                 "reps": reps, "warmup": 1, "versions": versions,
+                 "discarded_runs": {f"{tool} on {target}": n for (target, tool), n in failed.items()}},
         "targets": {t.name: summarise(t, samples[t.name]) for t in targets},
     }
     add_sum_row(res, [p.stem for p in files])

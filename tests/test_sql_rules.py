@@ -156,3 +156,24 @@ def test_pg_dump_idioms_reported_once():
     pk = [f for f in fs if f.name == "alter-table"]
     assert len(pk) == 1 and "4 more like it" in pk[0].message and pk[0].occurrences == 5
     assert len([f for f in fs if f.name == "session-setting"]) == 1
+
+
+def test_index_key_collation_and_explicit_btree():
+    (f,) = findings_for('CREATE INDEX ASYNC r_name ON release (name COLLATE "de-DE-x-icu");')
+    assert (f.name, f.severity.name) == ("collation", "error")
+    assert findings_for('CREATE INDEX ASYNC r_name ON release (name COLLATE "C");') == []
+    (f,) = findings_for("CREATE INDEX ASYNC r_name ON release USING btree (name);")
+    assert (f.name, f.severity.name, f.column) == ("index-method", "warning", 38)
+
+
+def test_unconfirmed_settings_are_warnings():
+    (f,) = findings_for("SET lock_timeout = 0;")
+    assert f.severity.name == "error"
+    (f,) = findings_for("SET client_min_messages = warning;")
+    assert f.severity.name == "warning" and "not recorded" in f.message
+    assert findings_for("SET TimeZone = 'UTC';") == []
+
+
+def test_domain_over_unsupported_type():
+    (f,) = findings_for("CREATE DOMAIN doc AS xml;")
+    assert f.message.startswith("Domain public.doc is over type xml")

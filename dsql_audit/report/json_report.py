@@ -24,4 +24,9 @@ def report_dict(result) -> dict:
 
 
 def render_json(result) -> str:
-    return json.dumps(report_dict(result), indent=2, ensure_ascii=False) + "\n"
+    try:  # orjson writes a large report several times faster
+        import orjson
+
+        return orjson.dumps(report_dict(result), option=orjson.OPT_INDENT_2).decode() + "\n"
+    except ImportError:  # pragma: no cover
+        return json.dumps(report_dict(result), indent=2, ensure_ascii=False) + "\n"

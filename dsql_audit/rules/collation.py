@@ -4,7 +4,7 @@ from dsql_audit.facts import column_defs, names, rel_of
 from dsql_audit.model import Hit
 
 # which statements this check can fire on (the rest never reach it)
-NODES = {"DefineStmt"}
+NODES = {"DefineStmt", "IndexStmt"}
 PROBES = ('"collClause"', '"CollateClause"')
 
 
@@ -24,6 +24,11 @@ def check(facts):
                 seen.add(cc.get("location"))
                 yield Hit("collation", "column", offset=facts.char_offset(cc.get("location")),
                           rel=rel_of(rv), object=cd.get("colname"), detail=coll[-1])
+    if facts.node == "IndexStmt":
+        for p in facts.stmt.get("indexParams", ()):
+            coll = names((p.get("IndexElem") or {}).get("collation"))
+            if coll and coll[-1].lower() not in _FINE:
+                yield Hit("collation", "index", rel=rel_of(facts.stmt.get("relation")), detail=coll[-1])
     if facts.has("CollateClause"):
         for cc in facts.nodes("CollateClause"):
             coll = names(cc.get("collname"))

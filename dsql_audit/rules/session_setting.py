@@ -25,6 +25,11 @@ def _allowed():
     return frozenset(d["allowed"]), tuple(d.get("allowed_prefixes", ()))
 
 
+@lru_cache(maxsize=1)
+def _refused():
+    return frozenset(rule_data("session-setting").get("refused", ()))
+
+
 def allowed(name: str) -> bool:
     names_ok, prefixes = _allowed()
     return name in names_ok or name.startswith(prefixes)
@@ -39,7 +44,8 @@ def check(facts):
         if name == "role" or name == "session_authorization":
             yield Hit("session-setting", "role", detail=name)
         elif not allowed(name):
-            yield Hit("session-setting", "set", detail=name, object=name)
+            variant = "set" if name in _refused() else "set_unlisted"
+            yield Hit("session-setting", variant, detail=name, object=name)
     elif node == "SelectStmt" and "set_config" in facts.func_names():
         for call in facts.nodes("FuncCall"):
             parts = names(call.get("funcname"))

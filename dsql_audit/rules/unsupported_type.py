@@ -42,7 +42,7 @@ def _column_types(facts):
     node, s = facts.node, facts.stmt
     if node == "CreateDomainStmt":
         parts = [p["String"]["sval"] for p in s.get("domainname", ())]
-        yield s.get("typeName") or {}, (parts[0] if len(parts) > 1 else None, parts[-1]), None
+        yield s.get("typeName") or {}, (parts[0] if len(parts) > 1 else None, parts[-1]), "__domain__"
     elif node == "AlterTableStmt":
         for c in s.get("cmds", ()):
             cmd = c.get("AlterTableCmd", {})
@@ -55,6 +55,12 @@ def check(facts):
     unsupported, geometric = _data()
     for tn, rel, obj in _column_types(facts):
         if not tn:
+            continue
+        if obj == "__domain__":  # a domain over the type: same refusal, worded for a domain
+            base = base_name(tn)
+            if tn.get("arrayBounds") or base in unsupported:
+                yield Hit("unsupported-type", "domain", offset=facts.char_offset(tn.get("location")), rel=rel,
+                          detail=display(tn))
             continue
         base = base_name(tn)
         at = facts.char_offset(tn.get("location"))
