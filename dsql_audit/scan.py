@@ -57,8 +57,11 @@ def analyse_unit(unit: Unit) -> UnitResult:
     return result
 
 
+_MARKER = UnitResult("marker", None, [], [])
+
+
 def analyse_batch(units: list[Unit]) -> list[UnitResult]:
-    return [analyse_unit(u) for u in units]
+    return [_MARKER if u.index == -1 else analyse_unit(u) for u in units]
 
 
 @dataclass
@@ -208,25 +211,17 @@ def scan(paths, *, config: Config | None = None, profile: Profile | None = None,
     def emit(unit: Unit, hit: Hit):
         located.append(locate(unit, hit))
 
-    def all_units():
-        for f in disc.files:
-            if f.framework is not None:
-                frameworks[f.path] = f.framework.name
-            yield ("file", f)
-            yield from read_units(f, errors, single_transaction=config.single_transaction)
-            yield ("end", f)
-
-    # file markers travel with the units so that order-dependent state resets per file
-    current: dict = {}
     deferred: list = []
 
     def unit_stream():
-        for item in all_units():
-            if isinstance(item, tuple):
-                current["marker"] = item
-                yield Unit(path="", text="", line=0, meta=item[0], index=-1, source=item[1].path)
-            else:
-                yield item
+        """Every file's units, between start/end markers (index -1) that travel through the workers,
+        so that per-file state resets in input order."""
+        for number, f in enumerate(disc.files):
+            if f.framework is not None:
+                frameworks[f.path] = f.framework.name
+            yield Unit(path=f.path, text="", line=0, meta="start", index=-1, copy_rows=number)
+            yield from read_units(f, errors, single_transaction=config.single_transaction)
+            yield Unit(path=f.path, text="", line=0, meta="end", index=-1, copy_rows=number)
 
     def absorb(unit: Unit, res: UnitResult):
         """Order-dependent work on one statement: the schema model, then its hits."""
@@ -246,15 +241,14 @@ def scan(paths, *, config: Config | None = None, profile: Profile | None = None,
     for batch, results in _results(_batches(unit_stream()), jobs):
         for unit, res in zip(batch, results):
             if unit.index == -1:  # file boundary
-                if unit.meta == "file":
+                if unit.meta == "start":
                     schema.new_session()
                 else:
                     txns.flush()
-                    f = next((x for x in disc.files if x.path == unit.source), None)
-                    if f is not None:
-                        suppressions[f.path] = getattr(f, "suppressions", [])
-                        if progress:
-                            progress(f)
+                    f = disc.files[unit.copy_rows]
+                    suppressions[f.path] = f.suppressions
+                    if progress:
+                        progress(f)
                 continue
             n_units += 1
             txns.feed(unit, res.klass, res.txn_op)

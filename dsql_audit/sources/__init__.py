@@ -38,6 +38,7 @@ class InputFile:
     no_transaction: bool = False
     size: int = 0
     data: bytes | None = None  # stdin content
+    suppressions: list = field(default_factory=list)  # inline `-- dsql-audit: ignore` comments, once read
 
 
 @dataclass
@@ -295,4 +296,4 @@ def _units(f: InputFile, stream, errors, source, fw, single_transaction) -> Iter
             unit.txn = None if txn is None else -section
         index += 1
         yield unit
-    f.suppressions = splitter.suppressions  # type: ignore[attr-defined]
+    f.suppressions = splitter.suppressions
