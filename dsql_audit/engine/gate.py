@@ -1,0 +1,63 @@
+"""The gate: what DSQL refuses before PostgreSQL sees a statement.
+
+It asks the same rule catalog `scan` uses (statement facts → hits → the active profile's variants),
+so "what DSQL rejects" has one source of truth. A hit refuses the statement when its variant applies
+in the profile, is an error, and carries the SQLSTATE DSQL answers with; the message is DSQL's text
+where one was recorded, else ours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dsql_audit.catalog import Variant, load_catalog
+from dsql_audit.facts import Facts, analyse
+from dsql_audit.model import Severity, Unit
+from dsql_audit.profile import Profile
+from dsql_audit.rules import statement_hits
+
+# Left to PostgreSQL 16 itself, which refuses these the way DSQL's PostgreSQL 16 front end does
+# (syntax errors, unknown functions), or decided by the engine at run time.
+NOT_GATED = {"parse-error", "newer-postgres-syntax", "unbounded-write", "internal-error"}
+
+
+@dataclass(frozen=True)
+class Refusal:
+    slug: str
+    code: str
+    variant: str
+    sqlstate: str
+    message: str
+    detail: str | None
+
+
+def _message(variant: Variant, hit) -> str:
+    text = variant.dsql_message or variant.message or ""
+    try:
+        return text.format(detail=hit.detail or "", object=hit.object or "")
+    except (KeyError, IndexError):
+        return text
+
+
+def refusals(facts: Facts, profile: Profile) -> list[Refusal]:
+    catalog = load_catalog()
+    out = []
+    for hit in statement_hits(facts):
+        if hit.slug in NOT_GATED or hit.args.get("resolve"):
+            continue
+        rule = catalog.get(hit.slug)
+        variant = rule.variant(hit.variant)
+        if variant.severity < Severity.error or not variant.sqlstate or not profile.holds(variant.when):
+            continue
+        out.append(Refusal(rule.slug, rule.code, hit.variant, variant.sqlstate, _message(variant, hit),
+                           hit.detail))
+    return out
+
+
+def analyse_text(text: str) -> Facts:
+    return analyse(Unit(path="<engine>", text=text, line=1))
+
+
+def transaction_message(slug: str) -> str:
+    """DSQL's text for the one-DDL / no-DDL+DML refusals, from the catalog."""
+    return load_catalog()[slug].variant("explicit").dsql_message

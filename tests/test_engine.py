@@ -1,0 +1,141 @@
+"""The engine's DSQL behaviour on a real embedded PostgreSQL 16 (no mocks)."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from dsql_audit.engine import DsqlError, Engine
+
+
+@pytest.fixture(scope="module")
+def engine():
+    with Engine() as e:
+        yield e
+
+
+def err(session, sql):
+    with pytest.raises(DsqlError) as info:
+        session.execute(sql)
+    return info.value.sqlstate, info.value.message
+
+
+def test_shape_of_one_dsql_cluster(engine):
+    s = engine.session()
+    assert s.execute("SELECT current_database(), current_user").rows == [("postgres", "admin")]
+    assert s.execute("SHOW server_version").rows == [("16.15",)]
+    assert s.execute("SHOW transaction_isolation").rows == [("repeatable read",)]
+    assert s.execute("SELECT datcollate FROM pg_database WHERE datname = 'postgres'").rows == [("C",)]
+    assert s.execute("SHOW timezone").rows == [("UTC",)]
+    assert err(s, "SHOW lc_collate") == ("42704", 'unrecognized configuration parameter "lc_collate"')
+
+
+def test_gate_uses_dsql_messages(engine):
+    s = engine.session()
+    s.execute("CREATE TABLE gate_t (id uuid PRIMARY KEY, v text)")
+    cases = {
+        "TRUNCATE gate_t": ("0A000", "unsupported statement: Truncate"),
+        "CREATE EXTENSION pgcrypto": ("0A000", "unsupported statement: CreateExtension"),
+        "CREATE TEMP TABLE x (id int)": ("0A000", "TEMPORARY or TEMP table not supported for CREATE TABLE"),
+        "CREATE INDEX gate_v ON gate_t (v)": ("0A000", "unsupported mode. please use CREATE INDEX ASYNC."),
+        "CREATE TABLE s (id serial PRIMARY KEY)": ("42704", 'type "serial" does not exist'),
+        "BEGIN ISOLATION LEVEL SERIALIZABLE": ("0A000", "Unsupported isolation level: SERIALIZABLE"),
+        "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$ BEGIN RETURN 1; END $$":
+            ("0A000", "CREATE FUNCTION with language plpgsql not supported"),
+        "SELECT * FROM gate_t FOR SHARE":
+            ("0A000", "locking clauses other than FOR UPDATE/FOR KEY SHARE are not supported"),
+        "SELECT to_tsvector('english', 'x')": ("42704", 'text search configuration "english" does not exist'),
+    }
+    for sql, want in cases.items():
+        assert err(s, sql) == want, sql
+    # what DSQL accepts runs on PostgreSQL
+    assert s.execute("CREATE FUNCTION f_sql() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$").command_tag == \
+        "CREATE FUNCTION"
+    assert {f["rule"] for f in engine.findings} >= {"truncate", "extension", "sync-index", "sequence"}
+
+
+def test_profile_decides(engine):
+    with Engine(profile="2026-06-30") as old:
+        s = old.session()
+        s.execute("CREATE TABLE p (id uuid PRIMARY KEY)")
+        state, _ = err(s, "CREATE TABLE c (id uuid PRIMARY KEY, p uuid REFERENCES p (id))")
+        assert state == "0A000"
+    s = engine.session()
+    s.execute("CREATE TABLE fk_p (id uuid PRIMARY KEY)")
+    assert s.execute("CREATE TABLE fk_c (id uuid PRIMARY KEY, p uuid REFERENCES fk_p (id))").command_tag == \
+        "CREATE TABLE"
+
+
+def test_errors_inside_a_transaction(engine):
+    s = engine.session()
+    s.execute("CREATE TABLE tx_t (id int PRIMARY KEY)")
+    s.execute("BEGIN")
+    s.execute("INSERT INTO tx_t VALUES (1)")
+    assert err(s, "TRUNCATE tx_t")[0] == "0A000"
+    assert err(s, "SELECT 1")[0] == "25P02"
+    assert err(s, "TRUNCATE tx_t")[0] == "25P02"  # 25P02 is reported before the gate
+    assert s.execute("COMMIT").command_tag == "ROLLBACK"
+    assert s.execute("SELECT count(*) FROM tx_t").rows == [(0,)]
+    # outside a transaction a refusal leaves no trace
+    assert err(s, "TRUNCATE tx_t")[0] == "0A000"
+    assert s.execute("SELECT 1").rows == [(1,)]
+
+
+def test_transaction_shape(engine):
+    s = engine.session()
+    s.execute("BEGIN")
+    s.execute("CREATE TABLE shape_a (id int PRIMARY KEY)")
+    assert err(s, "CREATE TABLE shape_b (id int PRIMARY KEY)") == \
+        ("0A000", "multiple ddl statements not supported in a transaction")
+    assert s.execute("COMMIT").command_tag == "ROLLBACK"
+    assert err(s, "CREATE TABLE shape_c (id int PRIMARY KEY); INSERT INTO shape_c VALUES (1)") == \
+        ("0A000", "ddl and dml are not supported in the same transaction")
+    assert err(s, "SELECT 1 FROM shape_c")[0] == "42P01"  # the implicit transaction rolled back
+    r = s.execute("CREATE TABLE shape_d (id int PRIMARY KEY)")
+    assert r.command_tag == "CREATE TABLE"
+    r = s.execute("BEGIN; INSERT INTO shape_d VALUES (1); COMMIT")
+    assert [x.command_tag for x in r.results] == ["BEGIN", "INSERT 0 1", "COMMIT"]
+
+
+def test_row_limit_at_the_statement(engine):
+    s = engine.session()
+    s.execute("CREATE TABLE rows_t (id int PRIMARY KEY)")
+    assert s.execute("INSERT INTO rows_t SELECT generate_series(1, 3000)").command_tag == "INSERT 0 3000"
+    assert err(s, "INSERT INTO rows_t SELECT generate_series(3001, 6001)") == \
+        ("54000", "transaction row limit exceeded")
+    assert s.execute("SELECT count(*) FROM rows_t").rows == [(3000,)]  # the failed statement left nothing
+    s.execute("BEGIN")
+    assert s.execute("UPDATE rows_t SET id = id + 10000 WHERE id <= 2000").command_tag == "UPDATE 2000"
+    # 2,000 updated + 1,001 deleted = 3,001 rows in one transaction
+    assert err(s, "DELETE FROM rows_t WHERE id <= 3000 OR id = 10001")[0] == "54000"
+    assert err(s, "SELECT 1")[0] == "25P02"
+    assert s.execute("COMMIT").command_tag == "ROLLBACK"
+    assert s.execute("SELECT max(id) FROM rows_t").rows == [(3000,)]
+
+
+def test_async_index_returns_a_job(engine):
+    s = engine.session()
+    s.execute("CREATE TABLE idx_t (id int PRIMARY KEY, v text)")
+    r = s.execute("CREATE INDEX ASYNC idx_t_v ON idx_t (v)")
+    assert r.command_tag == "CREATE INDEX" and r.columns == ["job_id"]
+    (job,), = r.rows
+    assert re.fullmatch(r"[a-z2-7]{26}", job)
+    assert s.execute(f"CALL sys.wait_for_job('{job}')").rows == [(True,)]
+    assert s.execute(f"SELECT status, job_type FROM sys.jobs WHERE job_id = '{job}'").rows == \
+        [("completed", "INDEX_BUILD")]
+    assert err(s, "CALL sys.wait_for_job('nope')") == ("22P02", "Unable to convert text to UUID")
+    assert err(s, "CREATE INDEX ASYNC public.idx_q ON idx_t (v)") == ("42601", 'syntax error at or near "."')
+
+
+def test_start_up_is_quick_and_cleans_up():
+    t = time.perf_counter()
+    e = Engine().start()
+    ready = time.perf_counter() - t
+    d = e.data_dir
+    assert e.session().execute("SELECT 1").rows == [(1,)]
+    e.stop()
+    import os
+
+    assert ready < 5 and not os.path.exists(d)

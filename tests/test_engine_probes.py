@@ -1,0 +1,104 @@
+"""Replay the real-cluster recordings (../shared/corpus/dsql-probes/probes.json) against the engine.
+
+Single-session cases run on one session in file order after the recorded setup, with an unrecorded
+ROLLBACK after each case (SOURCES.md). Outcome, SQLSTATE and command tag must match; message text is
+compared and its match rate reported. Multi-session OCC cases need the commit-time adjudicator, which
+is not built yet: they are expected failures with that reason.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import SHARED, shared_path
+
+PROBES = SHARED / "corpus" / "dsql-probes" / "probes.json"
+# cases the engine is not expected to reproduce, each with the reason
+NOT_REPRODUCIBLE = {
+    "enum_domain_violation": "uses baseline_mood_domain, created by a recorded case that probes.json does not include",
+    "q_lateral_left_no_outer_where": "the same DSQL LEFT JOIN LATERAL defect as q_lateral_left_outer_ref "
+                                     "(known_gap there): a DSQL bug, not emulated",
+}
+
+
+@pytest.fixture(scope="module")
+def replay():
+    data = json.loads(shared_path("corpus", "dsql-probes", "probes.json").read_text())
+    from dsql_audit.engine import DsqlError, Engine
+
+    outcomes = {}
+    with Engine() as engine:
+        s = engine.session()
+        for sql in data["setup"]:
+            s.execute(sql)
+        for case in data["cases"]:
+            if len(case["sessions"]) != 1:
+                continue
+            got = []
+            for step in case["sessions"][0]:
+                try:
+                    r = s.execute(step["sql"])
+                    tags = [x.command_tag for x in r.results] if r.results else [r.command_tag]
+                    got.append(("ok", None, None, tags))
+                except DsqlError as e:
+                    got.append(("error", e.sqlstate, e.message, None))
+            try:
+                s.execute("ROLLBACK")
+            except DsqlError:
+                pass
+            outcomes[case["name"]] = got
+    return data, outcomes
+
+
+def _expected(step):
+    e = step["expect"]
+    tags = [r["command_tag"] for r in e["results"]] if "results" in e else [e.get("command_tag")]
+    return e["outcome"], e.get("sqlstate"), e.get("message"), tags
+
+
+def _cases():
+    if not PROBES.exists():
+        return [pytest.param(None, marks=pytest.mark.skip(reason="../shared/corpus/dsql-probes is not present"))]
+    data = json.loads(PROBES.read_text())
+    out = []
+    for case in data["cases"]:
+        marks = []
+        if len(case["sessions"]) > 1:
+            marks.append(pytest.mark.xfail(reason="OCC at COMMIT: adjudicator not built yet", run=False))
+        elif case.get("known_gap"):
+            marks.append(pytest.mark.xfail(reason=f"known DSQL defect / timing: {case['known_gap']}"))
+        elif case["name"] in NOT_REPRODUCIBLE:
+            marks.append(pytest.mark.xfail(reason=NOT_REPRODUCIBLE[case["name"]], strict=True))
+        out.append(pytest.param(case["name"], marks=marks, id=case["name"]))
+    return out
+
+
+@pytest.mark.parametrize("name", _cases())
+def test_probe_case(replay, name):
+    data, outcomes = replay
+    case = next(c for c in data["cases"] if c["name"] == name)
+    got = outcomes[name]
+    for step, (outcome, sqlstate, message, tags) in zip(case["sessions"][0], got):
+        want_outcome, want_state, _, want_tags = _expected(step)
+        assert outcome == want_outcome, (step["sql"], sqlstate, message)
+        if outcome == "error":
+            assert sqlstate == want_state, (step["sql"], sqlstate, message)
+        else:
+            assert tags == want_tags, (step["sql"], tags)
+
+
+def test_message_match_rate(replay, capsys):
+    data, outcomes = replay
+    total = same = 0
+    for case in data["cases"]:
+        if case["name"] not in outcomes or case.get("known_gap") or case["name"] in NOT_REPRODUCIBLE:
+            continue
+        for step, got in zip(case["sessions"][0], outcomes[case["name"]]):
+            if step["expect"]["outcome"] == "error" and got[0] == "error":
+                total += 1
+                same += got[2] == step["expect"]["message"]
+    with capsys.disabled():
+        print(f"\nengine: DSQL message text matches on {same}/{total} refused probe statements")
+    assert total and same / total >= 0.9
