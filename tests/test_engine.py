@@ -139,3 +139,68 @@ def test_start_up_is_quick_and_cleans_up():
     import os
 
     assert ready < 5 and not os.path.exists(d)
+
+
+def _two(engine, table):
+    a, b = engine.session(), engine.session()
+    a.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, v int)")
+    a.execute(f"INSERT INTO {table} VALUES (1, 0), (2, 0)")
+    return a, b
+
+
+def test_occ_same_row_first_committer_wins_both_orders(engine):
+    for first in (0, 1):
+        a, b = _two(engine, f"occ_same_{first}")
+        t = f"occ_same_{first}"
+        a.execute("BEGIN")
+        b.execute("BEGIN")
+        started = time.perf_counter()
+        assert a.execute(f"UPDATE {t} SET v = 1 WHERE id = 1").command_tag == "UPDATE 1"
+        assert b.execute(f"UPDATE {t} SET v = 2 WHERE id = 1").command_tag == "UPDATE 1"  # never waits
+        assert time.perf_counter() - started < 2
+        winner, loser = (a, b) if first == 0 else (b, a)
+        assert winner.execute("COMMIT").command_tag == "COMMIT"
+        assert err(loser, "COMMIT") == ("40001", "change conflicts with another transaction (OC000)")
+        assert a.execute(f"SELECT v FROM {t} WHERE id = 1").rows == [(1 if first == 0 else 2,)]
+
+
+def test_occ_disjoint_rows_read_only_and_write_skew(engine):
+    a, b = _two(engine, "occ_disjoint")
+    a.execute("BEGIN")
+    b.execute("BEGIN")
+    a.execute("UPDATE occ_disjoint SET v = 1 WHERE id = 1")
+    b.execute("UPDATE occ_disjoint SET v = 1 WHERE id = 2")
+    assert a.execute("COMMIT").command_tag == b.execute("COMMIT").command_tag == "COMMIT"
+    # a reader never fails validation, and keeps its snapshot
+    r, w = engine.session(), engine.session()
+    r.execute("BEGIN")
+    assert r.execute("SELECT v FROM occ_disjoint WHERE id = 1").rows == [(1,)]
+    w.execute("UPDATE occ_disjoint SET v = 5 WHERE id = 1")
+    assert r.execute("SELECT v FROM occ_disjoint WHERE id = 1").rows == [(1,)]
+    assert r.execute("COMMIT").command_tag == "COMMIT"
+    # write skew: each reads the other's row and writes its own — snapshot isolation lets both commit
+    a.execute("BEGIN")
+    b.execute("BEGIN")
+    a.execute("SELECT sum(v) FROM occ_disjoint")
+    b.execute("SELECT sum(v) FROM occ_disjoint")
+    a.execute("UPDATE occ_disjoint SET v = 0 WHERE id = 1")
+    b.execute("UPDATE occ_disjoint SET v = 0 WHERE id = 2")
+    assert a.execute("COMMIT").command_tag == b.execute("COMMIT").command_tag == "COMMIT"
+
+
+def test_occ_for_update_and_same_key_inserts(engine):
+    a, b = _two(engine, "occ_lock")
+    a.execute("BEGIN")
+    b.execute("BEGIN")
+    assert a.execute("SELECT v FROM occ_lock WHERE id = 2 FOR UPDATE").rows == [(0,)]
+    assert b.execute("UPDATE occ_lock SET v = 9 WHERE id = 2").command_tag == "UPDATE 1"
+    assert a.execute("COMMIT").command_tag == "COMMIT"
+    assert err(b, "COMMIT")[0] == "40001"
+    # the same new key from two transactions: the second committer gets 40001, not 23505
+    a.execute("BEGIN")
+    b.execute("BEGIN")
+    assert a.execute("INSERT INTO occ_lock VALUES (7, 1)").command_tag == "INSERT 0 1"
+    assert b.execute("INSERT INTO occ_lock VALUES (7, 2)").command_tag == "INSERT 0 1"
+    assert b.execute("COMMIT").command_tag == "COMMIT"
+    assert err(a, "COMMIT")[0] == "40001"
+    assert a.execute("SELECT v FROM occ_lock WHERE id = 7").rows == [(2,)]

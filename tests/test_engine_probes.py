@@ -2,8 +2,8 @@
 
 Single-session cases run on one session in file order after the recorded setup, with an unrecorded
 ROLLBACK after each case (SOURCES.md). Outcome, SQLSTATE and command tag must match; message text is
-compared and its match rate reported. Multi-session OCC cases need the commit-time adjudicator, which
-is not built yet: they are expected failures with that reason.
+compared and its match rate reported. Multi-session cases run on fresh sessions with the steps interleaved
+in the recorded order (which session loses an OCC race is timing on DSQL; the recorded order fixes it).
 """
 
 from __future__ import annotations
@@ -33,21 +33,25 @@ def replay():
         s = engine.session()
         for sql in data["setup"]:
             s.execute(sql)
-        for case in data["cases"]:
-            if len(case["sessions"]) != 1:
-                continue
-            got = []
-            for step in case["sessions"][0]:
-                try:
-                    r = s.execute(step["sql"])
-                    tags = [x.command_tag for x in r.results] if r.results else [r.command_tag]
-                    got.append(("ok", None, None, tags))
-                except DsqlError as e:
-                    got.append(("error", e.sqlstate, e.message, None))
+        def run(session, sql):
             try:
-                s.execute("ROLLBACK")
-            except DsqlError:
-                pass
+                r = session.execute(sql)
+                return ("ok", None, None, [x.command_tag for x in r.results] if r.results else [r.command_tag])
+            except DsqlError as e:
+                return ("error", e.sqlstate, e.message, None)
+
+        for case in data["cases"]:
+            if len(case["sessions"]) == 1:
+                outcomes[case["name"]] = [[run(s, step["sql"]) for step in case["sessions"][0]]]
+                run(s, "ROLLBACK")
+                continue
+            # concurrent sessions on fresh connections, steps interleaved as recorded
+            sessions = [engine.session() for _ in case["sessions"]]
+            got = [[None] * len(steps) for steps in case["sessions"]]
+            for si, k in case["order"]:
+                got[si][k] = run(sessions[si], case["sessions"][si][k]["sql"])
+            for x in sessions:
+                x.close()
             outcomes[case["name"]] = got
     return data, outcomes
 
@@ -65,9 +69,7 @@ def _cases():
     out = []
     for case in data["cases"]:
         marks = []
-        if len(case["sessions"]) > 1:
-            marks.append(pytest.mark.xfail(reason="OCC at COMMIT: adjudicator not built yet", run=False))
-        elif case.get("known_gap"):
+        if case.get("known_gap"):
             marks.append(pytest.mark.xfail(reason=f"known DSQL defect / timing: {case['known_gap']}"))
         elif case["name"] in NOT_REPRODUCIBLE:
             marks.append(pytest.mark.xfail(reason=NOT_REPRODUCIBLE[case["name"]], strict=True))
@@ -79,14 +81,14 @@ def _cases():
 def test_probe_case(replay, name):
     data, outcomes = replay
     case = next(c for c in data["cases"] if c["name"] == name)
-    got = outcomes[name]
-    for step, (outcome, sqlstate, message, tags) in zip(case["sessions"][0], got):
-        want_outcome, want_state, _, want_tags = _expected(step)
-        assert outcome == want_outcome, (step["sql"], sqlstate, message)
-        if outcome == "error":
-            assert sqlstate == want_state, (step["sql"], sqlstate, message)
-        else:
-            assert tags == want_tags, (step["sql"], tags)
+    for steps, got in zip(case["sessions"], outcomes[name]):
+        for step, (outcome, sqlstate, message, tags) in zip(steps, got):
+            want_outcome, want_state, _, want_tags = _expected(step)
+            assert outcome == want_outcome, (step["sql"], sqlstate, message)
+            if outcome == "error":
+                assert sqlstate == want_state, (step["sql"], sqlstate, message)
+            else:
+                assert tags == want_tags, (step["sql"], tags)
 
 
 def test_message_match_rate(replay, capsys):
@@ -95,10 +97,11 @@ def test_message_match_rate(replay, capsys):
     for case in data["cases"]:
         if case["name"] not in outcomes or case.get("known_gap") or case["name"] in NOT_REPRODUCIBLE:
             continue
-        for step, got in zip(case["sessions"][0], outcomes[case["name"]]):
-            if step["expect"]["outcome"] == "error" and got[0] == "error":
-                total += 1
-                same += got[2] == step["expect"]["message"]
+        for steps, gots in zip(case["sessions"], outcomes[case["name"]]):
+            for step, got in zip(steps, gots):
+                if step["expect"]["outcome"] == "error" and got[0] == "error":
+                    total += 1
+                    same += got[2] == step["expect"]["message"]
     with capsys.disabled():
         print(f"\nengine: DSQL message text matches on {same}/{total} refused probe statements")
     assert total and same / total >= 0.9

@@ -13,13 +13,15 @@ The layer decides what DSQL would do (DSQL-REFERENCE.md): the gate refuses what 
 SQLSTATE and message (from the rule catalog, the same data `scan` uses); transactions follow DSQL's
 shape (one DDL per transaction, no DDL and DML together, a refusal inside BEGIN aborts the transaction,
 COMMIT of an aborted transaction answers ROLLBACK, a multi-statement query is one implicit transaction);
-the row bound is enforced at the statement that crosses it. Not yet modelled here (see docs/engine.md):
-optimistic concurrency at COMMIT, the 10 MiB and 300 s bounds, background index builds.
+the row bound is enforced at the statement that crosses it; writes never wait, and conflicts are decided
+at COMMIT, first committer wins, the loser getting 40001. Not yet modelled (docs/engine.md): OC001, the
+10 MiB and 300 s bounds, background index builds.
 """
 
 from __future__ import annotations
 
 import base64
+import re
 import os
 import shutil
 import tempfile
@@ -36,6 +38,15 @@ DSQL_SERVER_VERSION = "16.15"  # SHOW server_version on a real cluster (probe en
 DSQL_SERVER_VERSION_NUM = "160015"
 ABORTED = ("25P02", "current transaction is aborted, commands ignored until end of transaction block")
 ROW_LIMIT = ("54000", "transaction row limit exceeded")  # DSQL-REFERENCE §4, at the statement
+# the text a real cluster returns at COMMIT of the loser (DSQL-REFERENCE §5 and §9; the docs' wording differs)
+OCC = ("40001", "change conflicts with another transaction (OC000)")
+_LOCKING = re.compile(r"\s+FOR\s+(?:NO\s+KEY\s+UPDATE|KEY\s+SHARE|UPDATE|SHARE)\b(?:\s+OF\s+[\w\s,.\"]+?)?"
+                      r"(?:\s+NOWAIT|\s+SKIP\s+LOCKED)?\s*$", re.I)
+
+
+class _Blocked(Exception):
+    def __init__(self, blockers):
+        self.blockers = blockers
 
 
 class DsqlError(Exception):
@@ -98,6 +109,9 @@ class Engine:
         self._lock = threading.Lock()
         self._server = None
         self.uri = None
+        self.sessions: dict = {}  # backend pid → Session
+        self.committed: set = set()  # (session id, transaction number) of committed write transactions
+        self.adjudicator = threading.Lock()  # COMMIT decisions happen one at a time
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> "Engine":
@@ -117,9 +131,25 @@ class Engine:
             with psycopg.connect(self.uri, autocommit=True) as c:
                 for sql in _SYS:
                     c.execute(sql)
+        self._admin = psycopg.connect(self.uri, autocommit=True)
         return self
 
+    def blocking(self, pid: int) -> list:
+        with self._lock:
+            return self._admin.execute("SELECT pg_blocking_pids(%s)", (pid,)).fetchone()[0]
+
+    def cancel(self, pid: int) -> None:
+        with self._lock:
+            self._admin.execute("SELECT pg_cancel_backend(%s)", (pid,))
+
+    def terminate(self, pid: int) -> None:
+        with self._lock:
+            self._admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
     def stop(self) -> None:
+        if getattr(self, "_admin", None) is not None:
+            self._admin.close()
+            self._admin = None
         if self._server is not None:
             self._server.cleanup()
             self._server = None
@@ -151,14 +181,19 @@ class Session:
     _ids = 0
 
     def __init__(self, engine: Engine):
-        import psycopg
-
         Session._ids += 1
         self.id = Session._ids
         self.engine = engine
-        self.conn = psycopg.connect(engine.uri, autocommit=True)
         self.txn_number = 0
+        self._connect()
         self._reset_txn()
+
+    def _connect(self) -> None:
+        import psycopg
+
+        self.conn = psycopg.connect(self.engine.uri, autocommit=True)
+        self.pid = self.conn.info.backend_pid
+        self.engine.sessions[self.pid] = self
 
     def close(self) -> None:
         self.conn.close()
@@ -171,6 +206,9 @@ class Session:
         self.ddl = 0
         self.dml = 0
         self.rows = 0
+        self.pending = []  # writes PostgreSQL would have made wait: (facts, blockers)
+        self.wrote = False
+        self.doomed = False  # another transaction committed first over our writes
 
     # -- the public call --------------------------------------------------------------------
     def execute(self, sql: str) -> Result:
@@ -261,24 +299,60 @@ class Session:
                 self._reset_txn()
             raise DsqlError(sqlstate, message) from None
         if autocommit:
-            self._pg("COMMIT")
-            self._reset_txn()
+            self._finish("COMMIT")  # an autocommit write is a transaction too: it can win or lose
         return result.result
 
     # -- helpers ----------------------------------------------------------------------------------
     def _finish(self, how: str) -> Result:
-        aborted = self.aborted
-        if self.pg_open:
-            self._pg("ROLLBACK" if aborted or how == "ROLLBACK" else "COMMIT")
+        if how == "ROLLBACK" or self.aborted:
+            self._rollback_pg()
+            self._reset_txn()
+            return Result("ROLLBACK")
+        engine = self.engine
+        with engine.adjudicator:  # first committer wins: decide and commit in one step
+            if self.doomed or any(b == "committed" or b in engine.committed
+                                  for _, blockers in self.pending for b in blockers):
+                return self._lose()
+            for _, blockers in self.pending:  # the writers we waited on are still open: we commit first
+                for b in blockers:
+                    other = next((x for x in engine.sessions.values() if (x.id, x.txn_number) == b), None)
+                    if other is not None and other.in_txn and not other.doomed:
+                        other.doomed = True
+                        engine.terminate(other.pid)  # roll its PostgreSQL transaction back now
+            for facts, _ in self.pending:
+                try:
+                    self.conn.execute(facts.text)
+                except Exception:
+                    return self._lose()
+            if self.pg_open:
+                self._pg("COMMIT")
+            if self.wrote or self.pending:
+                engine.committed.add((self.id, self.txn_number))
         self._reset_txn()
-        return Result("ROLLBACK" if aborted or how == "ROLLBACK" else "COMMIT")
+        return Result("COMMIT")
+
+    def _lose(self) -> Result:
+        text = "COMMIT"
+        self._rollback_pg()
+        self._reset_txn()
+        finding = self.engine.record(self, text, *OCC, "occ-conflict")
+        raise DsqlError(*OCC, finding)
 
     def _rollback_pg(self) -> None:
         if self.pg_open:
             try:
                 self._pg("ROLLBACK")
+            except Exception:  # a wounded transaction's backend was terminated
+                self._reconnect()
             finally:
                 self.pg_open = False
+
+    def _reconnect(self) -> None:
+        self.engine.sessions.pop(self.pid, None)
+        try:
+            self.conn.close()
+        finally:
+            self._connect()
 
     def _pg(self, sql: str):
         return self.conn.execute(sql)
@@ -299,7 +373,22 @@ class Session:
         return None
 
     def _run(self, facts) -> "_Ran":
-        cur = self.conn.execute(facts.text)
+        if self.doomed and self.conn.broken:  # wounded: keep answering, the COMMIT will fail
+            self._reconnect()
+            self._pg("BEGIN")
+        write = facts.klass == "dml" or (facts.node == "SelectStmt" and '"LockingClause"' in facts.js)
+        if write:
+            self.wrote = True
+            self._pg("SAVEPOINT dsql_write")
+            try:
+                cur = self._guarded(facts.text)
+            except _Blocked as blocked:
+                self._pg("ROLLBACK TO SAVEPOINT dsql_write")
+                self.pending.append((facts, blocked.blockers))
+                return self._snapshot_answer(facts)
+            self._pg("RELEASE SAVEPOINT dsql_write")
+        else:
+            cur = self.conn.execute(facts.text)
         tag = cur.statusmessage or ""
         columns = [d.name for d in cur.description] if cur.description else []
         rows = cur.fetchall() if cur.description else []
@@ -311,6 +400,60 @@ class Session:
             job = self._job("VALIDATE", facts)
             return _Ran(Result("ALTER TABLE", ["job_id"], [(job,)]), 0)
         return _Ran(Result(tag, columns, rows), rowcount)
+
+    def _guarded(self, text: str):
+        """Run a write; if PostgreSQL makes it wait for another transaction, or fails it for a write that
+        committed after our snapshot, do not wait: report who we collided with (DSQL decides at COMMIT)."""
+        import psycopg
+
+        box: list = []
+
+        def run():
+            try:
+                box.append(self.conn.execute(text))
+            except Exception as exc:  # noqa: BLE001 - handed to the caller's thread
+                box.append(exc)
+
+        worker = threading.Thread(target=run)
+        worker.start()
+        worker.join(0.005)
+        blockers = None
+        while worker.is_alive():
+            pids = self.engine.blocking(self.pid)
+            if pids:
+                blockers = {(s.id, s.txn_number) for pid in pids if (s := self.engine.sessions.get(pid))}
+                self.engine.cancel(self.pid)
+                worker.join()
+                break
+            worker.join(0.005)
+        out = box[0]
+        if blockers is not None:
+            raise _Blocked(blockers or {"committed"})
+        if isinstance(out, psycopg.errors.SerializationFailure):  # a newer committed version of the row
+            raise _Blocked({"committed"})
+        if isinstance(out, Exception):
+            raise out
+        return out
+
+    def _snapshot_answer(self, facts) -> "_Ran":
+        """What DSQL answers for a write it lets through until COMMIT: the rows it would touch, read on
+        our snapshot (DSQL-REFERENCE §5: the loser's statements return normal tags)."""
+        node, s = facts.node, facts.stmt
+        if node == "SelectStmt":
+            cur = self.conn.execute(_LOCKING.sub("", facts.text))
+            return _Ran(Result(f"SELECT {cur.rowcount}", [d.name for d in cur.description], cur.fetchall()), 0)
+        if node == "InsertStmt":
+            sel = (s.get("selectStmt") or {}).get("SelectStmt") or {}
+            n = len(sel.get("valuesLists") or ()) or 1
+            return _Ran(Result(f"INSERT 0 {n}"), n)
+        from pglast import parse_sql
+        from pglast.stream import RawStream
+
+        tree = parse_sql(facts.text)[0].stmt
+        target = RawStream()(tree.relation)
+        where = f" WHERE {RawStream()(tree.whereClause)}" if tree.whereClause is not None else ""
+        n = self.conn.execute(f"SELECT count(*) FROM {target}{where}").fetchone()[0]
+        return _Ran(Result(f"{'UPDATE' if node == 'UpdateStmt' else 'DELETE'} {n}"), n)
 
     def _job(self, job_type: str, facts) -> str:
         """The index was built synchronously by PostgreSQL; DSQL's job record says it completed."""
