@@ -204,3 +204,21 @@ def test_occ_for_update_and_same_key_inserts(engine):
     assert b.execute("COMMIT").command_tag == "COMMIT"
     assert err(a, "COMMIT")[0] == "40001"
     assert a.execute("SELECT v FROM occ_lock WHERE id = 7").rows == [(2,)]
+
+
+def test_transaction_age_checked_at_commit():
+    now = [1000.0]
+    with Engine(clock=lambda: now[0]) as e:
+        s = e.session()
+        s.execute("CREATE TABLE age_t (id int PRIMARY KEY)")
+        s.execute("BEGIN")
+        s.execute("INSERT INTO age_t VALUES (1)")
+        now[0] += 299
+        assert s.execute("COMMIT").command_tag == "COMMIT"
+        s.execute("BEGIN")
+        s.execute("INSERT INTO age_t VALUES (2)")
+        now[0] += 301
+        assert s.execute("SELECT count(*) FROM age_t").rows == [(2,)]  # statements still run
+        assert err(s, "COMMIT") == ("54000", "transaction age limit of 300s exceeded")
+        assert s.execute("SELECT count(*) FROM age_t").rows == [(1,)]
+        assert e.findings[-1]["rule"] == "transaction-timeout"

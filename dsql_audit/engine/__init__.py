@@ -40,6 +40,7 @@ ABORTED = ("25P02", "current transaction is aborted, commands ignored until end 
 ROW_LIMIT = ("54000", "transaction row limit exceeded")  # DSQL-REFERENCE §4, at the statement
 # the text a real cluster returns at COMMIT of the loser (DSQL-REFERENCE §5 and §9; the docs' wording differs)
 OCC = ("40001", "change conflicts with another transaction (OC000)")
+AGE = ("54000", "transaction age limit of {limit}s exceeded")  # at COMMIT (DSQL-REFERENCE §4)
 _LOCKING = re.compile(r"\s+FOR\s+(?:NO\s+KEY\s+UPDATE|KEY\s+SHARE|UPDATE|SHARE)\b(?:\s+OF\s+[\w\s,.\"]+?)?"
                       r"(?:\s+NOWAIT|\s+SKIP\s+LOCKED)?\s*$", re.I)
 
@@ -101,11 +102,12 @@ _SYS = [
 class Engine:
     """One embedded PostgreSQL 16 behaving like one DSQL cluster (database ``postgres``, user ``admin``)."""
 
-    def __init__(self, data_dir: str | None = None, profile: str | None = "latest"):
+    def __init__(self, data_dir: str | None = None, profile: str | None = "latest", clock=time.monotonic):
         self.profile: Profile = load_profile(None if profile in (None, "latest") else profile)
         self._owns_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="dsql-audit-engine-")
         self.findings: list[dict] = []
+        self.clock = clock  # transaction age is measured on it (tests pass a fake one)
         self._lock = threading.Lock()
         self._server = None
         self.uri = None
@@ -185,6 +187,7 @@ class Session:
         self.id = Session._ids
         self.engine = engine
         self.txn_number = 0
+        self.wounded = False
         self._connect()
         self._reset_txn()
 
@@ -196,6 +199,7 @@ class Session:
         self.engine.sessions[self.pid] = self
 
     def close(self) -> None:
+        self.engine.sessions.pop(self.pid, None)
         self.conn.close()
 
     def _reset_txn(self) -> None:
@@ -207,6 +211,7 @@ class Session:
         self.dml = 0
         self.rows = 0
         self.pending = []  # writes PostgreSQL would have made wait: (facts, blockers)
+        self.started = None  # clock reading at the transaction's first statement
         self.wrote = False
         self.doomed = False  # another transaction committed first over our writes
 
@@ -218,6 +223,7 @@ class Session:
         implicit = len(statements) > 1 and not self.in_txn
         if implicit:
             self.in_txn, self.implicit = True, True
+            self.started = self.engine.clock()
         results = []
         try:
             for text in statements:
@@ -255,6 +261,7 @@ class Session:
             if not self.in_txn:
                 self.txn_number += 1
                 self.in_txn = True
+                self.started = self.engine.clock()
             self._pg(facts.text)  # BEGIN [READ ONLY]; the database default is REPEATABLE READ
             self.pg_open = True
             return Result("BEGIN")
@@ -264,6 +271,7 @@ class Session:
         autocommit = not self.in_txn
         if autocommit:
             self.txn_number += 1
+            self.started = self.engine.clock()
         if facts.klass == "ddl":
             if self.in_txn and self.ddl:
                 raise self._fail(text, "0A000", transaction_message("multiple-ddl"), "multiple-ddl")
@@ -309,27 +317,47 @@ class Session:
             self._reset_txn()
             return Result("ROLLBACK")
         engine = self.engine
+        limit = engine.profile.limit("transaction_seconds")
+        if self.started is not None and engine.clock() - self.started > limit:
+            self._rollback_pg()
+            self._reset_txn()
+            message = AGE[1].format(limit=limit)
+            raise DsqlError(AGE[0], message, self.engine.record(self, "COMMIT", AGE[0], message,
+                                                                "transaction-timeout"))
         with engine.adjudicator:  # first committer wins: decide and commit in one step
             if self.doomed or any(b == "committed" or b in engine.committed
                                   for _, blockers in self.pending for b in blockers):
                 return self._lose()
             for _, blockers in self.pending:  # the writers we waited on are still open: we commit first
-                for b in blockers:
-                    other = next((x for x in engine.sessions.values() if (x.id, x.txn_number) == b), None)
-                    if other is not None and other.in_txn and not other.doomed:
-                        other.doomed = True
-                        engine.terminate(other.pid)  # roll its PostgreSQL transaction back now
+                self._wound(blockers)
             for facts, _ in self.pending:
-                try:
-                    self.conn.execute(facts.text)
-                except Exception:
-                    return self._lose()
+                while True:  # re-apply; a writer that got in meanwhile is still open, so it loses too
+                    try:
+                        self._guarded(facts.text)
+                        break
+                    except _Blocked as blocked:
+                        if "committed" in blocked.blockers or blocked.blockers & engine.committed \
+                                or not self._wound(blocked.blockers):
+                            return self._lose()
+                    except Exception:
+                        return self._lose()
             if self.pg_open:
                 self._pg("COMMIT")
             if self.wrote or self.pending:
                 engine.committed.add((self.id, self.txn_number))
         self._reset_txn()
         return Result("COMMIT")
+
+    def _wound(self, blockers) -> bool:
+        """Open transactions we collided with lose to our COMMIT: doom them and roll them back now."""
+        wounded = False
+        for b in blockers:
+            other = next((x for x in self.engine.sessions.values() if (x.id, x.txn_number) == b), None)
+            if other is not None and other is not self and other.in_txn and not other.doomed:
+                other.doomed = other.wounded = True
+                self.engine.terminate(other.pid)
+                wounded = True
+        return wounded
 
     def _lose(self) -> Result:
         text = "COMMIT"
@@ -339,6 +367,10 @@ class Session:
         raise DsqlError(*OCC, finding)
 
     def _rollback_pg(self) -> None:
+        if self.wounded:
+            self.wounded = False
+            self._reconnect()
+            self.pg_open = False
         if self.pg_open:
             try:
                 self._pg("ROLLBACK")
@@ -373,9 +405,11 @@ class Session:
         return None
 
     def _run(self, facts) -> "_Ran":
-        if self.doomed and self.conn.broken:  # wounded: keep answering, the COMMIT will fail
+        if self.wounded:  # our backend was terminated by a winner: keep answering, the COMMIT will fail
+            self.wounded = False
             self._reconnect()
             self._pg("BEGIN")
+            self.pg_open = True
         write = facts.klass == "dml" or (facts.node == "SelectStmt" and '"LockingClause"' in facts.js)
         if write:
             self.wrote = True
