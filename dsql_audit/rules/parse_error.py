@@ -3,15 +3,10 @@
 from dsql_audit.model import Hit
 
 
-def check(facts):
-    if facts.parse_error is not None:
-        message, offset = facts.parse_error
-        if "qualified_index_name" in facts.dsql:
-            return  # reported by sync-index with DSQL's exact error
-        yield Hit("parse-error", "default", offset=offset, detail=message)
-    elif facts.unit.meta is None and facts.klass == "empty":
-        return
-
-
 def wants(facts) -> bool:
     return facts.parse_error is not None
+
+
+def check(facts):
+    message, offset = facts.parse_error
+    yield Hit("parse-error", "default", offset=offset, detail=message)
