@@ -112,8 +112,7 @@ def _build_index(tree) -> dict:
                         setdefault("TypeName", []).append(v)
                     push(v)
         else:
-            push_all = [x for x in cur if type(x) in (dict, list)]
-            stack.extend(push_all)
+            stack.extend(x for x in cur if type(x) in (dict, list))
     return index
 
 

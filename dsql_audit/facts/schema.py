@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from dsql_audit.facts import Facts, alter_cmds, const_value, names
+from dsql_audit.facts.routines import language, routine_rel
 from dsql_audit.model import Unit
 
 
@@ -131,8 +132,6 @@ def effects(facts: Facts) -> list[tuple]:
                     objs.append((o["String"].get("sval"),))
             out.append(("drop", kind, tuple(objs)))
     elif node == "CreateFunctionStmt":
-        from dsql_audit.rules.procedural_function import language, routine_rel
-
         out.append(("routine", routine_rel(s), language(s)))
     elif node == "DropStmt" and s.get("removeType") in ("OBJECT_FUNCTION", "OBJECT_PROCEDURE", "OBJECT_ROUTINE"):
         for o in s.get("objects", ()):

@@ -2,7 +2,7 @@
 
 from dsql_audit.facts import names
 from dsql_audit.model import Hit
-from dsql_audit.rules.procedural_function import routine_rel
+from dsql_audit.facts.routines import routine_rel
 
 # which statements this check can fire on (the rest never reach it)
 NODES = {"CreateFunctionStmt", "CallStmt"}
