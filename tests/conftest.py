@@ -27,3 +27,26 @@ def findings_for(sql: str, profile: str | None = None, **kw):
     from dsql_audit.scan import scan_sql
 
     return scan_sql(sql, profile=profile, **kw).findings
+
+
+@pytest.fixture(scope="session")
+def scripted_engine():
+    """One engine with a hand-moved clock, its public schema emptied before each use (``fresh()``)."""
+    from dsql_audit.engine import Engine
+    from dsql_audit.engine.script import ManualClock
+
+    with Engine(clock=ManualClock(), job_latency=0.2) as engine:
+        def fresh():
+            engine.jobs.drain()
+            for s in list(engine.sessions.values()):
+                s.close()
+            with engine._lock:
+                for sql in ("DROP SCHEMA public CASCADE", "CREATE SCHEMA public", "DELETE FROM sys.jobs"):
+                    engine._admin.execute(sql)
+                for row in engine._admin.execute("SELECT nspname FROM pg_namespace WHERE nspname NOT IN "
+                                                 "('public', 'sys', 'information_schema') AND nspname NOT LIKE "
+                                                 "'pg\\_%'").fetchall():
+                    engine._admin.execute(f'DROP SCHEMA "{row[0]}" CASCADE')
+            engine.findings.clear()
+            return engine
+        yield fresh

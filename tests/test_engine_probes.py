@@ -22,6 +22,11 @@ NOT_REPRODUCIBLE = {
                                      "(known_gap there): a DSQL bug, not emulated",
 }
 
+# known_gap cases the engine does reproduce, so they run as ordinary cases
+REPRODUCED_GAPS = {
+    "alter_unique_using_index",  # async builds run in the background: the index is not valid yet (55000)
+}
+
 
 @pytest.fixture(scope="module")
 def replay():
@@ -69,7 +74,7 @@ def _cases():
     out = []
     for case in data["cases"]:
         marks = []
-        if case.get("known_gap"):
+        if case.get("known_gap") and case["name"] not in REPRODUCED_GAPS:
             marks.append(pytest.mark.xfail(reason=f"known DSQL defect / timing: {case['known_gap']}"))
         elif case["name"] in NOT_REPRODUCIBLE:
             marks.append(pytest.mark.xfail(reason=NOT_REPRODUCIBLE[case["name"]], strict=True))
@@ -95,7 +100,8 @@ def test_message_match_rate(replay, capsys):
     data, outcomes = replay
     total = same = 0
     for case in data["cases"]:
-        if case["name"] not in outcomes or case.get("known_gap") or case["name"] in NOT_REPRODUCIBLE:
+        if case["name"] not in outcomes or case["name"] in NOT_REPRODUCIBLE or \
+                (case.get("known_gap") and case["name"] not in REPRODUCED_GAPS):
             continue
         for steps, gots in zip(case["sessions"], outcomes[case["name"]]):
             for step, got in zip(steps, gots):

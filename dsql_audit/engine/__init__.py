@@ -14,8 +14,9 @@ SQLSTATE and message (from the rule catalog, the same data `scan` uses); transac
 shape (one DDL per transaction, no DDL and DML together, a refusal inside BEGIN aborts the transaction,
 COMMIT of an aborted transaction answers ROLLBACK, a multi-statement query is one implicit transaction);
 the row bound is enforced at the statement that crosses it; writes never wait, and conflicts are decided
-at COMMIT, first committer wins, the loser getting 40001. Not yet modelled (docs/engine.md): OC001, the
-10 MiB and 300 s bounds, background index builds.
+at COMMIT, first committer wins, the loser getting 40001; DDL racing other work gives OC001; the 10 MiB and
+300 s bounds are checked at COMMIT, the quotas after each DDL; async index builds run in the background.
+Every violation is recorded in ``engine.findings``. docs/engine.md says what each behaviour traces to.
 """
 
 from __future__ import annotations
@@ -30,7 +31,11 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from dsql_audit.catalog import load_catalog
+from dsql_audit.engine import quotas, writes
 from dsql_audit.engine.gate import analyse_text, refusals, transaction_message
+from dsql_audit.engine.jobs import (JOB_LATENCY, Job, JobRunner, concurrent_build, default_index_name,
+                                    index_probe)
 from dsql_audit.profile import Profile, load_profile
 from dsql_audit.sqltext import split_text
 
@@ -41,6 +46,12 @@ ROW_LIMIT = ("54000", "transaction row limit exceeded")  # DSQL-REFERENCE §4, a
 # the text a real cluster returns at COMMIT of the loser (DSQL-REFERENCE §5 and §9; the docs' wording differs)
 OCC = ("40001", "change conflicts with another transaction (OC000)")
 AGE = ("54000", "transaction age limit of {limit}s exceeded")  # at COMMIT (DSQL-REFERENCE §4)
+SIZE = ("54000", "transaction size limit 10mb exceeded")  # at COMMIT (DSQL-REFERENCE §4)
+SCHEMA = ("40001", "schema has been updated by another transaction (OC001)")  # DSQL-REFERENCE §5
+CLOSED = ("08006", "connection closed: DSQL ends connections after {limit} seconds")  # §8, no code on DSQL
+LOCK_PROBE = "20ms"  # a write waiting this long for a row lock is looked at: who holds it?
+_UNMEASURABLE = None  # PostgreSQL errors our RETURNING column can cause (then the write runs unmeasured)
+_JOB_ID = re.compile(r"^[a-z2-7]{26}$")
 _LOCKING = re.compile(r"\s+FOR\s+(?:NO\s+KEY\s+UPDATE|KEY\s+SHARE|UPDATE|SHARE)\b(?:\s+OF\s+[\w\s,.\"]+?)?"
                       r"(?:\s+NOWAIT|\s+SKIP\s+LOCKED)?\s*$", re.I)
 
@@ -53,11 +64,12 @@ class _Blocked(Exception):
 class DsqlError(Exception):
     """A statement failed the way DSQL fails it."""
 
-    def __init__(self, sqlstate: str, message: str, finding: dict | None = None):
+    def __init__(self, sqlstate: str, message: str, finding: dict | None = None, detail: str | None = None):
         super().__init__(f"{sqlstate}: {message}")
         self.sqlstate = sqlstate
         self.message = message
         self.finding = finding
+        self.detail = detail
 
 
 @dataclass
@@ -102,18 +114,26 @@ _SYS = [
 class Engine:
     """One embedded PostgreSQL 16 behaving like one DSQL cluster (database ``postgres``, user ``admin``)."""
 
-    def __init__(self, data_dir: str | None = None, profile: str | None = "latest", clock=time.monotonic):
+    def __init__(self, data_dir: str | None = None, profile: str | None = "latest", clock=time.monotonic,
+                 job_latency: float = JOB_LATENCY):
         self.profile: Profile = load_profile(None if profile in (None, "latest") else profile)
         self._owns_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="dsql-audit-engine-")
         self.findings: list[dict] = []
-        self.clock = clock  # transaction age is measured on it (tests pass a fake one)
+        self.clock = clock  # transaction age and connection lifetime are measured on it (tests pass a fake)
         self._lock = threading.Lock()
         self._server = None
         self.uri = None
         self.sessions: dict = {}  # backend pid → Session
-        self.committed: set = set()  # (session id, transaction number) of committed write transactions
+        # committed transactions some open transaction collided with: (session id, transaction number);
+        # pruned at every COMMIT to the ones still referenced
+        self.committed: set = set()
         self.adjudicator = threading.Lock()  # COMMIT decisions happen one at a time
+        self.catalog_version = 0  # bumped by every committed DDL; a transaction that saw an older one: OC001
+        self.jobs: JobRunner | None = None
+        self.job_latency = job_latency
+        self._decided: dict = {}  # statement text → (facts, refusals): the gate's answer is the text's
+        self._index_keys: dict = {}  # (catalog version, table) → secondary-index key columns
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> "Engine":
@@ -134,6 +154,7 @@ class Engine:
                 for sql in _SYS:
                     c.execute(sql)
         self._admin = psycopg.connect(self.uri, autocommit=True)
+        self.jobs = JobRunner(self.uri, self.job_latency)
         return self
 
     def blocking(self, pid: int) -> list:
@@ -149,6 +170,11 @@ class Engine:
             self._admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
 
     def stop(self) -> None:
+        if self.jobs is not None:
+            self.jobs.stop()
+            self.jobs = None
+        for s in list(self.sessions.values()):
+            s.close()
         if getattr(self, "_admin", None) is not None:
             self._admin.close()
             self._admin = None
@@ -169,25 +195,65 @@ class Engine:
             self.start()
         return Session(self)
 
-    def record(self, session: "Session", statement: str, sqlstate: str, message: str, slug: str) -> dict:
-        finding = {"rule": slug, "sqlstate": sqlstate, "message": message, "statement": statement,
+    # -- shared state -----------------------------------------------------------------------
+    def decide(self, text: str):
+        """The statement's facts and the gate's refusals; cached, as the answer depends on the text only."""
+        hit = self._decided.get(text)
+        if hit is None:
+            facts = analyse_text(text)
+            hit = (facts, refusals(facts, self.profile))
+            if len(self._decided) > 4096:
+                self._decided.clear()
+            self._decided[text] = hit
+        return hit
+
+    def prune(self) -> None:
+        """Keep only the committed transactions an open transaction collided with (the adjudicator is held):
+        nothing else can name them, since a later collision with a committed row reports "committed"."""
+        referenced = {b for s in list(self.sessions.values()) for _, blockers in s.pending for b in blockers}
+        self.committed = {k for k in self.committed if k in referenced}
+
+    def index_keys(self, conn, regclass: str) -> list:
+        key = (self.catalog_version, regclass)
+        cols = self._index_keys.get(key)
+        if cols is None:
+            cols = [r[0] for r in conn.execute(writes.INDEX_KEYS, (regclass,)).fetchall()]
+            if len(self._index_keys) > 4096:
+                self._index_keys.clear()
+            self._index_keys[key] = cols
+        return cols
+
+    def record(self, session: "Session", statement: str, sqlstate: str, message: str, slug: str,
+               variant: str | None = None) -> dict:
+        rule = load_catalog().get(slug)
+        finding = {"rule": slug, "code": rule.code if rule else None, "variant": variant,
+                   "sqlstate": sqlstate, "message": message, "statement": statement,
                    "session": session.id, "transaction": session.txn_number, "time": time.time()}
         with self._lock:
             self.findings.append(finding)
         return finding
 
 
+class SessionClosed(DsqlError):
+    """DSQL closed the connection (its 60-minute lifetime); DSQL sends no error code, the socket just ends."""
+
+
 class Session:
     """One DSQL connection. Use one thread per session."""
 
     _ids = 0
+    _ids_lock = threading.Lock()
 
     def __init__(self, engine: Engine):
-        Session._ids += 1
-        self.id = Session._ids
+        with Session._ids_lock:
+            Session._ids += 1
+            self.id = Session._ids
         self.engine = engine
         self.txn_number = 0
         self.wounded = False
+        self.schema_doomed = False  # a DDL that committed first rolled our transaction back: OC001
+        self.closed = False
+        self.opened = engine.clock()
         self._connect()
         self._reset_txn()
 
@@ -199,31 +265,46 @@ class Session:
         self.engine.sessions[self.pid] = self
 
     def close(self) -> None:
+        self.closed = True
         self.engine.sessions.pop(self.pid, None)
-        self.conn.close()
+        try:
+            self.conn.close()
+        except Exception:  # noqa: BLE001 - already gone
+            pass
 
     def _reset_txn(self) -> None:
         self.in_txn = False  # inside BEGIN … COMMIT (or a multi-statement query's implicit transaction)
         self.implicit = False
         self.aborted = False
         self.pg_open = False  # a PostgreSQL transaction is open under it
+        self.begin = "BEGIN"  # the user's BEGIN, sent to PostgreSQL with the first statement
+        self.savepoint = False
         self.ddl = 0
         self.dml = 0
         self.rows = 0
+        self.bytes = 0
         self.pending = []  # writes PostgreSQL would have made wait: (facts, blockers)
-        self.started = None  # clock reading at the transaction's first statement
+        self.jobs = []  # async jobs submitted when the transaction commits
+        self.started = None  # clock reading at the transaction's start
+        self.catalog_seen = None  # engine.catalog_version at the transaction's start
         self.wrote = False
         self.doomed = False  # another transaction committed first over our writes
 
+    def _start_txn(self) -> None:
+        self.txn_number += 1
+        self.started = self.engine.clock()
+        self.catalog_seen = self.engine.catalog_version
+
     # -- the public call --------------------------------------------------------------------
     def execute(self, sql: str) -> Result:
+        self._check_lifetime(sql)
         statements = [r.text for r in split_text(sql) if r.kind == "sql"]
         if not statements:
             return Result("EMPTY")
         implicit = len(statements) > 1 and not self.in_txn
         if implicit:
             self.in_txn, self.implicit = True, True
-            self.started = self.engine.clock()
+            self._start_txn()
         results = []
         try:
             for text in statements:
@@ -240,57 +321,69 @@ class Session:
             last = Result(last.command_tag, last.columns, last.rows, results)
         return last
 
+    def _check_lifetime(self, sql: str) -> None:
+        limit = self.engine.profile.limit("connection_seconds")
+        if self.closed:
+            raise SessionClosed(CLOSED[0], CLOSED[1].format(limit=limit))
+        if self.engine.clock() - self.opened > limit:
+            self.close()
+            message = CLOSED[1].format(limit=limit)
+            raise SessionClosed(CLOSED[0], message,
+                                self.engine.record(self, sql, CLOSED[0], message, "connection-lifetime"))
+
     # -- one statement ------------------------------------------------------------------------
-    def _fail(self, text: str, sqlstate: str, message: str, slug: str) -> DsqlError:
-        finding = self.engine.record(self, text, sqlstate, message, slug)
+    def _fail(self, text: str, sqlstate: str, message: str, slug: str | None, variant: str | None = None) -> DsqlError:
+        """Fail the statement; a DSQL rule's violation (``slug``) is recorded as a finding."""
+        finding = self.engine.record(self, text, sqlstate, message, slug, variant) if slug else None
         if self.in_txn:
             self.aborted = True  # DSQL: any error inside a transaction aborts it
             self._rollback_pg()
         return DsqlError(sqlstate, message, finding)
 
     def _one(self, text: str) -> Result:
-        facts = analyse_text(text)
+        facts, refused = self.engine.decide(text)
         kind = (facts.stmt or {}).get("kind") if facts.node == "TransactionStmt" else None
         if kind in ("TRANS_STMT_COMMIT", "TRANS_STMT_ROLLBACK"):
             return self._finish("COMMIT" if kind == "TRANS_STMT_COMMIT" else "ROLLBACK")
         if self.aborted:  # reported before any other check (probe aborted_txn_prefers_25P02)
             raise DsqlError(*ABORTED)
-        for refusal in refusals(facts, self.engine.profile):
-            raise self._fail(text, refusal.sqlstate, refusal.message, refusal.slug)
+        if self.in_txn and self._stale():  # DDL committed since our transaction started
+            raise self._fail(text, *SCHEMA, "occ-conflict", "schema")
+        for refusal in refused:
+            raise self._fail(text, refusal.sqlstate, refusal.message, refusal.slug, refusal.variant)
         if kind in ("TRANS_STMT_BEGIN", "TRANS_STMT_START"):
             if not self.in_txn:
-                self.txn_number += 1
                 self.in_txn = True
-                self.started = self.engine.clock()
-            self._pg(facts.text)  # BEGIN [READ ONLY]; the database default is REPEATABLE READ
-            self.pg_open = True
+                self._start_txn()
+                self.begin = facts.text  # BEGIN [READ ONLY]; the database default is REPEATABLE READ
             return Result("BEGIN")
         answer = self._environment(facts)
         if answer is not None:
             return answer
         autocommit = not self.in_txn
         if autocommit:
-            self.txn_number += 1
-            self.started = self.engine.clock()
+            self._start_txn()
         if facts.klass == "ddl":
             if self.in_txn and self.ddl:
-                raise self._fail(text, "0A000", transaction_message("multiple-ddl"), "multiple-ddl")
+                raise self._fail(text, "0A000", transaction_message("multiple-ddl"), "multiple-ddl", "explicit")
             if self.in_txn and self.dml:
-                raise self._fail(text, "0A000", transaction_message("ddl-dml-mix"), "ddl-dml-mix")
+                raise self._fail(text, "0A000", transaction_message("ddl-dml-mix"), "ddl-dml-mix", "explicit")
             self.ddl += 1
         elif facts.klass == "dml":
             if self.in_txn and self.ddl:
-                raise self._fail(text, "0A000", transaction_message("ddl-dml-mix"), "ddl-dml-mix")
+                raise self._fail(text, "0A000", transaction_message("ddl-dml-mix"), "ddl-dml-mix", "explicit")
             self.dml += 1
         try:
-            if not self.pg_open:
-                self._pg("BEGIN")
-                self.pg_open = True
             result = self._run(facts)
             if facts.klass == "dml" and result.rowcount > 0:
                 self.rows += result.rowcount
                 if self.rows > self.engine.profile.limit("rows_per_transaction"):
                     raise self._fail(text, *ROW_LIMIT, "transaction-row-limit")
+            if facts.klass == "ddl":
+                over = quotas.check(self.conn, facts, self.engine.profile)
+                if over is not None:
+                    slug, sqlstate, message = over
+                    raise self._fail(text, sqlstate, message, slug)
         except DsqlError:
             if autocommit:
                 self._rollback_pg()
@@ -307,24 +400,38 @@ class Session:
                 self._reset_txn()
             raise DsqlError(sqlstate, message) from None
         if autocommit:
-            self._finish("COMMIT")  # an autocommit write is a transaction too: it can win or lose
+            if self.pg_open or self.pending or self.jobs:
+                self._finish("COMMIT")  # an autocommit write is a transaction too: it can win or lose
+            else:
+                self._reset_txn()
         return result.result
 
-    # -- helpers ----------------------------------------------------------------------------------
+    # -- COMMIT -------------------------------------------------------------------------------------
+    def _stale(self) -> bool:
+        return self.schema_doomed or (self.catalog_seen is not None
+                                      and self.catalog_seen != self.engine.catalog_version)
+
     def _finish(self, how: str) -> Result:
         if how == "ROLLBACK" or self.aborted:
             self._rollback_pg()
             self._reset_txn()
+            if self.engine.committed:
+                with self.engine.adjudicator:
+                    self.engine.prune()
             return Result("ROLLBACK")
         engine = self.engine
-        limit = engine.profile.limit("transaction_seconds")
+        profile = engine.profile
+        limit = profile.limit("transaction_seconds")
         if self.started is not None and engine.clock() - self.started > limit:
-            self._rollback_pg()
-            self._reset_txn()
-            message = AGE[1].format(limit=limit)
-            raise DsqlError(AGE[0], message, self.engine.record(self, "COMMIT", AGE[0], message,
-                                                                "transaction-timeout"))
+            return self._refuse_commit(AGE[0], AGE[1].format(limit=limit), "transaction-timeout")
+        size_limit = profile.limit("bytes_per_transaction")
+        if self.bytes > size_limit:
+            mb = -(-self.bytes // (1024 * 1024))
+            return self._refuse_commit(SIZE[0], SIZE[1], "transaction-size-limit",
+                                       detail=f"Current transaction size {mb}mb > {size_limit // (1024 * 1024)}mb")
         with engine.adjudicator:  # first committer wins: decide and commit in one step
+            if (self.wrote or self.ddl or self.pending) and self._stale():
+                return self._refuse_commit(*SCHEMA, "occ-conflict", variant="schema")
             if self.doomed or any(b == "committed" or b in engine.committed
                                   for _, blockers in self.pending for b in blockers):
                 return self._lose()
@@ -343,16 +450,30 @@ class Session:
                         return self._lose()
             if self.pg_open:
                 self._pg("COMMIT")
-            if self.wrote or self.pending:
-                engine.committed.add((self.id, self.txn_number))
+                self.pg_open = False
+            if self.ddl:
+                engine.catalog_version += 1
+            engine.committed.add((self.id, self.txn_number))
+            jobs, self.jobs = self.jobs, []
+            self._reset_txn()
+            engine.prune()
         self._reset_txn()
+        for job in jobs:
+            engine.jobs.submit(job)
         return Result("COMMIT")
+
+    def _refuse_commit(self, sqlstate: str, message: str, slug: str, variant: str | None = None,
+                       detail: str | None = None) -> Result:
+        self._rollback_pg()
+        self._reset_txn()
+        raise DsqlError(sqlstate, message, self.engine.record(self, "COMMIT", sqlstate, message, slug, variant),
+                        detail)
 
     def _wound(self, blockers) -> bool:
         """Open transactions we collided with lose to our COMMIT: doom them and roll them back now."""
         wounded = False
         for b in blockers:
-            other = next((x for x in self.engine.sessions.values() if (x.id, x.txn_number) == b), None)
+            other = next((x for x in list(self.engine.sessions.values()) if (x.id, x.txn_number) == b), None)
             if other is not None and other is not self and other.in_txn and not other.doomed:
                 other.doomed = other.wounded = True
                 self.engine.terminate(other.pid)
@@ -360,10 +481,10 @@ class Session:
         return wounded
 
     def _lose(self) -> Result:
-        text = "COMMIT"
         self._rollback_pg()
         self._reset_txn()
-        finding = self.engine.record(self, text, *OCC, "occ-conflict")
+        self.engine.prune()  # the caller holds the adjudicator
+        finding = self.engine.record(self, "COMMIT", *OCC, "occ-conflict", "data")
         raise DsqlError(*OCC, finding)
 
     def _rollback_pg(self) -> None:
@@ -378,6 +499,8 @@ class Session:
                 self._reconnect()
             finally:
                 self.pg_open = False
+        self.savepoint = False
+        self.schema_doomed = False
 
     def _reconnect(self) -> None:
         self.engine.sessions.pop(self.pid, None)
@@ -389,8 +512,27 @@ class Session:
     def _pg(self, sql: str):
         return self.conn.execute(sql)
 
+    def _send(self, prefix: list, text: str):
+        """Run ``text`` after the ``prefix`` statements, in one round trip; the cursor is on ``text``'s result."""
+        if not self.pg_open:
+            prefix = [self.begin, *prefix]
+            self.pg_open = True
+        if not prefix:
+            return self.conn.execute(text)
+        try:
+            cur = self.conn.execute("; ".join(prefix) + ";\n" + text)
+        except Exception:
+            # a syntax error fails the whole string before any of it runs (no BEGIN, no SAVEPOINT)
+            if self.conn.info.transaction_status == 0:  # IDLE
+                self.pg_open = False
+            raise
+        for _ in prefix:
+            cur.nextset()
+        return cur
+
     def _environment(self, facts) -> Result | None:
-        """Answers that differ from the embedded PostgreSQL 16.14 (recorded on a real cluster)."""
+        """Answers that differ from the embedded PostgreSQL 16.14 (recorded on a real cluster), and DSQL's
+        own procedure."""
         if facts.node == "VariableShowStmt":
             name = (facts.stmt.get("name") or "").lower()
             if name == "server_version":
@@ -402,42 +544,155 @@ class Session:
                                  "unsupported-statement")
             if name == "timezone":
                 return Result("SHOW", ["TimeZone"], [("UTC",)])
+        if facts.node == "CallStmt":
+            return self._wait_for_job(facts)
         return None
 
+    def _wait_for_job(self, facts) -> Result | None:
+        call = (facts.stmt.get("funccall") or {})
+        name = [n.get("String", {}).get("sval") for n in call.get("funcname", ())]
+        args = call.get("args") or ()
+        if name != ["sys", "wait_for_job"] or len(args) != 1:
+            return None
+        const = (args[0].get("A_Const") or {}).get("sval")
+        if const is None:  # not a literal: the procedure itself answers (subquery → 0A000, …)
+            return None
+        job_id = const.get("sval", "")
+        if not _JOB_ID.match(job_id):
+            raise self._fail(facts.unit.text, "22P02", "Unable to convert text to UUID", "unsupported-statement")
+        ok = self.engine.jobs.wait(job_id) if self.engine.jobs else None
+        if ok is None:  # a job from an earlier run of a kept data directory
+            row = self.engine._admin.execute("SELECT status FROM sys.jobs WHERE job_id = %s", (job_id,)).fetchone()
+            ok = bool(row and row[0] == "completed")
+        return Result("CALL", ["wait_for_job"], [(ok,)])
+
+    # -- running a statement -----------------------------------------------------------------------
     def _run(self, facts) -> "_Ran":
         if self.wounded:  # our backend was terminated by a winner: keep answering, the COMMIT will fail
             self.wounded = False
             self._reconnect()
-            self._pg("BEGIN")
-            self.pg_open = True
+            self.pg_open = False
+            self.savepoint = False
+        if facts.node == "IndexStmt" and "index_async" in facts.dsql:
+            return self._async_job("INDEX_BUILD", facts)
+        if "alter_async" in facts.dsql:
+            return self._async_job("VALIDATE", facts)
+        if facts.klass == "ddl":
+            return self._ddl(facts)
         write = facts.klass == "dml" or (facts.node == "SelectStmt" and '"LockingClause"' in facts.js)
-        if write:
-            self.wrote = True
-            self._pg("SAVEPOINT dsql_write")
-            try:
-                cur = self._guarded(facts.text)
+        if not write:
+            if not self.in_txn:  # an autocommit read needs no transaction of ours
+                cur = self.conn.execute(facts.text)
+            else:
+                cur = self._send([], facts.text)
+            return _Ran(_result(cur), 0)
+        self.wrote = True
+        return self._write(facts)
+
+    def _write(self, facts) -> "_Ran":
+        import psycopg
+
+        global _UNMEASURABLE
+        if _UNMEASURABLE is None:
+            _UNMEASURABLE = _unmeasurable()
+        text, sized = facts.text, False
+        target = writes.target(facts.stmt) if facts.node in writes.SIZED_NODES else None
+        if target is not None:
+            ref, regclass = target
+            expression = writes.size_expression(ref, self.engine.index_keys(self.conn, regclass))
+            text, sized = writes.sized_text(facts.text, facts.stmt, expression), True
+        prefix = ["RELEASE SAVEPOINT dsql_write"] if self.savepoint else []
+        prefix += ["SAVEPOINT dsql_write", f"SET LOCAL lock_timeout = '{LOCK_PROBE}'"]
+        try:
+            cur = self._send(prefix, text)
+            self.savepoint = True
+        except (psycopg.errors.LockNotAvailable, psycopg.errors.SerializationFailure) as exc:
+            self.savepoint = True
+            self._pg("ROLLBACK TO SAVEPOINT dsql_write")
+            if isinstance(exc, psycopg.errors.SerializationFailure):  # a newer committed version of the row
+                self.pending.append((facts, {"committed"}))
+                return self._snapshot_answer(facts)
+            try:  # it waited for a row lock: run it again, watching who holds the lock
+                cur = self._guarded(text)
             except _Blocked as blocked:
                 self._pg("ROLLBACK TO SAVEPOINT dsql_write")
                 self.pending.append((facts, blocked.blockers))
                 return self._snapshot_answer(facts)
-            self._pg("RELEASE SAVEPOINT dsql_write")
-        else:
-            cur = self.conn.execute(facts.text)
-        tag = cur.statusmessage or ""
-        columns = [d.name for d in cur.description] if cur.description else []
-        rows = cur.fetchall() if cur.description else []
-        rowcount = cur.rowcount if facts.klass == "dml" else 0
-        if facts.node == "IndexStmt" and "index_async" in facts.dsql:
-            job = self._job("INDEX_BUILD", facts)
-            return _Ran(Result("CREATE INDEX", ["job_id"], [(job,)]), 0)
-        if "alter_async" in facts.dsql:
-            job = self._job("VALIDATE", facts)
-            return _Ran(Result("ALTER TABLE", ["job_id"], [(job,)]), 0)
-        return _Ran(Result(tag, columns, rows), rowcount)
+        except _UNMEASURABLE:
+            if not sized:  # the statement's own error
+                raise
+            self.savepoint = True  # our RETURNING did not fit the statement: run it unmeasured
+            self._pg("ROLLBACK TO SAVEPOINT dsql_write")
+            cur, sized = self._pg(facts.text), False
+        result = _result(cur)
+        if sized:
+            self.bytes += sum(r[-1] or 0 for r in result.rows)
+            if facts.stmt.get("returningClause") or facts.stmt.get("returningList"):
+                result.columns = result.columns[:-1]
+                result.rows = [r[:-1] for r in result.rows]
+            else:
+                result.columns, result.rows = [], []
+        return _Ran(result, cur.rowcount if facts.klass == "dml" else 0)
 
-    def _guarded(self, text: str):
-        """Run a write; if PostgreSQL makes it wait for another transaction, or fails it for a write that
-        committed after our snapshot, do not wait: report who we collided with (DSQL decides at COMMIT)."""
+    def _ddl(self, facts) -> "_Ran":
+        """DDL runs to the end: a DSQL DDL does not wait for other sessions' transactions; they lose
+        (OC001) when they next use the catalog. Here PostgreSQL would make it wait for their locks, so
+        those sessions' transactions are rolled back now and marked stale."""
+        if not self.pg_open:
+            self._pg(self.begin)
+            self.pg_open = True
+        for constraint in facts.nodes("Constraint"):
+            # an index still building is not valid yet (DSQL-REFERENCE §6); PostgreSQL would wait for the
+            # build to finish and then accept, so answer as DSQL does before asking PostgreSQL
+            name = constraint.get("indexname")
+            if name and not self.conn.execute("SELECT coalesce((SELECT indisvalid FROM pg_index WHERE indexrelid = "
+                                              "to_regclass(%s)), true)", (_quote(name),)).fetchone()[0]:
+                raise self._fail(facts.unit.text, "55000", f'index "{name}" is not valid', None)
+        self.engine.jobs.drain()  # a build holds its table; PostgreSQL would deadlock a DDL against it
+        cur = self._guarded(facts.text, ddl=True)
+        return _Ran(_result(cur), 0)
+
+    def _async_job(self, job_type: str, facts) -> "_Ran":
+        """Check the statement now (table, columns, expressions, constraint, quota) with reads only — a lock
+        here could deadlock with a build in progress — and run the job after COMMIT in the background."""
+        if not self.pg_open:
+            self._pg(self.begin)
+            self.pg_open = True
+        rel = facts.stmt.get("relation") or {}
+        table = quotas.qualified(rel)
+        self._pg("SAVEPOINT dsql_async")
+        try:
+            if job_type == "INDEX_BUILD":
+                self._pg(index_probe(facts.text))  # PostgreSQL's own errors: 42P01, 42703, 42883 …
+                over = quotas.check(self.conn, facts, self.engine.profile,
+                                    new_indexes=1 + self.engine.jobs.queued_indexes(table))
+                if over is not None:
+                    raise self._fail(facts.unit.text, over[1], over[2], over[0])
+                schema = self.conn.execute("SELECT relnamespace::regnamespace::text FROM pg_class "
+                                           "WHERE oid = to_regclass(%s)", (table,)).fetchone()[0]
+                name = f"{schema}.{facts.stmt.get('idxname') or default_index_name(facts.stmt)}"
+                sql = concurrent_build(facts.text)
+            else:
+                constraint = ((facts.stmt.get("cmds") or [{}])[0].get("AlterTableCmd") or {}).get("name")
+                found = self.conn.execute("SELECT 1 FROM pg_constraint WHERE conrelid = %s::regclass "
+                                          "AND conname = %s", (table, constraint)).fetchone()
+                if found is None:
+                    raise self._fail(facts.unit.text, "42704", f'constraint "{constraint}" of relation '
+                                     f'"{rel.get("relname")}" does not exist', "unsupported-statement")
+                name, sql, table = rel.get("relname"), facts.text, None
+        finally:
+            if self.pg_open:
+                self._pg("ROLLBACK TO SAVEPOINT dsql_async")
+        job = new_job_id()
+        self.jobs.append(Job(job, job_type, sql, name, table))
+        tag = "CREATE INDEX" if job_type == "INDEX_BUILD" else "ALTER TABLE"
+        return _Ran(Result(tag, ["job_id"], [(job,)]), 0)
+
+    def _guarded(self, text: str, ddl: bool = False):
+        """Run a statement; if PostgreSQL makes it wait for another session's transaction: a write does not
+        wait (it reports who it collided with; DSQL decides at COMMIT), a DDL rolls the others back
+        (they will get OC001) and goes on. A write failed for a row that committed after our snapshot is a
+        collision with a committed transaction."""
         import psycopg
 
         box: list = []
@@ -454,8 +709,14 @@ class Session:
         blockers = None
         while worker.is_alive():
             pids = self.engine.blocking(self.pid)
-            if pids:
-                blockers = {(s.id, s.txn_number) for pid in pids if (s := self.engine.sessions.get(pid))}
+            sessions = [s for pid in pids if (s := self.engine.sessions.get(pid)) is not None and s is not self]
+            if ddl:
+                for other in sessions:  # DSQL's DDL does not wait: those transactions lose with OC001
+                    if not other.schema_doomed:
+                        other.schema_doomed = other.wounded = True
+                        self.engine.terminate(other.pid)
+            elif pids:
+                blockers = {(s.id, s.txn_number) for s in sessions}
                 self.engine.cancel(self.pid)
                 worker.join()
                 break
@@ -463,7 +724,7 @@ class Session:
         out = box[0]
         if blockers is not None:
             raise _Blocked(blockers or {"committed"})
-        if isinstance(out, psycopg.errors.SerializationFailure):  # a newer committed version of the row
+        if not ddl and isinstance(out, psycopg.errors.SerializationFailure):
             raise _Blocked({"committed"})
         if isinstance(out, Exception):
             raise out
@@ -489,13 +750,22 @@ class Session:
         n = self.conn.execute(f"SELECT count(*) FROM {target}{where}").fetchone()[0]
         return _Ran(Result(f"{'UPDATE' if node == 'UpdateStmt' else 'DELETE'} {n}"), n)
 
-    def _job(self, job_type: str, facts) -> str:
-        """The index was built synchronously by PostgreSQL; DSQL's job record says it completed."""
-        job = new_job_id()
-        name = facts.stmt.get("idxname") or (facts.stmt.get("relation") or {}).get("relname")
-        self.conn.execute("INSERT INTO sys.jobs VALUES (%s, 'completed', NULL, %s, 1259, NULL, %s, now(), now())",
-                          (job, job_type, name))
-        return job
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _unmeasurable():
+    import psycopg.errors as e
+
+    return (e.FeatureNotSupported, e.UndefinedColumn, e.UndefinedTable, e.AmbiguousColumn,
+            e.WrongObjectType)
+
+
+def _result(cur) -> Result:
+    columns = [d.name for d in cur.description] if cur.description else []
+    rows = cur.fetchall() if cur.description else []
+    return Result(cur.statusmessage or "", columns, rows)
 
 
 @dataclass

@@ -12,7 +12,7 @@ def finish(schema, profile):
         obj = f"{t.schema}.{t.name}"
         if len(t.pk) > max_cols:
             yield t.unit, Hit("primary-key-too-wide", "columns", object=obj,
-                              detail=f"{len(t.pk)} columns (limit {max_cols})")
+                              detail=f"{len(t.pk)} columns (limit {max_cols})", args={"limit": max_cols})
         sizes = [t.columns.get(c) for c in t.pk]
         if sizes and all(isinstance(x, int) for x in sizes) and sum(sizes) > max_bytes:
             yield t.unit, Hit("primary-key-too-wide", "bytes", object=obj,

@@ -9,4 +9,4 @@ def finish(schema, profile):
         if len(t.columns) > limit:
             yield t.extra_columns_unit or t.unit, Hit(
                 "too-many-columns", object=f"{t.schema}.{t.name}",
-                detail=f"{len(t.columns)} columns (limit {limit})")
+                detail=f"{len(t.columns)} columns (limit {limit})", args={"limit": limit})

@@ -11,4 +11,4 @@ def finish(schema, profile):
             at = limit - from_create  # the index that went one past the quota
             unit = t.index_units[at][0] if 0 <= at < len(t.index_units) else t.unit
             yield unit, Hit("too-many-indexes", object=f"{t.schema}.{t.name}",
-                            detail=f"{t.indexes} indexes (limit {limit})")
+                            detail=f"{t.indexes} indexes (limit {limit})", args={"limit": limit})

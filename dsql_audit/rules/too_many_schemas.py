@@ -9,4 +9,4 @@ def finish(schema, profile):
     if len(user) > limit:
         name, unit = user[limit]
         yield unit, Hit("too-many-schemas", object=name,
-                        detail=f"{len(user)} schemas besides public (limit {limit})")
+                        detail=f"{len(user)} schemas besides public (limit {limit})", args={"limit": limit})

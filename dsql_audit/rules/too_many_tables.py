@@ -9,4 +9,4 @@ def finish(schema, profile):
     if len(tables) > limit:
         t = tables[limit]
         yield t.unit, Hit("too-many-tables", object=f"{t.schema}.{t.name}",
-                          detail=f"{len(tables)} tables (limit {limit})")
+                          detail=f"{len(tables)} tables (limit {limit})", args={"limit": limit})
