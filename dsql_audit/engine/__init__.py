@@ -49,8 +49,16 @@ AGE = ("54000", "transaction age limit of {limit}s exceeded")  # at COMMIT (DSQL
 SIZE = ("54000", "transaction size limit 10mb exceeded")  # at COMMIT (DSQL-REFERENCE §4)
 SCHEMA = ("40001", "schema has been updated by another transaction (OC001)")  # DSQL-REFERENCE §5
 CLOSED = ("08006", "connection closed: DSQL ends connections after {limit} seconds")  # §8, no code on DSQL
-LOCK_PROBE = "20ms"  # a write waiting this long for a row lock is looked at: who holds it?
+LOCK_PROBE = "2ms"  # a write waiting this long for a row lock met an open transaction's write
 _UNMEASURABLE = None  # PostgreSQL errors our RETURNING column can cause (then the write runs unmeasured)
+_SHAPED = re.compile(r"\s*(?:SELECT|INSERT|UPDATE|DELETE|WITH)\b", re.I)
+_LITERAL = re.compile(r'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'|\b\d+(?:\.\d+)?\b')
+
+
+def _blank_literal(m) -> str:
+    return m.group(0) if m.group(0)[0] == '"' else "?"
+
+
 _JOB_ID = re.compile(r"^[a-z2-7]{26}$")
 _LOCKING = re.compile(r"\s+FOR\s+(?:NO\s+KEY\s+UPDATE|KEY\s+SHARE|UPDATE|SHARE)\b(?:\s+OF\s+[\w\s,.\"]+?)?"
                       r"(?:\s+NOWAIT|\s+SKIP\s+LOCKED)?\s*$", re.I)
@@ -125,10 +133,11 @@ class Engine:
         self._server = None
         self.uri = None
         self.sessions: dict = {}  # backend pid → Session
-        # committed transactions some open transaction collided with: (session id, transaction number);
-        # pruned at every COMMIT to the ones still referenced
-        self.committed: set = set()
         self.adjudicator = threading.Lock()  # COMMIT decisions happen one at a time
+        # committed transactions an open transaction's pending write collided with, as (session id,
+        # transaction number): a FOR UPDATE leaves no row version behind, so PostgreSQL cannot tell us later.
+        # Pruned at every COMMIT and ROLLBACK to the entries still referenced.
+        self.committed: set = set()
         self.catalog_version = 0  # bumped by every committed DDL; a transaction that saw an older one: OC001
         self.jobs: JobRunner | None = None
         self.job_latency = job_latency
@@ -197,21 +206,28 @@ class Engine:
 
     # -- shared state -----------------------------------------------------------------------
     def decide(self, text: str):
-        """The statement's facts and the gate's refusals; cached, as the answer depends on the text only."""
-        hit = self._decided.get(text)
+        """The statement's facts and the gate's refusals. Cached by the text with its literals blanked, for
+        plain DML and queries: what DSQL refuses there does not depend on a literal's value (a workload
+        repeats one statement shape with different values; parsing each costs more than running it)."""
+        key = text
+        if _SHAPED.match(text) and not any(c in text for c in ("$", "--", "/*", "\\")):
+            key = _LITERAL.sub(_blank_literal, text)
+        hit = self._decided.get(key)
         if hit is None:
             facts = analyse_text(text)
-            hit = (facts, refusals(facts, self.profile))
+            hit = (facts, refusals(facts, self.profile), text)
             if len(self._decided) > 4096:
                 self._decided.clear()
-            self._decided[text] = hit
-        return hit
+            self._decided[key] = hit
+        facts, refused, seen = hit
+        if seen != text:  # the same shape: this statement's own text over the shared analysis
+            facts = facts.with_text(text)
+        return facts, refused
 
     def prune(self) -> None:
-        """Keep only the committed transactions an open transaction collided with (the adjudicator is held):
-        nothing else can name them, since a later collision with a committed row reports "committed"."""
+        """Keep the committed transactions some open transaction still names (the adjudicator is held)."""
         referenced = {b for s in list(self.sessions.values()) for _, blockers in s.pending for b in blockers}
-        self.committed = {k for k in self.committed if k in referenced}
+        self.committed &= referenced
 
     def index_keys(self, conn, regclass: str) -> list:
         key = (self.catalog_version, regclass)
@@ -260,7 +276,8 @@ class Session:
     def _connect(self) -> None:
         import psycopg
 
-        self.conn = psycopg.connect(self.engine.uri, autocommit=True)
+        # every statement text is new (literals inline): psycopg's prepare bookkeeping only costs
+        self.conn = psycopg.connect(self.engine.uri, autocommit=True, prepare_threshold=None)
         self.pid = self.conn.info.backend_pid
         self.engine.sessions[self.pid] = self
 
@@ -279,16 +296,18 @@ class Session:
         self.pg_open = False  # a PostgreSQL transaction is open under it
         self.begin = "BEGIN"  # the user's BEGIN, sent to PostgreSQL with the first statement
         self.savepoint = False
+        self.probe = False  # SET LOCAL lock_timeout done in this PostgreSQL transaction
         self.ddl = 0
         self.dml = 0
         self.rows = 0
         self.bytes = 0
-        self.pending = []  # writes PostgreSQL would have made wait: (facts, blockers)
+        self.pending = []  # writes that met another transaction's row: (facts, {blockers} or {"committed"})
         self.jobs = []  # async jobs submitted when the transaction commits
         self.started = None  # clock reading at the transaction's start
         self.catalog_seen = None  # engine.catalog_version at the transaction's start
         self.wrote = False
         self.doomed = False  # another transaction committed first over our writes
+        self.committing = False  # decided to commit; PostgreSQL's COMMIT in flight
 
     def _start_txn(self) -> None:
         self.txn_number += 1
@@ -298,7 +317,10 @@ class Session:
     # -- the public call --------------------------------------------------------------------
     def execute(self, sql: str) -> Result:
         self._check_lifetime(sql)
-        statements = [r.text for r in split_text(sql) if r.kind == "sql"]
+        if ";" in sql or "--" in sql or "/*" in sql or sql.lstrip().startswith("\\"):
+            statements = [r.text for r in split_text(sql) if r.kind == "sql"]
+        else:  # one plain statement: nothing to split
+            statements = [sql.strip()] if sql.strip() else []
         if not statements:
             return Result("EMPTY")
         implicit = len(statements) > 1 and not self.in_txn
@@ -415,9 +437,6 @@ class Session:
         if how == "ROLLBACK" or self.aborted:
             self._rollback_pg()
             self._reset_txn()
-            if self.engine.committed:
-                with self.engine.adjudicator:
-                    self.engine.prune()
             return Result("ROLLBACK")
         engine = self.engine
         profile = engine.profile
@@ -429,38 +448,47 @@ class Session:
             mb = -(-self.bytes // (1024 * 1024))
             return self._refuse_commit(SIZE[0], SIZE[1], "transaction-size-limit",
                                        detail=f"Current transaction size {mb}mb > {size_limit // (1024 * 1024)}mb")
-        with engine.adjudicator:  # first committer wins: decide and commit in one step
+        with engine.adjudicator:  # first committer wins: decisions are taken one at a time
             if (self.wrote or self.ddl or self.pending) and self._stale():
                 return self._refuse_commit(*SCHEMA, "occ-conflict", variant="schema")
             if self.doomed or any(b == "committed" or b in engine.committed
                                   for _, blockers in self.pending for b in blockers):
                 return self._lose()
-            for _, blockers in self.pending:  # the writers we waited on are still open: we commit first
-                self._wound(blockers)
-            for facts, _ in self.pending:
-                while True:  # re-apply; a writer that got in meanwhile is still open, so it loses too
-                    try:
-                        self._guarded(facts.text)
-                        break
-                    except _Blocked as blocked:
-                        if "committed" in blocked.blockers or blocked.blockers & engine.committed \
-                                or not self._wound(blocked.blockers):
-                            return self._lose()
-                    except Exception:
-                        return self._lose()
-            if self.pg_open:
-                self._pg("COMMIT")
-                self.pg_open = False
-            if self.ddl:
-                engine.catalog_version += 1
             engine.committed.add((self.id, self.txn_number))
-            jobs, self.jobs = self.jobs, []
-            self._reset_txn()
             engine.prune()
+            if self.pending or self.ddl:  # re-apply and commit while holding the decision
+                self._commit_pg()
+                if self.ddl:
+                    engine.catalog_version += 1
+            else:
+                # decided: nothing can make this transaction lose now. Others see it as committed from
+                # here on (and do not wound it), so PostgreSQL's COMMIT can run outside the lock, in
+                # parallel with other sessions' commits
+                self.committing = True
+        if self.committing:
+            try:
+                self._commit_pg()
+            finally:
+                self.committing = False
+        jobs, self.jobs = self.jobs, []
         self._reset_txn()
         for job in jobs:
             engine.jobs.submit(job)
         return Result("COMMIT")
+
+    def _commit_pg(self) -> None:
+        for facts, _ in self.pending:
+            # re-apply the writes that met another transaction's lock. PostgreSQL's MVCC is the record
+            # of what committed: a row written by a transaction that committed after our snapshot fails
+            # the write (we lose); a writer still open blocks it, and loses to us (first committer wins)
+            try:
+                self._guarded(facts.text, wound="data")
+            except Exception:  # noqa: BLE001 - SerializationFailure, or the row's constraint now fails
+                self.engine.committed.discard((self.id, self.txn_number))
+                self._lose()
+        if self.pg_open:
+            self._pg("COMMIT")
+            self.pg_open = False
 
     def _refuse_commit(self, sqlstate: str, message: str, slug: str, variant: str | None = None,
                        detail: str | None = None) -> Result:
@@ -468,17 +496,6 @@ class Session:
         self._reset_txn()
         raise DsqlError(sqlstate, message, self.engine.record(self, "COMMIT", sqlstate, message, slug, variant),
                         detail)
-
-    def _wound(self, blockers) -> bool:
-        """Open transactions we collided with lose to our COMMIT: doom them and roll them back now."""
-        wounded = False
-        for b in blockers:
-            other = next((x for x in list(self.engine.sessions.values()) if (x.id, x.txn_number) == b), None)
-            if other is not None and other is not self and other.in_txn and not other.doomed:
-                other.doomed = other.wounded = True
-                self.engine.terminate(other.pid)
-                wounded = True
-        return wounded
 
     def _lose(self) -> Result:
         self._rollback_pg()
@@ -499,7 +516,7 @@ class Session:
                 self._reconnect()
             finally:
                 self.pg_open = False
-        self.savepoint = False
+        self.savepoint = self.probe = False
         self.schema_doomed = False
 
     def _reconnect(self) -> None:
@@ -572,7 +589,7 @@ class Session:
             self.wounded = False
             self._reconnect()
             self.pg_open = False
-            self.savepoint = False
+            self.savepoint = self.probe = False
         if facts.node == "IndexStmt" and "index_async" in facts.dsql:
             return self._async_job("INDEX_BUILD", facts)
         if "alter_async" in facts.dsql:
@@ -601,19 +618,23 @@ class Session:
             ref, regclass = target
             expression = writes.size_expression(ref, self.engine.index_keys(self.conn, regclass))
             text, sized = writes.sized_text(facts.text, facts.stmt, expression), True
-        prefix = ["RELEASE SAVEPOINT dsql_write"] if self.savepoint else []
-        prefix += ["SAVEPOINT dsql_write", f"SET LOCAL lock_timeout = '{LOCK_PROBE}'"]
+        # a savepoint per write (not released: a released one costs the same subtransaction and one more
+        # statement); the lock probe is set once per transaction, outside any savepoint
+        prefix = [] if self.probe else [f"SET LOCAL lock_timeout = '{LOCK_PROBE}'"]
+        prefix.append("SAVEPOINT dsql_write")
         try:
             cur = self._send(prefix, text)
-            self.savepoint = True
+            self.savepoint = self.probe = True
         except (psycopg.errors.LockNotAvailable, psycopg.errors.SerializationFailure) as exc:
-            self.savepoint = True
+            self.savepoint = self.probe = True
             self._pg("ROLLBACK TO SAVEPOINT dsql_write")
             if isinstance(exc, psycopg.errors.SerializationFailure):  # a newer committed version of the row
                 self.pending.append((facts, {"committed"}))
                 return self._snapshot_answer(facts)
-            try:  # it waited for a row lock: run it again, watching who holds the lock
-                cur = self._guarded(text)
+            # it met an open transaction's row lock: run it again, watching who holds the lock (a FOR
+            # UPDATE leaves no trace once committed, so the blockers are remembered)
+            try:
+                cur = self._guarded(text, wound=None)
             except _Blocked as blocked:
                 self._pg("ROLLBACK TO SAVEPOINT dsql_write")
                 self.pending.append((facts, blocked.blockers))
@@ -621,7 +642,7 @@ class Session:
         except _UNMEASURABLE:
             if not sized:  # the statement's own error
                 raise
-            self.savepoint = True  # our RETURNING did not fit the statement: run it unmeasured
+            self.savepoint = self.probe = True  # our RETURNING did not fit the statement: run it unmeasured
             self._pg("ROLLBACK TO SAVEPOINT dsql_write")
             cur, sized = self._pg(facts.text), False
         result = _result(cur)
@@ -649,7 +670,7 @@ class Session:
                                               "to_regclass(%s)), true)", (_quote(name),)).fetchone()[0]:
                 raise self._fail(facts.unit.text, "55000", f'index "{name}" is not valid', None)
         self.engine.jobs.drain()  # a build holds its table; PostgreSQL would deadlock a DDL against it
-        cur = self._guarded(facts.text, ddl=True)
+        cur = self._guarded(facts.text, wound="schema")
         return _Ran(_result(cur), 0)
 
     def _async_job(self, job_type: str, facts) -> "_Ran":
@@ -688,13 +709,13 @@ class Session:
         tag = "CREATE INDEX" if job_type == "INDEX_BUILD" else "ALTER TABLE"
         return _Ran(Result(tag, ["job_id"], [(job,)]), 0)
 
-    def _guarded(self, text: str, ddl: bool = False):
-        """Run a statement; if PostgreSQL makes it wait for another session's transaction: a write does not
-        wait (it reports who it collided with; DSQL decides at COMMIT), a DDL rolls the others back
-        (they will get OC001) and goes on. A write failed for a row that committed after our snapshot is a
-        collision with a committed transaction."""
-        import psycopg
-
+    def _guarded(self, text: str, wound: str | None):
+        """Run a statement that must not wait for another session's transaction: when PostgreSQL makes it
+        wait, the sessions holding it lose now — ``wound="schema"`` for a DDL (they get OC001 at their next
+        statement), ``"data"`` for a write re-applied at our COMMIT (we commit first, they get OC000 at
+        theirs) — and are rolled back, which releases their locks. Waits on the engine's own connections
+        (an async build) are waited out. ``wound=None``: cancel the statement and raise _Blocked naming
+        the sessions it waited for."""
         box: list = []
 
         def run():
@@ -703,29 +724,38 @@ class Session:
             except Exception as exc:  # noqa: BLE001 - handed to the caller's thread
                 box.append(exc)
 
+        if self.pg_open:  # an earlier write's lock probe would cut this wait short
+            self._pg("SET LOCAL lock_timeout = 0")
+            self.probe = False
         worker = threading.Thread(target=run)
         worker.start()
-        worker.join(0.005)
-        blockers = None
+        worker.join(0.002)
         while worker.is_alive():
             pids = self.engine.blocking(self.pid)
-            sessions = [s for pid in pids if (s := self.engine.sessions.get(pid)) is not None and s is not self]
-            if ddl:
-                for other in sessions:  # DSQL's DDL does not wait: those transactions lose with OC001
-                    if not other.schema_doomed:
-                        other.schema_doomed = other.wounded = True
-                        self.engine.terminate(other.pid)
-            elif pids:
-                blockers = {(s.id, s.txn_number) for s in sessions}
+            if wound is None and pids:
+                blockers = {"committed" if s.committing else (s.id, s.txn_number)
+                            for p in pids if (s := self.engine.sessions.get(p)) is not None}
                 self.engine.cancel(self.pid)
                 worker.join()
-                break
-            worker.join(0.005)
+                raise _Blocked(blockers or {"committed"})
+            for pid in pids:
+                other = self.engine.sessions.get(pid)
+                if other is None or other is self:
+                    continue
+                if other.committing:  # decided already: it wins; a write re-applied behind it loses
+                    if wound == "data":
+                        self.engine.cancel(self.pid)
+                        worker.join()
+                        raise _Blocked({"committed"})
+                    continue  # a DDL waits for it to finish
+                if wound == "schema" and not other.schema_doomed:
+                    other.schema_doomed = other.wounded = True
+                    self.engine.terminate(other.pid)
+                elif wound == "data" and not other.doomed:
+                    other.doomed = other.wounded = True
+                    self.engine.terminate(other.pid)
+            worker.join(0.002)
         out = box[0]
-        if blockers is not None:
-            raise _Blocked(blockers or {"committed"})
-        if not ddl and isinstance(out, psycopg.errors.SerializationFailure):
-            raise _Blocked({"committed"})
         if isinstance(out, Exception):
             raise out
         return out
@@ -763,9 +793,10 @@ def _unmeasurable():
 
 
 def _result(cur) -> Result:
-    columns = [d.name for d in cur.description] if cur.description else []
-    rows = cur.fetchall() if cur.description else []
-    return Result(cur.statusmessage or "", columns, rows)
+    description = cur.description
+    if not description:
+        return Result(cur.statusmessage or "")
+    return Result(cur.statusmessage or "", [d.name for d in description], cur.fetchall())
 
 
 @dataclass

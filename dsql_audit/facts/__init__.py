@@ -51,6 +51,15 @@ class Facts:
         self.parse_error = parse_error  # (message, char offset or None)
         self.iam = iam
 
+    def with_text(self, text: str) -> "Facts":
+        """The same analysis over another statement of the same shape (only literal values differ)."""
+        twin = Facts.__new__(Facts)
+        for name in self.__slots__:
+            setattr(twin, name, getattr(self, name))
+        twin.text = text
+        twin.unit = Unit(path=self.unit.path, text=text, line=self.unit.line)
+        return twin
+
     @property
     def stmt(self) -> dict | None:
         """The statement's tree as plain dicts (decoded on first use)."""
