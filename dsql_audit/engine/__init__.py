@@ -32,7 +32,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from dsql_audit.catalog import load_catalog
-from dsql_audit.engine import quotas, writes
+from dsql_audit.engine import pgcall, quotas, writes
 from dsql_audit.engine.gate import analyse_text, refusals, transaction_message
 from dsql_audit.engine.jobs import (JOB_LATENCY, Job, JobRunner, concurrent_build, default_index_name,
                                     index_probe)
@@ -86,6 +86,8 @@ class Result:
     columns: list = field(default_factory=list)
     rows: list = field(default_factory=list)
     results: list = field(default_factory=list)  # every statement's result, for a multi-statement query
+    fields: list = field(default_factory=list)  # pgcall.Field per column (RowDescription), with raw=True
+    raw: list | None = None  # rows as PostgreSQL sent them (bytes per value, None for NULL), with raw=True
 
 
 def new_job_id() -> str:
@@ -226,7 +228,7 @@ class Engine:
 
     def prune(self) -> None:
         """Keep the committed transactions some open transaction still names (the adjudicator is held)."""
-        referenced = {b for s in list(self.sessions.values()) for _, blockers in s.pending for b in blockers}
+        referenced = {b for s in list(self.sessions.values()) for _, blockers, _ in s.pending for b in blockers}
         self.committed &= referenced
 
     def index_keys(self, conn, regclass: str) -> list:
@@ -269,6 +271,8 @@ class Session:
         self.wounded = False
         self.schema_doomed = False  # a DDL that committed first rolled our transaction back: OC001
         self.closed = False
+        self._bind = None  # the statement's parameters (extended protocol)
+        self._raw = False
         self.opened = engine.clock()
         self._connect()
         self._reset_txn()
@@ -315,9 +319,18 @@ class Session:
         self.catalog_seen = self.engine.catalog_version
 
     # -- the public call --------------------------------------------------------------------
-    def execute(self, sql: str) -> Result:
+    def execute(self, sql: str, params=None, *, param_types=None, param_formats=None, result_format: int = 0,
+                raw: bool = False) -> Result:
+        """Run ``sql`` as DSQL would. With ``params`` (bytes per $n value, text or binary per
+        ``param_formats``) it is one statement, as in the extended protocol. ``raw``: keep values as
+        PostgreSQL sent them (``Result.raw``, ``Result.fields``) instead of decoding them."""
         self._check_lifetime(sql)
-        if ";" in sql or "--" in sql or "/*" in sql or sql.lstrip().startswith("\\"):
+        self._raw = raw
+        self._bind = None
+        if params is not None or param_types or param_formats or result_format:
+            self._bind = (params or [], param_types, param_formats, result_format)
+            statements = [sql]
+        elif ";" in sql or "--" in sql or "/*" in sql or sql.lstrip().startswith("\\"):
             statements = [r.text for r in split_text(sql) if r.kind == "sql"]
         else:  # one plain statement: nothing to split
             statements = [sql.strip()] if sql.strip() else []
@@ -452,7 +465,7 @@ class Session:
             if (self.wrote or self.ddl or self.pending) and self._stale():
                 return self._refuse_commit(*SCHEMA, "occ-conflict", variant="schema")
             if self.doomed or any(b == "committed" or b in engine.committed
-                                  for _, blockers in self.pending for b in blockers):
+                                  for _, blockers, _ in self.pending for b in blockers):
                 return self._lose()
             engine.committed.add((self.id, self.txn_number))
             engine.prune()
@@ -477,12 +490,12 @@ class Session:
         return Result("COMMIT")
 
     def _commit_pg(self) -> None:
-        for facts, _ in self.pending:
+        for facts, _, bind in self.pending:
             # re-apply the writes that met another transaction's lock. PostgreSQL's MVCC is the record
             # of what committed: a row written by a transaction that committed after our snapshot fails
             # the write (we lose); a writer still open blocks it, and loses to us (first committer wins)
             try:
-                self._guarded(facts.text, wound="data")
+                self._guarded(facts.text, wound="data", bind=bind)
             except Exception:  # noqa: BLE001 - SerializationFailure, or the row's constraint now fails
                 self.engine.committed.discard((self.id, self.txn_number))
                 self._lose()
@@ -526,26 +539,33 @@ class Session:
         finally:
             self._connect()
 
-    def _pg(self, sql: str):
-        return self.conn.execute(sql)
+    def _pg(self, sql: str) -> pgcall.PgResult:
+        """An engine statement (BEGIN, SAVEPOINT, COMMIT …)."""
+        return pgcall.run(self.conn, sql)
 
-    def _send(self, prefix: list, text: str):
-        """Run ``text`` after the ``prefix`` statements, in one round trip; the cursor is on ``text``'s result."""
+    def _user(self, text: str, bind=None) -> pgcall.PgResult:
+        """The user's statement, with its parameters."""
+        return pgcall.run(self.conn, text, bind)
+
+    def _send(self, prefix: list, text: str, bind=None) -> pgcall.PgResult:
+        """Run ``text`` after the ``prefix`` statements (one round trip without parameters; libpq answers
+        with the last result)."""
         if not self.pg_open:
             prefix = [self.begin, *prefix]
             self.pg_open = True
         if not prefix:
-            return self.conn.execute(text)
+            return self._user(text, bind)
+        if bind is not None:  # the extended protocol takes one statement at a time
+            for sql in prefix:
+                self._pg(sql)
+            return self._user(text, bind)
         try:
-            cur = self.conn.execute("; ".join(prefix) + ";\n" + text)
+            return self._user("; ".join(prefix) + ";\n" + text)
         except Exception:
             # a syntax error fails the whole string before any of it runs (no BEGIN, no SAVEPOINT)
             if self.conn.info.transaction_status == 0:  # IDLE
                 self.pg_open = False
             raise
-        for _ in prefix:
-            cur.nextset()
-        return cur
 
     def _environment(self, facts) -> Result | None:
         """Answers that differ from the embedded PostgreSQL 16.14 (recorded on a real cluster), and DSQL's
@@ -599,10 +619,10 @@ class Session:
         write = facts.klass == "dml" or (facts.node == "SelectStmt" and '"LockingClause"' in facts.js)
         if not write:
             if not self.in_txn:  # an autocommit read needs no transaction of ours
-                cur = self.conn.execute(facts.text)
+                res = self._user(facts.text, self._bind)
             else:
-                cur = self._send([], facts.text)
-            return _Ran(_result(cur), 0)
+                res = self._send([], facts.text, self._bind)
+            return _Ran(self._result(res), 0)
         self.wrote = True
         return self._write(facts)
 
@@ -622,38 +642,37 @@ class Session:
         # statement); the lock probe is set once per transaction, outside any savepoint
         prefix = [] if self.probe else [f"SET LOCAL lock_timeout = '{LOCK_PROBE}'"]
         prefix.append("SAVEPOINT dsql_write")
+        bind = self._bind
         try:
-            cur = self._send(prefix, text)
+            res = self._send(prefix, text, bind)
             self.savepoint = self.probe = True
         except (psycopg.errors.LockNotAvailable, psycopg.errors.SerializationFailure) as exc:
             self.savepoint = self.probe = True
             self._pg("ROLLBACK TO SAVEPOINT dsql_write")
             if isinstance(exc, psycopg.errors.SerializationFailure):  # a newer committed version of the row
-                self.pending.append((facts, {"committed"}))
+                self.pending.append((facts, {"committed"}, bind))
                 return self._snapshot_answer(facts)
             # it met an open transaction's row lock: run it again, watching who holds the lock (a FOR
             # UPDATE leaves no trace once committed, so the blockers are remembered)
             try:
-                cur = self._guarded(text, wound=None)
+                res = self._guarded(text, wound=None, bind=bind)
             except _Blocked as blocked:
                 self._pg("ROLLBACK TO SAVEPOINT dsql_write")
-                self.pending.append((facts, blocked.blockers))
+                self.pending.append((facts, blocked.blockers, bind))
                 return self._snapshot_answer(facts)
         except _UNMEASURABLE:
             if not sized:  # the statement's own error
                 raise
             self.savepoint = self.probe = True  # our RETURNING did not fit the statement: run it unmeasured
             self._pg("ROLLBACK TO SAVEPOINT dsql_write")
-            cur, sized = self._pg(facts.text), False
-        result = _result(cur)
+            res, sized = self._user(facts.text, bind), False
         if sized:
-            self.bytes += sum(r[-1] or 0 for r in result.rows)
-            if facts.stmt.get("returningClause") or facts.stmt.get("returningList"):
-                result.columns = result.columns[:-1]
-                result.rows = [r[:-1] for r in result.rows]
-            else:
-                result.columns, result.rows = [], []
-        return _Ran(result, cur.rowcount if facts.klass == "dml" else 0)
+            keep = bool(facts.stmt.get("returningClause") or facts.stmt.get("returningList"))
+            result, sizes = self._result(res, split_last=True, keep=keep)
+            self.bytes += sum(sizes)
+        else:
+            result = self._result(res)
+        return _Ran(result, res.rowcount if facts.klass == "dml" else 0)
 
     def _ddl(self, facts) -> "_Ran":
         """DDL runs to the end: a DSQL DDL does not wait for other sessions' transactions; they lose
@@ -670,8 +689,8 @@ class Session:
                                               "to_regclass(%s)), true)", (_quote(name),)).fetchone()[0]:
                 raise self._fail(facts.unit.text, "55000", f'index "{name}" is not valid', None)
         self.engine.jobs.drain()  # a build holds its table; PostgreSQL would deadlock a DDL against it
-        cur = self._guarded(facts.text, wound="schema")
-        return _Ran(_result(cur), 0)
+        res = self._guarded(facts.text, wound="schema", bind=self._bind)
+        return _Ran(self._result(res), 0)
 
     def _async_job(self, job_type: str, facts) -> "_Ran":
         """Check the statement now (table, columns, expressions, constraint, quota) with reads only — a lock
@@ -709,7 +728,7 @@ class Session:
         tag = "CREATE INDEX" if job_type == "INDEX_BUILD" else "ALTER TABLE"
         return _Ran(Result(tag, ["job_id"], [(job,)]), 0)
 
-    def _guarded(self, text: str, wound: str | None):
+    def _guarded(self, text: str, wound: str | None, bind=None):
         """Run a statement that must not wait for another session's transaction: when PostgreSQL makes it
         wait, the sessions holding it lose now — ``wound="schema"`` for a DDL (they get OC001 at their next
         statement), ``"data"`` for a write re-applied at our COMMIT (we commit first, they get OC000 at
@@ -720,7 +739,7 @@ class Session:
 
         def run():
             try:
-                box.append(self.conn.execute(text))
+                box.append(self._user(text, bind))
             except Exception as exc:  # noqa: BLE001 - handed to the caller's thread
                 box.append(exc)
 
@@ -748,25 +767,51 @@ class Session:
                         worker.join()
                         raise _Blocked({"committed"})
                     continue  # a DDL waits for it to finish
-                if wound == "schema" and not other.schema_doomed:
+                # (a transaction doomed before may hold locks again on its new backend: roll it back too)
+                if wound == "schema":
                     other.schema_doomed = other.wounded = True
-                    self.engine.terminate(other.pid)
-                elif wound == "data" and not other.doomed:
+                else:
                     other.doomed = other.wounded = True
-                    self.engine.terminate(other.pid)
+                self.engine.terminate(other.pid)
             worker.join(0.002)
         out = box[0]
         if isinstance(out, Exception):
             raise out
         return out
 
+    def _result(self, res: pgcall.PgResult, split_last: bool = False, keep: bool = True):
+        """A Result from PostgreSQL's; ``split_last``: the last column is the engine's size column (returned
+        apart as ints; ``keep`` False drops the columns the user did not ask for)."""
+        fields = res.fields()
+        tag = res.statusmessage
+        if not fields:
+            return (Result(tag), []) if split_last else Result(tag)
+        raw = res.raw_rows()
+        sizes = []
+        if split_last:
+            binary = fields[-1].format == 1
+            sizes = [int.from_bytes(r[-1], "big", signed=True) if binary else int(r[-1])
+                     for r in raw if r[-1] is not None]
+            if not keep:
+                return Result(tag), sizes
+            fields = fields[:-1]
+            raw = [r[:-1] for r in raw]
+        columns = [f.name for f in fields]
+        if self._raw:
+            result = Result(tag, columns, [], fields=fields, raw=raw)
+        else:
+            rows = res.rows(self.conn)
+            result = Result(tag, columns, [r[:-1] for r in rows] if split_last else rows)
+        return (result, sizes) if split_last else result
+
     def _snapshot_answer(self, facts) -> "_Ran":
         """What DSQL answers for a write it lets through until COMMIT: the rows it would touch, read on
         our snapshot (DSQL-REFERENCE §5: the loser's statements return normal tags)."""
         node, s = facts.node, facts.stmt
+        bind = self._bind
         if node == "SelectStmt":
-            cur = self.conn.execute(_LOCKING.sub("", facts.text))
-            return _Ran(Result(f"SELECT {cur.rowcount}", [d.name for d in cur.description], cur.fetchall()), 0)
+            res = self._user(_LOCKING.sub("", facts.text), bind)
+            return _Ran(self._result(res), 0)
         if node == "InsertStmt":
             sel = (s.get("selectStmt") or {}).get("SelectStmt") or {}
             n = len(sel.get("valuesLists") or ()) or 1
@@ -777,7 +822,14 @@ class Session:
         tree = parse_sql(facts.text)[0].stmt
         target = RawStream()(tree.relation)
         where = f" WHERE {RawStream()(tree.whereClause)}" if tree.whereClause is not None else ""
-        n = self.conn.execute(f"SELECT count(*) FROM {target}{where}").fetchone()[0]
+        try:
+            self._pg("SAVEPOINT dsql_count")
+            n = int(self._user(f"SELECT count(*) FROM {target}{where}", bind and (bind[0], bind[1], bind[2], 0))
+                    .raw_rows()[0][0])
+            self._pg("RELEASE SAVEPOINT dsql_count")
+        except Exception:  # noqa: BLE001 - a parameter the WHERE does not use has no type: say one row
+            self._pg("ROLLBACK TO SAVEPOINT dsql_count")
+            n = 1
         return _Ran(Result(f"{'UPDATE' if node == 'UpdateStmt' else 'DELETE'} {n}"), n)
 
 
@@ -792,11 +844,7 @@ def _unmeasurable():
             e.WrongObjectType)
 
 
-def _result(cur) -> Result:
-    description = cur.description
-    if not description:
-        return Result(cur.statusmessage or "")
-    return Result(cur.statusmessage or "", [d.name for d in description], cur.fetchall())
+
 
 
 @dataclass
