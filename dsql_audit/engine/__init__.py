@@ -528,6 +528,9 @@ class Session:
             self._reset_txn()
             return Result("ROLLBACK")
         engine = self.engine
+        if not (self.pg_open or self.pending or self.ddl or self.jobs or self.doomed):
+            self._reset_txn()  # nothing ran under a transaction of ours: nothing to decide
+            return Result("COMMIT")
         profile = engine.profile
         limit = profile.limit("transaction_seconds")
         if self.started is not None and engine.clock() - self.started > limit:
@@ -715,7 +718,9 @@ class Session:
             return self._copy(facts)
         write = facts.klass == "dml" or (facts.node == "SelectStmt" and '"LockingClause"' in facts.js)
         if not write:
-            if not self.in_txn:  # an autocommit read needs no transaction of ours
+            if not self.in_txn or (self.implicit and not self.pg_open):
+                # an autocommit read needs no transaction of ours; nor does a read that opens an implicit
+                # block (the extended protocol's statements up to Sync): a write after it starts one
                 res = self._user(facts.text, self._bind)
             else:
                 res = self._send([], facts.text, self._bind)

@@ -18,10 +18,16 @@ class ProtocolError(Exception):
     """The client broke the protocol: answer with 08P01 and drop it."""
 
 
-def read_exact(sock, n: int) -> bytes:
+def read_exact(stream, n: int) -> bytes:
+    """n bytes from a socket or a buffered reader over one (``sock.makefile("rb")``)."""
+    if hasattr(stream, "read"):
+        data = stream.read(n)
+        if len(data) < n:
+            raise ConnectionResetError("client closed the connection")
+        return data
     chunks = []
     while n:
-        chunk = sock.recv(min(n, 1 << 20))
+        chunk = stream.recv(min(n, 1 << 20))
         if not chunk:
             raise ConnectionResetError("client closed the connection")
         chunks.append(chunk)

@@ -161,6 +161,8 @@ class ClientConnection:
         self.portals: dict[str, Portal] = {}
         self.skip_to_sync = False
         self.reported: dict[str, str] = {}
+        self._rfile = self._rfile_sock = None
+        self.settings_changed = False
 
     # -- I/O ---------------------------------------------------------------------------------------
     def send(self, data: bytes) -> None:
@@ -173,7 +175,17 @@ class ClientConnection:
             self.sock.sendall(self.out)
             self.out.clear()
 
+    def rfile(self):
+        if self._rfile is None or self._rfile_sock is not self.sock:
+            self._rfile, self._rfile_sock = self.sock.makefile("rb", buffering=1 << 16), self.sock
+        return self._rfile
+
     def close(self) -> None:
+        try:  # the buffered reader holds the socket open too
+            if self._rfile is not None:
+                self._rfile.close()
+        except OSError:
+            pass
         try:
             self.sock.close()
         except OSError:
@@ -237,7 +249,7 @@ class ClientConnection:
             return False
         if self.server.password is not None:
             self.sock.sendall(P.auth_cleartext())
-            kind, pw = P.read_message(self.sock)
+            kind, pw = P.read_message(self.rfile())
             if kind != b"p" or pw.rstrip(b"\0").decode("utf-8", "replace") != self.server.password:
                 self._fatal("28P01", f'password authentication failed for user "{user}"')
                 return False
@@ -268,6 +280,10 @@ class ClientConnection:
         return True
 
     def _parameter_status(self, initial: bool = False) -> None:
+        """ParameterStatus for settings that changed (only looked at after statements that can change them)."""
+        if not (initial or self.settings_changed):
+            return
+        self.settings_changed = False
         pgconn = self.session.conn.pgconn
         for name in REPORTED:
             value = (pgconn.parameter_status(name.encode()) or b"").decode()
@@ -278,10 +294,11 @@ class ClientConnection:
             self.send(P.parameter_status("server_version", "16.15"))
 
     def loop(self) -> None:
+        rfile = self.rfile()  # buffered: one recv serves several pipelined messages
         handlers = {b"Q": self.on_query, b"P": self.on_parse, b"B": self.on_bind, b"D": self.on_describe,
                     b"E": self.on_execute, b"S": self.on_sync, b"H": self.on_flush, b"C": self.on_close}
         while True:
-            kind, body = P.read_message(self.sock)
+            kind, body = P.read_message(rfile)
             if kind == b"X":
                 return
             if self.skip_to_sync and kind not in (b"S", b"Q"):
@@ -313,6 +330,8 @@ class ClientConnection:
         self.flush()
 
     def _execute(self, sql: str, *args, **kw) -> Result:
+        head = sql.lstrip()[:6].upper()
+        self.settings_changed |= head.startswith(("SET", "RESET", "DISCARD")) or ";" in sql
         self.session.notices.clear()
         self.busy = True
         try:
@@ -479,7 +498,7 @@ class _CopyChannel:
         c.send(P.msg(b"G", shape))  # CopyInResponse
         c.flush()
         while True:
-            kind, body = P.read_message(c.sock)
+            kind, body = P.read_message(c.rfile())
             if kind == b"d":
                 yield body
             elif kind == b"c":
