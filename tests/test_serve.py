@@ -359,3 +359,34 @@ def test_cli_serve_reports_violations_and_cleans_up(tmp_path):
     assert [(f["rule"], f["statement"]) for f in doc["findings"]] == [("truncate", "TRUNCATE cli_t")]
     assert doc["findings"][0]["client"].startswith("127.0.0.1:")
     assert not Path(data_dir).exists()  # the temporary data directory is gone
+
+
+def test_protocol_fuzz_random_messages(server):
+    """Random typed messages after a valid startup: every connection ends with an answer or a clean close,
+    never a hang or a dead server."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    startup = b"\0\0\0\0" + struct.pack("!i", 196608) + b"user\0admin\0database\0postgres\0\0"
+    startup = struct.pack("!i", len(startup)) + startup[4:]
+    kinds = st.sampled_from(list(b"QPBDESHCXdcfFpz\x00"))
+    message = st.tuples(kinds, st.binary(max_size=40), st.integers(-8, 64)).map(
+        lambda m: bytes([m[0]]) + struct.pack("!i", m[2] if m[2] < 4 else len(m[1]) + 4) + m[1])
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(message, min_size=1, max_size=6))
+    def run(messages):
+        s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        try:
+            s.sendall(startup + b"".join(messages))
+            s.shutdown(socket.SHUT_WR)  # then end our side: the server must answer and close, not hang
+            while s.recv(65536):
+                pass
+        except (ConnectionResetError, BrokenPipeError):
+            pass
+        finally:
+            s.close()
+
+    run()
+    with connect(server, autocommit=True) as c:
+        assert c.execute("SELECT 7").fetchone() == (7,)
