@@ -317,6 +317,9 @@ def serve(host, port, schema_path, data_dir, profile_date, password, tls, report
             server.serve_forever()
         except KeyboardInterrupt:
             pass
+        # a second Ctrl-C (or a wrapper forwarding the signal again) must not lose the report
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         server.stop()
         if report_path:
             write_report(server, report_path, started)
