@@ -421,3 +421,38 @@ def test_created_roles_and_report_formats(server, tmp_path):
     jsonschema.Draft4Validator(schema).validate(sarif)
     assert "DSQL401" in {r["ruleId"] for r in sarif["runs"][0]["results"]}
     assert "| DSQL401 truncate | 0A000 |" in (tmp_path / "r.md").read_text()
+
+
+NODE_PG = os.environ.get("DSQL_AUDIT_NODE_PG")  # a node_modules folder holding node-postgres (npm install pg)
+
+
+@pytest.mark.skipif(not NODE_PG or not Path(NODE_PG, "pg").exists(),
+                    reason="set DSQL_AUDIT_NODE_PG to a node_modules folder with node-postgres (npm install pg)")
+def test_node_postgres(server):
+    script = r"""
+const { Client } = require('pg');
+(async () => {
+  const url = process.env.DSQL_DSN;
+  const a = new Client({ connectionString: url }), b = new Client({ connectionString: url });
+  await a.connect(); await b.connect();
+  await a.query('CREATE TABLE sv_node (id int PRIMARY KEY, v text)');
+  await a.query('INSERT INTO sv_node VALUES ($1, $2), ($3, $4)', [1, 'x', 2, 'y']);
+  const r = await a.query('SELECT id, v FROM sv_node WHERE id > $1 ORDER BY id', [0]);
+  const out = { rows: r.rows };
+  try { await a.query('TRUNCATE sv_node'); } catch (e) { out.truncate = e.code; }
+  await a.query('BEGIN'); await b.query('BEGIN');
+  await a.query("UPDATE sv_node SET v = 'a' WHERE id = 1");
+  await b.query("UPDATE sv_node SET v = 'b' WHERE id = 1");
+  await a.query('COMMIT');
+  try { await b.query('COMMIT'); } catch (e) { out.commit = e.code + ' ' + e.message; }
+  console.log(JSON.stringify(out));
+  await a.end(); await b.end();
+})().catch(e => { console.error(e); process.exit(1); });
+"""
+    r = subprocess.run(["node", "-e", script], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "NODE_PATH": NODE_PG, "DSQL_DSN": server.dsn})
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["rows"] == [{"id": 1, "v": "x"}, {"id": 2, "v": "y"}]
+    assert out["truncate"] == "0A000"
+    assert out["commit"] == "40001 change conflicts with another transaction (OC000)"
