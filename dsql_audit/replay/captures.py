@@ -1,0 +1,348 @@
+"""Reading captured workloads, streaming: PostgreSQL server logs (stderr with any common log_line_prefix,
+csvlog of PostgreSQL 9.0–18, jsonlog and JSON-wrapped csvlog records as CloudNativePG writes them),
+pg_stat_statements exports (CSV with a header, JSON) and plain SQL scripts.
+
+Every statement becomes an ``Event`` that remembers the capture line it starts on; what cannot be read
+becomes a ``CaptureError`` naming the line, and reading goes on. Files ending in .gz or .bz2 are read
+through the decompressor. Nothing is held in memory beyond one record.
+"""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import gzip
+import heapq
+import io
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+FORMATS = ("stderr", "csvlog", "jsonlog", "pgss-csv", "pgss-json", "sql")
+
+
+@dataclass
+class Event:
+    """One statement the server ran (or, for pg_stat_statements, one normalized statement and its calls)."""
+
+    line: int
+    sql: str
+    session: str | None = None
+    time: str | None = None
+    user: str | None = None
+    database: str | None = None
+    application: str | None = None
+    vxid: str | None = None
+    params: list | None = None  # text of $1, $2 … (None = SQL NULL) from a DETAIL: parameters line
+    duration_ms: float | None = None
+    error: str | None = None  # the error the server answered with, when the log says so
+    calls: int = 1
+    queryid: str | None = None
+    total_ms: float | None = None
+    protocol: str = "simple"  # simple | extended
+
+
+@dataclass
+class CaptureError:
+    line: int
+    message: str
+
+
+# "duration: 0.2 ms  statement: SELECT …", "execute <unnamed>: …", "execute S_1: …"
+_MESSAGE = re.compile(r"(?:duration: (?P<ms>[\d.]+) ms\s+)?(?P<kind>statement|execute (?P<name>[^:]*)|parse [^:]*|bind [^:]*):"
+                      r" (?P<sql>.*)", re.S)
+_PARAM = re.compile(r"\$(\d+) = (NULL|'(?:[^']|'')*')", re.S)
+_SEVERITY = re.compile(r"(?P<sev>LOG|ERROR|STATEMENT|DETAIL|HINT|WARNING|FATAL|PANIC|NOTICE|CONTEXT|INFO|"
+                       r"DEBUG\d?|QUERY|LOCATION): +(?P<msg>.*)")
+# syslog / logplex split a record over lines numbered [record-part]; part 2+ continues the record
+_SYSLOG_PART = re.compile(r"\[\d+-(\d+)\] (?P<rest>.*)$")
+_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d+)?(?: ?[A-Z]{2,5}|[+-]\d\d(?::?\d\d)?)?")
+_SESSION_ID = re.compile(r"\b([0-9a-f]{6,}\.[0-9a-f]+)\b")  # %c
+_PID = re.compile(r"\[(\d+)\]")  # %p in brackets
+_USER_DB = re.compile(r"(?:user=(?P<user>[^,\s]*))|(?:db=(?P<db>[^,\s]*))|(?:app=(?P<app>[^,\s]*))")
+
+# csvlog columns by count (PostgreSQL 9.0: 23; 13: +backend_type 24; 14: +leader_pid, query_id 26)
+_CSV = {"log_time": 0, "user": 1, "database": 2, "pid": 3, "session": 5, "vxid": 9, "severity": 11,
+        "sqlstate": 12, "message": 13, "detail": 14, "application": 22}
+
+
+def open_text(path: str | Path):
+    """A text stream over the capture (bz2/gz transparently), undecodable bytes replaced."""
+    p = str(path)
+    if p == "-":
+        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace", newline="")
+    if p.endswith(".bz2"):
+        return io.TextIOWrapper(bz2.open(p, "rb"), encoding="utf-8", errors="replace", newline="")
+    if p.endswith(".gz"):
+        return io.TextIOWrapper(gzip.open(p, "rb"), encoding="utf-8", errors="replace", newline="")
+    return open(p, encoding="utf-8", errors="replace", newline="")
+
+
+def detect_format(path: str | Path) -> str:
+    name = str(path).lower()
+    for suffix in (".bz2", ".gz"):
+        name = name.removesuffix(suffix)
+    if name.endswith(".sql"):
+        return "sql"
+    with open_text(path) as fh:
+        head = [line for line, _ in zip(fh, range(50)) if line.strip()]
+    if not head:
+        return "sql"
+    first = head[0].lstrip()
+    if first.startswith("["):
+        return "pgss-json"
+    if first.startswith("{"):
+        try:
+            doc = json.loads(head[0])
+        except ValueError:
+            return "pgss-json"  # a JSON document across lines
+        return "pgss-json" if "statements" in doc else "jsonlog"
+    header = first.lower()
+    if "query" in header and ("calls" in header or "queryid" in header) and "," in header:
+        return "pgss-csv"
+    if re.match(r'"?\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? [A-Z]+"?,', first):
+        return "csvlog"
+    return "stderr"
+
+
+def read_capture(path: str | Path, fmt: str | None = None) -> Iterator[Event | CaptureError]:
+    fmt = fmt or detect_format(path)
+    reader = {"stderr": _stderr, "csvlog": _csvlog, "jsonlog": _jsonlog, "pgss-csv": _pgss_csv,
+              "pgss-json": _pgss_json, "sql": _sql}.get(fmt)
+    if reader is None:
+        raise ValueError(f"unknown capture format {fmt!r} (one of {', '.join(FORMATS)})")
+    with open_text(path) as fh:
+        yield from reader(fh)
+
+
+def parse_params(detail: str) -> list | None:
+    """'parameters: $1 = '42', $2 = NULL' → ['42', None] (PostgreSQL quotes values, doubling quotes)."""
+    if not detail or "parameters:" not in detail:
+        return None
+    out: dict = {}
+    for m in _PARAM.finditer(detail):
+        v = m.group(2)
+        out[int(m.group(1))] = None if v == "NULL" else v[1:-1].replace("''", "'")
+    return [out.get(i) for i in range(1, max(out) + 1)] if out else []
+
+
+class _Builder:
+    """Turns (severity, message, detail) records into Events, in capture order: a statement waits for
+    the DETAIL with its parameters and for an ERROR that names it (both follow within a few lines, other
+    sessions' lines interleaving); after WINDOW lines it is complete anyway, so memory stays bounded."""
+
+    WINDOW = 10_000
+
+    def __init__(self):
+        self.pending: dict = {}  # session → Event not yet complete
+        self.done: list = []  # complete events, a heap by line
+
+    def record(self, line, session, sev, msg, detail=None, **ctx):
+        if sev == "LOG":
+            m = _MESSAGE.match(msg)
+            if m is not None and not m.group("kind").startswith(("parse", "bind")):  # execute is what ran
+                self._complete(session)
+                ev = Event(line=line, sql=m.group("sql").strip(), session=session,
+                           duration_ms=float(m.group("ms")) if m.group("ms") else None,
+                           protocol="extended" if m.group("kind").startswith("execute") else "simple", **ctx)
+                if detail:
+                    ev.params = parse_params(detail)
+                self.pending[session] = ev
+        elif sev == "DETAIL":
+            ev = self.pending.get(session)
+            if ev is not None and ev.params is None:
+                ev.params = parse_params(msg)
+        elif sev in ("ERROR", "FATAL"):
+            ev = self.pending.get(session)
+            if ev is not None:
+                ev.error = msg.strip()
+        for s in [s for s, ev in self.pending.items() if line - ev.line > self.WINDOW]:
+            self._complete(s)
+        return self._release()
+
+    def _complete(self, session) -> None:
+        ev = self.pending.pop(session, None)
+        if ev is not None:
+            heapq.heappush(self.done, (ev.line, id(ev), ev))
+
+    def _release(self) -> list:
+        first_pending = min((ev.line for ev in self.pending.values()), default=None)
+        out = []
+        while self.done and (first_pending is None or self.done[0][0] < first_pending):
+            out.append(heapq.heappop(self.done)[2])
+        return out
+
+    def flush(self) -> list:
+        for s in list(self.pending):
+            self._complete(s)
+        return self._release()
+
+
+def _stderr(fh) -> Iterator[Event | CaptureError]:
+    b = _Builder()
+    current = None  # [line, session, sev, msg, ctx]
+
+    def done(rec):
+        if rec is None:
+            return []
+        return b.record(rec[0], rec[1], rec[2], rec[3], **rec[4])
+
+    for n, raw in enumerate(fh, 1):
+        line = raw.rstrip("\n").rstrip("\r")
+        if current is not None and (line.startswith("\t") or line.startswith("    ")):
+            # a continuation of the record above (PostgreSQL starts them with a tab)
+            current[3] += "\n" + (line[1:] if line.startswith("\t") else line)
+            continue
+        part = _SYSLOG_PART.search(line)
+        if part is not None and part.group(1) != "1" and current is not None:
+            current[3] += "\n" + part.group("rest").replace("#011", "")
+            continue
+        m = _SEVERITY.search(line)
+        if m is None:
+            if line.strip():
+                yield from done(current)
+                current = None
+                yield CaptureError(n, f"not a PostgreSQL log line: {line[:120]!r}")
+            continue
+        yield from done(current)
+        prefix = line[:m.start()]
+        sid = _SESSION_ID.search(prefix)
+        pid = _PID.search(prefix)
+        session = sid.group(1) if sid else pid.group(1) if pid else prefix.strip() or None
+        ts = _TIMESTAMP.match(prefix.lstrip())
+        ctx = {"time": ts.group(0) if ts else None}
+        for um in _USER_DB.finditer(prefix):
+            if um.group("user"):
+                ctx["user"] = um.group("user")
+            if um.group("db"):
+                ctx["database"] = um.group("db")
+            if um.group("app"):
+                ctx["application"] = um.group("app")
+        current = [n, session, m.group("sev"), m.group("msg"), ctx]
+    yield from done(current)
+    yield from b.flush()
+
+
+def _csvlog(fh) -> Iterator[Event | CaptureError]:
+    csv.field_size_limit(1 << 30)
+    b = _Builder()
+    reader = csv.reader(fh)
+    start = 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            yield CaptureError(reader.line_num, f"unreadable csvlog row: {exc}")
+            start = reader.line_num + 1
+            continue
+        line, start = start, reader.line_num + 1
+        if len(row) < 22:
+            if row:
+                yield CaptureError(line, f"csvlog row with {len(row)} columns (a csvlog row has 22–26)")
+            continue
+        c = _CSV
+        app = row[c["application"]] if len(row) > c["application"] else None  # PostgreSQL 9.0 has none
+        ctx = {"time": row[c["log_time"]], "user": row[c["user"]] or None, "database": row[c["database"]] or None,
+               "application": app or None, "vxid": row[c["vxid"]] or None}
+        yield from b.record(line, row[c["session"]] or row[c["pid"]], row[c["severity"]], row[c["message"]],
+                            detail=row[c["detail"]], **ctx)
+    yield from b.flush()
+
+
+def _jsonlog(fh) -> Iterator[Event | CaptureError]:
+    b = _Builder()
+    for n, raw in enumerate(fh, 1):
+        if not raw.strip():
+            continue
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            yield CaptureError(n, "not a JSON log record")
+            continue
+        rec = doc.get("record", doc) if isinstance(doc, dict) else None
+        if not isinstance(rec, dict):
+            yield CaptureError(n, "not a JSON log record")
+            continue
+        session = rec.get("session_id") or str(rec.get("pid") or rec.get("process_id") or "")
+        sev = rec.get("error_severity") or ""
+        msg = rec.get("message") or ""
+        ctx = {"time": rec.get("timestamp") or rec.get("log_time"),
+               "user": rec.get("user") or rec.get("user_name"),
+               "database": rec.get("dbname") or rec.get("database_name"),
+               "application": rec.get("application_name"), "vxid": rec.get("vxid") or rec.get("virtual_transaction_id")}
+        yield from b.record(n, session, sev, msg, detail=rec.get("detail"), **ctx)
+    yield from b.flush()
+
+
+def _number(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _pgss_rows(rows, line_of) -> Iterator[Event | CaptureError]:
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            yield CaptureError(line_of(i), "not a pg_stat_statements row")
+            continue
+        query = row.get("query")
+        if not query:
+            yield CaptureError(line_of(i), "pg_stat_statements row without a query")
+            continue
+        calls = _number(row.get("calls"))
+        total = _number(row.get("total_exec_time", row.get("total_time")))
+        yield Event(line=line_of(i), sql=query, calls=int(calls) if calls is not None else 1,
+                    queryid=str(row["queryid"]) if row.get("queryid") not in (None, "") else None,
+                    total_ms=total, user=row.get("userid") or row.get("rolname"),
+                    database=row.get("dbid") or row.get("datname"))
+
+
+def _pgss_csv(fh) -> Iterator[Event | CaptureError]:
+    csv.field_size_limit(1 << 30)
+    reader = csv.DictReader(fh)
+    lines: list = []
+
+    def rows():
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                lines.append(reader.line_num)
+                yield {"_error": str(exc)}
+                continue
+            lines.append(reader.line_num)
+            yield row
+    for i, row in enumerate(rows()):
+        if "_error" in row:
+            yield CaptureError(lines[i], f"unreadable CSV row: {row['_error']}")
+            continue
+        if None in row:  # more fields than the header names
+            yield CaptureError(lines[i], "CSV row with more columns than the header")
+            continue
+        yield from _pgss_rows([row], lambda _: lines[i])
+
+
+def _pgss_json(fh) -> Iterator[Event | CaptureError]:
+    try:
+        doc = json.load(fh)
+    except ValueError as exc:
+        yield CaptureError(getattr(exc, "lineno", 1), f"not a pg_stat_statements JSON export: {exc}")
+        return
+    rows = doc.get("statements", []) if isinstance(doc, dict) else doc
+    yield from _pgss_rows(rows if isinstance(rows, list) else [], lambda i: i + 1)
+
+
+def _sql(fh) -> Iterator[Event | CaptureError]:
+    from dsql_audit.sqltext import split_text
+
+    for st in split_text(fh.read()):
+        if st.kind == "sql":
+            yield Event(line=st.line, sql=st.text, session="script")
