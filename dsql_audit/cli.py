@@ -266,6 +266,45 @@ def profiles():
 
 
 @main.command()
+@click.argument("captures", nargs=-1, required=True)
+@click.option("--schema", "schema_path", type=click.Path(exists=True, dir_okay=False),
+              help="Load this schema (SQL) into the engine first; what DSQL refuses is reported and skipped.")
+@click.option("--capture-format", "capture_format", type=click.Choice(["stderr", "csvlog", "jsonlog", "pgss-csv",
+              "pgss-json", "sql"]), help="The captures' format (default: detected per file).")
+@click.option("--profile", "profile_date", metavar="YYYY-MM-DD", help="Behave as DSQL did on this date.")
+@click.option("-f", "--format", "fmt", type=click.Choice(["console", "json", "sarif"]), default="console")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write the report here.")
+@click.option("--fail-on", type=click.Choice(["error", "warning", "info", "never"]), default="error",
+              show_default=True)
+@click.option("--redact", is_flag=True, help="Replace literals in reported statements with ?.")
+@click.option("-q", "--quiet", is_flag=True)
+def replay(captures, schema_path, capture_format, profile_date, fmt, output, fail_on, redact, quiet):
+    """Replay captured workloads (server logs, pg_stat_statements exports, SQL scripts) through the engine."""
+    from dsql_audit.replay import replay as run_replay
+    from dsql_audit.report import render
+
+    missing = [c for c in captures if c != "-" and not Path(c).exists()]
+    if missing:
+        click.echo(f"dsql-audit: no such capture: {', '.join(missing)}", err=True)
+        sys.exit(EXIT_USAGE)
+    err = (lambda line: None) if quiet else (lambda line: click.echo(line, err=True))
+    result = run_replay(list(captures), profile=profile_date, schema=schema_path, fmt=capture_format,
+                        redacted=redact, log=err)
+    s = result.stats
+    err(f"replayed {s.statements} statements from {len(captures)} capture(s), {s.sessions} sessions; "
+        f"{len(result.findings)} DSQL violations on {s.calls_affected} of {s.calls} calls; "
+        f"{s.occ_conflicts} OCC conflicts")
+    text = render(fmt, result, color=output is None and fmt == "console" and sys.stdout.isatty())
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+    if fail_on != "never" and any(f.severity >= Severity.parse(fail_on) for f in result.findings):
+        sys.exit(EXIT_FINDINGS)
+    sys.exit(EXIT_CLEAN)
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback by default).")
 @click.option("--port", default=5433, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
 @click.option("--schema", "schema_path", type=click.Path(exists=True, dir_okay=False),

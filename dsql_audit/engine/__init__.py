@@ -590,10 +590,13 @@ class Session:
                         detail)
 
     def _lose(self) -> Result:
+        # the writes that met another transaction's rows: where the conflict is (for reports)
+        colliding = [facts.text for facts, _, _ in self.pending]
         self._rollback_pg()
         self._reset_txn()
         self.engine.prune()  # the caller holds the adjudicator
         finding = self.engine.record(self, "COMMIT", *OCC, "occ-conflict", "data")
+        finding["colliding"] = colliding
         raise DsqlError(*OCC, finding)
 
     def _rollback_pg(self) -> None:
