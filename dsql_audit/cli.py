@@ -293,7 +293,7 @@ def replay(captures, schema_path, capture_format, profile_date, fmt, output, fai
     s = result.stats
     err(f"replayed {s.statements} statements from {len(captures)} capture(s), {s.sessions} sessions; "
         f"{len(result.findings)} DSQL violations on {s.calls_affected} of {s.calls} calls; "
-        f"{s.occ_conflicts} OCC conflicts")
+        f"{s.occ_conflicts} OCC conflicts" + (f" (top tables: {', '.join(f'{k} {v}' for k, v in result.replay_summary()['top_contended_tables'])})" if s.contended else ""))
     text = render(fmt, result, color=output is None and fmt == "console" and sys.stdout.isatty())
     if output:
         Path(output).write_text(text, encoding="utf-8")

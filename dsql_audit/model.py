@@ -89,6 +89,8 @@ class Finding:
     framework: str | None = None
     occurrences: int = 1
     fingerprint: str = ""
+    queryid: str | None = None  # replay of pg_stat_statements: the statement's queryid
+    transaction: str | None = None  # replay: session/transaction number where it happened
 
     def compute_fingerprint(self) -> str:
         """Stable across runs and line shifts: rule, file, object and the
@@ -124,6 +126,11 @@ class Finding:
             out["framework"] = self.framework
         if self.occurrences > 1:
             out["occurrences"] = self.occurrences
+        if self.queryid is not None:
+            out["queryid"] = self.queryid
+            out["calls"] = self.occurrences
+        if self.transaction is not None:
+            out["transaction"] = self.transaction
         return out
 
 

@@ -72,6 +72,9 @@ def test_cli_replay_json_and_redaction(overlapping_log, tmp_path):
     doc = json.loads(out.read_text())
     (f,) = [f for f in doc["findings"] if f["name"] == "occ-conflict"]
     assert "WHERE id = ?" in f["message"] and "10" not in f["message"]
+    summary = doc["replay"]
+    assert summary["occ_conflicts"] == 1 and summary["top_contended_tables"] == [["acct", 1]]
+    assert summary["transactions_lost"] == 1 and 0 < summary["occ_conflict_rate"] <= 1
     assert redact("UPDATE t SET v = 'secret' WHERE id = 42") == "UPDATE t SET v = ? WHERE id = ?"
 
 
@@ -93,5 +96,6 @@ def test_replay_pg_stat_statements_weights_by_calls():
     result = replay([str(CAPTURES / "generated" / "workload_pg_stat_statements.csv")])
     assert result.stats.statements == 133 and result.stats.calls > result.stats.statements
     vacuum = [f for f in result.findings if f.name == "vacuum"]
-    assert vacuum and all(f.occurrences >= 1 for f in vacuum)
+    assert vacuum and all(f.occurrences >= 1 and f.queryid for f in vacuum)
+    assert vacuum[0].to_json()["calls"] == vacuum[0].occurrences
     assert result.stats.calls_affected >= sum(1 for _ in vacuum)

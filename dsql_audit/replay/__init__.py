@@ -33,6 +33,8 @@ class ReplayStats:
     occ_conflicts: int = 0
     calls: int = 0  # pg_stat_statements calls behind the statements (1 per logged statement)
     calls_affected: int = 0
+    transactions_lost: int = 0  # ended by a DSQL error at COMMIT (OCC, bounds)
+    contended: dict = field(default_factory=dict)  # table → OCC conflicts on it
     by_format: dict = field(default_factory=dict)
 
 
@@ -49,6 +51,18 @@ class ReplayResult:
     frameworks: dict = field(default_factory=dict)
     bytes: int = 0
 
+    def replay_summary(self) -> dict:
+        s = self.stats
+        ended = s.transactions_committed + s.transactions_lost
+        return {"statements": s.statements, "sessions": s.sessions, "calls": s.calls,
+                "calls_affected": s.calls_affected,
+                "share_of_calls_affected": round(s.calls_affected / s.calls, 4) if s.calls else 0.0,
+                "transactions_committed": s.transactions_committed, "transactions_lost": s.transactions_lost,
+                "occ_conflicts": s.occ_conflicts,
+                "occ_conflict_rate": round(s.occ_conflicts / ended, 4) if ended else 0.0,
+                "top_contended_tables": sorted(s.contended.items(), key=lambda kv: -kv[1])[:10],
+                "formats": s.by_format}
+
 
 def _finding(f: dict, ev: Event, path: str, redacted: bool) -> Finding:
     rule = load_catalog().get(f["rule"])
@@ -64,7 +78,8 @@ def _finding(f: dict, ev: Event, path: str, redacted: bool) -> Finding:
         category=rule.category if rule else "workload", message=f"{f['message']}{where}{calls}",
         path=path, line=ev.line, column=1, end_line=ev.line, end_column=max(2, len(first) + 1),
         source="replay", snippet=first[:300], fix=rule.fix if rule else "", docs=rule.docs if rule else "",
-        sqlstate=f["sqlstate"], dsql_message=f["message"], occurrences=ev.calls)
+        sqlstate=f["sqlstate"], dsql_message=f["message"], occurrences=ev.calls, queryid=ev.queryid,
+        transaction=f"{ev.session}/{f['transaction']}" if f.get("transaction") else None)
 
 
 def replay(paths: list[str], *, profile: str | None = None, schema: str | None = None, fmt: str | None = None,
@@ -109,7 +124,14 @@ def replay(paths: list[str], *, profile: str | None = None, schema: str | None =
                     new = engine.findings[before:]
                     for f in new:
                         findings.append(_finding(f, item, path, redacted))
-                        stats.occ_conflicts += f["rule"] == "occ-conflict"
+                        if f["statement"] == "COMMIT":
+                            stats.transactions_lost += 1
+                        if f["rule"] == "occ-conflict":
+                            stats.occ_conflicts += 1
+                            for text in f.get("colliding") or ():
+                                rel = (engine.decide(text)[0].stmt or {}).get("relation") or {}
+                                if rel.get("relname"):
+                                    stats.contended[rel["relname"]] = stats.contended.get(rel["relname"], 0) + 1
                     if new:
                         stats.calls_affected += item.calls
             except OSError as exc:

@@ -18,6 +18,7 @@ def report_dict(result) -> dict:
             "findings": count_by_severity(result.findings),
             "frameworks": result.frameworks,
         },
+        **({"replay": result.replay_summary()} if hasattr(result, "replay_summary") else {}),
         "findings": [f.to_json() for f in result.findings],
         "errors": [e.to_json() for e in result.errors],
     }
