@@ -38,12 +38,17 @@ except ImportError:  # pragma: no cover
     pass
 
 
+SERVER_LOG: list = []
+
+
 @pytest.fixture(scope="module")
 def server():
     with Engine(max_connections=260, job_latency=0.1) as engine:
-        srv = Server(engine, port=0).start()
+        srv = Server(engine, port=0, log=SERVER_LOG.append).start()
         yield srv
         srv.stop()
+    internal = [line for line in SERVER_LOG if line.startswith("internal error")]
+    assert not internal, internal[0]  # no client ever met a server-side crash
 
 
 def connect(server, **kw):

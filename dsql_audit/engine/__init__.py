@@ -388,10 +388,15 @@ class Session:
             self._start_txn()
         results = []
         try:
-            for text in statements:
-                results.append(self._one(text))
-            if implicit and self.in_txn and self.implicit:
-                self._finish("COMMIT")
+            try:
+                for text in statements:
+                    results.append(self._one(text))
+                if implicit and self.in_txn and self.implicit:
+                    self._finish("COMMIT")
+            except DsqlError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the engine answers with DsqlError, never a driver error
+                raise self._connection_lost(exc) from None
         except DsqlError as error:
             if implicit and self.implicit:
                 self._rollback_pg()
@@ -402,6 +407,28 @@ class Session:
         if len(results) > 1:
             last = Result(last.command_tag, last.columns, last.rows, results)
         return last
+
+    def _connection_lost(self, exc: Exception) -> DsqlError:
+        """A statement lost its PostgreSQL connection. When a winner rolled our transaction back under it,
+        that is an OCC loss reported early — DSQL too can spot a conflict before COMMIT (DSQL-FACTS §2.1,
+        early abort) — and it is retryable like any 40001; otherwise the connection failed (08006)."""
+        lost = self.doomed or self.wounded or self.schema_doomed
+        schema = self.schema_doomed
+        self.wounded = False
+        try:
+            self._reconnect()
+        except Exception:  # noqa: BLE001 - PostgreSQL itself is gone
+            self.closed = True
+            return SessionClosed("08006", f"connection to the engine's PostgreSQL lost: {exc}")
+        self.pg_open = False
+        self.savepoint = self.probe = False
+        self.schema_doomed = False
+        self._reset_txn()
+        if not lost:
+            return DsqlError("08006", f"connection to the engine's PostgreSQL lost: {exc}")
+        state, message = SCHEMA if schema else OCC
+        return DsqlError(state, message, self.engine.record(self, "COMMIT" if not schema else "", state, message,
+                                                            "occ-conflict", "schema" if schema else "data"))
 
     def begin_implicit(self) -> None:
         """Open an implicit transaction (the extended protocol's statements up to Sync) unless one is open."""
