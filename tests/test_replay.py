@@ -99,3 +99,32 @@ def test_replay_pg_stat_statements_weights_by_calls():
     assert vacuum and all(f.occurrences >= 1 and f.queryid for f in vacuum)
     assert vacuum[0].to_json()["calls"] == vacuum[0].occurrences
     assert result.stats.calls_affected >= sum(1 for _ in vacuum)
+
+
+def test_captured_timings_drive_the_age_and_lifetime_bounds(overlapping_log, tmp_path):
+    """The same real log with its clock moved: the COMMIT of session b 400 s after its BEGIN exceeds DSQL's
+    300-second transaction age; statements of a session 61 minutes after it connected find it closed."""
+    from dsql_audit.replay import capture_seconds
+
+    assert abs(capture_seconds("2026-11-23 08:20:00.513 UTC") - capture_seconds("2026-11-23 08:19:00 UTC") - 60.513) < 1e-6
+    assert capture_seconds("2026-11-23 10:20:00+02:00") == capture_seconds("2026-11-23 08:20:00 UTC")
+    lines = overlapping_log.read_text().splitlines(keepends=True)
+    last_commit = max(i for i, line in enumerate(lines) if "statement: COMMIT" in line)
+
+    def shifted(seconds):
+        out = []
+        for i, line in enumerate(lines):
+            if i >= last_commit and (m := __import__("re").match(r"(\S+ \S+)( \w+ .*)", line, __import__("re").S)):
+                import datetime
+
+                stamp = datetime.datetime.fromisoformat(m.group(1)) + datetime.timedelta(seconds=seconds)
+                line = stamp.isoformat(sep=" ", timespec="milliseconds") + m.group(2)
+            out.append(line)
+        path = tmp_path / f"shift{seconds}.log"
+        path.write_text("".join(out))
+        return path
+
+    late = replay([str(shifted(400))])
+    assert [f.name for f in late.findings if f.name != "occ-conflict"] == ["transaction-timeout"]
+    older = replay([str(shifted(3700))])
+    assert "connection-lifetime" in {f.name for f in older.findings}

@@ -18,6 +18,36 @@ from dsql_audit.model import Finding, InputError, Severity
 from dsql_audit.replay.captures import CaptureError, Event, detect_format, read_capture
 
 _LITERAL = re.compile(r"'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b")
+_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(\.\d+)?\s*(?:([+-])(\d\d):?(\d\d)?)?")
+
+
+def capture_seconds(stamp: str | None) -> float | None:
+    """Seconds since the epoch of a log timestamp ("2026-11-23 08:20:00.513 UTC", "…+02:00"); a zone
+    abbreviation counts as UTC (only differences within one capture matter)."""
+    if not stamp:
+        return None
+    m = _TIME.search(stamp)
+    if m is None:
+        return None
+    import calendar
+
+    y, mo, d, h, mi, s = (int(m.group(i)) for i in range(1, 7))
+    secs = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0)) + float(m.group(7) or 0)
+    if m.group(8):
+        offset = int(m.group(9)) * 3600 + int(m.group(10) or 0) * 60
+        secs -= offset if m.group(8) == "+" else -offset
+    return secs
+
+
+class CaptureClock:
+    """The engine's clock during a replay: the captured time of the statement being replayed, so the
+    300-second transaction age and the 60-minute connection lifetime are judged on real timings."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def redact(sql: str) -> str:
@@ -91,7 +121,8 @@ def replay(paths: list[str], *, profile: str | None = None, schema: str | None =
     stats = ReplayStats()
     findings: list[Finding] = []
     errors: list[InputError] = []
-    with Engine(profile=profile or "latest") as engine:
+    clock = CaptureClock()
+    with Engine(profile=profile or "latest", clock=clock) as engine:
         if schema:
             ok, refused = load_schema(engine, schema, log)
             log(f"schema {schema}: {ok} statements loaded, {refused} refused as DSQL refuses them")
@@ -106,6 +137,9 @@ def replay(paths: list[str], *, profile: str | None = None, schema: str | None =
                         continue
                     stats.statements += 1
                     stats.calls += item.calls
+                    at = capture_seconds(item.time)
+                    if at is not None and at >= clock.now:  # the clock never runs backwards
+                        clock.now = at
                     before = len(engine.findings)
                     if kind.startswith("pgss"):
                         _gate_only(engine, item)
