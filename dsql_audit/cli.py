@@ -288,8 +288,21 @@ def replay(captures, schema_path, capture_format, profile_date, fmt, output, fai
         click.echo(f"dsql-audit: no such capture: {', '.join(missing)}", err=True)
         sys.exit(EXIT_USAGE)
     err = (lambda line: None) if quiet else (lambda line: click.echo(line, err=True))
-    result = run_replay(list(captures), profile=profile_date, schema=schema_path, fmt=capture_format,
-                        redacted=redact, log=err)
+    bar = None
+    if not quiet and sys.stderr.isatty():
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        bar = Progress(SpinnerColumn(), TextColumn("replaying: {task.completed} statements"), TimeElapsedColumn(),
+                       transient=True)
+        task = bar.add_task("replay", total=None)
+        bar.start()
+    try:
+        result = run_replay(list(captures), profile=profile_date, schema=schema_path, fmt=capture_format,
+                            redacted=redact, log=err,
+                            progress=(lambda n: bar.update(task, completed=n)) if bar else None)
+    finally:
+        if bar is not None:
+            bar.stop()
     s = result.stats
     err(f"replayed {s.statements} statements from {len(captures)} capture(s), {s.sessions} sessions; "
         f"{len(result.findings)} DSQL violations on {s.calls_affected} of {s.calls} calls; "

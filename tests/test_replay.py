@@ -128,3 +128,20 @@ def test_captured_timings_drive_the_age_and_lifetime_bounds(overlapping_log, tmp
     assert [f.name for f in late.findings if f.name != "occ-conflict"] == ["transaction-timeout"]
     older = replay([str(shifted(3700))])
     assert "connection-lifetime" in {f.name for f in older.findings}
+
+
+def test_two_captures_of_one_workload_merge_by_time(overlapping_log, tmp_path):
+    """The same real log split by session into two files (as two servers' or two rotations' logs would be):
+    merged by captured time, the interleaving — and so the conflict — is the same."""
+    import re
+
+    lines = overlapping_log.read_text().splitlines(keepends=True)
+    pids = sorted({m.group(1) for line in lines if (m := re.search(r"\[(\d+)\]", line))})
+    parts = []
+    for pid in pids:
+        path = tmp_path / f"{pid}.log"
+        path.write_text("".join(line for line in lines if f"[{pid}]" in line))
+        parts.append(str(path))
+    merged = replay(parts[::-1])
+    assert [f.name for f in merged.findings] == [f.name for f in replay([str(overlapping_log)]).findings]
+    assert merged.stats.occ_conflicts == 1

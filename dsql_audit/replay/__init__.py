@@ -113,7 +113,7 @@ def _finding(f: dict, ev: Event, path: str, redacted: bool) -> Finding:
 
 
 def replay(paths: list[str], *, profile: str | None = None, schema: str | None = None, fmt: str | None = None,
-           redacted: bool = False, log=None) -> ReplayResult:
+           redacted: bool = False, log=None, progress=None) -> ReplayResult:
     from dsql_audit.engine import DsqlError, Engine
     from dsql_audit.serve import load_schema
 
@@ -126,56 +126,87 @@ def replay(paths: list[str], *, profile: str | None = None, schema: str | None =
         if schema:
             ok, refused = load_schema(engine, schema, log)
             log(f"schema {schema}: {ok} statements loaded, {refused} refused as DSQL refuses them")
-        for path in paths:
-            kind = fmt or detect_format(path)
-            stats.by_format[path] = kind
-            sessions: dict = {}
-            try:
-                for item in read_capture(path, kind):
-                    if isinstance(item, CaptureError):
-                        errors.append(InputError(path, item.message, line=item.line))
-                        continue
-                    stats.statements += 1
-                    stats.calls += item.calls
-                    at = capture_seconds(item.time)
-                    if at is not None and at >= clock.now:  # the clock never runs backwards
-                        clock.now = at
-                    before = len(engine.findings)
-                    if kind.startswith("pgss"):
-                        _gate_only(engine, item)
-                    else:
-                        s = sessions.get(item.session)
-                        if s is None:
-                            s = sessions[item.session] = engine.session()
-                        params = None if item.params is None else \
-                            [None if p is None else p.encode() for p in item.params]
-                        try:
-                            r = s.execute(item.sql, params) if params is not None else s.execute(item.sql)
-                            if r.command_tag == "COMMIT":
-                                stats.transactions_committed += 1
-                        except DsqlError:
-                            pass  # DSQL's answer; the violations are in engine.findings
-                    new = engine.findings[before:]
-                    for f in new:
-                        findings.append(_finding(f, item, path, redacted))
-                        if f["statement"] == "COMMIT":
-                            stats.transactions_lost += 1
-                        if f["rule"] == "occ-conflict":
-                            stats.occ_conflicts += 1
-                            for text in f.get("colliding") or ():
-                                rel = (engine.decide(text)[0].stmt or {}).get("relation") or {}
-                                if rel.get("relname"):
-                                    stats.contended[rel["relname"]] = stats.contended.get(rel["relname"], 0) + 1
-                    if new:
-                        stats.calls_affected += item.calls
-            except OSError as exc:
-                errors.append(InputError(path, f"cannot read the capture: {exc}"))
-            stats.sessions += len(sessions)
-            for s in sessions.values():
-                s.close()
+        sessions: dict = {}  # (capture, captured session) → engine session
+        for path, kind, item in _merged(paths, fmt, stats, errors):
+            if isinstance(item, CaptureError):
+                errors.append(InputError(path, item.message, line=item.line))
+                continue
+            stats.statements += 1
+            stats.calls += item.calls
+            at = capture_seconds(item.time)
+            if at is not None and at >= clock.now:  # the clock never runs backwards
+                clock.now = at
+            before = len(engine.findings)
+            if kind.startswith("pgss"):
+                _gate_only(engine, item)
+            else:
+                key = (path, item.session)
+                s = sessions.get(key)
+                if s is None:
+                    s = sessions[key] = engine.session()
+                params = None if item.params is None else [None if p is None else p.encode() for p in item.params]
+                try:
+                    r = s.execute(item.sql, params) if params is not None else s.execute(item.sql)
+                    if r.command_tag == "COMMIT":
+                        stats.transactions_committed += 1
+                except DsqlError:
+                    pass  # DSQL's answer; the violations are in engine.findings
+            new = engine.findings[before:]
+            for f in new:
+                findings.append(_finding(f, item, path, redacted))
+                if f["statement"] == "COMMIT":
+                    stats.transactions_lost += 1
+                if f["rule"] == "occ-conflict":
+                    stats.occ_conflicts += 1
+                    for text in f.get("colliding") or ():
+                        rel = (engine.decide(text)[0].stmt or {}).get("relation") or {}
+                        if rel.get("relname"):
+                            stats.contended[rel["relname"]] = stats.contended.get(rel["relname"], 0) + 1
+            if new:
+                stats.calls_affected += item.calls
+            if progress is not None:
+                progress(stats.statements)
+        stats.sessions = len(sessions)
+        for s in sessions.values():
+            s.close()
         profile_obj = engine.profile
     return ReplayResult(findings=findings, errors=errors, profile=profile_obj, stats=stats, inputs=len(paths),
                         units=stats.statements)
+
+
+def _merged(paths, fmt, stats, errors):
+    """(capture, format, event or error) from every capture: logs merged by captured time (stable, so one
+    capture keeps its own order), then pg_stat_statements exports and scripts, each in its own order."""
+    import heapq
+
+    logs, others = [], []
+    for path in paths:
+        try:
+            kind = fmt or detect_format(path)
+        except OSError as exc:
+            errors.append(InputError(path, f"cannot read the capture: {exc}"))
+            continue
+        stats.by_format[path] = kind
+        (logs if kind in ("stderr", "csvlog", "jsonlog") else others).append((path, kind))
+
+    def stream(n, path, kind):
+        last = float("-inf")
+        try:
+            for item in read_capture(path, kind):
+                at = capture_seconds(getattr(item, "time", None))
+                last = at if at is not None and at > last else last
+                yield (last, n), (path, kind, item)
+        except OSError as exc:
+            yield (last, n), (path, kind, CaptureError(0, f"cannot read the capture: {exc}"))
+
+    for _, entry in heapq.merge(*(stream(n, p, k) for n, (p, k) in enumerate(logs)), key=lambda x: x[0]):
+        yield entry
+    for path, kind in others:
+        try:
+            for item in read_capture(path, kind):
+                yield path, kind, item
+        except OSError as exc:
+            yield path, kind, CaptureError(0, f"cannot read the capture: {exc}")
 
 
 def _gate_only(engine, ev: Event) -> None:
