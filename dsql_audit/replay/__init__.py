@@ -113,7 +113,8 @@ def _finding(f: dict, ev: Event, path: str, redacted: bool) -> Finding:
 
 
 def replay(paths: list[str], *, profile: str | None = None, schema: str | None = None, fmt: str | None = None,
-           redacted: bool = False, log=None, progress=None) -> ReplayResult:
+           redacted: bool = False, log=None, progress=None, engine=None) -> ReplayResult:
+    """Replay the captures; ``engine``: a started Engine to use (its data stays), else a fresh one."""
     from dsql_audit.engine import DsqlError, Engine
     from dsql_audit.serve import load_schema
 
@@ -122,7 +123,11 @@ def replay(paths: list[str], *, profile: str | None = None, schema: str | None =
     findings: list[Finding] = []
     errors: list[InputError] = []
     clock = CaptureClock()
-    with Engine(profile=profile or "latest", clock=clock) as engine:
+    from contextlib import nullcontext
+
+    if engine is not None:
+        engine.clock = clock
+    with (nullcontext(engine) if engine is not None else Engine(profile=profile or "latest", clock=clock)) as engine:
         if schema:
             ok, refused = load_schema(engine, schema, log)
             log(f"schema {schema}: {ok} statements loaded, {refused} refused as DSQL refuses them")
