@@ -71,7 +71,7 @@ def test_cli_replay_json_and_redaction(overlapping_log, tmp_path):
     assert r.returncode == 1, r.stderr  # an error-severity violation
     doc = json.loads(out.read_text())
     (f,) = [f for f in doc["findings"] if f["name"] == "occ-conflict"]
-    assert "WHERE id = ?" in f["message"] and "10" not in f["message"]
+    assert "balance + ? WHERE id = ?" in f["message"] and "+ 10" not in f["message"]
     summary = doc["replay"]
     assert summary["occ_conflicts"] == 1 and summary["top_contended_tables"] == [["acct", 1]]
     assert summary["transactions_lost"] == 1 and 0 < summary["occ_conflict_rate"] <= 1
