@@ -74,6 +74,10 @@ def test_cli_replay_json_and_redaction(overlapping_log, tmp_path):
     assert "balance + ? WHERE id = ?" in f["message"] and "+ 10" not in f["message"]
     summary = doc["replay"]
     assert summary["occ_conflicts"] == 1 and summary["top_contended_tables"] == [["acct", 1]]
+    largest = summary["largest_transactions"]
+    assert {x["outcome"] for x in largest} == {"committed", "failed 40001"}
+    assert max(x["rows"] for x in largest) == 2  # the two-row INSERT
+    assert all(x["seconds"] >= 0 and x["line"] >= 1 for x in largest)
     assert summary["transactions_lost"] == 1 and 0 < summary["occ_conflict_rate"] <= 1
     assert redact("UPDATE t SET v = 'secret' WHERE id = 42") == "UPDATE t SET v = ? WHERE id = ?"
 

@@ -65,6 +65,7 @@ class ReplayStats:
     calls_affected: int = 0
     transactions_lost: int = 0  # ended by a DSQL error at COMMIT (OCC, bounds)
     contended: dict = field(default_factory=dict)  # table → OCC conflicts on it
+    transactions: list = field(default_factory=list)  # the largest and the longest: see _keep_transaction
     by_format: dict = field(default_factory=dict)
 
 
@@ -91,6 +92,8 @@ class ReplayResult:
                 "occ_conflicts": s.occ_conflicts,
                 "occ_conflict_rate": round(s.occ_conflicts / ended, 4) if ended else 0.0,
                 "top_contended_tables": sorted(s.contended.items(), key=lambda kv: -kv[1])[:10],
+                "largest_transactions": sorted(s.transactions, key=lambda x: -x["rows"])[:10],
+                "longest_transactions": sorted(s.transactions, key=lambda x: -x["seconds"])[:10],
                 "formats": s.by_format}
 
 
@@ -150,12 +153,15 @@ def replay(paths: list[str], *, profile: str | None = None, schema: str | None =
                 if s is None:
                     s = sessions[key] = engine.session()
                 params = None if item.params is None else [None if p is None else p.encode() for p in item.params]
+                shape = (s.rows, s.bytes, s.started, s.in_txn and not s.aborted)
                 try:
                     r = s.execute(item.sql, params) if params is not None else s.execute(item.sql)
                     if r.command_tag == "COMMIT":
                         stats.transactions_committed += 1
-                except DsqlError:
-                    pass  # DSQL's answer; the violations are in engine.findings
+                        _keep_transaction(stats, path, item, shape, clock.now, "committed")
+                except DsqlError as e:
+                    if item.sql.strip().rstrip(";").upper() in ("COMMIT", "END", "COMMIT WORK", "END WORK"):
+                        _keep_transaction(stats, path, item, shape, clock.now, f"failed {e.sqlstate}")
             new = engine.findings[before:]
             for f in new:
                 findings.append(_finding(f, item, path, redacted))
@@ -177,6 +183,20 @@ def replay(paths: list[str], *, profile: str | None = None, schema: str | None =
         profile_obj = engine.profile
     return ReplayResult(findings=findings, errors=errors, profile=profile_obj, stats=stats, inputs=len(paths),
                         units=stats.statements)
+
+
+def _keep_transaction(stats: ReplayStats, path: str, ev: Event, shape, now: float, outcome: str) -> None:
+    """Remember an ended explicit transaction if it is among the largest or longest so far (bounded)."""
+    rows, size, started, open_ = shape
+    if not open_:
+        return
+    stats.transactions.append({"capture": path, "line": ev.line, "session": ev.session, "rows": rows,
+                               "bytes": size, "seconds": round(now - started, 3) if started is not None else 0.0,
+                               "outcome": outcome})
+    if len(stats.transactions) > 200:  # keep the 10 largest and 10 longest
+        keep = sorted(stats.transactions, key=lambda x: -x["rows"])[:10]
+        keep += [x for x in sorted(stats.transactions, key=lambda x: -x["seconds"])[:10] if x not in keep]
+        stats.transactions[:] = keep
 
 
 def _merged(paths, fmt, stats, errors):
