@@ -4,7 +4,7 @@ statements) unpacked and repeated to --mb megabytes.
 
     python bench/replay_parse.py [--mb 200]
 
-Reported: seconds, MB/s and peak RSS of each (each in its own process, GNU time's view via wait4), and the
+Reported: seconds, MB/s and peak RSS of each (each in its own process, measured by GNU time), and the
 statements found. pgbadger (Debian package `pgbadger`) runs with one job and a JSON report to /dev/null.
 Results: bench/results/replay_parse.json and .md.
 """
@@ -14,13 +14,14 @@ from __future__ import annotations
 import argparse
 import bz2
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _util import run_process  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT.parent / "shared" / "corpus" / "captures" / "pgbadger" / "rds.log.bz2"
@@ -30,12 +31,12 @@ OURS = ("import sys; from dsql_audit.replay.captures import read_capture, Event\
         "n = sum(1 for e in read_capture(sys.argv[1], 'stderr') if isinstance(e, Event)); print(n)")
 
 
-def timed(cmd: list[str]) -> tuple[float, int, str]:
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    return time.perf_counter() - start, usage.ru_maxrss // 1024, out.strip()
+def timed(cmd: list[str]) -> tuple[float, int | None, str]:
+    """Seconds, peak RSS (MB, GNU time's view of the tool itself) and stdout of one run."""
+    with tempfile.TemporaryFile("w+") as out:
+        run = run_process(cmd, stdout=out)
+        out.seek(0)
+        return run.wall, (run.max_rss_kb // 1024 if run.max_rss_kb else None), out.read().strip()
 
 
 def main() -> None:

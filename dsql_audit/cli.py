@@ -339,7 +339,8 @@ def serve(host, port, schema_path, data_dir, profile_date, password, tls, report
     import time
 
     from dsql_audit.engine import Engine
-    from dsql_audit.serve import Server, load_schema, self_signed_context, temp_dir, write_report
+    from dsql_audit.engine.script import load_sql_file
+    from dsql_audit.serve import Server, self_signed_context, temp_dir, write_report
 
     started = time.time()
     err = lambda line: click.echo(line, err=True)  # noqa: E731
@@ -352,7 +353,7 @@ def serve(host, port, schema_path, data_dir, profile_date, password, tls, report
     cert_dir = temp_dir() if tls else None
     try:
         if schema_path:
-            ok, refused = load_schema(engine, schema_path, err)
+            ok, refused = load_sql_file(engine, schema_path, err)
             err(f"schema {schema_path}: {ok} statements loaded, {refused} refused as DSQL refuses them")
         server = Server(engine, host, port, password=password, tls=self_signed_context(cert_dir) if tls else None,
                         log=None if quiet else err)

@@ -206,3 +206,13 @@ def offset_to_linecol(text: str, offset: int, line: int, column: int) -> tuple[i
     if nl == 0:
         return line, column + offset
     return line + nl, offset - text.rfind("\n", 0, offset)
+
+
+# a quoted identifier is kept (it names something); string and number literals become ?
+_LITERAL = re.compile(r'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'|\b\d+(?:\.\d+)?\b')
+
+
+def blank_literals(sql: str) -> str:
+    """The statement with its string and number literals replaced by ? (quoted identifiers kept): the
+    statement's shape, and what a report may show of a captured statement without its data."""
+    return _LITERAL.sub(lambda m: m.group(0) if m.group(0)[0] == '"' else "?", sql)

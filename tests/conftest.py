@@ -50,3 +50,35 @@ def scripted_engine():
             engine.findings.clear()
             return engine
         yield fresh
+
+
+class StatementLog:
+    """The embedded PostgreSQL with log_statement=all: ``text()`` is what its stderr log got since the start
+    (a real capture, written by PostgreSQL itself)."""
+
+    def __init__(self, data_dir):
+        import time
+
+        import psycopg
+
+        from dsql_audit.engine import Engine
+
+        self.engine = Engine(data_dir=str(data_dir)).start()
+        self.log = self.engine._server.log
+        with psycopg.connect(self.engine.uri, autocommit=True) as c:
+            c.execute("ALTER SYSTEM SET log_statement = 'all'")
+            c.execute("SELECT pg_reload_conf()")
+        time.sleep(0.3)
+        self.start = self.log.stat().st_size
+
+    def text(self) -> str:
+        import time
+
+        time.sleep(0.3)  # the server writes its log asynchronously
+        return self.log.read_text(errors="replace")[self.start:]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.engine.stop()

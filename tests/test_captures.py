@@ -5,13 +5,12 @@ with the counts their SOURCES.md states."""
 from __future__ import annotations
 
 import collections
-import time
 
 import psycopg
 import pytest
 
 from dsql_audit.replay.captures import CaptureError, Event, detect_format, parse_params, read_capture
-from tests.conftest import SHARED
+from tests.conftest import SHARED, StatementLog
 
 CAPTURES = SHARED / "corpus" / "captures"
 needs_shared = pytest.mark.skipif(not CAPTURES.exists(), reason="../shared/corpus/captures is not present "
@@ -26,15 +25,8 @@ def _events(path, fmt=None):
 def test_a_log_written_by_postgresql_now(tmp_path):
     """The embedded PostgreSQL logs every statement to its stderr log; the reader gets them back with
     sessions, parameters of extended-protocol executes, and the error a statement got."""
-    from dsql_audit.engine import Engine
-
-    with Engine(data_dir=str(tmp_path / "pg")) as engine:
-        log = engine._server.log
-        with psycopg.connect(engine.uri, autocommit=True) as c:
-            c.execute("ALTER SYSTEM SET log_statement = 'all'")
-            c.execute("SELECT pg_reload_conf()")
-        time.sleep(0.3)
-        start = log.stat().st_size
+    with StatementLog(tmp_path / "pg") as capture:
+        engine = capture.engine
         with psycopg.connect(engine.uri, autocommit=True) as a, psycopg.connect(engine.uri) as b:
             a.execute("CREATE TABLE cap_t (id int PRIMARY KEY, v text)")
             a.execute("INSERT INTO cap_t VALUES (%s, %s)", (1, "it's\nmultiline"))
@@ -42,8 +34,7 @@ def test_a_log_written_by_postgresql_now(tmp_path):
             b.commit()
             with pytest.raises(psycopg.errors.UndefinedTable):
                 a.execute("SELECT * FROM cap_missing")
-        time.sleep(0.3)
-        text = log.read_text(errors="replace")[start:]
+        text = capture.text()
     capture = tmp_path / "server.log"
     capture.write_text(text)
     assert detect_format(capture) == "stderr"

@@ -7,13 +7,12 @@ import collections
 import json
 import subprocess
 import sys
-import time
 
 import psycopg
 import pytest
 
 from dsql_audit.replay import redact, replay
-from tests.conftest import SHARED
+from tests.conftest import SHARED, StatementLog
 
 CAPTURES = SHARED / "corpus" / "captures"
 needs_shared = pytest.mark.skipif(not CAPTURES.exists(), reason="../shared/corpus/captures is not present "
@@ -25,16 +24,9 @@ def overlapping_log(tmp_path_factory):
     """Two sessions updating the same row in overlapping transactions, logged by PostgreSQL itself
     (log_statement=all). On PostgreSQL the second UPDATE fails at the statement; the log keeps every
     statement as sent, including the losing session's COMMIT."""
-    from dsql_audit.engine import Engine
-
     tmp = tmp_path_factory.mktemp("capture")
-    with Engine(data_dir=str(tmp / "pg")) as engine:
-        log = engine._server.log
-        with psycopg.connect(engine.uri, autocommit=True) as c:
-            c.execute("ALTER SYSTEM SET log_statement = 'all'")
-            c.execute("SELECT pg_reload_conf()")
-        time.sleep(0.3)
-        start = log.stat().st_size
+    with StatementLog(tmp / "pg") as capture:
+        engine = capture.engine
         with psycopg.connect(engine.uri) as a, psycopg.connect(engine.uri) as b:
             a.execute("CREATE TABLE acct (id int PRIMARY KEY, balance int)")
             a.commit()
@@ -46,8 +38,7 @@ def overlapping_log(tmp_path_factory):
             with pytest.raises(psycopg.errors.SerializationFailure):
                 b.execute("UPDATE acct SET balance = balance + 10 WHERE id = 1")
             b.commit()
-        time.sleep(0.3)
-        text = log.read_text(errors="replace")[start:]
+        text = capture.text()
     path = tmp / "overlap.log"
     path.write_text(text)
     return path

@@ -37,7 +37,7 @@ from dsql_audit.engine.gate import analyse_text, refusals, transaction_message
 from dsql_audit.engine.jobs import (JOB_LATENCY, Job, JobRunner, concurrent_build, default_index_name,
                                     index_probe)
 from dsql_audit.profile import Profile, load_profile
-from dsql_audit.sqltext import split_text
+from dsql_audit.sqltext import blank_literals, split_text
 
 DSQL_SERVER_VERSION = "16.15"  # SHOW server_version on a real cluster (probe env_server_version_setting)
 DSQL_SERVER_VERSION_NUM = "160015"
@@ -52,11 +52,6 @@ CLOSED = ("08006", "connection closed: DSQL ends connections after {limit} secon
 LOCK_PROBE = "2ms"  # a write waiting this long for a row lock met an open transaction's write
 _UNMEASURABLE = None  # PostgreSQL errors our RETURNING column can cause (then the write runs unmeasured)
 _SHAPED = re.compile(r"\s*(?:SELECT|INSERT|UPDATE|DELETE|WITH)\b", re.I)
-_LITERAL = re.compile(r'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'|\b\d+(?:\.\d+)?\b')
-
-
-def _blank_literal(m) -> str:
-    return m.group(0) if m.group(0)[0] == '"' else "?"
 
 
 _JOB_ID = re.compile(r"^[a-z2-7]{26}$")
@@ -240,7 +235,7 @@ class Engine:
         repeats one statement shape with different values; parsing each costs more than running it)."""
         key = text
         if _SHAPED.match(text) and not any(c in text for c in ("$", "--", "/*", "\\")):
-            key = _LITERAL.sub(_blank_literal, text)
+            key = blank_literals(text)
         hit = self._decided.get(key)
         if hit is None:
             facts = analyse_text(text)
@@ -648,6 +643,12 @@ class Session:
         finally:
             self._connect()
 
+    def _open_pg(self) -> None:
+        """Start the PostgreSQL transaction under ours (with the user's BEGIN options) if not yet open."""
+        if not self.pg_open:
+            self._pg(self.begin)
+            self.pg_open = True
+
     def _pg(self, sql: str) -> pgcall.PgResult:
         """An engine statement (BEGIN, SAVEPOINT, COMMIT …)."""
         return pgcall.run(self.conn, sql)
@@ -810,9 +811,7 @@ class Session:
         """DDL runs to the end: a DSQL DDL does not wait for other sessions' transactions; they lose
         (OC001) when they next use the catalog. Here PostgreSQL would make it wait for their locks, so
         those sessions' transactions are rolled back now and marked stale."""
-        if not self.pg_open:
-            self._pg(self.begin)
-            self.pg_open = True
+        self._open_pg()
         for constraint in facts.nodes("Constraint"):
             # an index still building is not valid yet (DSQL-REFERENCE §6); PostgreSQL would wait for the
             # build to finish and then accept, so answer as DSQL does before asking PostgreSQL
@@ -833,9 +832,7 @@ class Session:
             raise DsqlError("0A000", f"COPY {'FROM STDIN' if is_from else 'TO STDOUT'} needs a data channel "
                                      "(execute(sql, copy=…), or a PostgreSQL client through dsql-audit serve)")
         if is_from or self.in_txn:
-            if not self.pg_open:
-                self._pg(self.begin)
-                self.pg_open = True
+            self._open_pg()
             self.wrote = self.wrote or is_from
         with self.conn.cursor() as cur:
             with cur.copy(facts.text) as cp:
@@ -854,9 +851,7 @@ class Session:
     def _async_job(self, job_type: str, facts) -> "_Ran":
         """Check the statement now (table, columns, expressions, constraint, quota) with reads only — a lock
         here could deadlock with a build in progress — and run the job after COMMIT in the background."""
-        if not self.pg_open:
-            self._pg(self.begin)
-            self.pg_open = True
+        self._open_pg()
         rel = facts.stmt.get("relation") or {}
         table = quotas.qualified(rel)
         self._pg("SAVEPOINT dsql_async")

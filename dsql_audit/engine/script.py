@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from dsql_audit.sqltext import split_text
 
@@ -93,3 +94,28 @@ def run_script(engine, script: str) -> list[Outcome]:
         for s in sessions.values():
             s.close()
     return out
+
+
+def load_sql_file(engine, path: str, log) -> tuple[int, int]:
+    """Run a schema file through one engine session, statement by statement (DSQL's rules apply: what DSQL
+    refuses is reported and skipped). (statements run, statements refused)."""
+    from dsql_audit.engine import DsqlError
+
+    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    session = engine.session()
+    ok = refused = 0
+    try:
+        for stmt in split_text(text):
+            if stmt.kind != "sql":
+                continue
+            try:
+                session.execute(stmt.text)
+                ok += 1
+            except DsqlError as e:
+                refused += 1
+                log(f"{path}:{stmt.line}: {e.sqlstate} {e.message}")
+                if session.in_txn and session.aborted:
+                    session.execute("ROLLBACK")
+    finally:
+        session.close()
+    return ok, refused

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from dsql_audit.catalog import load_catalog
 from dsql_audit.model import Finding, InputError, Severity
 from dsql_audit.replay.captures import CaptureError, Event, detect_format, read_capture
+from dsql_audit.sqltext import blank_literals
 
-_LITERAL = re.compile(r"'(?:[^']|'')*'|\b\d+(?:\.\d+)?\b")
 _TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(\.\d+)?\s*(?:([+-])(\d\d):?(\d\d)?)?")
 
 
@@ -52,7 +52,7 @@ class CaptureClock:
 
 def redact(sql: str) -> str:
     """Literals replaced by ? (captures hold customer data)."""
-    return _LITERAL.sub("?", sql)
+    return blank_literals(sql)
 
 
 @dataclass
@@ -119,7 +119,7 @@ def replay(paths: list[str], *, profile: str | None = None, schema: str | None =
            redacted: bool = False, log=None, progress=None, engine=None) -> ReplayResult:
     """Replay the captures; ``engine``: a started Engine to use (its data stays), else a fresh one."""
     from dsql_audit.engine import DsqlError, Engine
-    from dsql_audit.serve import load_schema
+    from dsql_audit.engine.script import load_sql_file
 
     log = log or (lambda line: None)
     stats = ReplayStats()
@@ -132,7 +132,7 @@ def replay(paths: list[str], *, profile: str | None = None, schema: str | None =
         engine.clock = clock
     with (nullcontext(engine) if engine is not None else Engine(profile=profile or "latest", clock=clock)) as engine:
         if schema:
-            ok, refused = load_schema(engine, schema, log)
+            ok, refused = load_sql_file(engine, schema, log)
             log(f"schema {schema}: {ok} statements loaded, {refused} refused as DSQL refuses them")
         sessions: dict = {}  # (capture, captured session) → engine session
         for path, kind, item in _merged(paths, fmt, stats, errors):

@@ -14,6 +14,7 @@ import csv
 import gzip
 import heapq
 import io
+import itertools
 import json
 import re
 import sys
@@ -361,7 +362,6 @@ def _pgss_psql(fh) -> Iterator[Event | CaptureError]:
         yield CaptureError(header[0], "no query column in the header")
         return
     q = names.index("query")
-    rows: list = []  # (line, {column: text})
     sep = None
     first = next(lines, None)
     if first is not None and re.fullmatch(r"[-+]+", first[1].strip()):
@@ -387,7 +387,7 @@ def _pgss_psql(fh) -> Iterator[Event | CaptureError]:
                      queryid=(row.get("queryid") or "").strip() or None,
                      total_ms=_number(row.get("total_exec_time", row.get("total_time"))))
 
-    source = ([pending] if pending else []) + [x for x in lines]
+    source = itertools.chain([pending] if pending else [], lines)  # streaming, not a list
     carry = None  # unaligned: a row whose query holds newlines spans several lines
     for n, raw in source:
         text = raw.rstrip("\n")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from dsql_audit.serve.server import Server
 
-__all__ = ["Server", "self_signed_context", "load_schema", "write_report"]
+__all__ = ["Server", "self_signed_context", "write_report"]
 
 
 def self_signed_context(directory: str) -> ssl.SSLContext:
@@ -40,32 +40,6 @@ def self_signed_context(directory: str) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert_path, key_path)
     return ctx
-
-
-def load_schema(engine, path: str, log) -> tuple[int, int]:
-    """Run a schema file through one engine session, statement by statement (DSQL's rules apply: what DSQL
-    refuses is reported and skipped). (statements run, statements refused)."""
-    from dsql_audit.engine import DsqlError
-    from dsql_audit.sqltext import split_text
-
-    text = Path(path).read_text(encoding="utf-8", errors="replace")
-    session = engine.session()
-    ok = refused = 0
-    try:
-        for stmt in split_text(text):
-            if stmt.kind != "sql":
-                continue
-            try:
-                session.execute(stmt.text)
-                ok += 1
-            except DsqlError as e:
-                refused += 1
-                log(f"{path}:{stmt.line}: {e.sqlstate} {e.message}")
-                if session.in_txn and session.aborted:
-                    session.execute("ROLLBACK")
-    finally:
-        session.close()
-    return ok, refused
 
 
 def write_report(server: Server, path: str, started: float) -> None:
