@@ -725,8 +725,11 @@ class Session:
         except psycopg.OperationalError:
             if self.schema_doomed:
                 raise self._fail(facts.unit.text, *SCHEMA, "occ-conflict", "schema") from None
-            if not self.doomed:
+            if not (self.doomed or self.wounded):
                 raise
+            # a winner terminated our backend (the flag can outlive a transaction that ended meanwhile, so
+            # ``wounded`` alone counts too): this transaction lost its work and cannot commit
+            self.doomed = True
             self.wounded = False
             self._reconnect()
             self.pg_open = False

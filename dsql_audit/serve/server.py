@@ -203,6 +203,9 @@ class ClientConnection:
         except Exception as exc:  # noqa: BLE001 - one client's failure must not take the server down
             import traceback
 
+            if isinstance(exc, ValueError) and self.server._stop.is_set():
+                return  # "read of closed file": the server closed this connection while stopping
+
             self.server.log(f"internal error serving {self.address}: {exc!r}\n{traceback.format_exc()}")
             self._fatal("XX000", f"internal error in dsql-audit serve: {exc}")
         finally:
