@@ -54,6 +54,7 @@ class Example:
     variant: str | None = None
     also: tuple = ()  # other rules the bad example fires by nature (named, so the test stays exact)
     repeat: int = 1  # quota examples: bad/good are templates repeated with {n} = 1..repeat
+    schema: str | None = None  # workload examples: the schema the capture runs against
 
     def expand(self, text: str | None) -> str | None:
         if text is None or self.repeat <= 1:
@@ -74,7 +75,7 @@ class Rule:
     fix_safety: str
     variants: dict = field(hash=False)
     examples: tuple = ()
-    scope: str = "statement"  # statement | transaction | schema | input
+    scope: str = "statement"  # statement | transaction | schema | input | runtime | workload
     aggregate_in_dump: bool = False  # pg_dump idioms reported once per file
     data: dict = field(default_factory=dict, hash=False)  # rule-specific tables
     path: str = ""
@@ -124,6 +125,7 @@ def _load_rule(path: Path, raw: dict | None = None) -> Rule:
             variant=e.get("variant"),
             repeat=int(e.get("repeat", 1)),
             also=tuple(e.get("also", ())),
+            schema=e.get("schema"),
         )
         for e in raw.get("examples", ())
     )

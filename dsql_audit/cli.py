@@ -269,8 +269,21 @@ def profiles():
 @click.argument("captures", nargs=-1, required=True)
 @click.option("--schema", "schema_path", type=click.Path(exists=True, dir_okay=False),
               help="Load this schema (SQL) into the engine first; what DSQL refuses is reported and skipped.")
+@click.option("--schema-from", "schema_dsn", metavar="DSN",
+              help="Read the schema from this PostgreSQL database (pg_dump --schema-only; reads only).")
+@click.option("--data", "data_paths", multiple=True, type=click.Path(exists=True),
+              help="Seed tables first: pg_dump data (COPY or INSERTs), TABLE.csv files or a directory of them.")
 @click.option("--capture-format", "capture_format", type=click.Choice(["stderr", "csvlog", "jsonlog", "pgss-csv",
-              "pgss-json", "sql"]), help="The captures' format (default: detected per file).")
+              "pgss-json", "pgss-psql", "sql"]), help="The captures' format (default: detected per file).")
+@click.option("--log-line-prefix", metavar="PREFIX", help="The server's log_line_prefix, for stderr logs whose "
+              "prefix is not detected (e.g. '%m [%p] %q%u@%d ').")
+@click.option("--speed", type=click.FloatRange(min=0), default=None, metavar="X",
+              help="Pace the replay at X times the captured speed (default: as fast as possible; timings are "
+              "judged on captured time either way).")
+@click.option("--target", "target_dsn", metavar="DSN", help="Also replay against this endpoint (a real Aurora "
+              "DSQL cluster: IAM token via the [dsql] extra) and report its outcomes beside the engine's.")
+@click.option("--allow-writes", is_flag=True, help="Required with --target for logs and scripts: they write to "
+              "the target.")
 @click.option("--profile", "profile_date", metavar="YYYY-MM-DD", help="Behave as DSQL did on this date.")
 @click.option("-f", "--format", "fmt", type=click.Choice(["console", "json", "sarif"]), default="console")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write the report here.")
@@ -278,16 +291,40 @@ def profiles():
               show_default=True)
 @click.option("--redact", is_flag=True, help="Replace literals in reported statements with ?.")
 @click.option("-q", "--quiet", is_flag=True)
-def replay(captures, schema_path, capture_format, profile_date, fmt, output, fail_on, redact, quiet):
+def replay(captures, schema_path, schema_dsn, data_paths, capture_format, log_line_prefix, speed, target_dsn,
+           allow_writes, profile_date, fmt, output, fail_on, redact, quiet):
     """Replay captured workloads (server logs, pg_stat_statements exports, SQL scripts) through the engine."""
+    import tempfile
+
     from dsql_audit.replay import replay as run_replay
+    from dsql_audit.replay.captures import detect_format
+    from dsql_audit.replay.endpoints import EndpointError, dump_schema, redact_dsn
     from dsql_audit.report import render
+
+    def usage(message):
+        click.echo(f"dsql-audit replay: {message}", err=True)
+        sys.exit(EXIT_USAGE)
 
     missing = [c for c in captures if c != "-" and not Path(c).exists()]
     if missing:
-        click.echo(f"dsql-audit: no such capture: {', '.join(missing)}", err=True)
-        sys.exit(EXIT_USAGE)
+        usage(f"no such capture: {', '.join(missing)}")
+    if schema_path and schema_dsn:
+        usage("give --schema or --schema-from, not both")
+    if target_dsn:
+        kinds = {capture_format or (detect_format(c) if c != "-" else "stderr") for c in captures}
+        if kinds - {"pgss-csv", "pgss-json", "pgss-psql"} and not allow_writes:
+            usage(f"--target {redact_dsn(target_dsn)}: replaying logs or scripts writes to that database; "
+                  "pass --allow-writes to confirm (pg_stat_statements exports are only parsed there)")
     err = (lambda line: None) if quiet else (lambda line: click.echo(line, err=True))
+    tmp = None
+    if schema_dsn:
+        tmp = tempfile.TemporaryDirectory(prefix="dsql-audit-schema-")
+        schema_path = str(Path(tmp.name) / "schema.sql")
+        try:
+            dump_schema(schema_dsn, Path(schema_path))
+        except EndpointError as exc:
+            usage(str(exc))
+        err(f"schema read from {redact_dsn(schema_dsn)}")
     bar = None
     if not quiet and sys.stderr.isatty():
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -298,15 +335,28 @@ def replay(captures, schema_path, capture_format, profile_date, fmt, output, fai
         bar.start()
     try:
         result = run_replay(list(captures), profile=profile_date, schema=schema_path, fmt=capture_format,
-                            redacted=redact, log=err,
+                            redacted=redact, log=err, data=list(data_paths) or None, speed=speed,
+                            target=target_dsn, log_line_prefix=log_line_prefix,
                             progress=(lambda n: bar.update(task, completed=n)) if bar else None)
+    except EndpointError as exc:
+        usage(str(exc))
     finally:
         if bar is not None:
             bar.stop()
+        if tmp is not None:
+            tmp.cleanup()
     s = result.stats
-    err(f"replayed {s.statements} statements from {len(captures)} capture(s), {s.sessions} sessions; "
-        f"{len(result.findings)} DSQL violations on {s.calls_affected} of {s.calls} calls; "
-        f"{s.occ_conflicts} OCC conflicts" + (f" (top tables: {', '.join(f'{k} {v}' for k, v in result.replay_summary()['top_contended_tables'])})" if s.contended else ""))
+    summary = result.replay_summary()
+    err(f"replayed {s.statements:,} statements from {len(captures)} capture(s), {s.sessions} sessions; "
+        f"{len(result.findings)} DSQL violations; {summary['share_of_calls_affected']:.1%} of calls / "
+        f"{summary['share_of_time_affected']:.1%} of database time would fail or need changes; "
+        f"{s.occ_conflicts} OCC conflicts"
+        + (f" (top tables: {', '.join(f'{k} {v}' for k, v in summary['top_contended_tables'])})" if s.contended
+           else ""))
+    if result.target is not None:
+        t = result.target
+        err(f"target {t['endpoint']}: {t['statements']:,} statements, {t['errors']:,} errors; "
+            f"{t['agreed_with_engine']:,} outcomes as the engine predicted, {t['disagreed_with_engine']:,} not")
     text = render(fmt, result, color=output is None and fmt == "console" and sys.stdout.isatty())
     if output:
         Path(output).write_text(text, encoding="utf-8")
@@ -354,7 +404,7 @@ def serve(host, port, schema_path, data_dir, profile_date, password, tls, report
     try:
         if schema_path:
             ok, refused = load_sql_file(engine, schema_path, err)
-            err(f"schema {schema_path}: {ok} statements loaded, {refused} refused as DSQL refuses them")
+            err(f"schema {schema_path}: {ok} statements loaded, {len(refused)} refused as DSQL refuses them")
         server = Server(engine, host, port, password=password, tls=self_signed_context(cert_dir) if tls else None,
                         log=None if quiet else err)
         try:

@@ -30,13 +30,18 @@ def rule_page(r) -> str:
             if v.dsql_message and not v.confirmed:
                 dsql += " (message not recorded on a cluster)"
         out.append(f"| {v.name} | {v.severity.name} | {when} | {dsql} |")
+    # workload rules judge a capture: their examples are pg_stat_statements exports over a schema
+    lang = "csv" if r.scope == "workload" else "sql"
     for e in r.examples:
         prof = f" (profile {e.profile})" if e.profile else ""
         rep = f" — repeated {e.repeat} times with {{n}} = 1…{e.repeat}" if e.repeat > 1 else ""
+        if e.schema:
+            out += ["", "## Schema", "", "```sql", e.schema.strip("\n"), "```"]
+        what = " (pg_stat_statements export)" if lang == "csv" else ""
         if e.bad:
-            out += ["", f"## Bad{prof}{rep}", "", "```sql", e.bad.strip("\n"), "```"]
+            out += ["", f"## Bad{what}{prof}{rep}", "", f"```{lang}", e.bad.strip("\n"), "```"]
         if e.good:
-            out += ["", f"## Good{prof}{rep}", "", "```sql", e.good.strip("\n"), "```"]
+            out += ["", f"## Good{what}{prof}{rep}", "", f"```{lang}", e.good.strip("\n"), "```"]
     out += ["", f"Reference: {r.docs}", ""]
     return "\n".join(out)
 

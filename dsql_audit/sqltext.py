@@ -44,9 +44,12 @@ class Suppression:
 class Splitter:
     """Feed lines; iterate statements. Also collects inline suppressions."""
 
-    def __init__(self, *, comments: bool = False):
+    def __init__(self, *, comments: bool = False, copy_sink=None):
         self.comments = comments
         self.suppressions: list[Suppression] = []
+        # called with (COPY statement, data line) for each line of a COPY … FROM stdin block, before the
+        # statement itself is yielded at the block's end (data seeding reads the rows; a scan does not)
+        self.copy_sink = copy_sink
 
     def split(self, lines: Iterable[str]) -> Iterator[RawStatement]:
         state = None  # None | "'" | "E" | '"' | "$tag$" | "/*"
@@ -65,6 +68,8 @@ class Splitter:
                     copy_stmt = None
                 else:
                     copy_stmt.copy_rows += 1
+                    if self.copy_sink is not None:
+                        self.copy_sink(copy_stmt, line)
                 continue
             if "dsql-audit" in line:
                 self._note_suppression(line, lineno)

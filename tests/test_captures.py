@@ -134,3 +134,44 @@ def test_pg_stat_statements_as_psql_prints_it(tmp_path, aligned):
     assert not errors, errors
     assert [(e.sql, e.calls, e.queryid) for e in events] == [("SELECT a\n  FROM t | u", 7, "-1042"),
                                                              ("TRUNCATE t", 3, "55")]
+
+
+def test_log_line_prefix_override(tmp_path):
+    """A log PostgreSQL writes with log_line_prefix '%n|%c|%u|%d|' (epoch time: the detection takes the
+    epoch for a session id). Given the prefix, every record gets its real session, user, database and time,
+    and replay sees the two sessions' conflict."""
+    import time
+
+    from dsql_audit.replay import replay
+    from dsql_audit.replay.captures import compile_prefix
+
+    prefix = "%n|%c|%u|%d|"
+    with StatementLog(tmp_path / "pg") as capture:
+        engine = capture.engine
+        with psycopg.connect(engine.uri, autocommit=True) as c:
+            c.execute(f"ALTER SYSTEM SET log_line_prefix = '{prefix}'")
+            c.execute("SELECT pg_reload_conf()")
+        time.sleep(0.5)
+        capture.start = capture.log.stat().st_size
+        with psycopg.connect(engine.uri) as a, psycopg.connect(engine.uri) as b:
+            a.execute("CREATE TABLE acct (id int PRIMARY KEY, balance int)")
+            a.commit()
+            a.execute("INSERT INTO acct VALUES (1, 100)")
+            a.commit()
+            a.execute("UPDATE acct SET balance = 1 WHERE id = 1")
+            b.execute("SELECT 1")
+            a.commit()
+            with pytest.raises(psycopg.errors.SerializationFailure):
+                b.execute("UPDATE acct SET balance = 2 WHERE id = 1")
+            b.commit()  # the application commits (PostgreSQL answers ROLLBACK; on DSQL this COMMIT loses)
+        path = tmp_path / "epoch.log"
+        path.write_text(capture.text())
+    first = next(line for line in path.read_text().splitlines() if "statement:" in line)
+    assert compile_prefix(prefix).match(first), first
+    events = [e for e in read_capture(path, "stderr", prefix=prefix) if isinstance(e, Event)]
+    assert len({e.session for e in events}) == 2
+    assert all(e.user == "admin" and e.database == "postgres" and e.time.startswith("20") for e in events)
+    result = replay([str(path)], log_line_prefix=prefix)
+    assert result.stats.sessions == 2 and result.stats.occ_conflicts == 1
+    guessed = replay([str(path)])  # without the prefix, sessions are guessed from the epoch: wrong
+    assert guessed.stats.sessions != 2

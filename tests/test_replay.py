@@ -140,3 +140,176 @@ def test_two_captures_of_one_workload_merge_by_time(overlapping_log, tmp_path):
     merged = replay(parts[::-1])
     assert [f.name for f in merged.findings] == [f.name for f in replay([str(overlapping_log)]).findings]
     assert merged.stats.occ_conflicts == 1
+
+
+def _write(path, text):
+    path.write_text(text)
+    return str(path)
+
+
+def test_pg_stat_statements_figures_weighted_by_calls_and_time(tmp_path):
+    """Findings from the captured figures (rows per call, mean time), the gate and the resolution against
+    the schema; the shares of calls and of database time are the affected entries' over the capture's."""
+    rows = [  # queryid, query, calls, total ms, rows, mean ms, max ms
+        (1, "SELECT name FROM items WHERE id = $1", 90000, 900.0, 90000, 0.01, 1.0),
+        (2, "DELETE FROM items WHERE id > $1", 4, 800.0, 20000, 200.0, 250.0),  # 5,000 rows per call
+        (3, "SELECT count(*) FROM items WHERE similarity(name, $1) > $2", 6000, 300.0, 6000, 0.05, 2.0),
+        (4, "UPDATE items SET name = $1 WHERE id = $2", 500, 100.0, 500, 0.1, 400000.0),  # one slow call
+    ]
+    csv = "queryid,query,calls,total_exec_time,rows,mean_exec_time,max_exec_time\n" + "".join(
+        f'{q},"{sql}",{c},{t},{r},{m},{x}\n' for q, sql, c, t, r, m, x in rows)
+    schema = _write(tmp_path / "schema.sql", "CREATE TABLE items (id int PRIMARY KEY, name text);\n")
+    result = replay([_write(tmp_path / "pgss.csv", csv)], schema=schema)
+    by_line = collections.defaultdict(set)
+    for f in result.findings:
+        by_line[f.line].add(f.name)
+    assert by_line == {3: {"transaction-row-limit"}, 4: {"extension"}, 5: {"transaction-timeout"}}, by_line
+    s = result.replay_summary()
+    affected = [r for r in rows if r[0] in (2, 3, 4)]
+    assert s["calls"] == sum(r[2] for r in rows) and s["calls_affected"] == sum(r[2] for r in affected)
+    assert s["share_of_time_affected"] == round(sum(r[3] for r in affected) / sum(r[3] for r in rows), 4)
+    (limit,) = [f for f in result.findings if f.name == "transaction-row-limit"]
+    assert "5,000 rows per call" in limit.message and limit.queryid == "2" and limit.occurrences == 4
+
+
+DATA_SCHEMA = """CREATE TABLE items (id int PRIMARY KEY, name text);
+CREATE TABLE tags (id int PRIMARY KEY, label text);
+"""
+
+
+def _data_dump(n: int, bad_tag: bool = False) -> str:
+    """pg_dump --data-only's shape: settings, a COPY block per table, setval lines."""
+    out = ["SET statement_timeout = 0;", "SET client_encoding = 'UTF8';", "",
+           "COPY public.items (id, name) FROM stdin;"]
+    out += [f"{i}\titem {i}" for i in range(1, n + 1)]
+    out += ["\\.", "", "COPY public.tags (id, label) FROM stdin;", "1\tred"]
+    out += ["two\tblue"] if bad_tag else ["2\tblue"]
+    out += ["\\.", "", "INSERT INTO public.tags VALUES (3, 'green');", ""]
+    return "\n".join(out)
+
+
+def test_data_seeding_makes_row_counts_real(tmp_path):
+    """A DELETE that touches every seeded row passes DSQL's 3,000-row bound only once the table holds
+    production's rows: without --data the same capture is clean."""
+    schema = _write(tmp_path / "schema.sql", DATA_SCHEMA)
+    capture = _write(tmp_path / "cleanup.sql", "DELETE FROM items WHERE id > 10;\nSELECT count(*) FROM tags;\n")
+    dump = _write(tmp_path / "data.sql", _data_dump(5000))
+    seeded = replay([capture], schema=schema, data=[dump])
+    assert [f.name for f in seeded.findings] == ["transaction-row-limit"]
+    assert seeded.findings[0].line == 1 and not seeded.errors
+    assert seeded.stats.seeded_rows == 5003
+    assert replay([capture], schema=schema).findings == []
+
+
+def test_data_seeding_reports_bad_rows_with_their_line_and_goes_on(tmp_path):
+    schema = _write(tmp_path / "schema.sql", DATA_SCHEMA)
+    dump_text = _data_dump(10, bad_tag=True)
+    dump = _write(tmp_path / "data.sql", dump_text)
+    csv_dir = tmp_path / "csv"
+    csv_dir.mkdir()
+    (csv_dir / "public.items.csv").write_text("id,name\n" + "".join(f"{i},csv {i}\n" for i in range(11, 4011)))
+    capture = _write(tmp_path / "w.sql", "DELETE FROM items;\n")
+    result = replay([capture], schema=schema, data=[dump, str(csv_dir)])
+    (err,) = result.errors
+    assert err.path == dump and "invalid input syntax for type integer" in err.message
+    assert dump_text.splitlines()[err.line - 1] == "two\tblue"  # the bad row's own line in the dump
+    assert result.stats.seeded_rows == 10 + 1 + 4000  # items from both files, tags' INSERT; not the bad block
+    assert [f.name for f in result.findings] == ["transaction-row-limit"]
+
+
+def test_speed_paces_the_replay_by_captured_time(overlapping_log, tmp_path):
+    """The real log with its records moved 10 captured seconds apart, replayed at 100x: the replay waits
+    until each record's captured time / 100 has passed — 0.1 s per record less the time spent replaying."""
+    import datetime
+    import re
+    import time
+
+    out, n = [], 0
+    base = datetime.datetime(2026, 11, 23, 8, 0, 0)
+    for line in overlapping_log.read_text().splitlines(keepends=True):
+        m = re.match(r"\d{4}-\S+ \S+( .*)", line, re.S)
+        if m:
+            n += 1
+            line = (base + datetime.timedelta(seconds=10 * n)).isoformat(sep=" ", timespec="milliseconds") + m.group(1)
+        out.append(line)
+    spread = _write(tmp_path / "spread.log", "".join(out))
+    waits = []
+    t0 = time.monotonic()
+    paced = replay([spread], speed=100, sleep=lambda d: (waits.append(d), time.sleep(d)))
+    spent = time.monotonic() - t0
+    due = 10 * (n - 1) / 100  # the last record's captured time after the first, at 100x
+    assert len(waits) >= 3 and 0 < sum(waits) <= due and spent >= due, (waits, due, spent)
+    assert paced.stats.occ_conflicts == 1
+    waits.clear()
+    replay([spread], sleep=waits.append)  # no --speed: as fast as possible
+    assert waits == []
+
+
+@pytest.fixture
+def dsql_endpoint():
+    """A fresh `dsql-audit serve` on a free port: a real PostgreSQL-wire endpoint with DSQL's behaviour, standing
+    in for a cluster as --target."""
+    from dsql_audit.engine import Engine
+    from dsql_audit.serve import Server
+
+    with Engine(job_latency=0.1) as engine:
+        srv = Server(engine, port=0).start()
+        yield srv
+        srv.stop()
+
+
+def test_target_replay_reports_real_outcomes_beside_the_engines(overlapping_log, dsql_endpoint):
+    result = replay([str(overlapping_log)], target=dsql_endpoint.dsn)
+    t = result.target
+    assert t["statements"] == result.stats.statements and t["reconnects"] == 0
+    assert t["errors"] >= 1  # the losing COMMIT, answered 40001 by the endpoint itself
+    assert t["disagreed_with_engine"] == 0, t["disagreements"]
+    assert "***" not in t["endpoint"] and "admin@" in t["endpoint"]
+
+
+def test_cli_target_needs_allow_writes_and_hides_passwords(overlapping_log, dsql_endpoint, tmp_path):
+    replay([str(overlapping_log)], target=dsql_endpoint.dsn)  # the endpoint now holds the workload's table
+    dsn = dsql_endpoint.dsn.replace("admin@", "admin:s3cret-token@")
+    cmd = [sys.executable, "-m", "dsql_audit.cli", "replay", str(overlapping_log), "--target", dsn]
+    refused = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "--allow-writes" in refused.stderr and "s3cret" not in refused.stderr
+    out = tmp_path / "r.json"
+    ran = subprocess.run(cmd + ["--allow-writes", "-f", "json", "-o", str(out)], capture_output=True, text=True,
+                         timeout=120)
+    assert ran.returncode == 1, ran.stderr
+    assert "s3cret" not in ran.stderr + out.read_text()
+    target = json.loads(out.read_text())["replay"]["target"]
+    assert target["endpoint"].startswith("postgresql://admin:***@")
+    # the endpoint already holds the first replay's table and rows: its real answers differ from the fresh engine's
+    # exactly where that state matters, and the report shows both sides
+    got = sorted((d["statement"].split()[0], d["engine"], d["target"][:5]) for d in target["disagreements"])
+    assert got == [("CREATE", "ok", "42P07"), ("INSERT", "ok", "23505")], target["disagreements"]
+    down = subprocess.run(cmd[:-1] + ["postgresql://admin:pw@127.0.0.1:1/postgres", "--allow-writes"],
+                          capture_output=True, text=True, timeout=120)
+    assert down.returncode == 2 and "cannot connect" in down.stderr and ":pw@" not in down.stderr
+
+
+def test_schema_from_a_live_database(tmp_path):
+    """--schema-from reads the source database's schema with pg_dump (read-only) and loads it as DSQL
+    would: the PL/pgSQL function is refused, so the captured statement calling it does not resolve."""
+    from dsql_audit.engine import Engine
+
+    with Engine(data_dir=str(tmp_path / "source")) as source:  # a plain PostgreSQL as the source database
+        with psycopg.connect(source.uri, autocommit=True) as c:
+            c.execute("CREATE TABLE orders (id bigint PRIMARY KEY, amount numeric)")
+            c.execute("CREATE FUNCTION total(o orders) RETURNS numeric LANGUAGE plpgsql AS "
+                      "$$ BEGIN RETURN o.amount; END $$")
+            before = c.execute("SELECT count(*) FROM pg_stat_activity").fetchone()
+        csv = _write(tmp_path / "pgss.csv", 'queryid,query,calls,total_exec_time,rows\n'
+                     '5,"SELECT total(o) FROM orders o WHERE id = $1",300,3.0,300\n'
+                     '6,"SELECT amount FROM orders WHERE id = $1",900,3.0,900\n')
+        r = subprocess.run([sys.executable, "-m", "dsql_audit.cli", "replay", csv, "--schema-from", source.uri,
+                            "-f", "json"], capture_output=True, text=True, timeout=180)
+        assert r.returncode == 1, r.stderr
+        doc = json.loads(r.stdout)
+        names = {(f["name"], f["line"]) for f in doc["findings"] if f["path"] == csv}
+        assert names == {("unresolved-name", 2)}, doc["findings"]
+        assert any(f["name"] == "procedural-function" for f in doc["findings"])
+        with psycopg.connect(source.uri, autocommit=True) as c:  # nothing was written to the source
+            assert c.execute("SELECT count(*) FROM orders").fetchone() == (0,)
+            assert before is not None

@@ -9,7 +9,7 @@ from dsql_audit.catalog import load_catalog
 from tests.conftest import findings_for
 
 CATALOG = load_catalog()
-CASES = [(r.slug, i, e) for r in CATALOG if r.scope != "runtime" for i, e in enumerate(r.examples)]
+CASES = [(r.slug, i, e) for r in CATALOG if r.scope not in ("runtime", "workload") for i, e in enumerate(r.examples)]
 # runtime rules (what only executing finds: OCC, transaction bounds) run their examples through the engine
 RUNTIME = [(r.slug, i, e) for r in CATALOG if r.scope == "runtime" for i, e in enumerate(r.examples)]
 
@@ -64,3 +64,35 @@ def test_runtime_good_example_runs_clean(scripted_engine, slug, i, example):
     outcomes = run_script(engine, example.good)
     assert all(o.ok for o in outcomes), [(o.sql, o.sqlstate, o.message) for o in outcomes if not o.ok]
     assert not engine.findings
+
+
+# workload rules (judged from a capture's figures) run their examples as pg_stat_statements exports replayed
+# against the example's schema
+WORKLOAD = [(r.slug, i, e) for r in CATALOG if r.scope == "workload" for i, e in enumerate(r.examples)]
+
+
+def _replay_example(tmp_path, example, capture: str):
+    from dsql_audit.replay import replay
+
+    csv_path = tmp_path / "pg_stat_statements.csv"
+    csv_path.write_text(capture.lstrip("\n"))
+    schema = None
+    if example.schema:
+        schema = tmp_path / "schema.sql"
+        schema.write_text(example.schema)
+    result = replay([str(csv_path)], schema=str(schema) if schema else None, profile=example.profile)
+    assert not result.errors, result.errors
+    return [f for f in result.findings if f.path == str(csv_path)]  # the capture's, not the schema's
+
+
+@pytest.mark.parametrize("slug,i,example", WORKLOAD, ids=[f"{s}[{i}]" for s, i, _ in WORKLOAD])
+def test_workload_bad_example_fires_this_rule(tmp_path, slug, i, example):
+    found = _replay_example(tmp_path, example, example.bad)
+    assert {f.name for f in found} == {slug, *example.also}, [(f.name, f.message) for f in found]
+    assert all(f.queryid and f.occurrences > 1 for f in found)  # weighted by the entry's calls
+
+
+@pytest.mark.parametrize("slug,i,example", WORKLOAD, ids=[f"{s}[{i}]" for s, i, _ in WORKLOAD])
+def test_workload_good_example_is_clean(tmp_path, slug, i, example):
+    found = _replay_example(tmp_path, example, example.good)
+    assert not found, [(f.name, f.message) for f in found]

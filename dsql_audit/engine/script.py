@@ -96,14 +96,14 @@ def run_script(engine, script: str) -> list[Outcome]:
     return out
 
 
-def load_sql_file(engine, path: str, log) -> tuple[int, int]:
+def load_sql_file(engine, path: str, log) -> tuple[int, list]:
     """Run a schema file through one engine session, statement by statement (DSQL's rules apply: what DSQL
-    refuses is reported and skipped). (statements run, statements refused)."""
+    refuses is reported and skipped). (statements run, [(line, statement, DsqlError)] refused)."""
     from dsql_audit.engine import DsqlError
 
     text = Path(path).read_text(encoding="utf-8", errors="replace")
     session = engine.session()
-    ok = refused = 0
+    ok, refused = 0, []
     try:
         for stmt in split_text(text):
             if stmt.kind != "sql":
@@ -112,7 +112,7 @@ def load_sql_file(engine, path: str, log) -> tuple[int, int]:
                 session.execute(stmt.text)
                 ok += 1
             except DsqlError as e:
-                refused += 1
+                refused.append((stmt.line, stmt.text, e))
                 log(f"{path}:{stmt.line}: {e.sqlstate} {e.message}")
                 if session.in_txn and session.aborted:
                     session.execute("ROLLBACK")

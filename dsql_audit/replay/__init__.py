@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from dsql_audit.catalog import load_catalog
 from dsql_audit.model import Finding, InputError, Severity
-from dsql_audit.replay.captures import CaptureError, Event, detect_format, read_capture
+from dsql_audit.replay.captures import CaptureError, Event, TableSize, detect_format, read_capture
 from dsql_audit.sqltext import blank_literals
 
 _TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(\.\d+)?\s*(?:([+-])(\d\d):?(\d\d)?)?")
@@ -63,10 +63,16 @@ class ReplayStats:
     occ_conflicts: int = 0
     calls: int = 0  # pg_stat_statements calls behind the statements (1 per logged statement)
     calls_affected: int = 0
+    time_ms: float = 0.0  # pg_stat_statements total_exec_time behind the statements (logs: durations)
+    time_affected_ms: float = 0.0
     transactions_lost: int = 0  # ended by a DSQL error at COMMIT (OCC, bounds)
     contended: dict = field(default_factory=dict)  # table → OCC conflicts on it
+    contended_keys: dict = field(default_factory=dict)  # colliding write (literals blanked) → conflicts
     transactions: list = field(default_factory=list)  # the largest and the longest: see _keep_transaction
     by_format: dict = field(default_factory=dict)
+    schema_statements: int = 0
+    schema_refused: int = 0
+    seeded_rows: int = 0
 
 
 @dataclass
@@ -81,88 +87,151 @@ class ReplayResult:
     units: int = 0
     frameworks: dict = field(default_factory=dict)
     bytes: int = 0
+    target: dict | None = None  # --target: the endpoint's real outcomes beside the engine's
 
     def replay_summary(self) -> dict:
         s = self.stats
         ended = s.transactions_committed + s.transactions_lost
-        return {"statements": s.statements, "sessions": s.sessions, "calls": s.calls,
-                "calls_affected": s.calls_affected,
-                "share_of_calls_affected": round(s.calls_affected / s.calls, 4) if s.calls else 0.0,
-                "transactions_committed": s.transactions_committed, "transactions_lost": s.transactions_lost,
-                "occ_conflicts": s.occ_conflicts,
-                "occ_conflict_rate": round(s.occ_conflicts / ended, 4) if ended else 0.0,
-                "top_contended_tables": sorted(s.contended.items(), key=lambda kv: -kv[1])[:10],
-                "largest_transactions": sorted(s.transactions, key=lambda x: -x["rows"])[:10],
-                "longest_transactions": sorted(s.transactions, key=lambda x: -x["seconds"])[:10],
-                "formats": s.by_format}
+        out = {"statements": s.statements, "sessions": s.sessions, "calls": s.calls,
+               "calls_affected": s.calls_affected,
+               "share_of_calls_affected": round(s.calls_affected / s.calls, 4) if s.calls else 0.0,
+               "time_ms": round(s.time_ms, 3), "time_affected_ms": round(s.time_affected_ms, 3),
+               "share_of_time_affected": round(s.time_affected_ms / s.time_ms, 4) if s.time_ms else 0.0,
+               "transactions_committed": s.transactions_committed, "transactions_lost": s.transactions_lost,
+               "share_of_transactions_lost": round(s.transactions_lost / ended, 4) if ended else 0.0,
+               "occ_conflicts": s.occ_conflicts,
+               "occ_conflict_rate": round(s.occ_conflicts / ended, 4) if ended else 0.0,
+               "top_contended_tables": sorted(s.contended.items(), key=lambda kv: -kv[1])[:10],
+               "top_contended_writes": sorted(s.contended_keys.items(), key=lambda kv: -kv[1])[:10],
+               "largest_transactions": sorted(s.transactions, key=lambda x: -x["rows"])[:10],
+               "longest_transactions": sorted(s.transactions, key=lambda x: -x["seconds"])[:10],
+               "schema": {"statements": s.schema_statements, "refused": s.schema_refused},
+               "seeded_rows": s.seeded_rows, "formats": s.by_format}
+        if self.target is not None:
+            out["target"] = self.target
+        return out
 
 
-def _finding(f: dict, ev: Event, path: str, redacted: bool) -> Finding:
+def _finding(f: dict, ev: Event, path: str, redacted: bool, source: str = "replay") -> Finding:
     rule = load_catalog().get(f["rule"])
     sql = redact(ev.sql) if redacted else ev.sql
     first = sql.strip().splitlines()[0] if sql.strip() else ""
     where = f" (session {ev.session})" if ev.session and ev.session != "script" else ""
-    calls = f", {ev.calls} calls" if ev.calls > 1 else ""
+    calls = f", {ev.calls:,} calls" if ev.calls > 1 else ""
     if f.get("colliding"):  # where an OCC conflict happened: the write that met the other transaction
         write = " ".join(f["colliding"][0].split())
         calls += f"; colliding write: {redact(write) if redacted else write}"
+    variant = rule.variant(f["variant"]) if rule and f.get("variant") in rule.variants else None
     return Finding(
-        rule=rule.code if rule else f["rule"], name=f["rule"], severity=rule.severity if rule else Severity.error,
+        rule=rule.code if rule else f["rule"], name=f["rule"],
+        severity=variant.severity if variant else rule.severity if rule else Severity.error,
         category=rule.category if rule else "workload", message=f"{f['message']}{where}{calls}",
         path=path, line=ev.line, column=1, end_line=ev.line, end_column=max(2, len(first) + 1),
-        source="replay", snippet=first[:300], fix=rule.fix if rule else "", docs=rule.docs if rule else "",
-        sqlstate=f["sqlstate"], dsql_message=f["message"], occurrences=ev.calls, queryid=ev.queryid,
+        source=source, snippet=first[:300], fix=rule.fix if rule else "", docs=rule.docs if rule else "",
+        sqlstate=f["sqlstate"], dsql_message=f.get("dsql_message", f["message"]), occurrences=ev.calls, queryid=ev.queryid,
         transaction=f"{ev.session}/{f['transaction']}" if f.get("transaction") else None)
 
 
 def replay(paths: list[str], *, profile: str | None = None, schema: str | None = None, fmt: str | None = None,
-           redacted: bool = False, log=None, progress=None, engine=None) -> ReplayResult:
-    """Replay the captures; ``engine``: a started Engine to use (its data stays), else a fresh one."""
+           redacted: bool = False, log=None, progress=None, engine=None, data: list[str] | None = None,
+           speed: float | None = None, target: str | None = None, sleep=None,
+           log_line_prefix: str | None = None) -> ReplayResult:
+    """Replay the captures. ``engine``: a started Engine to use (its data stays), else a fresh one;
+    ``data``: files to seed tables from; ``speed``: pace the replay at captured time divided by this (None:
+    as fast as possible); ``target``: a DSN to replay against beside the engine (the caller has checked
+    that writes there are allowed)."""
+    from contextlib import nullcontext
+
     from dsql_audit.engine import DsqlError, Engine
     from dsql_audit.engine.script import load_sql_file
+    from dsql_audit.replay.workload import WorkloadJudge, finding as workload_finding
 
     log = log or (lambda line: None)
     stats = ReplayStats()
     findings: list[Finding] = []
     errors: list[InputError] = []
     clock = CaptureClock()
-    from contextlib import nullcontext
-
+    pace = _Pacer(speed, sleep)
     if engine is not None:
         engine.clock = clock
+    remote = None
+    if target:
+        from dsql_audit.replay.target import Target
+
+        remote = Target(target)
     with (nullcontext(engine) if engine is not None else Engine(profile=profile or "latest", clock=clock)) as engine:
+        if engine._server is None:
+            engine.start()
         if schema:
             ok, refused = load_sql_file(engine, schema, log)
-            log(f"schema {schema}: {ok} statements loaded, {refused} refused as DSQL refuses them")
+            stats.schema_statements, stats.schema_refused = ok + len(refused), len(refused)
+            log(f"schema {schema}: {ok} statements loaded, {len(refused)} refused as DSQL refuses them")
+            for line, text, exc in refused:
+                if exc.finding is not None:
+                    findings.append(_finding(exc.finding, Event(line=line, sql=text), schema, False, "schema"))
+                elif exc.sqlstate != "25P02":
+                    errors.append(InputError(schema, f"{exc.sqlstate} {exc.message}", line=line))
+        table_rows: dict = {}
+        if data:
+            from dsql_audit.replay.data import seed
+
+            table_rows, data_errors = seed(engine, data, log)
+            errors.extend(data_errors)
+            stats.seeded_rows = sum(table_rows.values())
+        judge = WorkloadJudge(engine, resolve=bool(schema), table_rows=table_rows)
         sessions: dict = {}  # (capture, captured session) → engine session
-        for path, kind, item in _merged(paths, fmt, stats, errors):
+        pgss_affected: set = set()  # (capture, line) of pg_stat_statements entries with a finding
+        pgss_time: dict = {}  # (capture, line) → total time, for findings made at the end
+        for path, kind, item in _merged(paths, fmt, stats, errors, log_line_prefix):
             if isinstance(item, CaptureError):
                 errors.append(InputError(path, item.message, line=item.line))
                 continue
+            if isinstance(item, TableSize):
+                judge.table_rows[item.table if "." in item.table else f"public.{item.table}"] = item.rows
+                continue
             stats.statements += 1
             stats.calls += item.calls
+            spent = item.total_ms if item.total_ms is not None else item.duration_ms or 0.0
+            stats.time_ms += spent
             at = capture_seconds(item.time)
             if at is not None and at >= clock.now:  # the clock never runs backwards
                 clock.now = at
-            before = len(engine.findings)
+                pace.wait(at)
             if kind.startswith("pgss"):
-                _gate_only(engine, item)
+                facts, refusals = engine.decide(item.sql)
+                new = [dict(workload_finding(r.slug, r.variant, r.message, item.sql), dsql_message=r.message)
+                       for r in refusals]
+                new += judge.judge(item, facts, bool(refusals), path)
+                if remote is not None:
+                    remote.compare(path, item.line, item.sql, _predicted(new), remote.parse(item.sql))
+                if new:
+                    pgss_affected.add((path, item.line))
+                pgss_time[(path, item.line)] = spent
             else:
+                before = len(engine.findings)
                 key = (path, item.session)
                 s = sessions.get(key)
                 if s is None:
                     s = sessions[key] = engine.session()
                 params = None if item.params is None else [None if p is None else p.encode() for p in item.params]
                 shape = (s.rows, s.bytes, s.started, s.in_txn and not s.aborted)
+                outcome = None
                 try:
                     r = s.execute(item.sql, params) if params is not None else s.execute(item.sql)
                     if r.command_tag == "COMMIT":
                         stats.transactions_committed += 1
                         _keep_transaction(stats, path, item, shape, clock.now, "committed")
                 except DsqlError as e:
+                    outcome = e
                     if item.sql.strip().rstrip(";").upper() in ("COMMIT", "END", "COMMIT WORK", "END WORK"):
                         _keep_transaction(stats, path, item, shape, clock.now, f"failed {e.sqlstate}")
-            new = engine.findings[before:]
+                new = engine.findings[before:]
+                if remote is not None:
+                    from dsql_audit.replay.target import Outcome
+
+                    predicted = Outcome(outcome.sqlstate, outcome.message) if outcome is not None else Outcome()
+                    remote.compare(path, item.line, redact(item.sql) if redacted else item.sql, predicted,
+                                   remote.execute(key, item.sql, item.params))
             for f in new:
                 findings.append(_finding(f, item, path, redacted))
                 if f["statement"] == "COMMIT":
@@ -173,16 +242,64 @@ def replay(paths: list[str], *, profile: str | None = None, schema: str | None =
                         rel = (engine.decide(text)[0].stmt or {}).get("relation") or {}
                         if rel.get("relname"):
                             stats.contended[rel["relname"]] = stats.contended.get(rel["relname"], 0) + 1
+                        shape_of = " ".join(blank_literals(text).split())[:200]
+                        if shape_of in stats.contended_keys or len(stats.contended_keys) < 1000:
+                            stats.contended_keys[shape_of] = stats.contended_keys.get(shape_of, 0) + 1
             if new:
                 stats.calls_affected += item.calls
+                stats.time_affected_ms += spent
             if progress is not None:
                 progress(stats.statements)
+        for path, ev, f in judge.finish():
+            findings.append(_finding(f, ev, path, redacted))
+            if (path, ev.line) not in pgss_affected:
+                pgss_affected.add((path, ev.line))
+                stats.calls_affected += ev.calls
+                stats.time_affected_ms += pgss_time.get((path, ev.line), 0.0)
+        judge.close()
         stats.sessions = len(sessions)
         for s in sessions.values():
             s.close()
         profile_obj = engine.profile
+    if remote is not None:
+        remote.close()
     return ReplayResult(findings=findings, errors=errors, profile=profile_obj, stats=stats, inputs=len(paths),
-                        units=stats.statements)
+                        units=stats.statements, target=remote.stats.summary() if remote is not None else None)
+
+
+def _predicted(new: list):
+    """The engine's prediction for a pg_stat_statements entry: the first error-severity refusal's SQLSTATE
+    (what parsing it on DSQL should answer), else success."""
+    from dsql_audit.replay.target import Outcome
+
+    for f in new:
+        if f.get("sqlstate") and f["rule"] not in ("transaction-row-limit", "transaction-timeout", "hot-row"):
+            return Outcome(f["sqlstate"], f["message"])
+    return Outcome()
+
+
+class _Pacer:
+    """--speed: wait so captured time passes ``speed`` times faster than the capture's (the engine's clock
+    is the captured time either way; pacing matters for a --target, which has its own clock)."""
+
+    def __init__(self, speed: float | None, sleep=None):
+        import time
+
+        self.speed = speed if speed and speed > 0 else None
+        self.sleep = sleep or time.sleep
+        self.monotonic = time.monotonic
+        self.origin = None  # (captured seconds, wall seconds) of the first timed statement
+
+    def wait(self, at: float) -> None:
+        if self.speed is None:
+            return
+        if self.origin is None:
+            self.origin = (at, self.monotonic())
+            return
+        due = self.origin[1] + (at - self.origin[0]) / self.speed
+        delay = due - self.monotonic()
+        if delay > 0:
+            self.sleep(delay)
 
 
 def _keep_transaction(stats: ReplayStats, path: str, ev: Event, shape, now: float, outcome: str) -> None:
@@ -199,7 +316,7 @@ def _keep_transaction(stats: ReplayStats, path: str, ev: Event, shape, now: floa
         stats.transactions[:] = keep
 
 
-def _merged(paths, fmt, stats, errors):
+def _merged(paths, fmt, stats, errors, prefix=None):
     """(capture, format, event or error) from every capture: logs merged by captured time (stable, so one
     capture keeps its own order), then pg_stat_statements exports and scripts, each in its own order."""
     import heapq
@@ -217,7 +334,7 @@ def _merged(paths, fmt, stats, errors):
     def stream(n, path, kind):
         last = float("-inf")
         try:
-            for item in read_capture(path, kind):
+            for item in read_capture(path, kind, prefix=prefix):
                 at = capture_seconds(getattr(item, "time", None))
                 last = at if at is not None and at > last else last
                 yield (last, n), (path, kind, item)
@@ -232,13 +349,3 @@ def _merged(paths, fmt, stats, errors):
                 yield path, kind, item
         except OSError as exc:
             yield path, kind, CaptureError(0, f"cannot read the capture: {exc}")
-
-
-def _gate_only(engine, ev: Event) -> None:
-    """A normalized statement without data or session: what the gate refuses, recorded as the engine
-    records a refusal."""
-    facts, refused = engine.decide(ev.sql)
-    for r in refused:
-        engine.findings.append({"rule": r.slug, "code": r.code, "variant": r.variant, "sqlstate": r.sqlstate,
-                                "message": r.message, "statement": ev.sql, "session": None,
-                                "transaction": None, "time": None})

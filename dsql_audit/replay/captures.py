@@ -42,8 +42,21 @@ class Event:
     error: str | None = None  # the error the server answered with, when the log says so
     calls: int = 1
     queryid: str | None = None
-    total_ms: float | None = None
+    total_ms: float | None = None  # pg_stat_statements: total_exec_time (total_time before PostgreSQL 13)
+    rows: float | None = None  # pg_stat_statements: rows returned or affected, over all calls
+    mean_ms: float | None = None
+    max_ms: float | None = None
     protocol: str = "simple"  # simple | extended
+
+
+@dataclass
+class TableSize:
+    """A table's live row count as the capture recorded it (``tables`` in a JSON export: what
+    pg_stat_user_tables knew), so replay can tell a hot row from a busy big table."""
+
+    line: int
+    table: str
+    rows: int
 
 
 @dataclass
@@ -111,8 +124,64 @@ def detect_format(path: str | Path) -> str:
     return "stderr"
 
 
-def read_capture(path: str | Path, fmt: str | None = None) -> Iterator[Event | CaptureError]:
+_PREFIX_ESCAPES = {
+    "t": (r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?: ?[A-Za-z]{1,5}|[+-]\d\d(?::?\d\d)?)?", "time"),
+    "m": (r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+(?: ?[A-Za-z]{1,5}|[+-]\d\d(?::?\d\d)?)?", "time"),
+    "n": (r"\d+\.\d+", "epoch"), "p": (r"\d+", "pid"), "c": (r"[0-9a-f]+\.[0-9a-f]+", "session"),
+    "l": (r"\d+", None), "s": (r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?: ?[A-Za-z]{1,5})?", None),
+    "u": (r"[^\s@,\]]*", "user"), "d": (r"[^\s@,\]]*", "database"), "a": (r".*?", "application"),
+    "h": (r"[^\s,\]]*", None), "r": (r"[^\s,\]]*", None), "e": (r"[0-9A-Z]{5}", None),
+    "x": (r"\d+", None), "v": (r"(?:\d+/\d+)?", "vxid"), "i": (r".*?", None), "b": (r"[\w ]+?", None),
+    "Q": (r"-?\d+", None), "L": (r"[^\s,\]]*", None), "P": (r"\d*", None),
+}
+
+
+def compile_prefix(prefix: str) -> re.Pattern:
+    """A regex for lines written with this log_line_prefix (PostgreSQL's %-escapes, padding like %-10u
+    included); named groups for what replay uses. Text after %q is optional (absent for non-session
+    processes)."""
+    out, seen, optional = [], set(), False
+    i = 0
+    while i < len(prefix):
+        ch = prefix[i]
+        if ch == "%" and i + 1 < len(prefix):
+            m = re.match(r"%(-?\d+)?(.)", prefix[i:])
+            esc = m.group(2)
+            i += m.end()
+            if esc == "%":
+                out.append("%")
+            elif esc == "q":
+                out.append("(?:")
+                optional = True
+            elif esc in _PREFIX_ESCAPES:
+                pattern, name = _PREFIX_ESCAPES[esc]
+                if m.group(1):  # padded: spaces around the value
+                    pattern = rf" *{pattern} *"
+                if name and name not in seen:
+                    seen.add(name)
+                    out.append(f"(?P<{name}>{pattern})")
+                else:
+                    out.append(f"(?:{pattern})")
+            else:
+                out.append(re.escape(m.group(0)))
+            continue
+        out.append(r"\s+" if ch == " " else re.escape(ch))
+        i += 1
+    if optional:
+        out.append(")?")
+    return re.compile("".join(out))
+
+
+def read_capture(path: str | Path, fmt: str | None = None, *, prefix: str | None = None
+                 ) -> Iterator[Event | CaptureError]:
+    """The capture's events; ``prefix``: the server's log_line_prefix, for stderr logs whose prefix the
+    detection cannot read."""
     fmt = fmt or detect_format(path)
+    if prefix is not None and fmt == "stderr":
+        pattern = compile_prefix(prefix)
+        with open_text(path) as fh:
+            yield from _stderr(fh, pattern)
+        return
     reader = {"stderr": _stderr, "csvlog": _csvlog, "jsonlog": _jsonlog, "pgss-csv": _pgss_csv,
               "pgss-json": _pgss_json, "pgss-psql": _pgss_psql, "sql": _sql}.get(fmt)
     if reader is None:
@@ -184,7 +253,7 @@ class _Builder:
         return self._release()
 
 
-def _stderr(fh) -> Iterator[Event | CaptureError]:
+def _stderr(fh, prefix: re.Pattern | None = None) -> Iterator[Event | CaptureError]:
     b = _Builder()
     current = None  # [line, session, sev, msg, ctx]
 
@@ -211,13 +280,27 @@ def _stderr(fh) -> Iterator[Event | CaptureError]:
                 yield CaptureError(n, f"not a PostgreSQL log line: {line[:120]!r}")
             continue
         yield from done(current)
-        prefix = line[:m.start()]
-        sid = _SESSION_ID.search(prefix)
-        pid = _PID.search(prefix)
-        session = sid.group(1) if sid else pid.group(1) if pid else prefix.strip() or None
-        ts = _TIMESTAMP.match(prefix.lstrip())
+        if prefix is not None:
+            pm = prefix.match(line)
+            if pm is not None and _SEVERITY.match(line, pm.end()) is not None:
+                g = pm.groupdict()
+                session = g.get("session") or g.get("pid") or None
+                ctx = {k: g.get(k) or None for k in ("time", "user", "database", "application", "vxid")}
+                if ctx["time"] is None and g.get("epoch"):
+                    import datetime
+
+                    ctx["time"] = datetime.datetime.fromtimestamp(float(g["epoch"]), datetime.timezone.utc
+                                                                  ).strftime("%Y-%m-%d %H:%M:%S.%f+00")
+                m = _SEVERITY.match(line, pm.end())
+                current = [n, session, m.group("sev"), m.group("msg"), ctx]
+                continue
+        prefix_text = line[:m.start()]
+        sid = _SESSION_ID.search(prefix_text)
+        pid = _PID.search(prefix_text)
+        session = sid.group(1) if sid else pid.group(1) if pid else prefix_text.strip() or None
+        ts = _TIMESTAMP.match(prefix_text.lstrip())
         ctx = {"time": ts.group(0) if ts else None}
-        for um in _USER_DB.finditer(prefix):
+        for um in _USER_DB.finditer(prefix_text):
             if um.group("user"):
                 ctx["user"] = um.group("user")
             if um.group("db"):
@@ -298,12 +381,26 @@ def _pgss_rows(rows, line_of) -> Iterator[Event | CaptureError]:
         if not query:
             yield CaptureError(line_of(i), "pg_stat_statements row without a query")
             continue
-        calls = _number(row.get("calls"))
-        total = _number(row.get("total_exec_time", row.get("total_time")))
-        yield Event(line=line_of(i), sql=query, calls=int(calls) if calls is not None else 1,
-                    queryid=str(row["queryid"]) if row.get("queryid") not in (None, "") else None,
-                    total_ms=total, user=row.get("userid") or row.get("rolname"),
-                    database=row.get("dbid") or row.get("datname"))
+        yield _pgss_event(line_of(i), query, row, user=row.get("userid") or row.get("rolname"),
+                          database=row.get("dbid") or row.get("datname"))
+
+
+def _figure(row: dict, *names):
+    """The first of the columns present (PostgreSQL 13 renamed total_time to total_exec_time …)."""
+    for name in names:
+        if row.get(name) not in (None, ""):
+            return _number(row[name])
+    return None
+
+
+def _pgss_event(line: int, query: str, row: dict, **ctx) -> Event:
+    calls = _number(row.get("calls"))
+    queryid = row.get("queryid")
+    queryid = str(queryid).strip() if queryid not in (None, "") else None
+    return Event(line=line, sql=query, calls=int(calls) if calls is not None else 1, queryid=queryid or None,
+                 total_ms=_figure(row, "total_exec_time", "total_time"), rows=_figure(row, "rows"),
+                 mean_ms=_figure(row, "mean_exec_time", "mean_time"), max_ms=_figure(row, "max_exec_time", "max_time"),
+                 **ctx)
 
 
 def _pgss_csv(fh) -> Iterator[Event | CaptureError]:
@@ -339,6 +436,10 @@ def _pgss_json(fh) -> Iterator[Event | CaptureError]:
     except ValueError as exc:
         yield CaptureError(getattr(exc, "lineno", 1), f"not a pg_stat_statements JSON export: {exc}")
         return
+    if isinstance(doc, dict):
+        for t in doc.get("tables") or ():
+            if isinstance(t, dict) and t.get("name") and _number(t.get("rows")) is not None:
+                yield TableSize(1, str(t["name"]), int(_number(t["rows"])))
     rows = doc.get("statements", []) if isinstance(doc, dict) else doc
     yield from _pgss_rows(rows if isinstance(rows, list) else [], lambda i: i + 1)
 
@@ -382,10 +483,7 @@ def _pgss_psql(fh) -> Iterator[Event | CaptureError]:
     current = None
     def emit(entry):
         n, row = entry
-        calls = _number(row.get("calls"))
-        return Event(line=n, sql=row.get("query", "").strip(), calls=int(calls) if calls is not None else 1,
-                     queryid=(row.get("queryid") or "").strip() or None,
-                     total_ms=_number(row.get("total_exec_time", row.get("total_time"))))
+        return _pgss_event(n, row.get("query", "").strip(), {k: v.strip() for k, v in row.items()})
 
     source = itertools.chain([pending] if pending else [], lines)  # streaming, not a list
     carry = None  # unaligned: a row whose query holds newlines spans several lines

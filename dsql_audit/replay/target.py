@@ -1,0 +1,127 @@
+"""`replay --target DSN --allow-writes`: the capture replayed against another PostgreSQL-wire endpoint (a
+real Aurora DSQL cluster in practice, or `dsql-audit serve`) beside the engine, so each statement's real
+outcome sits next to the engine's prediction.
+
+One connection per captured session, statements sent as captured (simple query, or the extended protocol
+with the captured parameters), in the same order as the engine gets them. DSQL never makes a statement
+wait, so one driver thread interleaves the sessions as the capture does. pg_stat_statements entries carry
+no values: they are only parsed on the target (Parse, unnamed statement; nothing runs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dsql_audit.replay.endpoints import EndpointError, connect, redact_dsn
+
+MAX_KEPT = 100  # disagreements kept for the report
+
+
+@dataclass
+class Outcome:
+    sqlstate: str | None = None  # None: the statement succeeded
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.sqlstate is None
+
+    def __str__(self) -> str:
+        return "ok" if self.ok else f"{self.sqlstate} {self.message}"
+
+
+@dataclass
+class TargetStats:
+    endpoint: str
+    statements: int = 0
+    errors: int = 0
+    agreed: int = 0
+    disagreed: int = 0
+    reconnects: int = 0
+    disagreements: list = field(default_factory=list)
+
+    def summary(self) -> dict:
+        return {"endpoint": self.endpoint, "statements": self.statements, "errors": self.errors,
+                "agreed_with_engine": self.agreed, "disagreed_with_engine": self.disagreed,
+                "reconnects": self.reconnects, "disagreements": self.disagreements}
+
+
+class Target:
+    def __init__(self, dsn: str):
+        self.dsn = dsn
+        self.stats = TargetStats(redact_dsn(dsn))
+        self.conns: dict = {}
+        connect(dsn).close()  # fail early, with a clear message, when the endpoint cannot be reached
+
+    def _conn(self, key):
+        conn = self.conns.get(key)
+        if conn is None or conn.closed:
+            if conn is not None:
+                self.stats.reconnects += 1
+            conn = self.conns[key] = connect(self.dsn)
+        return conn
+
+    def execute(self, key, sql: str, params: list | None) -> Outcome:
+        from psycopg import pq
+
+        try:
+            pg = self._conn(key).pgconn
+        except EndpointError as exc:
+            return Outcome("08006", str(exc))
+        if _copy_from_stdin(sql):
+            return Outcome(None, "skipped: COPY data is not in the capture")
+        try:
+            if params is not None:
+                res = pg.exec_params(sql.encode(), [None if p is None else p.encode() for p in params])
+            else:
+                res = pg.exec_(sql.encode())
+        except Exception as exc:  # noqa: BLE001  (the connection broke: report it, reconnect next time)
+            self.conns.pop(key, None)
+            return Outcome("08006", f"connection lost: {exc}")
+        return _outcome(res, pq)
+
+    def parse(self, sql: str) -> Outcome:
+        from psycopg import pq
+
+        try:
+            res = self._conn("pgss").pgconn.prepare(b"", sql.encode())
+        except EndpointError as exc:
+            return Outcome("08006", str(exc))
+        except Exception as exc:  # noqa: BLE001
+            self.conns.pop("pgss", None)
+            return Outcome("08006", f"connection lost: {exc}")
+        return _outcome(res, pq)
+
+    def compare(self, capture: str, line: int, sql: str, engine: Outcome, target: Outcome) -> None:
+        s = self.stats
+        s.statements += 1
+        s.errors += not target.ok
+        if engine.sqlstate == target.sqlstate:
+            s.agreed += 1
+            return
+        s.disagreed += 1
+        if len(s.disagreements) < MAX_KEPT:
+            s.disagreements.append({"capture": capture, "line": line, "statement": " ".join(sql.split())[:300],
+                                    "engine": str(engine), "target": str(target)})
+
+    def close(self) -> None:
+        for conn in self.conns.values():
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001
+                pass
+        self.conns.clear()
+
+
+def _outcome(res, pq) -> Outcome:
+    if res.status in (pq.ExecStatus.FATAL_ERROR, pq.ExecStatus.NONFATAL_ERROR):
+        state = res.error_field(pq.DiagnosticField.SQLSTATE)
+        msg = res.error_field(pq.DiagnosticField.MESSAGE_PRIMARY)
+        return Outcome(state.decode() if state else "XX000", msg.decode(errors="replace") if msg else "")
+    return Outcome()
+
+
+def _copy_from_stdin(sql: str) -> bool:
+    import re
+
+    return bool(re.match(r"\s*COPY\b.*\b(FROM\s+STDIN|TO\s+STDOUT)\b", sql, re.I | re.S))
