@@ -95,6 +95,10 @@ def open_text(path: str | Path):
     return open(p, encoding="utf-8", errors="replace", newline="")
 
 
+_SQL_START = re.compile(r"(BEGIN|START|SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|DROP|WITH|SET|COPY|TRUNCATE|"
+                        r"GRANT|VALUES|CALL|DO|EXPLAIN|PREPARE|EXECUTE|COMMENT)\b", re.I)
+
+
 def detect_format(path: str | Path) -> str:
     name = str(path).lower()
     for suffix in (".bz2", ".gz"):
@@ -106,6 +110,9 @@ def detect_format(path: str | Path) -> str:
     if not head:
         return "sql"
     first = head[0].lstrip()
+    code = next((line.lstrip() for line in head if not line.lstrip().startswith("--")), "")
+    if code.startswith("\\") or _SQL_START.match(code):  # a SQL, psql or pgbench (\set …) script
+        return "sql"
     if first.startswith("["):
         return "pgss-json"
     if first.startswith("{"):
@@ -521,9 +528,63 @@ def _pgss_psql(fh) -> Iterator[Event | CaptureError]:
         yield emit((current[0], current[1]))
 
 
+_PGBENCH_VAR = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+def _pgbench_value(expr: str, variables: dict, rng) -> int | float:
+    """A pgbench \\set expression: integers and floats, + - * / %, parentheses, :variables and the
+    functions pgbench scripts use (random, random_uniform, abs, least, greatest, int, double, pi)."""
+    import ast
+    import math
+    import operator
+
+    text = _PGBENCH_VAR.sub(lambda m: repr(variables.get(m.group(1), 1)), expr)
+    funcs = {"random": lambda a, b: rng.randint(int(a), int(b)), "random_uniform": lambda a, b: rng.randint(int(a), int(b)),
+             "random_gaussian": lambda a, b, *_: rng.randint(int(a), int(b)),
+             "random_exponential": lambda a, b, *_: rng.randint(int(a), int(b)),
+             "random_zipfian": lambda a, b, *_: rng.randint(int(a), int(b)),
+             "abs": abs, "least": min, "greatest": max, "int": int, "double": float, "pi": lambda: math.pi,
+             "sqrt": math.sqrt}
+    ops = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Mod: operator.mod,
+           ast.Div: lambda a, b: a // b if isinstance(a, int) and isinstance(b, int) else a / b}
+
+    def ev(node):
+        if isinstance(node, ast.Expression):
+            return ev(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+            return node.value
+        if isinstance(node, ast.BinOp) and type(node.op) in ops:
+            return ops[type(node.op)](ev(node.left), ev(node.right))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            return -ev(node.operand) if isinstance(node.op, ast.USub) else ev(node.operand)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in funcs:
+            return funcs[node.func.id](*(ev(a) for a in node.args))
+        raise ValueError(f"unsupported pgbench expression: {expr}")
+
+    return ev(ast.parse(text.strip(), mode="eval"))
+
+
 def _sql(fh) -> Iterator[Event | CaptureError]:
+    """A SQL script, or a pgbench script: \\set variables are evaluated (random() seeded, so a replay is
+    repeatable; :scale is 1 unless the script sets it) and :name references in statements replaced."""
+    import random
+
     from dsql_audit.sqltext import split_text
 
+    variables: dict = {"scale": 1, "client_id": 0}
+    rng = random.Random(0)
     for st in split_text(fh.read()):
+        if st.kind == "meta":
+            m = re.match(r"\\set\s+(\w+)\s+(.*)", st.text.strip())
+            if m:
+                try:
+                    variables[m.group(1)] = _pgbench_value(m.group(2), variables, rng)
+                except (ValueError, SyntaxError, TypeError, ZeroDivisionError) as exc:
+                    yield CaptureError(st.line, f"{exc}")
+            continue
         if st.kind == "sql":
-            yield Event(line=st.line, sql=st.text, session="script")
+            text = st.text
+            if ":" in text and variables:
+                text = _PGBENCH_VAR.sub(lambda m: str(variables[m.group(1)]) if m.group(1) in variables
+                                        else m.group(0), text)
+            yield Event(line=st.line, sql=text, session="script")
