@@ -975,12 +975,11 @@ class Session:
             sel = (s.get("selectStmt") or {}).get("SelectStmt") or {}
             n = len(sel.get("valuesLists") or ()) or 1
             return _Ran(Result(f"INSERT 0 {n}"), n)
-        from pglast import parse_sql
-        from pglast.stream import RawStream
-
-        tree = parse_sql(facts.text)[0].stmt
-        target = RawStream()(tree.relation)
-        where = f" WHERE {RawStream()(tree.whereClause)}" if tree.whereClause is not None else ""
+        rel = s.get("relation") or {}
+        target = ".".join(_quote(p) for p in (rel.get("schemaname"), rel.get("relname")) if p)
+        if (rel.get("alias") or {}).get("aliasname"):
+            target += " AS " + _quote(rel["alias"]["aliasname"])
+        where = _where_clause(facts.text)
         try:
             self._pg("SAVEPOINT dsql_count")
             n = int(self._user(f"SELECT count(*) FROM {target}{where}", bind and (bind[0], bind[1], bind[2], 0))
@@ -990,6 +989,26 @@ class Session:
             self._pg("ROLLBACK TO SAVEPOINT dsql_count")
             n = 1
         return _Ran(Result(f"{'UPDATE' if node == 'UpdateStmt' else 'DELETE'} {n}"), n)
+
+
+def _where_clause(text: str) -> str:
+    """The statement's own top-level ``WHERE …`` (up to RETURNING), from pglast's scanner: cheap next to
+    building and deparsing the statement's tree on every conflicting write."""
+    from pglast.parser import scan
+
+    depth, start, end = 0, None, len(text)
+    for tok in scan(text):
+        name = tok.name
+        if name == "ASCII_40":
+            depth += 1
+        elif name == "ASCII_41":
+            depth -= 1
+        elif depth == 0 and name == "WHERE" and start is None:
+            start = tok.start
+        elif depth == 0 and name == "RETURNING" and start is not None:
+            end = tok.start
+            break
+    return " " + text[start:end].rstrip().rstrip(";") if start is not None else ""
 
 
 def _quote(name: str) -> str:

@@ -135,11 +135,12 @@ def _finding(f: dict, ev: Event, path: str, redacted: bool, source: str = "repla
 def replay(paths: list[str], *, profile: str | None = None, schema: str | None = None, fmt: str | None = None,
            redacted: bool = False, log=None, progress=None, engine=None, data: list[str] | None = None,
            speed: float | None = None, target: str | None = None, sleep=None,
-           log_line_prefix: str | None = None) -> ReplayResult:
+           log_line_prefix: str | None = None, aggregate: bool = True) -> ReplayResult:
     """Replay the captures. ``engine``: a started Engine to use (its data stays), else a fresh one;
     ``data``: files to seed tables from; ``speed``: pace the replay at captured time divided by this (None:
     as fast as possible); ``target``: a DSN to replay against beside the engine (the caller has checked
-    that writes there are allowed)."""
+    that writes there are allowed); ``aggregate``: one finding per rule and statement shape in a capture,
+    with its occurrences (memory stays flat however long the log), else one per occurrence."""
     from contextlib import nullcontext
 
     from dsql_audit.engine import DsqlError, Engine
@@ -148,7 +149,7 @@ def replay(paths: list[str], *, profile: str | None = None, schema: str | None =
 
     log = log or (lambda line: None)
     stats = ReplayStats()
-    findings: list[Finding] = []
+    findings = _Findings(aggregate)
     errors: list[InputError] = []
     clock = CaptureClock()
     pace = _Pacer(speed, sleep)
@@ -159,6 +160,7 @@ def replay(paths: list[str], *, profile: str | None = None, schema: str | None =
         from dsql_audit.replay.target import Target
 
         remote = Target(target)
+    owned = engine is None
     with (nullcontext(engine) if engine is not None else Engine(profile=profile or "latest", clock=clock)) as engine:
         if engine._server is None:
             engine.start()
@@ -179,7 +181,8 @@ def replay(paths: list[str], *, profile: str | None = None, schema: str | None =
             errors.extend(data_errors)
             stats.seeded_rows = sum(table_rows.values())
         judge = WorkloadJudge(engine, resolve=bool(schema), table_rows=table_rows)
-        sessions: dict = {}  # (capture, captured session) → engine session
+        sessions: dict = {}  # (capture, captured session) → engine session, least recently used first
+        seen_sessions: set = set()
         pgss_affected: set = set()  # (capture, line) of pg_stat_statements entries with a finding
         pgss_time: dict = {}  # (capture, line) → total time, for findings made at the end
         for path, kind, item in _merged(paths, fmt, stats, errors, log_line_prefix):
@@ -210,9 +213,14 @@ def replay(paths: list[str], *, profile: str | None = None, schema: str | None =
             else:
                 before = len(engine.findings)
                 key = (path, item.session)
-                s = sessions.get(key)
+                s = sessions.pop(key, None)  # re-inserted last: the dict's order is least recently used first
                 if s is None:
-                    s = sessions[key] = engine.session()
+                    _close_idle(sessions, stats)
+                    s = engine.session()
+                    if key not in seen_sessions:
+                        seen_sessions.add(key)
+                        stats.sessions += 1
+                sessions[key] = s
                 params = None if item.params is None else [None if p is None else p.encode() for p in item.params]
                 shape = (s.rows, s.bytes, s.started, s.in_txn and not s.aborted)
                 outcome = None
@@ -226,6 +234,8 @@ def replay(paths: list[str], *, profile: str | None = None, schema: str | None =
                     if item.sql.strip().rstrip(";").upper() in ("COMMIT", "END", "COMMIT WORK", "END WORK"):
                         _keep_transaction(stats, path, item, shape, clock.now, f"failed {e.sqlstate}")
                 new = engine.findings[before:]
+                if owned:
+                    del engine.findings[before:]  # consumed here: a long log must not grow the engine's list
                 if remote is not None:
                     from dsql_audit.replay.target import Outcome
 
@@ -233,7 +243,7 @@ def replay(paths: list[str], *, profile: str | None = None, schema: str | None =
                     remote.compare(path, item.line, redact(item.sql) if redacted else item.sql, predicted,
                                    remote.execute(key, item.sql, item.params))
             for f in new:
-                findings.append(_finding(f, item, path, redacted))
+                findings.append(_finding(f, item, path, redacted), f, item)
                 if f["statement"] == "COMMIT":
                     stats.transactions_lost += 1
                 if f["rule"] == "occ-conflict":
@@ -257,14 +267,65 @@ def replay(paths: list[str], *, profile: str | None = None, schema: str | None =
                 stats.calls_affected += ev.calls
                 stats.time_affected_ms += pgss_time.get((path, ev.line), 0.0)
         judge.close()
-        stats.sessions = len(sessions)
         for s in sessions.values():
             s.close()
         profile_obj = engine.profile
     if remote is not None:
         remote.close()
-    return ReplayResult(findings=findings, errors=errors, profile=profile_obj, stats=stats, inputs=len(paths),
+    return ReplayResult(findings=findings.list(), errors=errors, profile=profile_obj, stats=stats, inputs=len(paths),
                         units=stats.statements, target=remote.stats.summary() if remote is not None else None)
+
+
+MAX_OPEN_SESSIONS = 64  # engine connections kept for captured sessions; idle ones beyond are closed
+
+
+def _close_idle(sessions: dict, stats: ReplayStats) -> None:
+    """Before opening another engine session: close the least recently used idle ones beyond the cap (a
+    log of connection-per-request traffic holds many thousands of sessions; PostgreSQL has ~100 slots).
+    A session seen again later simply reconnects, as its application would have."""
+    if len(sessions) < MAX_OPEN_SESSIONS:
+        return
+    for key in list(sessions):
+        s = sessions[key]
+        if not s.in_txn:
+            del sessions[key]
+            s.close()
+            if len(sessions) < MAX_OPEN_SESSIONS:
+                return
+
+
+class _Findings:
+    """Findings in first-seen order; aggregated: one per (capture, rule, case, statement shape, colliding
+    write shape), counting occurrences (weighted by calls) — a 1 GB log has millions of OCC losses of a
+    handful of statement shapes."""
+
+    def __init__(self, aggregate: bool):
+        self.aggregate = aggregate
+        self.items: dict = {}
+        self.counts: dict = {}
+
+    def append(self, finding: Finding, raw: dict | None = None, ev: Event | None = None) -> None:
+        if not self.aggregate or ev is None or finding.source != "replay" or finding.queryid is not None:
+            self.items[len(self.items)] = finding
+            return
+        colliding = " ".join(blank_literals((raw or {}).get("colliding", [""])[0] or "").split())[:200]
+        key = (finding.path, finding.name, (raw or {}).get("variant"), " ".join(blank_literals(ev.sql).split())[:500],
+               colliding)
+        if key in self.items:
+            self.counts[key] += ev.calls
+        else:
+            self.items[key] = finding
+            self.counts[key] = ev.calls
+
+    def list(self) -> list:
+        out = []
+        for key, f in self.items.items():
+            n = self.counts.get(key, 1)
+            if n > 1:
+                f.occurrences = n
+                f.message += f" — {n:,} times in this capture (the first at this line)"
+            out.append(f)
+        return out
 
 
 def _predicted(new: list):
