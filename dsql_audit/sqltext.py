@@ -214,10 +214,32 @@ def offset_to_linecol(text: str, offset: int, line: int, column: int) -> tuple[i
 
 
 # a quoted identifier is kept (it names something); string and number literals become ?
-_LITERAL = re.compile(r'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'|\b\d+(?:\.\d+)?\b')
+# a negative number after an operator, comma or parenthesis is one literal ("+ -758" and "+ 758" are one shape)
+_LITERAL = re.compile(r'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'|(?:(?<=[-+*/=<>,(] )|(?<=[-+*/=<>,(]))-?\b\d+(?:\.\d+)?\b'
+                      r'|\b\d+(?:\.\d+)?\b')
 
 
 def blank_literals(sql: str) -> str:
     """The statement with its string and number literals replaced by ? (quoted identifiers kept): the
     statement's shape, and what a report may show of a captured statement without its data."""
     return _LITERAL.sub(lambda m: m.group(0) if m.group(0)[0] == '"' else "?", sql)
+
+
+def where_clause(text: str) -> str:
+    """An UPDATE's or DELETE's own top-level ``WHERE …`` (up to RETURNING; "" when none), from pglast's
+    scanner: cheap next to building and deparsing the statement's tree."""
+    from pglast.parser import scan
+
+    depth, start, end = 0, None, len(text)
+    for tok in scan(text):
+        name = tok.name
+        if name == "ASCII_40":
+            depth += 1
+        elif name == "ASCII_41":
+            depth -= 1
+        elif depth == 0 and name == "WHERE" and start is None:
+            start = tok.start
+        elif depth == 0 and name == "RETURNING" and start is not None:
+            end = tok.start
+            break
+    return text[start:end].rstrip().rstrip(";").rstrip() if start is not None else ""

@@ -313,3 +313,21 @@ def test_schema_from_a_live_database(tmp_path):
         with psycopg.connect(source.uri, autocommit=True) as c:  # nothing was written to the source
             assert c.execute("SELECT count(*) FROM orders").fetchone() == (0,)
             assert before is not None
+
+
+def test_endpoints_never_show_passwords_and_need_iam_for_dsql():
+    from dsql_audit.replay.endpoints import EndpointError, connect, is_dsql, redact_dsn
+
+    assert redact_dsn("postgresql://admin:tok%2Fen@h:5432/postgres?sslmode=require") == \
+        "postgresql://admin:***@h:5432/postgres?sslmode=require"
+    assert redact_dsn("host=h user=admin password='se cret' dbname=postgres") == \
+        "host=h user=admin password=*** dbname=postgres"
+    assert redact_dsn("postgresql://h/postgres?user=admin&password=abc&sslmode=require") == \
+        "postgresql://h/postgres?user=admin&password=***&sslmode=require"
+    dsn = "postgresql://admin@abcdefghijklmnopqrstuvwxyz.dsql.us-east-1.on.aws/postgres?sslmode=require"
+    assert is_dsql(dsn) and not is_dsql("postgresql://admin@localhost/postgres")
+    try:
+        import aurora_dsql_psycopg  # noqa: F401
+    except ImportError:
+        with pytest.raises(EndpointError, match=r"dsql-audit\[dsql\]"):
+            connect(dsn)

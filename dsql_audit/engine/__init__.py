@@ -37,7 +37,7 @@ from dsql_audit.engine.gate import analyse_text, refusals, transaction_message
 from dsql_audit.engine.jobs import (JOB_LATENCY, Job, JobRunner, concurrent_build, default_index_name,
                                     index_probe)
 from dsql_audit.profile import Profile, load_profile
-from dsql_audit.sqltext import blank_literals, split_text
+from dsql_audit.sqltext import blank_literals, split_text, where_clause
 
 DSQL_SERVER_VERSION = "16.15"  # SHOW server_version on a real cluster (probe env_server_version_setting)
 DSQL_SERVER_VERSION_NUM = "160015"
@@ -979,7 +979,8 @@ class Session:
         target = ".".join(_quote(p) for p in (rel.get("schemaname"), rel.get("relname")) if p)
         if (rel.get("alias") or {}).get("aliasname"):
             target += " AS " + _quote(rel["alias"]["aliasname"])
-        where = _where_clause(facts.text)
+        where = where_clause(facts.text)
+        where = f" {where}" if where else ""
         try:
             self._pg("SAVEPOINT dsql_count")
             n = int(self._user(f"SELECT count(*) FROM {target}{where}", bind and (bind[0], bind[1], bind[2], 0))
@@ -989,26 +990,6 @@ class Session:
             self._pg("ROLLBACK TO SAVEPOINT dsql_count")
             n = 1
         return _Ran(Result(f"{'UPDATE' if node == 'UpdateStmt' else 'DELETE'} {n}"), n)
-
-
-def _where_clause(text: str) -> str:
-    """The statement's own top-level ``WHERE …`` (up to RETURNING), from pglast's scanner: cheap next to
-    building and deparsing the statement's tree on every conflicting write."""
-    from pglast.parser import scan
-
-    depth, start, end = 0, None, len(text)
-    for tok in scan(text):
-        name = tok.name
-        if name == "ASCII_40":
-            depth += 1
-        elif name == "ASCII_41":
-            depth -= 1
-        elif depth == 0 and name == "WHERE" and start is None:
-            start = tok.start
-        elif depth == 0 and name == "RETURNING" and start is not None:
-            end = tok.start
-            break
-    return " " + text[start:end].rstrip().rstrip(";") if start is not None else ""
 
 
 def _quote(name: str) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from dsql_audit.catalog import load_catalog
 from dsql_audit.model import Finding, InputError, Severity
 from dsql_audit.replay.captures import CaptureError, Event, TableSize, detect_format, read_capture
-from dsql_audit.sqltext import blank_literals
+from dsql_audit.sqltext import blank_literals, where_clause
 
 _TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(\.\d+)?\s*(?:([+-])(\d\d):?(\d\d)?)?")
 
@@ -68,6 +68,7 @@ class ReplayStats:
     transactions_lost: int = 0  # ended by a DSQL error at COMMIT (OCC, bounds)
     contended: dict = field(default_factory=dict)  # table → OCC conflicts on it
     contended_keys: dict = field(default_factory=dict)  # colliding write (literals blanked) → conflicts
+    contended_rows: dict = field(default_factory=dict)  # "table WHERE key = value" of colliding writes → conflicts
     transactions: list = field(default_factory=list)  # the largest and the longest: see _keep_transaction
     by_format: dict = field(default_factory=dict)
     schema_statements: int = 0
@@ -103,6 +104,7 @@ class ReplayResult:
                "occ_conflict_rate": round(s.occ_conflicts / ended, 4) if ended else 0.0,
                "top_contended_tables": sorted(s.contended.items(), key=lambda kv: -kv[1])[:10],
                "top_contended_writes": sorted(s.contended_keys.items(), key=lambda kv: -kv[1])[:10],
+               "top_contended_rows": sorted(s.contended_rows.items(), key=lambda kv: -kv[1])[:10],
                "largest_transactions": sorted(s.transactions, key=lambda x: -x["rows"])[:10],
                "longest_transactions": sorted(s.transactions, key=lambda x: -x["seconds"])[:10],
                "schema": {"statements": s.schema_statements, "refused": s.schema_refused},
@@ -252,6 +254,10 @@ def replay(paths: list[str], *, profile: str | None = None, schema: str | None =
                         rel = (engine.decide(text)[0].stmt or {}).get("relation") or {}
                         if rel.get("relname"):
                             stats.contended[rel["relname"]] = stats.contended.get(rel["relname"], 0) + 1
+                            where = where_clause(text)
+                            row = f"{rel['relname']} {redact(where) if redacted else where}".strip()
+                            if row in stats.contended_rows or len(stats.contended_rows) < 10_000:
+                                stats.contended_rows[row] = stats.contended_rows.get(row, 0) + 1
                         shape_of = " ".join(blank_literals(text).split())[:200]
                         if shape_of in stats.contended_keys or len(stats.contended_keys) < 1000:
                             stats.contended_keys[shape_of] = stats.contended_keys.get(shape_of, 0) + 1

@@ -21,7 +21,7 @@ class EndpointError(Exception):
 def redact_dsn(dsn: str) -> str:
     """The DSN without its password (URL or key=value form)."""
     dsn = re.sub(r"(://[^:/@?]*):[^@/?]*@", r"\1:***@", dsn)
-    dsn = re.sub(r"(?i)\b(password|passfile|sslpassword)\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", r"\1=***", dsn)
+    dsn = re.sub(r"(?i)\b(password|passfile|sslpassword)\s*=\s*('(?:[^'\\]|\\.)*'|[^\s&]+)", r"\1=***", dsn)
     return re.sub(r"(?i)([?&](?:password|sslpassword)=)[^&]*", r"\1***", dsn)
 
 
