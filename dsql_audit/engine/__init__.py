@@ -351,6 +351,8 @@ class Session:
         self.catalog_seen = None  # engine.catalog_version at the transaction's start
         self.wrote = False
         self.doomed = False  # another transaction committed first over our writes
+        self.doomed_by: list = []  # the winners' writes that met ours (for the loser's report)
+        self.written: list = []  # our writes that went through (the first 32), to name the one a winner met
         self.committing = False  # decided to commit; PostgreSQL's COMMIT in flight
 
     def _start_txn(self) -> None:
@@ -614,14 +616,26 @@ class Session:
                         detail)
 
     def _lose(self) -> Result:
-        # the writes that met another transaction's rows: where the conflict is (for reports)
-        colliding = [facts.text for facts, _, _ in self.pending]
+        # where the conflict is (for reports): our writes that met a transaction that committed, and the
+        # winners' writes that met ours; not a write that only waited for a transaction that rolled back
+        committed = self.engine.committed
+        colliding = [facts.text for facts, blockers, _ in self.pending
+                     if any(b == "committed" or b in committed for b in blockers)]
+        for theirs in self.doomed_by:  # a winner met a row we wrote: name our write to that table
+            table = self._relation(theirs)
+            mine = [t for t in self.written if self._relation(t) == table]
+            colliding.append(mine[-1] if mine else theirs)
+        colliding = colliding or [facts.text for facts, _, _ in self.pending]
         self._rollback_pg()
         self._reset_txn()
         self.engine.prune()  # the caller holds the adjudicator
         finding = self.engine.record(self, "COMMIT", *OCC, "occ-conflict", "data")
         finding["colliding"] = colliding
         raise DsqlError(*OCC, finding)
+
+    def _relation(self, text: str):
+        rel = (self.engine.decide(text)[0].stmt or {}).get("relation") or {}
+        return rel.get("schemaname"), rel.get("relname")
 
     def _rollback_pg(self) -> None:
         if self.wounded:
@@ -810,6 +824,8 @@ class Session:
             self.bytes += sum(sizes)
         else:
             result = self._result(res)
+        if len(self.written) < 32:
+            self.written.append(facts.text)
         return _Ran(result, res.rowcount if facts.klass == "dml" else 0)
 
     def _ddl(self, facts) -> "_Ran":
@@ -931,6 +947,8 @@ class Session:
                     other.schema_doomed = other.wounded = True
                 else:
                     other.doomed = other.wounded = True
+                    if len(other.doomed_by) < 8:
+                        other.doomed_by.append(text)
                 self.engine.terminate(other.pid)
             worker.join(0.002)
         out = box[0]

@@ -203,7 +203,11 @@ def replay(paths: list[str], *, profile: str | None = None, schema: str | None =
                 clock.now = at
                 pace.wait(at)
             if kind.startswith("pgss"):
-                facts, refusals = engine.decide(item.sql)
+                facts, refusals = engine.decide(_named_placeholders(item.sql))
+                if facts.parse_error is not None:
+                    errors.append(InputError(path, f"statement does not parse ({facts.parse_error[0]}); "
+                                             f"pg_stat_statements cuts long queries at track_activity_query_size: "
+                                             f"{' '.join(item.sql.split())[:80]}", line=item.line))
                 new = [dict(workload_finding(r.slug, r.variant, r.message, item.sql), dsql_message=r.message)
                        for r in refusals]
                 new += judge.judge(item, facts, bool(refusals), path)
@@ -314,7 +318,7 @@ class _Findings:
         if not self.aggregate or ev is None or finding.source != "replay" or finding.queryid is not None:
             self.items[len(self.items)] = finding
             return
-        colliding = " ".join(blank_literals((raw or {}).get("colliding", [""])[0] or "").split())[:200]
+        colliding = " ".join(blank_literals(((raw or {}).get("colliding") or [""])[0] or "").split())[:200]
         key = (finding.path, finding.name, (raw or {}).get("variant"), " ".join(blank_literals(ev.sql).split())[:500],
                colliding)
         if key in self.items:
@@ -332,6 +336,20 @@ class _Findings:
                 f.message += f" — {n:,} times in this capture (the first at this line)"
             out.append(f)
         return out
+
+
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+def _named_placeholders(sql: str) -> str:
+    """pg_stat_statements normalises names too (SAVEPOINT $1, PREPARE $1 …): where $n cannot parse as a
+    parameter, read it as a name so the statement is still judged."""
+    from dsql_audit.engine.gate import analyse_text
+
+    if "$" not in sql or analyse_text(sql).parse_error is None:
+        return sql
+    named = _PLACEHOLDER.sub(lambda m: f"dsql_audit_p{m.group(1)}", sql)
+    return named if analyse_text(named).parse_error is None else sql
 
 
 def _predicted(new: list):

@@ -416,16 +416,21 @@ def _pgss_csv(fh) -> Iterator[Event | CaptureError]:
     lines: list = []
 
     def rows():
+        try:
+            reader.fieldnames  # noqa: B018 - reads the header, so line_num counts data lines from here
+        except csv.Error:
+            pass
         while True:
+            start = reader.line_num + 1  # a quoted query can span lines: the row starts here
             try:
                 row = next(reader)
             except StopIteration:
                 return
             except csv.Error as exc:
-                lines.append(reader.line_num)
+                lines.append(start)
                 yield {"_error": str(exc)}
                 continue
-            lines.append(reader.line_num)
+            lines.append(start)
             yield row
     for i, row in enumerate(rows()):
         if "_error" in row:
@@ -438,8 +443,9 @@ def _pgss_csv(fh) -> Iterator[Event | CaptureError]:
 
 
 def _pgss_json(fh) -> Iterator[Event | CaptureError]:
+    text = fh.read()
     try:
-        doc = json.load(fh)
+        doc = json.loads(text)
     except ValueError as exc:
         yield CaptureError(getattr(exc, "lineno", 1), f"not a pg_stat_statements JSON export: {exc}")
         return
@@ -448,7 +454,35 @@ def _pgss_json(fh) -> Iterator[Event | CaptureError]:
             if isinstance(t, dict) and t.get("name") and _number(t.get("rows")) is not None:
                 yield TableSize(1, str(t["name"]), int(_number(t["rows"])))
     rows = doc.get("statements", []) if isinstance(doc, dict) else doc
-    yield from _pgss_rows(rows if isinstance(rows, list) else [], lambda i: i + 1)
+    rows = rows if isinstance(rows, list) else []
+    lines = _element_lines(text, isinstance(doc, dict))
+    yield from _pgss_rows(rows, lambda i: lines[i] if i < len(lines) else i + 1)
+
+
+def _element_lines(text: str, in_object: bool) -> list:
+    """The line each element of the statements array starts on (the file is small: it was json.loads'd)."""
+    if in_object:
+        m = re.search(r'"statements"\s*:\s*\[', text)
+        if m is None:
+            return []
+        pos = m.end()
+    else:
+        pos = text.find("[") + 1
+    decoder = json.JSONDecoder()
+    out, line, counted = [], 1, 0
+    while pos < len(text):
+        while pos < len(text) and text[pos] in " \t\r\n,":
+            pos += 1
+        if pos >= len(text) or text[pos] == "]":
+            break
+        line += text.count("\n", counted, pos)
+        counted = pos
+        out.append(line)
+        try:
+            _, pos = decoder.raw_decode(text, pos)
+        except ValueError:
+            break
+    return out
 
 
 _ROWS_FOOTER = re.compile(r"^\(\d+ rows?\)$")
