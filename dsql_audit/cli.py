@@ -368,6 +368,71 @@ def replay(captures, schema_path, schema_dsn, data_paths, capture_format, log_li
 
 
 @main.command()
+@click.argument("inputs", nargs=-1)
+@click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False),
+              help="Directory for schema.sql, apply.sh, apply.py, PLAN.md and plan.json.")
+@click.option("--from-dsn", "from_dsn", metavar="DSN", help="Convert a live database's schema (pg_dump "
+              "--schema-only; reads only).")
+@click.option("--profile", "profile_date", metavar="YYYY-MM-DD", help="Target DSQL as it was on this date.")
+@click.option("--cache", type=click.IntRange(min=1), default=65536, show_default=True,
+              help="CACHE for sequences and identity columns: 1 (strict order) or >= 65536.")
+@click.option("--keys", type=click.Choice(["identity", "uuid"]), default="identity", show_default=True,
+              help="serial keys become bigint identity columns, or uuid with gen_random_uuid().")
+@click.option("--check/--no-check", default=True, show_default=True,
+              help="Prove schema.sql by loading it into a fresh DSQL engine (exit 1 if anything is rejected).")
+@click.option("-q", "--quiet", is_flag=True)
+def convert(inputs, outdir, from_dsn, profile_date, cache, keys, check, quiet):
+    """Turn a PostgreSQL schema (dump, migration folder, live database) into DSQL DDL plus a migration plan."""
+    import tempfile
+
+    from dsql_audit.convert import convert as run_convert
+    from dsql_audit.convert import files
+    from dsql_audit.replay.endpoints import EndpointError, dump_schema, redact_dsn
+
+    err = (lambda line: None) if quiet else (lambda line: click.echo(line, err=True))
+    if cache != 1 and cache < 65536:
+        click.echo("dsql-audit convert: --cache must be 1 or at least 65536 (DSQL refuses other sizes)", err=True)
+        sys.exit(EXIT_USAGE)
+    if bool(inputs) == bool(from_dsn):
+        click.echo("dsql-audit convert: give INPUT files/folders or --from-dsn, not both and not neither", err=True)
+        sys.exit(EXIT_USAGE)
+    missing = [i for i in inputs if not Path(i).exists()]
+    if missing:
+        click.echo(f"dsql-audit convert: no such input: {', '.join(missing)}", err=True)
+        sys.exit(EXIT_USAGE)
+    tmp = None
+    paths = list(inputs)
+    if from_dsn:
+        tmp = tempfile.TemporaryDirectory(prefix="dsql-audit-convert-")
+        paths = [str(Path(tmp.name) / "schema.sql")]
+        try:
+            dump_schema(from_dsn, Path(paths[0]))
+        except EndpointError as exc:
+            click.echo(f"dsql-audit convert: {exc}", err=True)
+            sys.exit(EXIT_USAGE)
+        err(f"schema read from {redact_dsn(from_dsn)}")
+    try:
+        conv = run_convert(paths, profile=profile_date, cache=cache, keys=keys, check=check, log=err)
+        if from_dsn:
+            conv.inputs = [redact_dsn(from_dsn)]
+        files.write(conv, outdir)
+        if check:
+            files.verify(conv, outdir, log=err)
+            files.write(conv, outdir)  # PLAN.md and plan.json now carry the check's result
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    s = conv.summary()
+    for e in conv.errors:
+        err(f"{e.path}:{e.line or 0}: {e.message}")
+    checked = (f"; check: {conv.check['loaded']:,} statements loaded into the engine, {conv.check['rejected']} "
+               f"rejected" if check else "")
+    click.echo(f"{outdir}: {s['steps']:,} DSQL statements from {s['statements_read']:,} read; {s['plan_items']:,} "
+               f"plan items (~{s['effort_hours']:g} h); {s['changes']:,} automatic changes{checked}")
+    sys.exit(EXIT_FINDINGS if check and conv.check.get("rejected") else EXIT_CLEAN)
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback by default).")
 @click.option("--port", default=5433, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
 @click.option("--schema", "schema_path", type=click.Path(exists=True, dir_okay=False),

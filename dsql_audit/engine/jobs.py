@@ -39,10 +39,10 @@ def index_probe(text: str) -> str:
     from pglast.stream import RawStream
 
     stmt = parse_sql(text)[0].stmt
-    stream = RawStream()
     cols = []
     for p in list(stmt.indexParams or ()) + list(stmt.indexIncludingParams or ()):
-        cols.append(f"({stream(p.expr)})" if p.expr is not None else _ident(p.name))
+        # a fresh stream per expression: one RawStream called twice prints the first again
+        cols.append(f"({RawStream()(p.expr)})" if p.expr is not None else _ident(p.name))
     where = f" AND ({RawStream()(stmt.whereClause)})" if stmt.whereClause is not None else ""
     return f"SELECT {', '.join(cols) or 'NULL'} FROM {RawStream()(stmt.relation)} WHERE false{where}"
 

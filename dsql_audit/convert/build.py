@@ -1,0 +1,512 @@
+"""Statements in, schema model out: each statement is applied to the model (convert.model) — created,
+folded into what it changes, or moved into the plan with the reason and what the application must do."""
+
+from __future__ import annotations
+
+import copy
+
+from pglast import ast
+from pglast.stream import RawStream
+
+from dsql_audit.convert import types as T
+from dsql_audit.convert.model import AT, CONSTR, Origin, PlanItem, Schema, Table, names_of, qname, type_key
+
+# statements that carry no schema: data, session settings, ownership and privileges (DSQL's roles are IAM's)
+_SKIP = {
+    "InsertStmt": "data (INSERT)", "CopyStmt": "data (COPY)", "UpdateStmt": "data (UPDATE)",
+    "DeleteStmt": "data (DELETE)", "VariableSetStmt": "session settings (SET)", "SelectStmt": "queries (SELECT)",
+    "GrantStmt": "privileges (GRANT/REVOKE)", "GrantRoleStmt": "role grants", "AlterOwnerStmt": "owners",
+    "AlterDefaultPrivilegesStmt": "default privileges", "CreateRoleStmt": "roles (CREATE ROLE)",
+    "AlterRoleStmt": "roles", "AlterRoleSetStmt": "role settings", "TransactionStmt": "transaction control",
+    "CommentStmt": "comments (COMMENT ON)", "SecLabelStmt": "security labels", "CreateStatsStmt":
+    "extended statistics", "VacuumStmt": "VACUUM/ANALYZE", "AlterDatabaseSetStmt": "database settings",
+    "AlterDatabaseStmt": "database settings", "CheckPointStmt": "CHECKPOINT", "DiscardStmt": "DISCARD",
+    "ClusterStmt": "CLUSTER", "ReindexStmt": "REINDEX", "ExplainStmt": "EXPLAIN", "DeallocateStmt": "DEALLOCATE",
+    "NotifyStmt": "NOTIFY", "ListenStmt": "LISTEN", "LockStmt": "LOCK", "TruncateStmt": "data (TRUNCATE)",
+    "CallStmt": "CALL", "DoStmt": None, "CreatedbStmt": "CREATE DATABASE", "DropdbStmt": "DROP DATABASE",
+    "AlterSystemStmt": "ALTER SYSTEM", "AlterCollationStmt": "collations", "RefreshMatViewStmt":
+    "REFRESH MATERIALIZED VIEW", "AlterObjectSchemaStmt": None, "AlterEnumStmt": None,
+}
+
+# whole object kinds DSQL does not have: (plan kind, why, what to do, effort hours)
+_MOVE = {
+    "CreateExtensionStmt": ("extension", "DSQL supports no extensions",
+                            "replace what the schema uses from the extension (see the column and index items)", 1),
+    "CreateTableSpaceStmt": ("tablespace", "DSQL manages storage itself", "nothing: drop it", 0.1),
+    "CreatePolicyStmt": ("policy", "DSQL has no row-level security",
+                         "enforce the policy's predicate in every query of the application (or a view per role)", 3),
+    "AlterPolicyStmt": ("policy", "DSQL has no row-level security", "as for the policy", 1),
+    "RuleStmt": ("rule", "DSQL has no rewrite rules", "do what the rule did in the application or a view", 2),
+    "CreatePublicationStmt": ("publication", "DSQL has no logical replication publications",
+                              "use another change feed (application events)", 4),
+    "AlterPublicationStmt": ("publication", "DSQL has no logical replication publications", "as above", 0.5),
+    "CreateSubscriptionStmt": ("subscription", "DSQL has no logical replication", "load data another way", 4),
+    "CreateEventTrigStmt": ("event-trigger", "DSQL has no event triggers",
+                            "run the DDL checks in the migration pipeline instead", 2),
+    "CreateForeignTableStmt": ("foreign-table", "DSQL has no foreign data wrappers",
+                               "read the remote data in the application or load it", 4),
+    "CreateFdwStmt": ("foreign-table", "DSQL has no foreign data wrappers", "as above", 0.5),
+    "CreateForeignServerStmt": ("foreign-table", "DSQL has no foreign data wrappers", "as above", 0.5),
+    "CreateUserMappingStmt": ("foreign-table", "DSQL has no foreign data wrappers", "as above", 0.1),
+    "ImportForeignSchemaStmt": ("foreign-table", "DSQL has no foreign data wrappers", "as above", 0.5),
+    "CreateCastStmt": ("cast", "DSQL does not allow user-defined casts", "cast explicitly in queries", 1),
+    "CreateOpClassStmt": ("operator-class", "DSQL does not allow operator classes", "drop it", 0.5),
+    "CreateOpFamilyStmt": ("operator-class", "DSQL does not allow operator families", "drop it", 0.5),
+    "AlterOpFamilyStmt": ("operator-class", "DSQL does not allow operator families", "drop it", 0.1),
+    "CreateConversionStmt": ("conversion", "DSQL is UTF-8 only", "drop it", 0.1),
+    "CreateTransformStmt": ("transform", "DSQL has no procedural languages", "drop it", 0.1),
+    "CreatePLangStmt": ("language", "DSQL has no procedural languages", "drop it", 0.1),
+    "DefineStmt": ("definition", "DSQL does not allow user-defined aggregates, operators, base types or "
+                   "collations", "compute the aggregate in a query or the application", 2),
+    "CreateTrigStmt": None,  # handled: the plan item carries the trigger function's body
+}
+
+
+def deparse(node) -> str:
+    return RawStream()(node)
+
+
+class Builder:
+    def __init__(self, profile, *, cache: int = 65536, keys: str = "identity"):
+        self.profile = profile
+        self.cache = cache
+        self.keys = keys
+        self.schema = Schema()
+        self.uuid_keys: set = set()  # table.column made uuid by --keys uuid (their FK columns follow)
+        self.search_path: list = ["public"]  # as the input's SET search_path / set_config left it
+
+    # -- entry ---------------------------------------------------------------------------------------
+    def feed(self, stmt, origin: Origin) -> None:
+        kind = type(stmt).__name__
+        if self._search_path(stmt):
+            return
+        self._qualify(stmt)
+        handler = getattr(self, f"_{kind}", None)
+        if handler is not None:
+            handler(stmt, origin)
+        elif kind in _MOVE and _MOVE[kind] is not None:
+            pk, why, todo, hours = _MOVE[kind]
+            self.schema.plan.append(PlanItem(pk, _object_name(stmt), "moved", why, todo, origin, hours))
+        elif kind in _SKIP:
+            label = _SKIP[kind]
+            if label is None:
+                self.schema.plan.append(PlanItem(kind_label(kind), _object_name(stmt), "moved",
+                                                 "DSQL does not run this statement", "do it in the application "
+                                                 "or a migration script", origin, 1))
+            else:
+                self.schema.skip(label)
+        else:
+            self.schema.plan.append(PlanItem("statement", kind, "moved", f"convert does not carry {kind} over",
+                                             "review by hand", origin, 0.5))
+
+    # -- names: what an unqualified name means is the input's search_path at that point --------------
+    def _search_path(self, stmt) -> bool:
+        """SET search_path / set_config('search_path', …): remembered (True), not carried over."""
+        value = None
+        if isinstance(stmt, ast.VariableSetStmt) and (stmt.name or "").lower() == "search_path":
+            value = [a.val.sval for a in stmt.args or () if isinstance(a, ast.A_Const)
+                     and isinstance(a.val, ast.String)]
+        elif isinstance(stmt, ast.SelectStmt) and stmt.targetList and len(stmt.targetList) == 1:
+            fc = stmt.targetList[0].val
+            if isinstance(fc, ast.FuncCall) and names_of(fc.funcname)[-1:] == ["set_config"] and fc.args \
+                    and isinstance(fc.args[0], ast.A_Const) and getattr(fc.args[0].val, "sval", "") == "search_path":
+                arg = fc.args[1]
+                value = [p.strip().strip('"') for p in getattr(getattr(arg, "val", None), "sval", "").split(",")]
+        if value is None:
+            return False
+        value = [v for v in value if v and v != "$user" and v != "pg_catalog"]
+        self.search_path = value or ["public"]
+        self.schema.skip("session settings (SET)")
+        return True
+
+    def _qualify(self, stmt) -> None:
+        """Give unqualified names their schema: objects a statement creates go to the first schema of the
+        search_path; tables it refers to, to the first schema of the path that holds them."""
+        first = self.search_path[0]
+        creates = {ast.CreateStmt: "relation", ast.IndexStmt: None, ast.CreateSeqStmt: "sequence",
+                   ast.ViewStmt: "view", ast.CompositeTypeStmt: "typevar"}
+        attr = creates.get(type(stmt))
+        if attr and getattr(stmt, attr) is not None and getattr(stmt, attr).schemaname is None:
+            getattr(stmt, attr).schemaname = first
+        if isinstance(stmt, ast.CreateTableAsStmt) and stmt.into.rel.schemaname is None:
+            stmt.into.rel.schemaname = first
+        for owner, field in ((ast.CreateEnumStmt, "typeName"), (ast.CreateDomainStmt, "domainname"),
+                             (ast.CreateRangeStmt, "typeName")):
+            if isinstance(stmt, owner):
+                parts = getattr(stmt, field)
+                if parts and len(parts) == 1:
+                    setattr(stmt, field, (ast.String(sval=first),) + tuple(parts))
+        if isinstance(stmt, ast.CreateFunctionStmt) and len(stmt.funcname or ()) == 1:
+            stmt.funcname = (ast.String(sval=first),) + tuple(stmt.funcname)
+        if self.search_path == ["public"]:
+            return
+        from dsql_audit.convert.exprs import walk
+
+        ctes = {c.ctename for c in walk(stmt) if isinstance(c, ast.CommonTableExpr)}
+        for n in walk(stmt):
+            if isinstance(n, ast.RangeVar) and n.schemaname is None and n.relname not in ctes:
+                n.schemaname = self.resolve(n.relname)
+            elif isinstance(n, ast.TypeName) and n.names and len(n.names) == 1:
+                name = n.names[0].sval.lower()
+                for sp in self.search_path:
+                    if f"{sp}.{name}" in self.schema.types or f"{sp}.{name}" in self.schema.domains:
+                        n.names = (ast.String(sval=sp), n.names[0])
+                        break
+
+    def resolve(self, relname: str) -> str:
+        for sp in self.search_path:
+            key = f"{sp}.{relname}"
+            if key in self.schema.tables or key in self.schema.views or key in self.schema.sequences:
+                return sp
+        return self.search_path[0]
+
+    # -- schemas and types ---------------------------------------------------------------------------------
+    def _CreateSchemaStmt(self, s, origin):
+        if s.schemaname and s.schemaname != "public":
+            self.schema.schemas.setdefault(s.schemaname, origin)
+        saved = self.search_path
+        self.search_path = [s.schemaname or "public"]  # CREATE SCHEMA x CREATE TABLE t …: t is x.t
+        try:
+            for elt in s.schemaElts or ():
+                self.feed(elt, origin)
+        finally:
+            self.search_path = saved
+
+    def _CreateEnumStmt(self, s, origin):
+        name = type_key(s.typeName)
+        labels = [v.sval for v in s.vals or ()]
+        self.schema.types[name] = ("enum", labels)
+        self.schema.note(origin, f"enum {name} → a domain over text with CHECK (VALUE IN ({len(labels)} labels))")
+
+    def _CompositeTypeStmt(self, s, origin):
+        name = qname(s.typevar)
+        self.schema.types[name] = ("composite", s)
+        self.schema.plan.append(PlanItem("type", name, "replaced", "DSQL has no composite types",
+                                         "columns of this type become jsonb: read and write the fields as a JSON "
+                                         "object", origin, 1))
+
+    def _CreateRangeStmt(self, s, origin):
+        name = type_key(s.typeName)
+        self.schema.types[name] = ("range", s)
+        self.schema.plan.append(PlanItem("type", name, "replaced", "DSQL has no range types",
+                                         "columns of this type become text; split into lower/upper columns where "
+                                         "the bounds are queried", origin, 1))
+
+    def _CreateDomainStmt(self, s, origin):
+        name = type_key(s.domainname)
+        s.collClause = None
+        mapped = T.map_type(self, s.typeName, name, origin)
+        if mapped == "drop":
+            self.schema.types[name] = ("dropped", None)
+            return
+        self.schema.domains[name] = (s, origin)
+
+    def _AlterEnumStmt(self, s, origin):
+        name = type_key(s.typeName)
+        t = self.schema.types.get(name)
+        if t and t[0] == "enum" and s.newVal:
+            labels = t[1]
+            if s.oldVal:  # RENAME VALUE
+                t[1][:] = [s.newVal if x == s.oldVal else x for x in labels]
+            elif s.newVal not in labels:
+                labels.append(s.newVal)
+            return
+        self.schema.skip("ALTER TYPE")
+
+    # -- sequences -------------------------------------------------------------------------------------------
+    def _CreateSeqStmt(self, s, origin):
+        name = qname(s.sequence)
+        s.options = T.sequence_options(self, s.options, name, origin)
+        s.if_not_exists = False
+        self.schema.sequences[name] = (s, origin)
+
+    def _AlterSeqStmt(self, s, origin):
+        name = qname(s.sequence)
+        owned = [o for o in s.options or () if o.defname == "owned_by"]
+        rest = [o for o in s.options or () if o.defname != "owned_by"]
+        if owned:
+            parts = names_of(owned[0].arg)
+            if len(parts) >= 2:
+                table = ".".join(parts[:-1]) if len(parts) > 2 else f"public.{parts[0]}"
+                t = self.schema.tables.get(table)
+                if t is not None:
+                    t.owned_sequences.append(name)
+        seq = self.schema.sequences.get(name)
+        if seq is not None and rest:  # fold the changes into the CREATE
+            merged = {o.defname: o for o in seq[0].options or ()}
+            for o in rest:
+                merged[o.defname] = o
+            seq[0].options = T.sequence_options(self, tuple(merged.values()), name, origin)
+
+    # -- tables ----------------------------------------------------------------------------------------------
+    def _CreateStmt(self, s, origin):
+        name = qname(s.relation)
+        sch = self.schema
+        if s.relation.relpersistence == "t":
+            sch.plan.append(PlanItem("table", name, "moved", "DSQL has no temporary tables",
+                                     "use a regular table with a session key, or keep the rows in the application",
+                                     origin, 2))
+            return
+        if s.relation.relpersistence == "u":
+            s.relation.relpersistence = "p"
+            sch.note(origin, f"{name}: UNLOGGED dropped (every DSQL table is durable)")
+        if s.partbound is not None:  # PARTITION OF parent: its rows live in the parent on DSQL
+            parent = qname(s.inhRelations[0]) if s.inhRelations else "?"
+            sch.note(origin, f"{name}: partition of {parent} folded into {parent}")
+            sch.plan.append(PlanItem("partition", name, "folded", "DSQL has no partitioning",
+                                     f"queries naming the partition {name} must query {parent} with the partition's "
+                                     f"bounds as a WHERE; delete old data in batches instead of dropping partitions",
+                                     origin, 0.5))
+            return
+        if s.partspec is not None:
+            s.partspec = None
+            sch.plan.append(PlanItem("partitioning", name, "folded", "DSQL has no partitioning: the partitioned "
+                                     "table becomes one table", "retention by DROP/DETACH PARTITION becomes "
+                                     "batched DELETEs (≤ 3,000 rows per transaction)", origin, 1))
+        if s.inhRelations:
+            parents = [qname(p) for p in s.inhRelations]
+            inherited = []
+            for p in parents:
+                t = sch.tables.get(p)
+                if t is not None:
+                    own = {c.colname for c in (e for e in s.tableElts or () if isinstance(e, ast.ColumnDef))}
+                    inherited += [_plain_copy(c) for c in t.columns() if c.colname not in own]
+            s.tableElts = tuple(inherited) + tuple(s.tableElts or ())
+            s.inhRelations = None
+            sch.plan.append(PlanItem("inheritance", name, "changed", "DSQL has no table inheritance: the parent's "
+                                     f"columns are copied into {name}", f"queries on {', '.join(parents)} no longer "
+                                     f"see {name}'s rows: UNION them explicitly", origin, 1))
+        if s.ofTypename is not None:
+            sch.plan.append(PlanItem("table", name, "moved", "DSQL has no typed tables (OF type)",
+                                     "create the table with explicit columns", origin, 1))
+            return
+        s.options = None
+        s.tablespacename = None
+        s.accessMethod = None
+        s.oncommit = 0
+        s.if_not_exists = False
+        table = Table(name, s, origin)
+        sch.tables[name] = table
+        for e in list(s.tableElts or ()):
+            if isinstance(e, ast.ColumnDef):
+                self._column(table, e, origin)
+            elif isinstance(e, ast.Constraint):
+                self._table_constraint(table, e, origin)
+            elif isinstance(e, ast.TableLikeClause):
+                src = sch.tables.get(qname(e.relation))
+                table.remove(e)
+                if src is not None:
+                    for c in src.columns():
+                        table.add(_plain_copy(c))
+                    sch.note(origin, f"{name}: LIKE {src.name} expanded into its columns")
+
+    def _column(self, table: Table, col, origin) -> bool:
+        """Make one column DSQL-legal in place; False when it was removed."""
+        if col.collClause is not None:
+            self.schema.note(origin, f"{table.name}.{col.colname}: COLLATE {'.'.join(names_of(col.collClause.collname))} "
+                                     f"dropped (DSQL compares text in the C collation)")
+        col.collClause = None
+        col.storage = None
+        col.compression = None
+        what = f"{table.name}.{col.colname}"
+        mapped = T.map_type(self, col.typeName, what, origin, column=col)
+        if mapped == "drop":
+            table.remove(col)
+            return False
+        kept = []
+        for c in col.constraints or ():
+            if c.contype == CONSTR.CONSTR_FOREIGN:
+                c.fk_attrs = (ast.String(sval=col.colname),)
+                table.fks.append((c, origin))
+                continue
+            if c.contype == CONSTR.CONSTR_IDENTITY:
+                T.identity(self, col, c, what, origin)
+            if c.contype == CONSTR.CONSTR_ATTR_DEFERRABLE or c.contype == CONSTR.CONSTR_ATTR_IMMEDIATE:
+                continue
+            if c.contype in (CONSTR.CONSTR_PRIMARY, CONSTR.CONSTR_UNIQUE):
+                c.indexspace = None
+                c.options = None
+            kept.append(c)
+        col.constraints = tuple(kept) or None
+        return True
+
+    def _table_constraint(self, table: Table, c, origin) -> None:
+        sch = self.schema
+        if c.contype == CONSTR.CONSTR_FOREIGN:
+            table.remove(c)
+            table.fks.append((c, origin))
+        elif c.contype == CONSTR.CONSTR_EXCLUSION:
+            table.remove(c)
+            sch.plan.append(PlanItem("constraint", f"{table.name}.{c.conname or 'exclusion'}", "moved",
+                                     "DSQL has no exclusion constraints",
+                                     "check for overlapping rows in the application inside the writing "
+                                     "transaction (DSQL's OCC makes the check-then-insert safe when both read the "
+                                     "same rows)", origin, 3, {"constraint": deparse(c)}))
+        elif c.contype in (CONSTR.CONSTR_PRIMARY, CONSTR.CONSTR_UNIQUE):
+            c.indexspace = None
+            c.options = None
+            if c.indexname:  # UNIQUE/PK USING INDEX: the index's columns are not known here
+                table.remove(c)
+                sch.plan.append(PlanItem("constraint", f"{table.name}.{c.conname}", "moved",
+                                         "a constraint over an existing index", "declare it with its columns",
+                                         origin, 0.5))
+
+    def _AlterTableStmt(self, s, origin):
+        sch = self.schema
+        name = qname(s.relation)
+        table = sch.tables.get(name)
+        for cmd in s.cmds or ():
+            st = cmd.subtype
+            if table is None:
+                if name in sch.views or name in sch.sequences:
+                    continue
+                sch.skip("ALTER of an object convert did not create")
+                continue
+            if st == AT.AT_AddConstraint:
+                c = cmd.def_
+                if c.contype == CONSTR.CONSTR_FOREIGN:
+                    table.fks.append((c, origin))
+                elif c.contype == CONSTR.CONSTR_EXCLUSION:
+                    self._table_constraint(table, c, origin)
+                elif c.contype in (CONSTR.CONSTR_PRIMARY, CONSTR.CONSTR_UNIQUE, CONSTR.CONSTR_CHECK):
+                    c.skip_validation = False
+                    c.initially_valid = True
+                    table.add(c)
+                    self._table_constraint(table, c, origin)
+                else:
+                    sch.skip("other ALTER TABLE")
+            elif st == AT.AT_ColumnDefault:
+                col = table.column(cmd.name)
+                if col is not None:
+                    rest = [c for c in col.constraints or () if c.contype != CONSTR.CONSTR_DEFAULT]
+                    if cmd.def_ is not None:
+                        rest.append(ast.Constraint(contype=CONSTR.CONSTR_DEFAULT, raw_expr=cmd.def_))
+                    col.constraints = tuple(rest) or None
+            elif st == AT.AT_AddIdentity:
+                col = table.column(cmd.name)
+                if col is not None:
+                    c = cmd.def_
+                    col.constraints = tuple(col.constraints or ()) + (c,)
+                    T.identity(self, col, c, f"{name}.{cmd.name}", origin)
+                    seq_name = next((names_of(o.arg) for o in c.options or () if o.defname == "sequence_name"), None)
+                    if seq_name:
+                        c.options = tuple(o for o in c.options if o.defname != "sequence_name")
+            elif st == AT.AT_SetNotNull:
+                col = table.column(cmd.name)
+                if col is not None and not any(c.contype == CONSTR.CONSTR_NOTNULL for c in col.constraints or ()):
+                    col.constraints = tuple(col.constraints or ()) + (ast.Constraint(contype=CONSTR.CONSTR_NOTNULL),)
+            elif st == AT.AT_DropNotNull:
+                col = table.column(cmd.name)
+                if col is not None:
+                    col.is_not_null = False
+                    col.constraints = tuple(c for c in col.constraints or ()
+                                            if c.contype != CONSTR.CONSTR_NOTNULL) or None
+            elif st == AT.AT_AddColumn:
+                col = cmd.def_
+                if table.column(col.colname) is None:
+                    table.add(col)
+                    self._column(table, col, origin)
+            elif st == AT.AT_DropColumn:
+                col = table.column(cmd.name)
+                if col is not None:
+                    table.remove(col)
+            elif st == AT.AT_AlterColumnType:
+                col = table.column(cmd.name)
+                if col is not None:
+                    col.typeName = cmd.def_.typeName
+                    T.map_type(self, col.typeName, f"{name}.{cmd.name}", origin, column=col)
+            elif st == AT.AT_DropConstraint:
+                for c in table.constraints():
+                    if c.conname == cmd.name:
+                        table.remove(c)
+                table.fks = [(c, o) for c, o in table.fks if c.conname != cmd.name]
+            elif st in (AT.AT_EnableRowSecurity, AT.AT_ForceRowSecurity):
+                sch.plan.append(PlanItem("policy", name, "moved", "DSQL has no row-level security",
+                                         "filter rows by tenant/owner in every query of the application", origin, 2))
+            elif st == AT.AT_AttachPartition:
+                sch.note(origin, f"{name}: ATTACH PARTITION folded (one table on DSQL)")
+            else:  # owner, replica identity, triggers on/off, statistics, storage, cluster, validate …
+                sch.skip("ALTER TABLE settings (owner, replica identity, triggers, storage …)")
+
+    def _IndexStmt(self, s, origin):
+        self.schema.indexes.append((s, origin))
+
+    def _RenameStmt(self, s, origin):
+        sch = self.schema
+        if s.relation is not None:
+            name = qname(s.relation)
+            table = sch.tables.get(name)
+            if table is not None and s.subname:  # column rename
+                col = table.column(s.subname)
+                if col is not None:
+                    col.colname = s.newname
+                    return
+            if table is not None and not s.subname:
+                new = f"{s.relation.schemaname or 'public'}.{s.newname}"
+                table.stmt.relation.relname = s.newname
+                table.name = new
+                sch.tables = {new if k == name else k: v for k, v in sch.tables.items()}
+                return
+        sch.skip("RENAME")
+
+    def _DropStmt(self, s, origin):
+        sch = self.schema
+        for obj in s.objects or ():
+            parts = names_of(obj) if isinstance(obj, tuple) else names_of(getattr(obj, "names", None) or ())
+            if not parts:
+                continue
+            key = ".".join(parts) if len(parts) > 1 else f"public.{parts[0]}"
+            sch.tables.pop(key, None)
+            sch.views.pop(key, None)
+            sch.sequences.pop(key, None)
+            if len(parts) == 1:
+                sch.indexes = [(i, o) for i, o in sch.indexes if i.idxname != parts[0]]
+        sch.skip("DROP")
+
+    # -- code ------------------------------------------------------------------------------------------------
+    def _CreateFunctionStmt(self, s, origin):
+        from dsql_audit.convert import routines
+
+        routines.function(self, s, origin)
+
+    def _CreateTrigStmt(self, s, origin):
+        from dsql_audit.convert import routines
+
+        routines.trigger(self, s, origin)
+
+    def _ViewStmt(self, s, origin):
+        self.schema.views[qname(s.view)] = (s, origin)
+
+    def _CreateTableAsStmt(self, s, origin):
+        from dsql_audit.convert import routines
+
+        routines.table_as(self, s, origin)
+
+
+def _plain_copy(col):
+    """A column copied from a parent (INHERITS, LIKE): type, default, NOT NULL and CHECKs; not the parent's
+    keys or identity (PostgreSQL does not copy those either)."""
+    c = copy.deepcopy(col)
+    c.constraints = tuple(x for x in c.constraints or () if x.contype not in (
+        CONSTR.CONSTR_PRIMARY, CONSTR.CONSTR_UNIQUE, CONSTR.CONSTR_IDENTITY, CONSTR.CONSTR_FOREIGN)) or None
+    return c
+
+
+def kind_label(kind: str) -> str:
+    return {"DoStmt": "do-block", "AlterObjectSchemaStmt": "statement"}.get(kind, "statement")
+
+
+def _object_name(stmt) -> str:
+    for attr in ("extname", "tablespacename", "policy_name", "rulename", "pubname", "subname", "trigname",
+                 "servername", "fdwname"):
+        v = getattr(stmt, attr, None)
+        if isinstance(v, str) and v:
+            return v
+    for attr in ("relation", "table", "base"):
+        v = getattr(stmt, attr, None)
+        if isinstance(v, ast.RangeVar):
+            return qname(v)
+    defnames = getattr(stmt, "defnames", None)
+    if defnames:
+        return ".".join(names_of(defnames))
+    return type(stmt).__name__

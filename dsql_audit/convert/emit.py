@@ -1,0 +1,352 @@
+"""The model as DSQL DDL: one statement per step, in dependency order — schemas, domains, sequences, tables
+(foreign keys inline where the referenced table already exists), SQL functions, views; then what must come
+after every table: foreign keys added later (NOT VALID, validated by an async job), and every index as
+CREATE INDEX ASYNC."""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass
+
+from pglast import ast, enums
+from pglast.stream import RawStream
+
+from dsql_audit.convert.model import CONSTR, Origin, PlanItem, names_of, qname
+from dsql_audit.convert.types import type_name
+
+MAX_INDEXES = 24  # per table, the primary key and unique constraints included (DSQL quota)
+_REPLACEABLE_METHODS = {"hash": "an equality lookup", "brin": "range scans over a naturally ordered column"}
+
+
+@dataclass
+class Step:
+    kind: str  # schema, domain, sequence, table, function, view, table-as, foreign-key, index, validate
+    object: str
+    sql: str
+    origin: Origin | None = None
+    node: object = None  # table steps: (Table, inline foreign keys), for a degraded retry
+
+
+def _sql(node) -> str:
+    return RawStream()(node)
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return name if re.fullmatch(r"[a-z_][a-z0-9_$]*", name) else '"' + name.replace('"', '""') + '"'
+
+
+def _qualified(name: str) -> str:
+    return ".".join(_ident(p) for p in name.split(".", 1))
+
+
+class Emitter:
+    def __init__(self, builder):
+        self.b = builder
+        self.sch = builder.schema
+        self.profile = builder.profile
+        self.steps: list[Step] = []
+        self.late: list[Step] = []  # after all tables: foreign keys, indexes, validations
+
+    def run(self) -> list[Step]:
+        from dsql_audit.convert.exprs import Scrubber
+
+        sch = self.sch
+        self.scrub = Scrubber(self.b)
+        for name, origin in sch.schemas.items():
+            self.steps.append(Step("schema", name, f"CREATE SCHEMA {_ident(name)}", origin))
+        for name, t in sch.types.items():
+            if t[0] == "enum":
+                values = ", ".join(_lit(v) for v in t[1])
+                self.steps.append(Step("domain", name, f"CREATE DOMAIN {_qualified(name)} AS text CHECK (VALUE IN "
+                                       f"({values}))"))
+        for name, (s, origin) in sch.domains.items():
+            kept = []
+            for c in s.constraints or ():
+                blocker = self.scrub.fix(c.raw_expr) if c.raw_expr is not None else None
+                if blocker:
+                    self._blocked("domain", f"{name}.{c.conname or 'check'}", blocker, origin, c)
+                else:
+                    kept.append(c)
+            s.constraints = tuple(kept) or None
+            self.steps.append(Step("domain", name, _sql(s), origin))
+        for name, (s, origin) in sch.sequences.items():
+            self.steps.append(Step("sequence", name, _sql(s), origin))
+        self._tables()
+        for s, origin in sch.functions:
+            name = ".".join(names_of(s.funcname))
+            self.steps.append(Step("function", name, _sql(s), origin))
+        for name, (s, origin) in sch.views.items():
+            blocker = self.scrub.fix(s.query)
+            if blocker:
+                self._blocked("view", name, blocker, origin, None, drop_object=True)
+                continue
+            self.steps.append(Step("view", name, _sql(s), origin))
+        self._indexes()
+        return self.steps
+
+    # -- tables and foreign keys -------------------------------------------------------------------------
+    def _tables(self) -> None:
+        tables = self.sch.tables
+        fk_ok = bool(self.profile.features.get("foreign_keys"))
+        done: set = set()
+        visiting: set = set()
+
+        def visit(name: str) -> None:
+            if name in done or name in visiting:
+                return
+            visiting.add(name)
+            t = tables[name]
+            inline = []
+            for c, origin in t.fks:
+                target = qname(c.pktable)
+                if target not in tables:
+                    self._drop_fk(t, c, origin, f"the referenced table {target} is not in the converted schema")
+                    continue
+                if not fk_ok:
+                    self._fk_to_plan(t, c, origin)
+                    continue
+                self._fk_types(t, c)
+                if target != name and target not in done:
+                    if target in visiting:  # a cycle: this one is added once both tables exist
+                        self._late_fk(t, c, origin)
+                        continue
+                    visit(target)
+                inline.append(c)
+            self._scrub_table(t)
+            self.steps.append(Step("table", name, table_sql(t, inline), t.origin, (t, inline)))
+            visiting.discard(name)
+            done.add(name)
+
+        for name in list(tables):
+            visit(name)
+
+    def _scrub_table(self, t) -> None:
+        """Defaults, CHECKs and generated columns rewritten for DSQL; those calling a function that moved
+        into the plan are dropped into the plan too."""
+        from dsql_audit.convert.exprs import jsonb_default
+
+        for col in t.columns():
+            jsonb_default(col)
+            kept = []
+            for c in col.constraints or ():
+                blocker = self.scrub.fix(c.raw_expr) if c.raw_expr is not None else None
+                if blocker:
+                    self._blocked("default" if c.contype == CONSTR.CONSTR_DEFAULT else "constraint",
+                                  f"{t.name}.{col.colname}", blocker, t.origin, c)
+                else:
+                    kept.append(c)
+            col.constraints = tuple(kept) or None
+        for c in t.constraints():
+            blocker = self.scrub.fix(c.raw_expr) if c.raw_expr is not None else None
+            if blocker:
+                t.remove(c)
+                self._blocked("constraint", f"{t.name}.{c.conname or 'check'}", blocker, t.origin, c)
+
+    def _blocked(self, kind: str, what: str, fn: str, origin, node, drop_object: bool = False) -> None:
+        routine = self.sch.routines.get(fn) or self.sch.routines.get(f"public.{fn}")
+        lang = routine[2] if routine else "extension"
+        why = (f"calls {fn}(), {'a ' + lang + ' function' if routine else 'an extension function'} DSQL will not "
+               f"have")
+        todo = {"default": "compute the value in the application when inserting",
+                "constraint": "check the rule in the application before writing (or rewrite it without the "
+                              "function)",
+                "view": "port the function first, then recreate the view",
+                "index": "index a column the application computes instead"}.get(kind, "port the function first")
+        self.sch.plan.append(PlanItem(kind, what, "dropped" if not drop_object else "moved", why, todo, origin, 1,
+                                      {"statement": _sql(node)} if node is not None else {}))
+
+    def _fk_types(self, t, c) -> None:
+        """--keys uuid: a column referencing a key that became uuid becomes uuid too."""
+        target = qname(c.pktable)
+        for fk_col, pk_col in zip(names_of(c.fk_attrs), names_of(c.pk_attrs) or ["id"]):
+            if f"{target}.{pk_col}" in self.b.uuid_keys:
+                col = t.column(fk_col)
+                if col is not None:
+                    col.typeName = type_name("uuid")
+
+    def _fk_name(self, t, c) -> str:
+        if c.conname:
+            return c.conname
+        cols = "_".join(names_of(c.fk_attrs))
+        c.conname = f"{t.name.split('.', 1)[1]}_{cols}_fkey"
+        return c.conname
+
+    def _late_fk(self, t, c, origin) -> None:
+        name = self._fk_name(t, c)
+        c = copy.copy(c)
+        c.skip_validation = True
+        c.initially_valid = False
+        alter = ast.AlterTableStmt(relation=t.stmt.relation, objtype=enums.ObjectType.OBJECT_TABLE, cmds=(
+            ast.AlterTableCmd(subtype=enums.AlterTableType.AT_AddConstraint, def_=c),))
+        sql = _sql(alter)
+        if "NOT VALID" not in sql:
+            sql += " NOT VALID"
+        self.late.append(Step("foreign-key", f"{t.name}.{name}", sql, origin))
+        self.late.append(Step("validate", f"{t.name}.{name}",
+                              f"ALTER TABLE ASYNC {_qualified(t.name)} VALIDATE CONSTRAINT {_ident(name)}", origin))
+
+    def _drop_fk(self, t, c, origin, why: str) -> None:
+        self.sch.plan.append(PlanItem("foreign-key", f"{t.name}.{self._fk_name(t, c)}", "dropped", why,
+                                      "enforce the reference in the application", origin, 1, {"constraint": _sql(c)}))
+
+    def _fk_to_plan(self, t, c, origin) -> None:
+        """A profile without foreign keys: the reference is checked by the application; an index on the
+        referencing columns keeps those checks (and cascades) cheap."""
+        target = qname(c.pktable)
+        fk_cols = names_of(c.fk_attrs)
+        pk_cols = names_of(c.pk_attrs) or ["id"]
+        lock = "FOR KEY SHARE" if self.profile.features.get("for_key_share") else "FOR UPDATE"
+        match = " AND ".join(f"{_ident(p)} = ${i + 1}" for i, p in enumerate(pk_cols))
+        child = " AND ".join(f"{_ident(f)} = ${i + 1}" for i, f in enumerate(fk_cols))
+        action = {"c": f"DELETE FROM {_qualified(t.name)} WHERE {child}  -- ON DELETE CASCADE, ≤ 3,000 rows per "
+                       f"transaction",
+                  "n": f"UPDATE {_qualified(t.name)} SET " + ", ".join(f"{_ident(f)} = NULL" for f in fk_cols)
+                       + f" WHERE {child}  -- ON DELETE SET NULL",
+                  "d": f"UPDATE {_qualified(t.name)} SET " + ", ".join(f"{_ident(f)} = DEFAULT" for f in fk_cols)
+                       + f" WHERE {child}  -- ON DELETE SET DEFAULT"}.get(
+            c.fk_del_action, f"SELECT 1 FROM {_qualified(t.name)} WHERE {child} LIMIT 1  -- refuse the delete "
+                             f"when a row comes back (NO ACTION / RESTRICT)")
+        self.sch.plan.append(PlanItem(
+            "foreign-key", f"{t.name}.{self._fk_name(t, c)}", "moved",
+            "this DSQL profile has no foreign keys (DSQL enforces them since 2026-08-26)",
+            f"before writing {t.name}({', '.join(fk_cols)}): SELECT 1 FROM {_qualified(target)} WHERE {match} "
+            f"{lock}; before deleting from {target}: {action}", origin, 1,
+            {"references": target, "check": f"SELECT 1 FROM {_qualified(target)} WHERE {match} {lock}",
+             "on_delete": action}))
+        idx = ast.IndexStmt(idxname=None, relation=t.stmt.relation, accessMethod="btree",
+                            indexParams=tuple(ast.IndexElem(name=f) for f in fk_cols))
+        self.sch.indexes.append((idx, origin))
+
+    # -- indexes -------------------------------------------------------------------------------------------
+    def _indexes(self) -> None:
+        sch = self.sch
+        counts: dict = {}
+        for name, t in sch.tables.items():
+            counts[name] = sum(1 for c in t.constraints() if c.contype in (CONSTR.CONSTR_PRIMARY, CONSTR.CONSTR_UNIQUE)) \
+                + sum(1 for col in t.columns() for c in col.constraints or ()
+                      if c.contype in (CONSTR.CONSTR_PRIMARY, CONSTR.CONSTR_UNIQUE))
+        matviews = {m[0] for m in sch.matviews}
+        for s, origin in sch.indexes:
+            table = qname(s.relation)
+            what = f"{table}.{s.idxname or '(unnamed index)'}"
+            if table not in sch.tables and table not in matviews:
+                sch.note(origin, f"index {what}: its table is not in the converted schema")
+                continue
+            t = sch.tables.get(table)
+            if t is not None:
+                have = {c.colname for c in t.columns()}
+                missing = [e.name for e in s.indexParams or () if e.name and e.name not in have]
+                if missing:
+                    sch.note(origin, f"index {what}: column {missing[0]} is not in the converted table")
+                    continue
+            method = (s.accessMethod or "btree").lower()
+            if method != "btree":
+                if method in _REPLACEABLE_METHODS and all(e.name for e in s.indexParams or ()):
+                    sch.note(origin, f"index {what}: {method} → btree (serves {_REPLACEABLE_METHODS[method]})")
+                else:
+                    sch.plan.append(PlanItem("index", what, "dropped", f"DSQL has only btree indexes, not {method}",
+                                             _method_todo(method), origin, 1, {"index": _sql(s)}))
+                    continue
+                s.accessMethod = "btree"
+            exprs = any(e.expr is not None for e in s.indexParams or ())
+            if exprs and not self.profile.features.get("expression_index"):
+                sch.plan.append(PlanItem("index", what, "dropped", "expression indexes need the 2026-08-13 profile",
+                                         "index a stored column computed by the application", origin, 1,
+                                         {"index": _sql(s)}))
+                continue
+            if s.whereClause is not None and not self.profile.features.get("partial_index"):
+                s.whereClause = None
+                sch.note(origin, f"index {what}: partial (WHERE) dropped — partial indexes need the 2026-09-15 "
+                                 f"profile; the index covers every row")
+                if s.unique:
+                    sch.plan.append(PlanItem("index", what, "changed", "a partial UNIQUE index cannot become a "
+                                             "full one without changing what it allows", "enforce the partial "
+                                             "uniqueness in the application", origin, 1))
+                    continue
+            blocker = None
+            for e in s.indexParams or ():
+                if e.expr is not None:
+                    blocker = blocker or self.scrub.fix(e.expr)
+            if s.whereClause is not None:
+                blocker = blocker or self.scrub.fix(s.whereClause)
+            if blocker:
+                self._blocked("index", what, blocker, origin, s)
+                continue
+            for e in s.indexParams or ():
+                if e.ordering or e.nulls_ordering:
+                    sch.note(origin, f"index {what}: sort order (DESC / NULLS FIRST|LAST) dropped — DSQL indexes "
+                                     f"take no sort order")
+                    e.ordering = enums.SortByDir.SORTBY_DEFAULT
+                    e.nulls_ordering = enums.SortByNulls.SORTBY_NULLS_DEFAULT
+                if e.opclass:
+                    sch.note(origin, f"index {what}: operator class {'.'.join(names_of(e.opclass))} dropped")
+                e.opclass = None
+                e.opclassopts = None
+                e.collation = None
+            s.tableSpace = None
+            s.options = None
+            s.concurrent = False
+            if counts.get(table, 0) >= MAX_INDEXES:
+                sch.plan.append(PlanItem("index", what, "dropped", f"{table} already has {MAX_INDEXES} indexes "
+                                         "(DSQL's limit per table)", "keep the indexes the hottest queries need",
+                                         origin, 1, {"index": _sql(s)}))
+                continue
+            counts[table] = counts.get(table, 0) + 1
+            sql = _index_sql(s)
+            sql = re.sub(r"^CREATE (UNIQUE )?INDEX\b", lambda m: f"CREATE {m.group(1) or ''}INDEX ASYNC", sql, count=1)
+            self.late.append(Step("index", what, sql, origin))
+
+
+DEGRADE = ("checks", "defaults", "foreign keys")  # what a refused CREATE TABLE sheds, in this order
+
+
+def table_sql(t, inline, shed: tuple = ()) -> tuple | str:
+    """The table's CREATE TABLE; with ``shed``, without its CHECKs / defaults / inline foreign keys, and
+    then (sql, [(kind, column or None, removed node)])."""
+    removed = []
+    elts = []
+    for e in t.stmt.tableElts or ():
+        if isinstance(e, ast.Constraint) and e.contype == CONSTR.CONSTR_CHECK and "checks" in shed:
+            removed.append(("constraint", None, e))
+            continue
+        if isinstance(e, ast.ColumnDef) and shed:
+            col = copy.copy(e)
+            kept = []
+            for c in e.constraints or ():
+                if c.contype == CONSTR.CONSTR_CHECK and "checks" in shed or \
+                        c.contype == CONSTR.CONSTR_DEFAULT and "defaults" in shed:
+                    removed.append(("constraint" if c.contype == CONSTR.CONSTR_CHECK else "default", e.colname, c))
+                    continue
+                kept.append(c)
+            col.constraints = tuple(kept) or None
+            e = col
+        elts.append(e)
+    fks = [] if "foreign keys" in shed else list(inline)
+    removed += [("foreign-key", None, c) for c in inline if "foreign keys" in shed]
+    stmt = copy.copy(t.stmt)
+    stmt.tableElts = tuple(elts) + tuple(fks)
+    return (_sql(stmt), removed) if shed else _sql(stmt)
+
+
+def _index_sql(s) -> str:
+    """pglast prints NULLS NOT DISTINCT after a WHERE clause, where PostgreSQL does not parse it."""
+    if not (s.nulls_not_distinct and s.whereClause is not None):
+        return _sql(s)
+    where, s.whereClause = s.whereClause, None
+    try:
+        return f"{_sql(s)} WHERE {_sql(where)}"
+    finally:
+        s.whereClause = where
+
+
+def _method_todo(method: str) -> str:
+    return {"gin": "JSON containment, array membership and trigram/full-text search have no DSQL index: query a "
+                   "normalised child table with a btree index, or an external search service",
+            "gist": "geometric, range and nearest-neighbour searches have no DSQL index: precompute a grid or key "
+                    "column with a btree index, or use a spatial service",
+            "spgist": "as for GiST: a btree on a derived key column"}.get(method, "use a btree on a derived column")
