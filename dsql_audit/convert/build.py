@@ -424,7 +424,14 @@ class Builder:
                 sch.plan.append(PlanItem("policy", name, "moved", "DSQL has no row-level security",
                                          "filter rows by tenant/owner in every query of the application", origin, 2))
             elif st == AT.AT_AttachPartition:
-                sch.note(origin, f"{name}: ATTACH PARTITION folded (one table on DSQL)")
+                child = qname(cmd.def_.name) if getattr(cmd.def_, "name", None) is not None else None
+                if child and child in sch.tables:
+                    del sch.tables[child]
+                    sch.indexes = [(i, o) for i, o in sch.indexes if qname(i.relation) != child]
+                sch.plan.append(PlanItem("partition", child or "?", "folded", "DSQL has no partitioning",
+                                         f"queries naming the partition {child} must query {name} with the "
+                                         f"partition's bounds as a WHERE; delete old data in batches instead of "
+                                         f"dropping partitions", origin, 0.5))
             else:  # owner, replica identity, triggers on/off, statistics, storage, cluster, validate …
                 sch.skip("ALTER TABLE settings (owner, replica identity, triggers, storage …)")
 

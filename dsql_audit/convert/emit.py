@@ -219,7 +219,9 @@ class Emitter:
             {"references": target, "check": f"SELECT 1 FROM {_qualified(target)} WHERE {match} {lock}",
              "on_delete": action}))
         idx = ast.IndexStmt(idxname=None, relation=t.stmt.relation, accessMethod="btree",
-                            indexParams=tuple(ast.IndexElem(name=f) for f in fk_cols))
+                            indexParams=tuple(ast.IndexElem(name=f, ordering=enums.SortByDir.SORTBY_DEFAULT,
+                                                            nulls_ordering=enums.SortByNulls.SORTBY_NULLS_DEFAULT)
+                                              for f in fk_cols))
         self.sch.indexes.append((idx, origin))
 
     # -- indexes -------------------------------------------------------------------------------------------
@@ -242,7 +244,9 @@ class Emitter:
                 have = {c.colname for c in t.columns()}
                 missing = [e.name for e in s.indexParams or () if e.name and e.name not in have]
                 if missing:
-                    sch.note(origin, f"index {what}: column {missing[0]} is not in the converted table")
+                    sch.plan.append(PlanItem("index", what, "dropped", f"its column {missing[0]} did not carry over "
+                                             "(see the column's item)", "index what replaces the column, if anything",
+                                             origin, 0.25, {"index": _sql(s)}))
                     continue
             method = (s.accessMethod or "btree").lower()
             if method != "btree":

@@ -44,6 +44,7 @@ class Scrubber:
         self.b = builder
         self.T = T
         self.ext_functions = set(rule_data("extension").get("functions", {}))
+        self.ext_types = set(rule_data("extension").get("types", {}))
         kept = {".".join(names_of(s.funcname)).lower() for s, _ in builder.schema.functions}
         self.kept = kept | {k.split(".", 1)[1] for k in kept if "." in k}
         moved = {name.lower() for name in builder.schema.routines} - {k for k in kept}
@@ -69,8 +70,11 @@ class Scrubber:
         return blocker
 
     def _cast_type(self, tn) -> None:
+        """A type named inside an expression: built-in types all exist on DSQL (arrays and inet work in
+        expressions, only not as column types), so only an extension's type or a user type that did not
+        carry over is rewritten."""
         parts = [p.lower() for p in names_of(tn.names)]
-        if not parts:
+        if not parts or parts[0] == "pg_catalog":
             return
         base = parts[-1]
         data = self.T.table()
@@ -78,12 +82,14 @@ class Scrubber:
         key = ".".join(parts) if len(parts) > 1 else f"public.{base}"
         if key in sch.types and sch.types[key][0] == "enum" or key in sch.domains:
             return
-        if base in data["supported"] and (len(parts) == 1 or parts[0] == "pg_catalog"):
+        if key in sch.types:
+            rule = data["map"]["composite" if sch.types[key][0] == "composite" else
+                               "range" if sch.types[key][0] == "range" else "other"]
+        elif base in self.ext_types:
+            rule = data["map"].get(base) or data["map"]["other"]
+        else:
             return
-        rule = data["map"].get(base) or (data["map"]["range"] if base in self.T.RANGES else None)
-        if rule is None and key in sch.types:
-            rule = data["map"]["composite" if sch.types[key][0] == "composite" else "other"]
-        if rule is None or rule["to"] == "drop":
+        if rule["to"] == "drop":
             return
         new = self.T._parse_type(rule["to"])
         tn.names, tn.typmods = new.names, new.typmods

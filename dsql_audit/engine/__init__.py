@@ -718,9 +718,15 @@ class Session:
         if name != ["sys", "wait_for_job"] or len(args) != 1:
             return None
         const = (args[0].get("A_Const") or {}).get("sval")
-        if const is None:  # not a literal: the procedure itself answers (subquery → 0A000, …)
+        param = (args[0].get("ParamRef") or {}).get("number")
+        bound = self._bind[0] if self._bind else None
+        if param is not None and bound and len(bound) >= param and bound[param - 1] is not None:
+            value = bound[param - 1]  # CALL sys.wait_for_job($1), the id sent as a parameter (drivers do)
+            job_id = value.decode(errors="replace") if isinstance(value, (bytes, bytearray)) else str(value)
+        elif const is None:  # not a literal: the procedure itself answers (subquery → 0A000, …)
             return None
-        job_id = const.get("sval", "")
+        else:
+            job_id = const.get("sval", "")
         if not _JOB_ID.match(job_id):
             raise self._fail(facts.unit.text, "22P02", "Unable to convert text to UUID", "unsupported-statement")
         ok = self.engine.jobs.wait(job_id) if self.engine.jobs else None
@@ -886,6 +892,14 @@ class Session:
                 schema = self.conn.execute("SELECT relnamespace::regnamespace::text FROM pg_class "
                                            "WHERE oid = to_regclass(%s)", (table,)).fetchone()[0]
                 name = f"{schema}.{facts.stmt.get('idxname') or default_index_name(facts.stmt)}"
+                taken = facts.stmt.get("idxname") and self.conn.execute(
+                    "SELECT 1 FROM pg_class WHERE oid = to_regclass(%s)", (_quote(schema) + "." + _quote(
+                        facts.stmt["idxname"]),)).fetchone()
+                if taken or facts.stmt.get("idxname") and self.engine.jobs.queued_name(name):
+                    if facts.stmt.get("if_not_exists"):  # PostgreSQL: a notice, nothing built
+                        return _Ran(Result("CREATE INDEX"), 0)
+                    raise self._fail(facts.unit.text, "42P07", f'relation "{facts.stmt["idxname"]}" already exists',
+                                     None)
                 sql = concurrent_build(facts.text)
             else:
                 constraint = ((facts.stmt.get("cmds") or [{}])[0].get("AlterTableCmd") or {}).get("name")

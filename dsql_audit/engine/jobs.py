@@ -178,6 +178,10 @@ class JobRunner:
         queued = [j for j in list(self.jobs.values()) if j.table == table and not j.done.is_set()]
         return sum(1 for j in queued if self._sql("SELECT to_regclass(%s)", (j.object_name,))[0][0] is None)
 
+    def queued_name(self, name: str) -> bool:
+        """An index build of that name (schema.index) is submitted and not finished."""
+        return any(j.object_name == name and not j.done.is_set() for j in list(self.jobs.values()))
+
     def drain(self, timeout: float = WAIT_SECONDS) -> None:
         """Wait for every job in flight (a DDL must not race a build: PostgreSQL would deadlock them)."""
         for job in list(self.jobs.values()):
