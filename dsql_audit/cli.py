@@ -271,6 +271,8 @@ def profiles():
               help="Load this schema (SQL) into the engine first; what DSQL refuses is reported and skipped.")
 @click.option("--schema-from", "schema_dsn", metavar="DSN",
               help="Read the schema from this PostgreSQL database (pg_dump --schema-only; reads only).")
+@click.option("--convert", "convert_schema", is_flag=True, help="Convert the schema for DSQL first (as `dsql-audit "
+              "convert` does) and load the converted one; its plan items are not repeated as findings.")
 @click.option("--data", "data_paths", multiple=True, type=click.Path(exists=True),
               help="Seed tables first: pg_dump data (COPY or INSERTs), TABLE.csv files or a directory of them.")
 @click.option("--capture-format", "capture_format", type=click.Choice(["stderr", "csvlog", "jsonlog", "pgss-csv",
@@ -291,8 +293,8 @@ def profiles():
               show_default=True)
 @click.option("--redact", is_flag=True, help="Replace literals in reported statements with ?.")
 @click.option("-q", "--quiet", is_flag=True)
-def replay(captures, schema_path, schema_dsn, data_paths, capture_format, log_line_prefix, speed, target_dsn,
-           allow_writes, profile_date, fmt, output, fail_on, redact, quiet):
+def replay(captures, schema_path, schema_dsn, convert_schema, data_paths, capture_format, log_line_prefix, speed,
+           target_dsn, allow_writes, profile_date, fmt, output, fail_on, redact, quiet):
     """Replay captured workloads (server logs, pg_stat_statements exports, SQL scripts) through the engine."""
     import tempfile
 
@@ -325,6 +327,18 @@ def replay(captures, schema_path, schema_dsn, data_paths, capture_format, log_li
         except EndpointError as exc:
             usage(str(exc))
         err(f"schema read from {redact_dsn(schema_dsn)}")
+    if convert_schema:
+        if not schema_path:
+            usage("--convert needs --schema or --schema-from")
+        from dsql_audit.convert import convert as run_convert
+        from dsql_audit.convert import files as convert_files
+
+        tmp = tmp or tempfile.TemporaryDirectory(prefix="dsql-audit-schema-")
+        conv = run_convert([schema_path], profile=profile_date, log=err)
+        convert_files.write(conv, str(Path(tmp.name) / "converted"))
+        schema_path = str(Path(tmp.name) / "converted" / "schema.sql")
+        err(f"schema converted for DSQL: {len(conv.steps)} statements; {len(conv.plan)} plan items "
+            f"(run dsql-audit convert for PLAN.md)")
     bar = None
     if not quiet and sys.stderr.isatty():
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn

@@ -232,3 +232,23 @@ def test_every_corpus_schema_converts_and_loads_with_nothing_rejected(schema, tm
     check = files.verify(conv, str(tmp_path))
     assert check["rejected"] == 0, check["rejections"][:5]
     assert check["loaded"] == len(conv.steps) > 0
+
+
+def test_from_dsn_reads_a_live_database(tmp_path):
+    """--from-dsn: pg_dump --schema-only of a running PostgreSQL (reads only), converted like a dump."""
+    from dsql_audit.engine import Engine
+
+    with Engine(data_dir=str(tmp_path / "source")) as source:
+        with psycopg.connect(source.uri, autocommit=True) as c:
+            c.execute("CREATE TABLE items (id serial PRIMARY KEY, tags text[], price money)")
+            c.execute("CREATE INDEX items_tags ON items USING gin (tags)")
+        dsn = source.uri.replace("admin@", "admin:hunter2@")
+        r, out = _convert(tmp_path, "--from-dsn", dsn)
+        assert r.returncode == 0, r.stderr
+        with psycopg.connect(source.uri, autocommit=True) as c:
+            assert c.execute("SELECT count(*) FROM pg_class WHERE relname = 'items'").fetchone() == (1,)
+    sql = (out / "schema.sql").read_text()
+    assert "CREATE TABLE public.items (id integer NOT NULL DEFAULT nextval(" in sql and "tags jsonb" in sql
+    assert "price numeric(19, 4)" in sql and "USING gin" not in sql
+    doc = _plan(out)
+    assert doc["check"]["rejected"] == 0 and "hunter2" not in json.dumps(doc) + sql + r.stderr + r.stdout

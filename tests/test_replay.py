@@ -331,3 +331,20 @@ def test_endpoints_never_show_passwords_and_need_iam_for_dsql():
     except ImportError:
         with pytest.raises(EndpointError, match=r"dsql-audit\[dsql\]"):
             connect(dsn)
+
+
+def test_replay_with_a_converted_schema(tmp_path):
+    """--convert: the pg_dump-style schema (serial key, PK added later, an enum) is converted first, so the
+    workload meets a schema DSQL holds — only the workload's own violations are reported."""
+    schema = _write(tmp_path / "dump.sql", "CREATE TYPE mood AS ENUM ('ok', 'sad');\n"
+                    "CREATE TABLE notes (id serial, body text, m mood);\n"
+                    "ALTER TABLE ONLY notes ADD CONSTRAINT notes_pkey PRIMARY KEY (id);\n")
+    capture = _write(tmp_path / "w.sql", "INSERT INTO notes (body, m) VALUES ('hi', 'ok');\n"
+                     "SELECT count(*) FROM notes WHERE m = 'ok';\nTRUNCATE notes;\n")
+    cmd = [sys.executable, "-m", "dsql_audit.cli", "replay", capture, "--schema", schema, "-f", "json"]
+    plain = json.loads(subprocess.run(cmd, capture_output=True, text=True, timeout=180).stdout)
+    converted = json.loads(subprocess.run(cmd + ["--convert"], capture_output=True, text=True, timeout=180).stdout)
+    assert {f["name"] for f in converted["findings"]} == {"truncate"}
+    assert converted["replay"]["schema"] == {"statements": 2, "refused": 0}
+    assert plain["replay"]["schema"]["refused"] == 3  # CREATE TYPE, serial, ADD PRIMARY KEY
+    assert {f["name"] for f in plain["findings"]} > {"truncate"}
