@@ -383,8 +383,11 @@ def replay(captures, schema_path, schema_dsn, convert_schema, data_paths, captur
 
 @main.command()
 @click.argument("inputs", nargs=-1)
-@click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False),
+@click.option("-o", "--output", "outdir", type=click.Path(file_okay=False),
               help="Directory for schema.sql, apply.sh, apply.py, PLAN.md and plan.json.")
+@click.option("--python-retry", "python_retry", multiple=True, type=click.Path(exists=True), metavar="PATH",
+              help="Codemod: wrap Python functions that run a transaction in @retry_on_conflict (a diff; see --write).")
+@click.option("--write", is_flag=True, help="With --python-retry: write the changes (unsafe fix: review the diff).")
 @click.option("--from-dsn", "from_dsn", metavar="DSN", help="Convert a live database's schema (pg_dump "
               "--schema-only; reads only).")
 @click.option("--profile", "profile_date", metavar="YYYY-MM-DD", help="Target DSQL as it was on this date.")
@@ -395,10 +398,24 @@ def replay(captures, schema_path, schema_dsn, convert_schema, data_paths, captur
 @click.option("--check/--no-check", default=True, show_default=True,
               help="Prove schema.sql by loading it into a fresh DSQL engine (exit 1 if anything is rejected).")
 @click.option("-q", "--quiet", is_flag=True)
-def convert(inputs, outdir, from_dsn, profile_date, cache, keys, check, quiet):
+def convert(inputs, outdir, python_retry, write, from_dsn, profile_date, cache, keys, check, quiet):
     """Turn a PostgreSQL schema (dump, migration folder, live database) into DSQL DDL plus a migration plan."""
     import tempfile
 
+    if python_retry:
+        from dsql_audit.convert import python_retry as codemod
+
+        changes = codemod.run(list(python_retry), write=write)
+        for c in changes:
+            click.echo(c.diff, nl=False)
+        n = sum(len(c.functions) for c in changes)
+        click.echo(f"{n} function(s) in {len(changes)} file(s) wrapped in @retry_on_conflict"
+                   + (" (written)" if write else " (diff only: --write applies it; unsafe fix — a function with "
+                      "side effects outside the database would repeat them)"), err=True)
+        sys.exit(EXIT_CLEAN)
+    if not outdir:
+        click.echo("dsql-audit convert: -o OUTDIR is required", err=True)
+        sys.exit(EXIT_USAGE)
     from dsql_audit.convert import convert as run_convert
     from dsql_audit.convert import files
     from dsql_audit.replay.endpoints import EndpointError, dump_schema, redact_dsn

@@ -56,7 +56,8 @@ def test_shop_dump_converts_to_dsql_ddl_that_loads(shop):
     assert "CREATE TABLE public.customer_totals (customer_id integer, orders bigint, last_order timestamp with " \
            "time zone)" in sql  # the materialized view, typed by the engine
     kinds = {p["kind"]: p for p in doc["plan"]}
-    assert {"trigger", "policy", "materialized-view", "index", "partition", "partitioning"} <= set(kinds)
+    assert {"trigger", "policy", "materialized-view", "index", "partitioning"} <= set(kinds)
+    assert kinds["partitioning"]["details"]["partitions"] == ["public.events_2026"]
     does = {p["object"]: p["details"]["does"] for p in doc["plan"] if p["kind"] == "trigger"}
     assert does == {"public.customers.customers_updated_at": "stamps NEW.updated_at with the current time on every "
                     "write (an updated_at column)",
@@ -252,3 +253,84 @@ def test_from_dsn_reads_a_live_database(tmp_path):
     assert "price numeric(19, 4)" in sql and "USING gin" not in sql
     doc = _plan(out)
     assert doc["check"]["rejected"] == 0 and "hunter2" not in json.dumps(doc) + sql + r.stderr + r.stdout
+
+
+APP = '''"""Orders service."""
+from __future__ import annotations
+
+
+def place_order(conn, customer):
+    with conn.transaction():
+        conn.execute("INSERT INTO orders (customer) VALUES (%s)", (customer,))
+
+
+def rename(session, user, name):
+    user.name = name
+    session.commit()
+
+
+def read_only(conn):
+    return conn.execute("SELECT 1").fetchone()
+
+
+class Repo:
+    async def save(self, conn, row):
+        async with conn.transaction():
+            await conn.execute("INSERT INTO t VALUES ($1)", row)
+'''
+
+
+def test_python_retry_codemod_shows_a_diff_then_writes(tmp_path):
+    src = tmp_path / "app.py"
+    src.write_text(APP)
+    cmd = [sys.executable, "-m", "dsql_audit.cli", "convert", "--python-retry", str(src)]
+    diff = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert diff.returncode == 0 and src.read_text() == APP  # a diff only
+    assert diff.stdout.count("+@retry_on_conflict") == 2 and diff.stdout.count("+    @retry_on_conflict") == 1
+    assert "3 function(s)" in diff.stderr and "unsafe" in diff.stderr
+    subprocess.run(cmd + ["--write"], check=True, capture_output=True, timeout=60)
+    text = src.read_text()
+    assert text.index("from __future__") < text.index("from dsql_audit.runtime import retry_on_conflict")
+    assert "@retry_on_conflict\ndef place_order" in text and "def read_only" in text
+    assert "@retry_on_conflict\ndef read_only" not in text
+    compile(text, str(src), "exec")
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert again.stdout == "" and "0 function(s)" in again.stderr  # idempotent
+
+
+def test_retry_on_conflict_reruns_a_transaction_that_lost_at_commit():
+    """A real OCC loss through `dsql-audit serve`: the decorated transaction updates a row, another
+    connection updates the same row and commits first; our COMMIT gets 40001 and the decorator runs the
+    transaction again, which commits."""
+    from dsql_audit.engine import Engine
+    from dsql_audit.runtime import is_conflict, retry_on_conflict
+    from dsql_audit.serve import Server
+
+    with Engine() as engine:
+        srv = Server(engine, port=0).start()
+        try:
+            with psycopg.connect(srv.dsn, autocommit=True) as setup:
+                setup.execute("CREATE TABLE acct (id int PRIMARY KEY, n int)")
+                setup.execute("INSERT INTO acct VALUES (1, 0)")
+            attempts, errors = [], []
+            with psycopg.connect(srv.dsn, autocommit=True) as other, psycopg.connect(srv.dsn) as conn:
+
+                @retry_on_conflict(base_delay=0.01)
+                def bump():
+                    attempts.append(1)
+                    try:
+                        with conn.transaction():
+                            conn.execute("UPDATE acct SET n = n + 1 WHERE id = 1")
+                            if len(attempts) == 1:  # a competitor commits the same row first
+                                other.execute("UPDATE acct SET n = n + 10 WHERE id = 1")
+                    except psycopg.Error as exc:
+                        errors.append(exc)
+                        raise
+
+                bump()
+                conn.commit()
+                assert other.execute("SELECT n FROM acct WHERE id = 1").fetchone() == (11,)
+            assert len(attempts) == 2 and len(errors) == 1 and is_conflict(errors[0])
+            assert isinstance(errors[0], psycopg.errors.SerializationFailure)
+        finally:
+            srv.stop()

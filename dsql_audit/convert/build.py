@@ -252,17 +252,14 @@ class Builder:
             sch.note(origin, f"{name}: UNLOGGED dropped (every DSQL table is durable)")
         if s.partbound is not None:  # PARTITION OF parent: its rows live in the parent on DSQL
             parent = qname(s.inhRelations[0]) if s.inhRelations else "?"
-            sch.note(origin, f"{name}: partition of {parent} folded into {parent}")
-            sch.plan.append(PlanItem("partition", name, "folded", "DSQL has no partitioning",
-                                     f"queries naming the partition {name} must query {parent} with the partition's "
-                                     f"bounds as a WHERE; delete old data in batches instead of dropping partitions",
-                                     origin, 0.5))
+            self._fold_partition(parent, name, origin)
             return
         if s.partspec is not None:
             s.partspec = None
-            sch.plan.append(PlanItem("partitioning", name, "folded", "DSQL has no partitioning: the partitioned "
-                                     "table becomes one table", "retention by DROP/DETACH PARTITION becomes "
-                                     "batched DELETEs (≤ 3,000 rows per transaction)", origin, 1))
+            if not any(p.kind == "partitioning" and p.object == name for p in sch.plan):
+                sch.plan.append(PlanItem("partitioning", name, "folded", "DSQL has no partitioning: the partitioned "
+                                         "table becomes one table", "retention by DROP/DETACH PARTITION becomes "
+                                         "batched DELETEs (≤ 3,000 rows per transaction)", origin, 1))
         if s.inhRelations:
             parents = [qname(p) for p in s.inhRelations]
             inherited = []
@@ -299,6 +296,22 @@ class Builder:
                     for c in src.columns():
                         table.add(_plain_copy(c))
                     sch.note(origin, f"{name}: LIKE {src.name} expanded into its columns")
+
+    def _fold_partition(self, parent: str, child: str, origin) -> None:
+        """One plan item per partitioned table, listing its partitions (their rows live in the parent)."""
+        sch = self.schema
+        item = next((p for p in sch.plan if p.kind == "partitioning" and p.object == parent), None)
+        if item is None:
+            item = PlanItem("partitioning", parent, "folded", "DSQL has no partitioning: the partitioned table "
+                            "becomes one table", "retention by DROP/DETACH PARTITION becomes batched DELETEs "
+                            "(≤ 3,000 rows per transaction)", origin, 1)
+            sch.plan.append(item)
+        item.details.setdefault("partitions", []).append(child)
+        item.todo = (f"queries naming a partition ({', '.join(item.details['partitions'][:3])}"
+                     f"{', …' if len(item.details['partitions']) > 3 else ''}) must query {parent} with the "
+                     f"partition's bounds as a WHERE; retention by DROP/DETACH PARTITION becomes batched DELETEs "
+                     f"(≤ 3,000 rows per transaction)")
+        item.effort_hours = round(1 + 0.1 * len(item.details["partitions"]), 1)
 
     def _column(self, table: Table, col, origin) -> bool:
         """Make one column DSQL-legal in place; False when it was removed."""
@@ -428,10 +441,7 @@ class Builder:
                 if child and child in sch.tables:
                     del sch.tables[child]
                     sch.indexes = [(i, o) for i, o in sch.indexes if qname(i.relation) != child]
-                sch.plan.append(PlanItem("partition", child or "?", "folded", "DSQL has no partitioning",
-                                         f"queries naming the partition {child} must query {name} with the "
-                                         f"partition's bounds as a WHERE; delete old data in batches instead of "
-                                         f"dropping partitions", origin, 0.5))
+                self._fold_partition(name, child or "?", origin)
             else:  # owner, replica identity, triggers on/off, statistics, storage, cluster, validate …
                 sch.skip("ALTER TABLE settings (owner, replica identity, triggers, storage …)")
 
