@@ -74,6 +74,7 @@ class Builder:
         self.schema = Schema()
         self.uuid_keys: set = set()  # table.column made uuid by --keys uuid (their FK columns follow)
         self.search_path: list = ["public"]  # as the input's SET search_path / set_config left it
+        self.folded: dict = {}  # partition → the table it was folded into
 
     # -- entry ---------------------------------------------------------------------------------------
     def feed(self, stmt, origin: Origin) -> None:
@@ -300,6 +301,7 @@ class Builder:
     def _fold_partition(self, parent: str, child: str, origin) -> None:
         """One plan item per partitioned table, listing its partitions (their rows live in the parent)."""
         sch = self.schema
+        self.folded[child] = parent
         item = next((p for p in sch.plan if p.kind == "partitioning" and p.object == parent), None)
         if item is None:
             item = PlanItem("partitioning", parent, "folded", "DSQL has no partitioning: the partitioned table "
@@ -367,6 +369,9 @@ class Builder:
     def _AlterTableStmt(self, s, origin):
         sch = self.schema
         name = qname(s.relation)
+        if name in self.folded:  # a partition's own constraints: the parent holds the same ones once
+            self._partition_alter(s, self.folded[name], origin)
+            return
         table = sch.tables.get(name)
         for cmd in s.cmds or ():
             st = cmd.subtype
@@ -446,7 +451,26 @@ class Builder:
                 sch.skip("ALTER TABLE settings (owner, replica identity, triggers, storage …)")
 
     def _IndexStmt(self, s, origin):
+        table = qname(s.relation)
+        if table in self.folded:  # a partition's index: the parent gets one like it (once)
+            parent = self.folded[table]
+            shape = _index_shape(s)
+            if any(qname(i.relation) == parent and _index_shape(i) == shape for i, _ in self.schema.indexes):
+                return
+            s.relation.schemaname, s.relation.relname = parent.split(".", 1)
+            s.idxname = None  # PostgreSQL names it after the parent
         self.schema.indexes.append((s, origin))
+
+    def _partition_alter(self, s, parent: str, origin) -> None:
+        t = self.schema.tables.get(parent)
+        for cmd in s.cmds or ():
+            c = cmd.def_ if cmd.subtype == AT.AT_AddConstraint else None
+            if t is None or c is None or c.contype != CONSTR.CONSTR_FOREIGN:
+                continue
+            sig = _fk_shape(c)
+            if not any(_fk_shape(x) == sig for x, _ in t.fks):
+                c.conname = None
+                t.fks.append((c, origin))
 
     def _RenameStmt(self, s, origin):
         sch = self.schema
@@ -498,6 +522,17 @@ class Builder:
         from dsql_audit.convert import routines
 
         routines.table_as(self, s, origin)
+
+
+def _index_shape(s) -> tuple:
+    from pglast.stream import RawStream
+
+    cols = tuple(e.name or RawStream()(e.expr) for e in s.indexParams or ())
+    return cols, bool(s.unique), RawStream()(s.whereClause) if s.whereClause is not None else None, s.accessMethod
+
+
+def _fk_shape(c) -> tuple:
+    return tuple(names_of(c.fk_attrs)), qname(c.pktable), tuple(names_of(c.pk_attrs))
 
 
 def _plain_copy(col):
