@@ -49,7 +49,7 @@ def main():
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--profile", "profile_date", metavar="YYYY-MM-DD",
               help="Judge against DSQL as of this date (default: newest profile).")
-@click.option("-f", "--format", "fmt", type=click.Choice(["console", "json", "sarif"]), default=None,
+@click.option("-f", "--format", "fmt", type=click.Choice(["console", "json", "sarif", "markdown"]), default=None,
               help="Report format (default: console).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write the report here.")
 @click.option("--fail-on", type=click.Choice(["error", "warning", "info", "never"]), default=None,
@@ -267,8 +267,9 @@ def profiles():
 
 @main.command()
 @click.argument("captures", nargs=-1, required=True)
-@click.option("--schema", "schema_path", type=click.Path(exists=True, dir_okay=False),
-              help="Load this schema (SQL) into the engine first; what DSQL refuses is reported and skipped.")
+@click.option("--schema", "schema_path", type=click.Path(exists=True),
+              help="Load this schema into the engine first (a SQL file or dump, or a repository / migration folder "
+              "whose DDL the scan would read); what DSQL refuses is reported and skipped.")
 @click.option("--schema-from", "schema_dsn", metavar="DSN",
               help="Read the schema from this PostgreSQL database (pg_dump --schema-only; reads only).")
 @click.option("--convert", "convert_schema", is_flag=True, help="Convert the schema for DSQL first (as `dsql-audit "
@@ -287,7 +288,8 @@ def profiles():
 @click.option("--allow-writes", is_flag=True, help="Required with --target for logs and scripts: they write to "
               "the target.")
 @click.option("--profile", "profile_date", metavar="YYYY-MM-DD", help="Behave as DSQL did on this date.")
-@click.option("-f", "--format", "fmt", type=click.Choice(["console", "json", "sarif"]), default="console")
+@click.option("-f", "--format", "fmt", type=click.Choice(["console", "json", "sarif", "markdown"]),
+              default="console")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write the report here.")
 @click.option("--fail-on", type=click.Choice(["error", "warning", "info", "never"]), default="error",
               show_default=True)

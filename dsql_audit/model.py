@@ -48,6 +48,7 @@ class Unit:
     meta: str | None = None  # psql meta-command (\connect …) instead of SQL
     copy_rows: int = 0  # data lines of a COPY … FROM stdin block that followed
     index: int = 0  # position of the unit within its input
+    down: bool = False  # a down migration's statement (a deploy does not run it)
 
 
 @dataclass(slots=True)

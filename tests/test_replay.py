@@ -348,3 +348,20 @@ def test_replay_with_a_converted_schema(tmp_path):
     assert converted["replay"]["schema"] == {"statements": 2, "refused": 0}
     assert plain["replay"]["schema"]["refused"] == 3  # CREATE TYPE, serial, ADD PRIMARY KEY
     assert {f["name"] for f in plain["findings"]} > {"truncate"}
+
+
+def test_schema_from_a_migration_folder_and_markdown(tmp_path):
+    """--schema DIR: the DDL a migration folder holds, in its framework's order; -f markdown."""
+    from tests.conftest import FIXTURES
+
+    capture = _write(tmp_path / "w.sql", "INSERT INTO tags (name) VALUES ('a');\nTRUNCATE tags;\n")
+    r = subprocess.run([sys.executable, "-m", "dsql_audit.cli", "replay", capture, "--schema",
+                        str(FIXTURES / "migrations" / "flyway"), "-f", "markdown"], capture_output=True, text=True,
+                       timeout=180)
+    assert r.returncode == 1, r.stderr
+    # the schema's own refusals at their files and lines, in run order (V1 … then the repeatable R__ script)
+    assert "| error | DSQL201 `sequence` | `fixtures/migrations/flyway/sql/V1__init.sql:2` |" in r.stdout.replace(
+        str(FIXTURES.parent) + "/", "")
+    assert r.stderr.index("V3__post_indexes.sql") < r.stderr.index("R__views.sql")
+    assert "| error | DSQL401 `truncate` |" in r.stdout and "w.sql:2`" in r.stdout
+    assert "of calls" in r.stdout  # the replay headline

@@ -52,25 +52,20 @@ def read_statements(paths: list[str], errors: list):
     from pglast.parser import ParseError
 
     from dsql_audit.dialect import preprocess
-    from dsql_audit.sources import discover, read_units
+    from dsql_audit.sources import deploy_units
 
-    disc = discover(paths)
-    errors.extend(disc.errors)
-    for f in disc.files:
-        for unit in read_units(f, errors):
-            if unit.meta is not None or not unit.text.strip():
-                continue
-            origin = Origin(unit.path, unit.line, unit.text)
-            text, flags, iam = preprocess(unit.text)  # DSQL's own syntax (CREATE INDEX ASYNC …) in the input
-            if iam is not None:
-                continue  # AWS IAM GRANT: DSQL's own, nothing to convert
-            try:
-                stmts = parse_sql(text)
-            except ParseError as exc:
-                errors.append(InputError(unit.path, f"not parsed, left out: {exc}", line=unit.line))
-                continue
-            for raw in stmts:
-                yield raw.stmt, origin
+    for unit in deploy_units(paths, errors):
+        origin = Origin(unit.path, unit.line, unit.text)
+        text, flags, iam = preprocess(unit.text)  # DSQL's own syntax (CREATE INDEX ASYNC …) in the input
+        if iam is not None:
+            continue  # AWS IAM GRANT: DSQL's own, nothing to convert
+        try:
+            stmts = parse_sql(text)
+        except ParseError as exc:
+            errors.append(InputError(unit.path, f"not parsed, left out: {exc}", line=unit.line))
+            continue
+        for raw in stmts:
+            yield raw.stmt, origin
 
 
 def convert(paths: list[str], *, profile: str | None = None, cache: int = 65536, keys: str = "identity",

@@ -146,7 +146,6 @@ def replay(paths: list[str], *, profile: str | None = None, schema: str | None =
     from contextlib import nullcontext
 
     from dsql_audit.engine import DsqlError, Engine
-    from dsql_audit.engine.script import load_sql_file
     from dsql_audit.replay.workload import WorkloadJudge, finding as workload_finding
 
     log = log or (lambda line: None)
@@ -167,14 +166,14 @@ def replay(paths: list[str], *, profile: str | None = None, schema: str | None =
         if engine._server is None:
             engine.start()
         if schema:
-            ok, refused = load_sql_file(engine, schema, log)
+            ok, refused = _load_schema(engine, schema, errors, log)
             stats.schema_statements, stats.schema_refused = ok + len(refused), len(refused)
             log(f"schema {schema}: {ok} statements loaded, {len(refused)} refused as DSQL refuses them")
-            for line, text, exc in refused:
+            for where, line, text, exc in refused:
                 if exc.finding is not None:
-                    findings.append(_finding(exc.finding, Event(line=line, sql=text), schema, False, "schema"))
+                    findings.append(_finding(exc.finding, Event(line=line, sql=text), where, False, "schema"))
                 elif exc.sqlstate != "25P02":
-                    errors.append(InputError(schema, f"{exc.sqlstate} {exc.message}", line=line))
+                    errors.append(InputError(where, f"{exc.sqlstate} {exc.message}", line=line))
         table_rows: dict = {}
         if data:
             from dsql_audit.replay.data import seed
@@ -284,6 +283,34 @@ def replay(paths: list[str], *, profile: str | None = None, schema: str | None =
         remote.close()
     return ReplayResult(findings=findings.list(), errors=errors, profile=profile_obj, stats=stats, inputs=len(paths),
                         units=stats.statements, target=remote.stats.summary() if remote is not None else None)
+
+
+def _load_schema(engine, schema: str, errors: list, log) -> tuple[int, list]:
+    """Run a schema — a SQL file or dump, or a repository / migration folder (the statements a deploy runs,
+    in run order) — through one engine session; what DSQL refuses is kept with its file and line and
+    skipped. (statements run, [(path, line, text, DsqlError)])."""
+    import re as _re
+
+    from dsql_audit.engine import DsqlError
+    from dsql_audit.sources import deploy_units
+
+    session = engine.session()
+    ok, refused = 0, []
+    try:
+        for unit in deploy_units([schema], errors):
+            if _re.match(r"\s*COPY\b.*\bFROM\s+STDIN", unit.text, _re.I | _re.S):
+                continue  # a dump's data: --data loads it
+            try:
+                session.execute(unit.text)
+                ok += 1
+            except DsqlError as e:
+                refused.append((unit.path, unit.line, unit.text, e))
+                log(f"{unit.path}:{unit.line}: {e.sqlstate} {e.message}")
+                if session.in_txn and session.aborted:
+                    session.execute("ROLLBACK")
+    finally:
+        session.close()
+    return ok, refused
 
 
 MAX_OPEN_SESSIONS = 64  # engine connections kept for captured sessions; idle ones beyond are closed

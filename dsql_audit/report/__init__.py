@@ -9,6 +9,9 @@ def render(fmt: str, result, *, color: bool = False, width: int | None = None) -
     if fmt == "json":
         from dsql_audit.report.json_report import render_json
         return render_json(result)
+    if fmt == "markdown":
+        from dsql_audit.report.markdown import render_markdown
+        return render_markdown(result)
     if fmt == "sarif":
         from dsql_audit.report.sarif import render_sarif
         return render_sarif(result)

@@ -294,6 +294,38 @@ def _units(f: InputFile, stream, errors, source, fw, single_transaction) -> Iter
         if in_skipped:
             # down migrations are not run on deploy: their statements form their own transaction
             unit.txn = None if txn is None else -section
+            unit.down = True
         index += 1
         yield unit
     f.suppressions = splitter.suppressions
+
+
+_NUMBERS = re.compile(r"(\d+)")
+
+
+def run_order(files: list) -> list:
+    """Files in the order their migrations run (what a schema built from them needs): within a folder,
+    numbers compared as numbers (V2 before V10, 000010 after 000009), and Flyway's repeatable R__ scripts
+    after every versioned one. Scans keep discovery's order; convert and replay build a schema."""
+
+    def key(f):
+        p = Path(f.path)
+        name = p.name
+        repeatable = 1 if f.framework is not None and f.framework.name == "flyway" and name.startswith("R__") else 0
+        natural = tuple(int(part) if part.isdigit() else part.lower() for part in _NUMBERS.split(name))
+        return (str(p.parent), repeatable, natural)
+
+    return sorted(files, key=key)
+
+
+def deploy_units(paths: list[str], errors: list) -> Iterator[Unit]:
+    """The statements a deploy runs, in order: files in run order, without down migrations (golang-migrate's
+    *.down.sql files, goose/dbmate down sections) — the schema a folder builds."""
+    disc = discover(paths)
+    errors.extend(disc.errors)
+    for f in run_order(disc.files):
+        if re.search(r"\.down\.sql$", f.path):
+            continue
+        for unit in read_units(f, errors):
+            if not unit.down and unit.meta is None and unit.text.strip():
+                yield unit
