@@ -334,3 +334,23 @@ def test_retry_on_conflict_reruns_a_transaction_that_lost_at_commit():
             assert isinstance(errors[0], psycopg.errors.SerializationFailure)
         finally:
             srv.stop()
+
+
+def test_truncate_becomes_a_batched_delete_in_the_plan(tmp_path):
+    from dsql_audit.convert import convert
+
+    src = tmp_path / "m.sql"
+    src.write_text("CREATE TABLE public.jobs (id bigint PRIMARY KEY, state text);\nTRUNCATE public.jobs;\n")
+    conv = convert([str(src)])
+    (item,) = [p for p in conv.plan if p.kind == "truncate"]
+    batch = item.details["statement"].split("  --")[0]
+    assert batch == "DELETE FROM public.jobs WHERE (id) IN (SELECT id FROM public.jobs LIMIT 3000)"
+    from dsql_audit.engine import Engine
+
+    with Engine() as engine:  # the suggested batch runs on DSQL and stays within its row limit
+        s = engine.session()
+        s.execute("CREATE TABLE public.jobs (id bigint PRIMARY KEY, state text)")
+        for start in range(0, 7000, 1000):
+            s.execute(f"INSERT INTO public.jobs SELECT g, 'x' FROM generate_series({start + 1}, {start + 1000}) g")
+        deleted = [s.execute(batch).command_tag for _ in range(4)]
+    assert deleted == ["DELETE 3000", "DELETE 3000", "DELETE 1000", "DELETE 0"]

@@ -22,7 +22,7 @@ _SKIP = {
     "extended statistics", "VacuumStmt": "VACUUM/ANALYZE", "AlterDatabaseSetStmt": "database settings",
     "AlterDatabaseStmt": "database settings", "CheckPointStmt": "CHECKPOINT", "DiscardStmt": "DISCARD",
     "ClusterStmt": "CLUSTER", "ReindexStmt": "REINDEX", "ExplainStmt": "EXPLAIN", "DeallocateStmt": "DEALLOCATE",
-    "NotifyStmt": "NOTIFY", "ListenStmt": "LISTEN", "LockStmt": "LOCK", "TruncateStmt": "data (TRUNCATE)",
+    "NotifyStmt": "NOTIFY", "ListenStmt": "LISTEN", "LockStmt": "LOCK",
     "CallStmt": "CALL", "DoStmt": None, "CreatedbStmt": "CREATE DATABASE", "DropdbStmt": "DROP DATABASE",
     "AlterSystemStmt": "ALTER SYSTEM", "AlterCollationStmt": "collations", "RefreshMatViewStmt":
     "REFRESH MATERIALIZED VIEW", "AlterObjectSchemaStmt": None, "AlterEnumStmt": None,
@@ -504,6 +504,24 @@ class Builder:
                 sch.indexes = [(i, o) for i, o in sch.indexes if i.idxname != parts[0]]
         sch.skip("DROP")
 
+    def _TruncateStmt(self, s, origin):
+        """TRUNCATE does not exist on DSQL: each table's rows go in batched DELETEs (3,000 rows per
+        transaction), keyed on its primary key where the model knows it."""
+        for rv in s.relations or ():
+            name = qname(rv)
+            t = self.schema.tables.get(name)
+            key = _primary_key(t) if t is not None else None
+            if key:
+                cols = ", ".join(key)
+                batch = (f"DELETE FROM {name} WHERE ({cols}) IN (SELECT {cols} FROM {name} LIMIT 3000)  -- repeat, "
+                         f"one transaction each, until it deletes 0 rows")
+            else:
+                batch = (f"DELETE FROM {name} WHERE <key> IN (SELECT <key> FROM {name} LIMIT 3000)  -- repeat until "
+                         f"0 rows")
+            self.schema.plan.append(PlanItem("truncate", name, "moved", "DSQL has no TRUNCATE, and a DELETE of "
+                                             "every row passes its 3,000-row transaction limit",
+                                             f"delete in batches: {batch}", origin, 0.5, {"statement": batch}))
+
     # -- code ------------------------------------------------------------------------------------------------
     def _CreateFunctionStmt(self, s, origin):
         from dsql_audit.convert import routines
@@ -522,6 +540,16 @@ class Builder:
         from dsql_audit.convert import routines
 
         routines.table_as(self, s, origin)
+
+
+def _primary_key(t) -> list | None:
+    for c in t.constraints():
+        if c.contype == CONSTR.CONSTR_PRIMARY:
+            return names_of(c.keys)
+    for col in t.columns():
+        if any(c.contype == CONSTR.CONSTR_PRIMARY for c in col.constraints or ()):
+            return [col.colname]
+    return None
 
 
 def _index_shape(s) -> tuple:
