@@ -439,7 +439,7 @@ def _pgss_csv(fh) -> Iterator[Event | CaptureError]:
         if None in row:  # more fields than the header names
             yield CaptureError(lines[i], "CSV row with more columns than the header")
             continue
-        yield from _pgss_rows([row], lambda _: lines[i])
+        yield from _pgss_rows([row], lambda _, i=i: lines[i])
 
 
 def _pgss_json(fh) -> Iterator[Event | CaptureError]:
