@@ -383,6 +383,49 @@ def replay(captures, schema_path, schema_dsn, convert_schema, data_paths, captur
     sys.exit(EXIT_CLEAN)
 
 
+@main.command("catalog")
+@click.argument("dsn", required=False, default="")
+@click.option("--profile", "profile_date", metavar="YYYY-MM-DD", help="Judge as DSQL was on this date.")
+@click.option("-f", "--format", "fmt", type=click.Choice(["console", "json", "sarif", "markdown"]),
+              default="console")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write the report here.")
+@click.option("--fail-on", type=click.Choice(["error", "warning", "info", "never"]), default="error",
+              show_default=True)
+@click.option("--capture", "capture_path", type=click.Path(dir_okay=False, writable=True),
+              help="Also export pg_stat_statements (and table sizes) as JSON for `dsql-audit replay`.")
+@click.option("--schema-out", "schema_out", type=click.Path(dir_okay=False, writable=True),
+              help="Also write the schema as DDL (pg_dump --schema-only) for scan, replay or convert.")
+def catalog_cmd(dsn, profile_date, fmt, output, fail_on, capture_path, schema_out):
+    """Audit a live PostgreSQL database (DSN, or PG* environment variables / a service name): read-only."""
+    from dsql_audit import live
+    from dsql_audit.replay.endpoints import EndpointError, dump_schema, redact_dsn
+    from dsql_audit.report import render
+
+    try:
+        result = live.read(dsn, profile=profile_date)
+        if capture_path:
+            n = live.capture(dsn, capture_path)
+            click.echo(f"captured {n} pg_stat_statements entries into {capture_path}", err=True)
+        if schema_out:
+            dump_schema(dsn, Path(schema_out))
+            click.echo(f"schema written to {schema_out}", err=True)
+    except EndpointError as exc:
+        click.echo(f"dsql-audit catalog: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    for e in result.errors:
+        click.echo(f"dsql-audit catalog: {e.message}", err=True)
+    click.echo(f"{redact_dsn(dsn) or '(PG* environment)'}: PostgreSQL {result.server_version}, "
+               f"{result.units} catalog queries, {len(result.findings)} findings", err=True)
+    text = render(fmt, result, color=output is None and fmt == "console" and sys.stdout.isatty())
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+    if fail_on != "never" and any(f.severity >= Severity.parse(fail_on) for f in result.findings):
+        sys.exit(EXIT_FINDINGS)
+    sys.exit(EXIT_CLEAN)
+
+
 @main.command()
 @click.argument("inputs", nargs=-1)
 @click.option("-o", "--output", "outdir", type=click.Path(file_okay=False),

@@ -1,0 +1,312 @@
+"""`dsql-audit catalog DSN`: the findings a scan of the database's schema dump would give, read from a live
+PostgreSQL 12–18 catalog — a fixed set of catalog queries (not one per table), each turned into the same
+rule hits the scan's rules produce (same slugs, variants and messages; objects schema-qualified).
+
+Safety: one READ ONLY transaction with a statement_timeout and a lock_timeout; nothing is written. A query
+the role may not run (a catalog view it cannot read) is skipped and reported as an input error; the rest
+goes on. The DSN shown anywhere has its password removed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dsql_audit.model import Hit, InputError
+
+SYSTEM = "n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND n.nspname NOT LIKE 'pg_temp%'"
+# objects an extension owns are the extension's finding, not their own
+NOT_EXT = "NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = {oid} AND d.deptype = 'e')"
+SUPPORTED_TYPES = {"int2", "int4", "int8", "float4", "float8", "numeric", "bpchar", "varchar", "text", "date",
+                   "time", "timetz", "timestamp", "timestamptz", "interval", "bool", "bytea", "uuid", "json", "jsonb"}
+
+# (name, SQL, how each row becomes hits). Rows are tuples in the SELECT's order.
+QUERIES: list = []
+
+
+def query(name: str, sql: str):
+    def register(fn):
+        QUERIES.append((name, sql, fn))
+        return fn
+    return register
+
+
+def _obj(schema: str, name: str, sub: str | None = None) -> str:
+    return f"{schema}.{name}" + (f".{sub}" if sub else "")
+
+
+@query("extensions", "SELECT extname, extversion FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY 1")
+def _extensions(rows):
+    for name, _ in rows:
+        yield Hit("extension", "create", object=name)
+
+
+@query("triggers", f"""SELECT n.nspname, c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT t.tgisinternal AND {SYSTEM}
+    AND t.tgparentid = 0 ORDER BY 1, 2, 3""")
+def _triggers(rows):
+    for schema, table, name in rows:
+        yield Hit("trigger", "create", object=_obj(schema, table, name), detail=name)
+
+
+@query("event triggers", "SELECT evtname FROM pg_event_trigger ORDER BY 1")
+def _event_triggers(rows):
+    for (name,) in rows:
+        yield Hit("event-trigger", "default", object=name)
+
+
+@query("routines", f"""SELECT n.nspname, p.proname, p.prokind, l.lanname FROM pg_proc p
+    JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang
+    WHERE {SYSTEM} AND {NOT_EXT.format(oid='p.oid')} AND p.prokind IN ('f', 'p') ORDER BY 1, 2""")
+def _routines(rows):
+    for schema, name, kind, lang in rows:
+        if kind == "p":
+            yield Hit("procedure", "create", object=_obj(schema, name))
+        elif lang != "sql":
+            yield Hit("procedural-function", "default", object=_obj(schema, name), detail=lang)
+
+
+@query("foreign keys", f"""SELECT n.nspname, c.relname, k.conname, fn.nspname, f.relname, k.confdeltype
+    FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_class f ON f.oid = k.confrelid JOIN pg_namespace fn ON fn.oid = f.relnamespace
+    WHERE k.contype = 'f' AND k.conparentid = 0 AND {SYSTEM} ORDER BY 1, 2, 3""")
+def _foreign_keys(rows):
+    for schema, table, name, fschema, ftable, on_delete in rows:
+        detail = f"{schema}.{table} → {fschema}.{ftable}"
+        yield Hit("foreign-key", "inline", object=_obj(schema, table, name), detail=detail)
+        if on_delete in ("c", "n", "d"):
+            action = {"c": "ON DELETE CASCADE", "n": "ON DELETE SET NULL", "d": "ON DELETE SET DEFAULT"}[on_delete]
+            yield Hit("foreign-key", "cascade", object=_obj(schema, table, name), detail=f"{detail} {action}")
+
+
+@query("types", f"""SELECT n.nspname, t.typname, t.typtype FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+    WHERE {SYSTEM} AND {NOT_EXT.format(oid='t.oid')} AND (t.typtype IN ('e', 'r', 'b')
+      OR t.typtype = 'c' AND EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = t.typrelid AND c.relkind = 'c'))
+    AND t.typname NOT LIKE '\\_%' ORDER BY 1, 2""")
+def _types(rows):
+    for schema, name, kind in rows:
+        variant = {"e": "enum", "c": "composite", "r": "range", "b": "base"}[kind]
+        yield Hit("custom-type", variant, object=_obj(schema, name))
+
+
+@query("relations", f"""SELECT n.nspname, c.relname, c.relkind, c.relpersistence, c.relispartition,
+      coalesce(ts.spcname, ''), c.relrowsecurity
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_tablespace ts ON ts.oid = c.reltablespace
+    WHERE {SYSTEM} AND {NOT_EXT.format(oid='c.oid')} AND c.relkind IN ('r', 'p', 'm', 'f') ORDER BY 1, 2""")
+def _relations(rows):
+    for schema, name, kind, persistence, is_partition, tablespace, rls in rows:
+        obj = _obj(schema, name)
+        if kind == "m":
+            yield Hit("materialized-view", "create", object=obj)
+        elif kind == "p":
+            yield Hit("partitioned-table", "partition_by", object=obj)
+        elif kind == "f":
+            yield Hit("foreign-table", "table", object=obj)
+        if is_partition:
+            yield Hit("partitioned-table", "partition_of", object=obj)
+        if persistence == "u":
+            yield Hit("unlogged-table", "create", object=obj)
+        if tablespace:
+            yield Hit("tablespace", "clause", object=obj, detail=tablespace)
+        if rls:
+            yield Hit("row-level-security", "enable", object=obj)
+
+
+@query("inheritance", f"""SELECT n.nspname, c.relname, pn.nspname, p.relname FROM pg_inherits i
+    JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = p.relnamespace
+    WHERE p.relkind = 'r' AND {SYSTEM} ORDER BY 1, 2""")
+def _inheritance(rows):
+    for schema, name, pschema, parent in rows:
+        yield Hit("table-inheritance", "inherits", object=_obj(schema, name), detail=f"{pschema}.{parent}")
+
+
+@query("tablespaces", "SELECT spcname FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global') ORDER BY 1")
+def _tablespaces(rows):
+    for (name,) in rows:
+        yield Hit("tablespace", "create", object=name)
+
+
+@query("columns", f"""SELECT n.nspname, c.relname, a.attname, t.typname, t.typtype, a.attndims,
+      format_type(a.atttypid, a.atttypmod), coalesce(co.collname, ''), a.attidentity,
+      CASE WHEN a.atttypid = 'numeric'::regtype AND a.atttypmod > 0 THEN ((a.atttypmod - 4) >> 16) END
+    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_type t ON t.oid = a.atttypid LEFT JOIN pg_collation co ON co.oid = a.attcollation AND
+      a.attcollation <> t.typcollation
+    WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p') AND NOT c.relispartition AND {SYSTEM}
+    AND {NOT_EXT.format(oid='c.oid')} ORDER BY 1, 2, a.attnum""")
+def _columns(rows):
+    for schema, table, col, typname, typtype, dims, shown, collation, identity, precision in rows:
+        obj = _obj(schema, table, col)
+        if typname.startswith("_") or dims:
+            yield Hit("unsupported-type", "array", object=obj, detail=shown)
+        elif typname in ("json", "jsonb"):
+            yield Hit("unsupported-type", typname, object=obj, detail=typname)
+        elif typtype == "b" and typname not in SUPPORTED_TYPES:
+            yield Hit("unsupported-type", "column", object=obj, detail=shown)
+        if precision is not None and precision > 38:
+            variant = "numeric_precision_1000" if precision > 1000 else "numeric_precision_38"
+            yield Hit("unsupported-type", variant, object=obj, detail=str(precision))
+        if collation and collation not in ("C", "POSIX", "default"):
+            yield Hit("collation", "column", object=obj, detail=collation)
+        if identity in ("a", "d") and typname != "int8":
+            yield Hit("sequence", "identity_type", object=obj, detail=shown)
+
+
+@query("sequences", f"""SELECT n.nspname, c.relname, s.seqcache, format_type(s.seqtypid, NULL),
+      EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'i')
+    FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE {SYSTEM} ORDER BY 1, 2""")
+def _sequences(rows):
+    for schema, name, cache, shown, identity in rows:
+        obj = _obj(schema, name)
+        if identity:  # an identity column's sequence: judged as the column
+            if cache != 1 and cache < 65536:
+                yield Hit("sequence", "identity_cache", object=obj, detail=str(cache))
+            continue
+        yield Hit("sequence", "create_sequence", object=obj)
+        if cache != 1 and cache < 65536:
+            yield Hit("sequence", "sequence_cache", object=obj, detail=str(cache))
+        if shown != "bigint":
+            yield Hit("sequence", "sequence_type", object=obj, detail=shown)
+
+
+@query("constraints", f"""SELECT n.nspname, c.relname, k.conname, k.contype, array_length(k.conkey, 1)
+    FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE k.contype IN ('x', 'p') AND k.conparentid = 0 AND {SYSTEM} ORDER BY 1, 2, 3""")
+def _constraints(rows):
+    for schema, table, name, kind, ncols in rows:
+        if kind == "x":
+            yield Hit("exclusion-constraint", "create", object=_obj(schema, table, name))
+        elif ncols and ncols > 8:
+            yield Hit("primary-key-too-wide", "columns", object=_obj(schema, table),
+                      detail=f"{ncols} columns (DSQL allows 8)", args={"value": ncols})
+
+
+@query("indexes", f"""SELECT n.nspname, c.relname, i.relname, am.amname FROM pg_index x
+    JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class c ON c.oid = x.indrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_am am ON am.oid = i.relam
+    WHERE am.amname <> 'btree' AND NOT c.relispartition AND {SYSTEM} ORDER BY 1, 2, 3""")
+def _indexes(rows):
+    for schema, table, index, method in rows:
+        yield Hit("index-method", "default", object=_obj(schema, table, index), detail=method)
+
+
+@query("rules", """SELECT schemaname, tablename, rulename FROM pg_rules
+    WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2, 3""")
+def _rules(rows):
+    for schema, table, name in rows:
+        yield Hit("rule", "create", object=_obj(schema, table, name))
+
+
+@query("policies", "SELECT schemaname, tablename, policyname FROM pg_policies ORDER BY 1, 2, 3")
+def _policies(rows):
+    for schema, table, name in rows:
+        yield Hit("row-level-security", "policy", object=_obj(schema, table, name))
+
+
+@query("publications", "SELECT pubname FROM pg_publication ORDER BY 1")
+def _publications(rows):
+    for (name,) in rows:
+        yield Hit("publication", "create", object=name)
+
+
+@query("databases", "SELECT datname FROM pg_database WHERE NOT datistemplate AND datallowconn AND "
+                    "datname NOT IN (current_database(), 'postgres') ORDER BY 1")
+def _databases(rows):
+    for (name,) in rows:
+        yield Hit("database", "other", object=name, detail=f"{name} (a DSQL cluster has one database, postgres)")
+
+
+@query("tables without a primary key", f"""SELECT n.nspname, c.relname FROM pg_class c
+    JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+    AND {SYSTEM} AND {NOT_EXT.format(oid='c.oid')}
+    AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'p') ORDER BY 1, 2""")
+def _missing_pk(rows):
+    for schema, name in rows:
+        yield Hit("missing-primary-key", "default", object=_obj(schema, name))
+
+
+@dataclass
+class LiveResult:
+    """What ScanResult is for scan: the reporters read these."""
+
+    findings: list
+    errors: list
+    profile: object
+    inputs: int = 1
+    units: int = 0  # catalog queries run
+    frameworks: dict = field(default_factory=dict)
+    bytes: int = 0
+    server_version: str = ""
+
+
+def read(dsn: str, *, profile=None, config=None, timeout_ms: int = 30_000) -> LiveResult:
+    """Run every catalog query in one read-only transaction; hits → findings as the scan makes them."""
+    import psycopg
+
+    from dsql_audit.catalog import load_catalog
+    from dsql_audit.config import Config
+    from dsql_audit.findings import Located, build_findings
+    from dsql_audit.profile import load_profile
+    from dsql_audit.replay.endpoints import EndpointError, redact_dsn
+
+    profile = profile if profile is not None and not isinstance(profile, str) else load_profile(profile)
+    where = redact_dsn(dsn) or "(PG* environment)"
+    errors: list = []
+    located: list = []
+    try:
+        conn = psycopg.connect(dsn, autocommit=False, connect_timeout=15)
+    except psycopg.Error as exc:
+        raise EndpointError(f"cannot connect to {where}: {str(exc).strip().splitlines()[0]}") from None
+    ran = 0
+    with conn:
+        conn.execute("SET TRANSACTION READ ONLY")
+        conn.execute(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
+        conn.execute("SET LOCAL lock_timeout = 5000")
+        version = conn.execute("SHOW server_version").fetchone()[0]
+        for name, sql, fn in QUERIES:
+            try:
+                conn.execute("SAVEPOINT q")
+                rows = conn.execute(sql).fetchall()
+                conn.execute("RELEASE SAVEPOINT q")
+            except psycopg.Error as exc:
+                conn.execute("ROLLBACK TO SAVEPOINT q")
+                errors.append(InputError(where, f"could not read {name} (skipped): "
+                                                f"{str(exc).strip().splitlines()[0]}"))
+                continue
+            ran += 1
+            for hit in fn(rows):
+                located.append(Located(hit, where, 0, 0, 0, 0, hit.object or "", "catalog", None, 0))
+        conn.rollback()  # read only: nothing to keep
+    findings = build_findings(located, load_catalog(), profile, config or Config(), {}, aggregate=False)
+    return LiveResult(findings=findings, errors=errors, profile=profile, units=ran, server_version=version)
+
+
+def capture(dsn: str, out) -> int:
+    """pg_stat_statements (and each table's live row count, for replay's hot-row judgement) as the JSON
+    replay reads; the number of statements. Raises EndpointError when the extension is not installed."""
+    import json
+
+    import psycopg
+
+    from dsql_audit.replay.endpoints import EndpointError, redact_dsn
+
+    with psycopg.connect(dsn, autocommit=False, connect_timeout=15) as conn:
+        conn.execute("SET TRANSACTION READ ONLY")
+        conn.execute("SET LOCAL statement_timeout = 60000")
+        found = conn.execute("SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
+                             "WHERE e.extname = 'pg_stat_statements'").fetchone()
+        if found is None:
+            raise EndpointError(f"pg_stat_statements is not installed in {redact_dsn(dsn)} (CREATE EXTENSION "
+                                "pg_stat_statements, with shared_preload_libraries = 'pg_stat_statements')")
+        cur = conn.execute(f'SELECT * FROM "{found[0]}".pg_stat_statements')
+        names = [d.name for d in cur.description]
+        statements = [{k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v))
+                       for k, v in zip(names, row)} for row in cur.fetchall()]
+        tables = [{"name": f"{s}.{t}", "rows": int(n)} for s, t, n in conn.execute(
+            "SELECT schemaname, relname, n_live_tup FROM pg_stat_user_tables ORDER BY 1, 2").fetchall()]
+        conn.rollback()
+    with open(out, "w", encoding="utf-8") as fh:
+        json.dump({"statements": statements, "tables": tables}, fh, indent=1, default=str)
+        fh.write("\n")
+    return len(statements)

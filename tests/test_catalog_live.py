@@ -1,0 +1,84 @@
+"""`dsql-audit catalog DSN` against a real PostgreSQL (the embedded wheel's, plain: no DSQL layer) holding the
+fixture shop schema: the findings, read-only, a role without access to a catalog table, --schema-out and
+--capture's error when pg_stat_statements is missing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import psycopg
+import pytest
+
+from tests.conftest import FIXTURES
+
+
+@pytest.fixture(scope="module")
+def shop_db(tmp_path_factory):
+    from dsql_audit.resources import pgserver
+
+    srv = pgserver().get_server(str(tmp_path_factory.mktemp("pg")), postgres_version=16)
+    host = srv.get_uri().split("host=", 1)[1]
+    uri = f"postgresql://postgres@/postgres?host={host}"
+    with psycopg.connect(uri, autocommit=True) as c:
+        c.execute((FIXTURES / "convert" / "shop_dump.sql").read_text())
+        c.execute("CREATE ROLE auditor LOGIN PASSWORD 'audit-secret'")
+        c.execute("REVOKE SELECT ON pg_catalog.pg_trigger FROM PUBLIC")  # a catalog table it may not read
+    yield uri, host
+    with psycopg.connect(uri, autocommit=True) as c:
+        c.execute("GRANT SELECT ON pg_catalog.pg_trigger TO PUBLIC")
+    srv.cleanup()
+
+
+def _catalog(*args):
+    return subprocess.run([sys.executable, "-m", "dsql_audit.cli", "catalog", *args], capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_catalog_reports_what_a_scan_of_the_dump_reports(shop_db):
+    uri, _ = shop_db
+    r = _catalog(uri, "-f", "json")
+    assert r.returncode == 1, r.stderr
+    doc = json.loads(r.stdout)
+    found = {(f["name"], f["object"]) for f in doc["findings"]}
+    assert {("trigger", "public.customers.customers_updated_at"), ("trigger", "public.orders.orders_count"),
+            ("procedural-function", "public.set_updated_at"), ("custom-type", "public.order_status"),
+            ("materialized-view", "public.customer_totals"), ("partitioned-table", "public.events"),
+            ("partitioned-table", "public.events_2026"), ("unlogged-table", "public.sessions"),
+            ("row-level-security", "public.customers.customers_self"),
+            ("index-method", "billing.invoices.invoices_details_gin"),
+            ("index-method", "public.sessions.sessions_token_hash"),
+            ("foreign-key", "public.order_lines.order_lines_order_id_fkey")} <= found
+    # the same slugs as scanning the dump the database was loaded from
+    from dsql_audit.scan import scan
+
+    scanned = {f.name for f in scan([str(FIXTURES / "convert" / "shop_dump.sql")]).findings}
+    assert {name for name, _ in found} <= scanned
+    with psycopg.connect(uri, autocommit=True) as c:  # nothing was written
+        assert c.execute("SELECT count(*) FROM public.customers").fetchone() == (0,)
+
+
+def test_a_role_that_cannot_read_a_catalog_table_gets_a_partial_report(shop_db):
+    _, host = shop_db
+    r = _catalog(f"postgresql://auditor:audit-secret@/postgres?host={host}", "-f", "json")
+    assert r.returncode == 1, r.stderr
+    assert "could not read triggers (skipped)" in r.stderr and "audit-secret" not in r.stderr + r.stdout
+    doc = json.loads(r.stdout)
+    names = {f["name"] for f in doc["findings"]}
+    assert "trigger" not in names and {"procedural-function", "index-method"} <= names
+    assert doc["findings"][0]["path"].startswith("postgresql://auditor:***@")
+
+
+def test_schema_out_and_capture_without_pg_stat_statements(shop_db, tmp_path):
+    uri, _ = shop_db
+    out = tmp_path / "schema.sql"
+    r = _catalog(uri, "--schema-out", str(out), "-f", "json")
+    assert r.returncode == 1 and "CREATE TABLE public.orders" in out.read_text()
+    r = _catalog(uri, "--capture", str(tmp_path / "pgss.json"))
+    assert r.returncode == 2 and "pg_stat_statements is not installed" in r.stderr
+
+
+def test_unreachable_server_is_a_usage_error():
+    r = _catalog("postgresql://x:pw@127.0.0.1:1/postgres")
+    assert r.returncode == 2 and "cannot connect" in r.stderr and ":pw@" not in r.stderr
