@@ -82,3 +82,36 @@ def test_schema_out_and_capture_without_pg_stat_statements(shop_db, tmp_path):
 def test_unreachable_server_is_a_usage_error():
     r = _catalog("postgresql://x:pw@127.0.0.1:1/postgres")
     assert r.returncode == 2 and "cannot connect" in r.stderr and ":pw@" not in r.stderr
+
+
+def test_what_only_a_live_database_knows(shop_db):
+    """Hot rows from pg_stat_user_tables, a long transaction and an old session from pg_stat_activity (their
+    ages judged on an injected clock), settings per role that DSQL refuses."""
+    import time
+
+    from dsql_audit.live import read
+
+    uri, _ = shop_db
+    with psycopg.connect(uri, autocommit=True) as c:
+        c.execute("CREATE TABLE public.counters (name text PRIMARY KEY, n bigint)")
+        c.execute("INSERT INTO public.counters VALUES ('hits', 0)")
+        for _ in range(1200):
+            c.execute("UPDATE public.counters SET n = n + 1 WHERE name = 'hits'")
+        c.execute("SELECT pg_stat_force_next_flush()")
+        c.execute("ALTER ROLE auditor SET default_transaction_isolation = 'serializable'")
+        c.execute("ALTER ROLE auditor SET work_mem = '64MB'")
+    with psycopg.connect(uri) as idle:
+        idle.execute("SELECT 1")  # a transaction left open (idle in transaction)
+        time.sleep(0.5)
+        later = read(uri, clock=lambda: time.time() + 3700)
+    by_rule = {}
+    for f in later.findings:
+        by_rule.setdefault(f.name, []).append(f)
+    (hot,) = by_rule["hot-row"]
+    assert hot.object == "public.counters" and "1,200 updates and deletes" in hot.message
+    assert any("idle in transaction" in f.message for f in by_rule["transaction-timeout"])
+    assert by_rule["connection-lifetime"] and all(f.severity.name == "warning" for f in by_rule["connection-lifetime"])
+    assert any("work_mem=64MB" in f.message for f in by_rule["session-setting"])
+    assert any("serializable" in f.message or f.object.endswith("role auditor") for f in by_rule["isolation-level"])
+    now = read(uri)  # the same sessions, judged now: nothing is old yet
+    assert not {"transaction-timeout", "connection-lifetime"} & {f.name for f in now.findings}

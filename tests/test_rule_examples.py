@@ -9,7 +9,7 @@ from dsql_audit.catalog import load_catalog
 from tests.conftest import findings_for
 
 CATALOG = load_catalog()
-CASES = [(r.slug, i, e) for r in CATALOG if r.scope not in ("runtime", "workload") for i, e in enumerate(r.examples)]
+CASES = [(r.slug, i, e) for r in CATALOG if r.scope not in ("runtime", "workload", "live") for i, e in enumerate(r.examples)]
 # runtime rules (what only executing finds: OCC, transaction bounds) run their examples through the engine
 RUNTIME = [(r.slug, i, e) for r in CATALOG if r.scope == "runtime" for i, e in enumerate(r.examples)]
 
@@ -96,3 +96,35 @@ def test_workload_bad_example_fires_this_rule(tmp_path, slug, i, example):
 def test_workload_good_example_is_clean(tmp_path, slug, i, example):
     found = _replay_example(tmp_path, example, example.good)
     assert not found, [(f.name, f.message) for f in found]
+
+
+# live rules (what only a running database shows) run their examples in a real PostgreSQL: the SQL sets up a
+# database, `dsql-audit catalog` reads it
+LIVE = [(r.slug, i, e) for r in CATALOG if r.scope == "live" for i, e in enumerate(r.examples)]
+
+
+@pytest.fixture(scope="module")
+def plain_postgres(tmp_path_factory):
+    from dsql_audit.resources import pgserver
+
+    srv = pgserver().get_server(str(tmp_path_factory.mktemp("live")), postgres_version=16)
+    yield srv.get_uri().split("host=", 1)[1]
+    srv.cleanup()
+
+
+def _live_names(host, name, sql):
+    import psycopg
+
+    from dsql_audit.live import read
+
+    with psycopg.connect(f"postgresql://postgres@/postgres?host={host}", autocommit=True) as c:
+        c.execute(f'CREATE DATABASE "{name}"')
+    with psycopg.connect(f"postgresql://postgres@/{name}?host={host}", autocommit=True) as c:
+        c.execute(sql)
+    return {f.name for f in read(f"postgresql://postgres@/{name}?host={host}").findings}
+
+
+@pytest.mark.parametrize("slug,i,example", LIVE, ids=[f"{s}[{i}]" for s, i, _ in LIVE])
+def test_live_examples(plain_postgres, slug, i, example):
+    assert slug in _live_names(plain_postgres, f"bad_{i}_{slug.replace('-', '_')}", example.bad)
+    assert slug not in _live_names(plain_postgres, f"good_{i}_{slug.replace('-', '_')}", example.good)

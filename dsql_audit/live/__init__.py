@@ -35,7 +35,7 @@ def _obj(schema: str, name: str, sub: str | None = None) -> str:
 
 
 @query("extensions", "SELECT extname, extversion FROM pg_extension WHERE extname <> 'plpgsql' ORDER BY 1")
-def _extensions(rows):
+def _extensions(rows, ctx):
     for name, _ in rows:
         yield Hit("extension", "create", object=name)
 
@@ -43,13 +43,13 @@ def _extensions(rows):
 @query("triggers", f"""SELECT n.nspname, c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
     JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT t.tgisinternal AND {SYSTEM}
     AND t.tgparentid = 0 ORDER BY 1, 2, 3""")
-def _triggers(rows):
+def _triggers(rows, ctx):
     for schema, table, name in rows:
         yield Hit("trigger", "create", object=_obj(schema, table, name), detail=name)
 
 
 @query("event triggers", "SELECT evtname FROM pg_event_trigger ORDER BY 1")
-def _event_triggers(rows):
+def _event_triggers(rows, ctx):
     for (name,) in rows:
         yield Hit("event-trigger", "default", object=name)
 
@@ -57,7 +57,7 @@ def _event_triggers(rows):
 @query("routines", f"""SELECT n.nspname, p.proname, p.prokind, l.lanname FROM pg_proc p
     JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang
     WHERE {SYSTEM} AND {NOT_EXT.format(oid='p.oid')} AND p.prokind IN ('f', 'p') ORDER BY 1, 2""")
-def _routines(rows):
+def _routines(rows, ctx):
     for schema, name, kind, lang in rows:
         if kind == "p":
             yield Hit("procedure", "create", object=_obj(schema, name))
@@ -69,7 +69,7 @@ def _routines(rows):
     FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
     JOIN pg_class f ON f.oid = k.confrelid JOIN pg_namespace fn ON fn.oid = f.relnamespace
     WHERE k.contype = 'f' AND k.conparentid = 0 AND {SYSTEM} ORDER BY 1, 2, 3""")
-def _foreign_keys(rows):
+def _foreign_keys(rows, ctx):
     for schema, table, name, fschema, ftable, on_delete in rows:
         detail = f"{schema}.{table} → {fschema}.{ftable}"
         yield Hit("foreign-key", "inline", object=_obj(schema, table, name), detail=detail)
@@ -82,7 +82,7 @@ def _foreign_keys(rows):
     WHERE {SYSTEM} AND {NOT_EXT.format(oid='t.oid')} AND (t.typtype IN ('e', 'r', 'b')
       OR t.typtype = 'c' AND EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = t.typrelid AND c.relkind = 'c'))
     AND t.typname NOT LIKE '\\_%' ORDER BY 1, 2""")
-def _types(rows):
+def _types(rows, ctx):
     for schema, name, kind in rows:
         variant = {"e": "enum", "c": "composite", "r": "range", "b": "base"}[kind]
         yield Hit("custom-type", variant, object=_obj(schema, name))
@@ -92,7 +92,7 @@ def _types(rows):
       coalesce(ts.spcname, ''), c.relrowsecurity
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_tablespace ts ON ts.oid = c.reltablespace
     WHERE {SYSTEM} AND {NOT_EXT.format(oid='c.oid')} AND c.relkind IN ('r', 'p', 'm', 'f') ORDER BY 1, 2""")
-def _relations(rows):
+def _relations(rows, ctx):
     for schema, name, kind, persistence, is_partition, tablespace, rls in rows:
         obj = _obj(schema, name)
         if kind == "m":
@@ -115,13 +115,13 @@ def _relations(rows):
     JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace
     JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = p.relnamespace
     WHERE p.relkind = 'r' AND {SYSTEM} ORDER BY 1, 2""")
-def _inheritance(rows):
+def _inheritance(rows, ctx):
     for schema, name, pschema, parent in rows:
         yield Hit("table-inheritance", "inherits", object=_obj(schema, name), detail=f"{pschema}.{parent}")
 
 
 @query("tablespaces", "SELECT spcname FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global') ORDER BY 1")
-def _tablespaces(rows):
+def _tablespaces(rows, ctx):
     for (name,) in rows:
         yield Hit("tablespace", "create", object=name)
 
@@ -134,7 +134,7 @@ def _tablespaces(rows):
       a.attcollation <> t.typcollation
     WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p') AND NOT c.relispartition AND {SYSTEM}
     AND {NOT_EXT.format(oid='c.oid')} ORDER BY 1, 2, a.attnum""")
-def _columns(rows):
+def _columns(rows, ctx):
     for schema, table, col, typname, typtype, dims, shown, collation, identity, precision in rows:
         obj = _obj(schema, table, col)
         if typname.startswith("_") or dims:
@@ -156,7 +156,7 @@ def _columns(rows):
       EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'i')
     FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE {SYSTEM} ORDER BY 1, 2""")
-def _sequences(rows):
+def _sequences(rows, ctx):
     for schema, name, cache, shown, identity in rows:
         obj = _obj(schema, name)
         if identity:  # an identity column's sequence: judged as the column
@@ -173,7 +173,7 @@ def _sequences(rows):
 @query("constraints", f"""SELECT n.nspname, c.relname, k.conname, k.contype, array_length(k.conkey, 1)
     FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE k.contype IN ('x', 'p') AND k.conparentid = 0 AND {SYSTEM} ORDER BY 1, 2, 3""")
-def _constraints(rows):
+def _constraints(rows, ctx):
     for schema, table, name, kind, ncols in rows:
         if kind == "x":
             yield Hit("exclusion-constraint", "create", object=_obj(schema, table, name))
@@ -186,33 +186,33 @@ def _constraints(rows):
     JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class c ON c.oid = x.indrelid
     JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_am am ON am.oid = i.relam
     WHERE am.amname <> 'btree' AND NOT c.relispartition AND {SYSTEM} ORDER BY 1, 2, 3""")
-def _indexes(rows):
+def _indexes(rows, ctx):
     for schema, table, index, method in rows:
         yield Hit("index-method", "default", object=_obj(schema, table, index), detail=method)
 
 
 @query("rules", """SELECT schemaname, tablename, rulename FROM pg_rules
     WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1, 2, 3""")
-def _rules(rows):
+def _rules(rows, ctx):
     for schema, table, name in rows:
         yield Hit("rule", "create", object=_obj(schema, table, name))
 
 
 @query("policies", "SELECT schemaname, tablename, policyname FROM pg_policies ORDER BY 1, 2, 3")
-def _policies(rows):
+def _policies(rows, ctx):
     for schema, table, name in rows:
         yield Hit("row-level-security", "policy", object=_obj(schema, table, name))
 
 
 @query("publications", "SELECT pubname FROM pg_publication ORDER BY 1")
-def _publications(rows):
+def _publications(rows, ctx):
     for (name,) in rows:
         yield Hit("publication", "create", object=name)
 
 
 @query("databases", "SELECT datname FROM pg_database WHERE NOT datistemplate AND datallowconn AND "
                     "datname NOT IN (current_database(), 'postgres') ORDER BY 1")
-def _databases(rows):
+def _databases(rows, ctx):
     for (name,) in rows:
         yield Hit("database", "other", object=name, detail=f"{name} (a DSQL cluster has one database, postgres)")
 
@@ -221,9 +221,93 @@ def _databases(rows):
     JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
     AND {SYSTEM} AND {NOT_EXT.format(oid='c.oid')}
     AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'p') ORDER BY 1, 2""")
-def _missing_pk(rows):
+def _missing_pk(rows, ctx):
     for schema, name in rows:
         yield Hit("missing-primary-key", "default", object=_obj(schema, name))
+
+
+# -- quotas, from the catalog (the scan counts them over the schema a dump builds) ------------------------
+@query("quotas", f"""SELECT 'schemas', count(*)::int, NULL FROM pg_namespace n WHERE {SYSTEM} AND n.nspname <> 'public'
+      AND EXISTS (SELECT 1 FROM pg_class c WHERE c.relnamespace = n.oid)
+    UNION ALL SELECT 'tables', count(*)::int, NULL FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND {SYSTEM}
+    UNION ALL SELECT 'columns', count(*)::int, n.nspname || '.' || c.relname FROM pg_attribute a
+      JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p') AND {SYSTEM}
+      GROUP BY n.nspname, c.relname HAVING count(*) > 200
+    UNION ALL SELECT 'indexes', count(*)::int, n.nspname || '.' || c.relname FROM pg_index x
+      JOIN pg_class c ON c.oid = x.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind IN ('r', 'p') AND {SYSTEM} GROUP BY n.nspname, c.relname HAVING count(*) > 20""")
+def _quotas(rows, ctx):
+    profile = ctx["profile"]
+    for kind, n, obj in rows:
+        if kind == "schemas" and n + 1 > profile.limit("schemas"):  # + public
+            yield Hit("too-many-schemas", "default", object="database",
+                      detail=f"{n + 1} schemas (limit {profile.limit('schemas')})")
+        elif kind == "tables" and n > profile.limit("tables"):
+            yield Hit("too-many-tables", "default", object="database",
+                      detail=f"{n} tables (limit {profile.limit('tables')})")
+        elif kind == "columns" and n > profile.limit("columns_per_table"):
+            yield Hit("too-many-columns", "default", object=obj,
+                      detail=f"{n} columns (limit {profile.limit('columns_per_table')})")
+        elif kind == "indexes" and n > profile.limit("indexes_per_table"):
+            yield Hit("too-many-indexes", "default", object=obj,
+                      detail=f"{n} indexes (limit {profile.limit('indexes_per_table')})")
+
+
+# -- what only a live database knows ----------------------------------------------------------------------
+@query("table sizes", f"""SELECT n.nspname, c.relname, greatest(c.reltuples, coalesce(s.n_live_tup, 0))::bigint,
+      pg_total_relation_size(c.oid), coalesce(s.n_tup_upd, 0) + coalesce(s.n_tup_del, 0)
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
+    WHERE c.relkind IN ('r', 'p', 'm') AND {SYSTEM} ORDER BY 1, 2""")
+def _table_sizes(rows, ctx):
+    from dsql_audit.rules import hot_row
+
+    profile = ctx["profile"]
+    max_rows, max_bytes = profile.limit("rows_per_transaction"), profile.limit("bytes_per_transaction")
+    for schema, table, live_rows, size, writes in rows:
+        obj = _obj(schema, table)
+        if live_rows > max_rows or size > max_bytes:
+            yield Hit("large-table", "default", object=obj,
+                      detail=f"{obj} holds ~{live_rows:,} rows and {size / 1048576:,.1f} MiB: a DELETE or UPDATE over all of "
+                             f"it passes DSQL's {max_rows:,}-row / {max_bytes // 1048576} MiB transaction limits")
+        if 0 < live_rows <= hot_row.SMALL_TABLE and writes >= hot_row.CANDIDATE_CALLS:
+            verdict = hot_row.judge(writes, int(live_rows), writes, obj)
+            if verdict is not None and verdict[0] == "small-table":
+                yield Hit("hot-row", "small-table", object=obj,
+                          detail=verdict[1].replace("single-row updates", "updates and deletes (pg_stat_user_tables)"))
+
+
+@query("sessions", """SELECT pid, usename, application_name, state, extract(epoch FROM backend_start),
+      extract(epoch FROM xact_start) FROM pg_stat_activity
+    WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() ORDER BY pid""")
+def _sessions(rows, ctx):
+    profile, now = ctx["profile"], ctx["now"]
+    age_limit, life_limit = profile.limit("transaction_seconds"), profile.limit("connection_seconds")
+    for pid, user, app, state, started, xact in rows:
+        who = f"session {pid} ({user}{', ' + app if app else ''})"
+        if xact is not None and now - float(xact) > age_limit:
+            yield Hit("transaction-timeout", "observed", object=who,
+                      detail=f"{who} has had a transaction open for {now - float(xact):,.0f} s ({state}); DSQL ends "
+                             f"transactions older than {age_limit} s at COMMIT")
+        if started is not None and now - float(started) > life_limit:
+            yield Hit("connection-lifetime", "observed", object=who,
+                      detail=f"{who} has been connected for {(now - float(started)) / 60:,.0f} minutes; DSQL closes "
+                             f"connections after {life_limit // 60}")
+
+
+@query("settings", """SELECT 'database ' || coalesce(d.datname, '*') || ', role ' || coalesce(r.rolname, '*'),
+      unnest(s.setconfig) FROM pg_db_role_setting s LEFT JOIN pg_database d ON d.oid = s.setdatabase
+      LEFT JOIN pg_roles r ON r.oid = s.setrole
+    UNION ALL SELECT 'server', 'default_transaction_isolation=' || setting FROM pg_settings
+      WHERE name = 'default_transaction_isolation' AND source NOT IN ('default', 'override')""")
+def _settings(rows, ctx):
+    for scope, setting in rows:
+        name = setting.split("=", 1)[0]
+        if name == "default_transaction_isolation":
+            yield Hit("isolation-level", "default_isolation", object=scope, detail=setting)
+        else:
+            yield Hit("session-setting", "set_unlisted", object=scope, detail=f"{setting} ({scope})")
 
 
 @dataclass
@@ -240,7 +324,7 @@ class LiveResult:
     server_version: str = ""
 
 
-def read(dsn: str, *, profile=None, config=None, timeout_ms: int = 30_000) -> LiveResult:
+def read(dsn: str, *, profile=None, config=None, timeout_ms: int = 30_000, clock=None) -> LiveResult:
     """Run every catalog query in one read-only transaction; hits → findings as the scan makes them."""
     import psycopg
 
@@ -264,6 +348,9 @@ def read(dsn: str, *, profile=None, config=None, timeout_ms: int = 30_000) -> Li
         conn.execute(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
         conn.execute("SET LOCAL lock_timeout = 5000")
         version = conn.execute("SHOW server_version").fetchone()[0]
+        import time
+
+        ctx = {"profile": profile, "now": (clock or time.time)()}
         for name, sql, fn in QUERIES:
             try:
                 conn.execute("SAVEPOINT q")
@@ -275,7 +362,7 @@ def read(dsn: str, *, profile=None, config=None, timeout_ms: int = 30_000) -> Li
                                                 f"{str(exc).strip().splitlines()[0]}"))
                 continue
             ran += 1
-            for hit in fn(rows):
+            for hit in fn(rows, ctx):
                 located.append(Located(hit, where, 0, 0, 0, 0, hit.object or "", "catalog", None, 0))
         conn.rollback()  # read only: nothing to keep
     findings = build_findings(located, load_catalog(), profile, config or Config(), {}, aggregate=False)
