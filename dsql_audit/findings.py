@@ -105,7 +105,7 @@ def build_findings(located, catalog: Catalog, profile: Profile, config: Config, 
     seen = set()
     unique = []
     for f in out:
-        key = (f.path, f.line, f.column, f.rule, f.message)
+        key = (f.path, f.line, f.column, f.rule, f.message, f.object)
         if key not in seen:
             seen.add(key)
             unique.append(f)

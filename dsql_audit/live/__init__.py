@@ -54,15 +54,20 @@ def _event_triggers(rows, ctx):
         yield Hit("event-trigger", "default", object=name)
 
 
-@query("routines", f"""SELECT n.nspname, p.proname, p.prokind, l.lanname FROM pg_proc p
+@query("routines", f"""SELECT n.nspname, p.proname, p.prokind, l.lanname,
+      (SELECT string_agg(CASE WHEN t.typcategory = 'A' AND t.typelem <> 0
+                              THEN (SELECT e.typname FROM pg_type e WHERE e.oid = t.typelem) || '[]' ELSE t.typname END,
+                         ', ' ORDER BY u.ord)
+       FROM unnest(p.proargtypes::oid[]) WITH ORDINALITY u(oid, ord) JOIN pg_type t ON t.oid = u.oid) FROM pg_proc p
     JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang
     WHERE {SYSTEM} AND {NOT_EXT.format(oid='p.oid')} AND p.prokind IN ('f', 'p') ORDER BY 1, 2""")
 def _routines(rows, ctx):
-    for schema, name, kind, lang in rows:
+    for schema, name, kind, lang, args in rows:
+        signature = f"{name}({args or ''})"  # as the scan names a routine: argument types by internal name
         if kind == "p":
-            yield Hit("procedure", "create", object=_obj(schema, name))
+            yield Hit("procedure", "create", object=_obj(schema, signature))
         elif lang != "sql":
-            yield Hit("procedural-function", "default", object=_obj(schema, name), detail=lang)
+            yield Hit("procedural-function", "default", object=_obj(schema, signature), detail=lang)
 
 
 @query("foreign keys", f"""SELECT n.nspname, c.relname, k.conname, fn.nspname, f.relname, k.confdeltype
@@ -72,7 +77,8 @@ def _routines(rows, ctx):
 def _foreign_keys(rows, ctx):
     for schema, table, name, fschema, ftable, on_delete in rows:
         detail = f"{schema}.{table} → {fschema}.{ftable}"
-        yield Hit("foreign-key", "inline", object=_obj(schema, table, name), detail=detail)
+        # pg_dump adds every foreign key with ALTER TABLE … ADD CONSTRAINT: judged as a dump of it would be
+        yield Hit("foreign-key", "add_constraint", object=_obj(schema, table, name), detail=detail)
         if on_delete in ("c", "n", "d"):
             action = {"c": "ON DELETE CASCADE", "n": "ON DELETE SET NULL", "d": "ON DELETE SET DEFAULT"}[on_delete]
             yield Hit("foreign-key", "cascade", object=_obj(schema, table, name), detail=f"{detail} {action}")
@@ -188,7 +194,7 @@ def _constraints(rows, ctx):
     WHERE am.amname <> 'btree' AND NOT c.relispartition AND {SYSTEM} ORDER BY 1, 2, 3""")
 def _indexes(rows, ctx):
     for schema, table, index, method in rows:
-        yield Hit("index-method", "default", object=_obj(schema, table, index), detail=method)
+        yield Hit("index-method", "default", object=_obj(schema, table), detail=f"{method} (index {index})")
 
 
 @query("rules", """SELECT schemaname, tablename, rulename FROM pg_rules
