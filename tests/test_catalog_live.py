@@ -43,18 +43,19 @@ def test_catalog_reports_what_a_scan_of_the_dump_reports(shop_db):
     doc = json.loads(r.stdout)
     found = {(f["name"], f["object"]) for f in doc["findings"]}
     assert {("trigger", "public.customers.customers_updated_at"), ("trigger", "public.orders.orders_count"),
-            ("procedural-function", "public.set_updated_at"), ("custom-type", "public.order_status"),
+            ("procedural-function", "public.set_updated_at()"), ("custom-type", "public.order_status"),
             ("materialized-view", "public.customer_totals"), ("partitioned-table", "public.events"),
             ("partitioned-table", "public.events_2026"), ("unlogged-table", "public.sessions"),
             ("row-level-security", "public.customers.customers_self"),
-            ("index-method", "billing.invoices.invoices_details_gin"),
-            ("index-method", "public.sessions.sessions_token_hash"),
+            ("index-method", "billing.invoices"), ("index-method", "public.sessions"),
             ("foreign-key", "public.order_lines.order_lines_order_id_fkey")} <= found
-    # the same slugs as scanning the dump the database was loaded from
+    # the same (rule, object) pairs as scanning the dump the database was loaded from
     from dsql_audit.scan import scan
 
-    scanned = {f.name for f in scan([str(FIXTURES / "convert" / "shop_dump.sql")]).findings}
-    assert {name for name, _ in found} <= scanned
+    scanned = {(f.name, f.object) for f in scan([str(FIXTURES / "convert" / "shop_dump.sql")],
+                                                aggregate=False).findings}
+    # (a live catalog names each partition; the dump's ATTACH PARTITION names the parent)
+    assert found - {("partitioned-table", "public.events_2026")} <= scanned, sorted(found - scanned)
     with psycopg.connect(uri, autocommit=True) as c:  # nothing was written
         assert c.execute("SELECT count(*) FROM public.customers").fetchone() == (0,)
 

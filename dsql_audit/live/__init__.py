@@ -40,9 +40,14 @@ def _extensions(rows, ctx):
         yield Hit("extension", "create", object=name)
 
 
-@query("triggers", f"""SELECT n.nspname, c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-    JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT t.tgisinternal AND {SYSTEM}
-    AND t.tgparentid = 0 ORDER BY 1, 2, 3""")
+@query("triggers", {
+    # PostgreSQL 13+: triggers cloned onto partitions have a parent; 12 has no tgparentid
+    120000: f"""SELECT n.nspname, c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+        JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT t.tgisinternal AND {SYSTEM} AND NOT c.relispartition
+        ORDER BY 1, 2, 3""",
+    130000: f"""SELECT n.nspname, c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+        JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT t.tgisinternal AND {SYSTEM}
+        AND t.tgparentid = 0 ORDER BY 1, 2, 3"""})
 def _triggers(rows, ctx):
     for schema, table, name in rows:
         yield Hit("trigger", "create", object=_obj(schema, table, name), detail=name)
@@ -354,10 +359,14 @@ def read(dsn: str, *, profile=None, config=None, timeout_ms: int = 30_000, clock
         conn.execute(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
         conn.execute("SET LOCAL lock_timeout = 5000")
         version = conn.execute("SHOW server_version").fetchone()[0]
+        version_num = int(conn.execute("SHOW server_version_num").fetchone()[0])
         import time
 
         ctx = {"profile": profile, "now": (clock or time.time)()}
         for name, sql, fn in QUERIES:
+            if isinstance(sql, dict):  # per server version: the newest form this server has
+                sql = sql[max(v for v in sql if v <= version_num)] if any(v <= version_num for v in sql) else \
+                    sql[min(sql)]
             try:
                 conn.execute("SAVEPOINT q")
                 rows = conn.execute(sql).fetchall()
