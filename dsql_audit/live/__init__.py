@@ -139,16 +139,20 @@ def _tablespaces(rows, ctx):
 
 @query("columns", f"""SELECT n.nspname, c.relname, a.attname, t.typname, t.typtype, a.attndims,
       format_type(a.atttypid, a.atttypmod), coalesce(co.collname, ''), a.attidentity,
-      CASE WHEN a.atttypid = 'numeric'::regtype AND a.atttypmod > 0 THEN ((a.atttypmod - 4) >> 16) END
+      CASE WHEN a.atttypid = 'numeric'::regtype AND a.atttypmod > 0 THEN ((a.atttypmod - 4) >> 16) END,
+      (SELECT e.extname FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+       WHERE d.objid = coalesce(nullif(t.typelem, 0), t.oid) AND d.classid = 'pg_type'::regclass AND d.deptype = 'e')
     FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
     JOIN pg_type t ON t.oid = a.atttypid LEFT JOIN pg_collation co ON co.oid = a.attcollation AND
       a.attcollation <> t.typcollation
     WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p') AND NOT c.relispartition AND {SYSTEM}
     AND {NOT_EXT.format(oid='c.oid')} ORDER BY 1, 2, a.attnum""")
 def _columns(rows, ctx):
-    for schema, table, col, typname, typtype, dims, shown, collation, identity, precision in rows:
+    for schema, table, col, typname, typtype, dims, shown, collation, identity, precision, extension in rows:
         obj = _obj(schema, table, col)
-        if typname.startswith("_") or dims:
+        if extension:  # as the scan reports a use of an extension's type (no object of its own)
+            yield Hit("extension", "type", detail=f"type {typname.lstrip('_')} is provided by the {extension} extension")
+        elif typname.startswith("_") or dims:
             yield Hit("unsupported-type", "array", object=obj, detail=shown)
         elif typname in ("json", "jsonb"):
             yield Hit("unsupported-type", typname, object=obj, detail=typname)
@@ -200,6 +204,34 @@ def _constraints(rows, ctx):
 def _indexes(rows, ctx):
     for schema, table, index, method in rows:
         yield Hit("index-method", "default", object=_obj(schema, table), detail=f"{method} (index {index})")
+
+
+@query("index keys", f"""SELECT n.nspname, c.relname, coalesce(a.attname, 'expression'), k.opt, opc.opcname,
+      opc.opcdefault
+    FROM pg_index x JOIN pg_class c ON c.oid = x.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    CROSS JOIN LATERAL unnest(x.indkey::int2[], x.indclass::oid[], x.indoption::int2[]) AS k(attnum, opclass, opt)
+    JOIN pg_opclass opc ON opc.oid = k.opclass
+    LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+    JOIN pg_class ic ON ic.oid = x.indexrelid JOIN pg_am am ON am.oid = ic.relam AND am.amname = 'btree'
+    WHERE NOT c.relispartition AND {SYSTEM} AND NOT x.indisprimary
+      AND NOT EXISTS (SELECT 1 FROM pg_constraint co WHERE co.conindid = x.indexrelid)
+      AND (k.opt <> 0 OR NOT opc.opcdefault) ORDER BY 1, 2, 3""")
+def _index_keys(rows, ctx):
+    for schema, table, column, option, opclass, default in rows:
+        if option & 1 or option & 2:  # DESC, NULLS FIRST (PostgreSQL's indoption bits)
+            yield Hit("index-definition", "sort_order", object=_obj(schema, table), detail=column)
+        if not default:
+            yield Hit("index-definition", "opclass", object=_obj(schema, table), detail=opclass)
+
+
+@query("extension functions in defaults", f"""SELECT DISTINCT p.proname, e.extname FROM pg_depend d
+    JOIN pg_attrdef ad ON ad.oid = d.objid AND d.classid = 'pg_attrdef'::regclass
+    JOIN pg_proc p ON p.oid = d.refobjid AND d.refclassid = 'pg_proc'::regclass
+    JOIN pg_depend de ON de.objid = p.oid AND de.classid = 'pg_proc'::regclass AND de.deptype = 'e'
+    JOIN pg_extension e ON e.oid = de.refobjid ORDER BY 1""")
+def _extension_functions(rows, ctx):
+    for name, extension in rows:
+        yield Hit("extension", "function", detail=f"{name}() is provided by the {extension} extension")
 
 
 @query("rules", """SELECT schemaname, tablename, rulename FROM pg_rules
