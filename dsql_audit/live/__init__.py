@@ -224,7 +224,7 @@ def _index_keys(rows, ctx):
             yield Hit("index-definition", "opclass", object=_obj(schema, table), detail=opclass)
 
 
-@query("extension functions in defaults", f"""SELECT DISTINCT p.proname, e.extname FROM pg_depend d
+@query("extension functions in defaults", """SELECT DISTINCT p.proname, e.extname FROM pg_depend d
     JOIN pg_attrdef ad ON ad.oid = d.objid AND d.classid = 'pg_attrdef'::regclass
     JOIN pg_proc p ON p.oid = d.refobjid AND d.refclassid = 'pg_proc'::regclass
     JOIN pg_depend de ON de.objid = p.oid AND de.classid = 'pg_proc'::regclass AND de.deptype = 'e'
