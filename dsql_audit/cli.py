@@ -303,7 +303,6 @@ def replay(captures, schema_path, schema_dsn, convert_schema, data_paths, captur
     from dsql_audit.replay import replay as run_replay
     from dsql_audit.replay.captures import detect_format
     from dsql_audit.replay.endpoints import EndpointError, dump_schema, redact_dsn
-    from dsql_audit.report import render
 
     def usage(message):
         click.echo(f"dsql-audit replay: {message}", err=True)
@@ -373,6 +372,13 @@ def replay(captures, schema_path, schema_dsn, convert_schema, data_paths, captur
         t = result.target
         err(f"target {t['endpoint']}: {t['statements']:,} statements, {t['errors']:,} errors; "
             f"{t['agreed_with_engine']:,} outcomes as the engine predicted, {t['disagreed_with_engine']:,} not")
+    _report_and_exit(result, fmt, output, fail_on)
+
+
+def _report_and_exit(result, fmt, output, fail_on) -> None:
+    """Render the result (to a file or stdout) and exit 1 when a finding is at or above --fail-on."""
+    from dsql_audit.report import render
+
     text = render(fmt, result, color=output is None and fmt == "console" and sys.stdout.isatty())
     if output:
         Path(output).write_text(text, encoding="utf-8")
@@ -399,7 +405,6 @@ def catalog_cmd(dsn, profile_date, fmt, output, fail_on, capture_path, schema_ou
     """Audit a live PostgreSQL database (DSN, or PG* environment variables / a service name): read-only."""
     from dsql_audit import live
     from dsql_audit.replay.endpoints import EndpointError, dump_schema, redact_dsn
-    from dsql_audit.report import render
 
     try:
         result = live.read(dsn, profile=profile_date)
@@ -416,14 +421,7 @@ def catalog_cmd(dsn, profile_date, fmt, output, fail_on, capture_path, schema_ou
         click.echo(f"dsql-audit catalog: {e.message}", err=True)
     click.echo(f"{redact_dsn(dsn) or '(PG* environment)'}: PostgreSQL {result.server_version}, "
                f"{result.units} catalog queries, {len(result.findings)} findings", err=True)
-    text = render(fmt, result, color=output is None and fmt == "console" and sys.stdout.isatty())
-    if output:
-        Path(output).write_text(text, encoding="utf-8")
-    else:
-        click.echo(text, nl=False)
-    if fail_on != "never" and any(f.severity >= Severity.parse(fail_on) for f in result.findings):
-        sys.exit(EXIT_FINDINGS)
-    sys.exit(EXIT_CLEAN)
+    _report_and_exit(result, fmt, output, fail_on)
 
 
 @main.command()

@@ -96,26 +96,31 @@ def run_script(engine, script: str) -> list[Outcome]:
     return out
 
 
-def load_sql_file(engine, path: str, log) -> tuple[int, list]:
-    """Run a schema file through one engine session, statement by statement (DSQL's rules apply: what DSQL
-    refuses is reported and skipped). (statements run, [(line, statement, DsqlError)] refused)."""
+def run_statements(engine, statements, log) -> tuple[int, list]:
+    """Run (path, line, text) statements through one engine session, each as its own statement (DSQL's rules
+    apply: what DSQL refuses is reported and skipped). (statements run, [(path, line, text, DsqlError)])."""
     from dsql_audit.engine import DsqlError
 
-    text = Path(path).read_text(encoding="utf-8", errors="replace")
     session = engine.session()
     ok, refused = 0, []
     try:
-        for stmt in split_text(text):
-            if stmt.kind != "sql":
-                continue
+        for path, line, text in statements:
             try:
-                session.execute(stmt.text)
+                session.execute(text)
                 ok += 1
             except DsqlError as e:
-                refused.append((stmt.line, stmt.text, e))
-                log(f"{path}:{stmt.line}: {e.sqlstate} {e.message}")
+                refused.append((path, line, text, e))
+                log(f"{path}:{line}: {e.sqlstate} {e.message}")
                 if session.in_txn and session.aborted:
                     session.execute("ROLLBACK")
     finally:
         session.close()
     return ok, refused
+
+
+def load_sql_file(engine, path: str, log) -> tuple[int, list]:
+    """A schema file through run_statements. (statements run, [(line, statement, DsqlError)] refused)."""
+    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    ok, refused = run_statements(engine, ((path, st.line, st.text) for st in split_text(text) if st.kind == "sql"),
+                                 log)
+    return ok, [(line, stmt, e) for _, line, stmt, e in refused]

@@ -315,10 +315,9 @@ def _table_sizes(rows, ctx):
                       detail=f"{obj} holds ~{live_rows:,} rows and {size / 1048576:,.1f} MiB: a DELETE or UPDATE over all of "
                              f"it passes DSQL's {max_rows:,}-row / {max_bytes // 1048576} MiB transaction limits")
         if 0 < live_rows <= hot_row.SMALL_TABLE and writes >= hot_row.CANDIDATE_CALLS:
-            verdict = hot_row.judge(writes, int(live_rows), writes, obj)
+            verdict = hot_row.judge(writes, int(live_rows), writes, obj, "updates and deletes (pg_stat_user_tables)")
             if verdict is not None and verdict[0] == "small-table":
-                yield Hit("hot-row", "small-table", object=obj,
-                          detail=verdict[1].replace("single-row updates", "updates and deletes (pg_stat_user_tables)"))
+                yield Hit("hot-row", "small-table", object=obj, detail=verdict[1])
 
 
 @query("sessions", """SELECT pid, usename, application_name, state, extract(epoch FROM backend_start),

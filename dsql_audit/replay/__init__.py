@@ -286,31 +286,15 @@ def replay(paths: list[str], *, profile: str | None = None, schema: str | None =
 
 
 def _load_schema(engine, schema: str, errors: list, log) -> tuple[int, list]:
-    """Run a schema — a SQL file or dump, or a repository / migration folder (the statements a deploy runs,
-    in run order) — through one engine session; what DSQL refuses is kept with its file and line and
-    skipped. (statements run, [(path, line, text, DsqlError)])."""
-    import re as _re
-
-    from dsql_audit.engine import DsqlError
+    """A schema — a SQL file or dump, or a repository / migration folder (the statements a deploy runs, in
+    run order) — through the engine; a dump's COPY data is left to --data. (statements run,
+    [(path, line, text, DsqlError)] refused)."""
+    from dsql_audit.engine.script import run_statements
     from dsql_audit.sources import deploy_units
 
-    session = engine.session()
-    ok, refused = 0, []
-    try:
-        for unit in deploy_units([schema], errors):
-            if _re.match(r"\s*COPY\b.*\bFROM\s+STDIN", unit.text, _re.I | _re.S):
-                continue  # a dump's data: --data loads it
-            try:
-                session.execute(unit.text)
-                ok += 1
-            except DsqlError as e:
-                refused.append((unit.path, unit.line, unit.text, e))
-                log(f"{unit.path}:{unit.line}: {e.sqlstate} {e.message}")
-                if session.in_txn and session.aborted:
-                    session.execute("ROLLBACK")
-    finally:
-        session.close()
-    return ok, refused
+    copy = re.compile(r"\s*COPY\b.*\bFROM\s+STDIN", re.I | re.S)
+    return run_statements(engine, ((u.path, u.line, u.text) for u in deploy_units([schema], errors)
+                                   if not copy.match(u.text)), log)
 
 
 MAX_OPEN_SESSIONS = 64  # engine connections kept for captured sessions; idle ones beyond are closed

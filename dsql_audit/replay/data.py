@@ -20,7 +20,9 @@ from dsql_audit.model import InputError
 from dsql_audit.replay.captures import open_text
 from dsql_audit.sqltext import Splitter
 
-_COPY_TABLE = re.compile(r"^\s*COPY\s+((?:\"(?:[^\"]|\"\")+\"|[\w$]+)(?:\.(?:\"(?:[^\"]|\"\")+\"|[\w$]+))?)", re.I)
+_NAME = r"((?:\"(?:[^\"]|\"\")+\"|[\w$]+)(?:\.(?:\"(?:[^\"]|\"\")+\"|[\w$]+))?)"  # [schema.]table, quoted or not
+_COPY_TABLE = re.compile(r"^\s*COPY\s+" + _NAME, re.I)
+_INSERT_TABLE = re.compile(r"\s*INSERT\s+INTO\s+" + _NAME, re.I)
 # statements a data dump holds besides COPY: rows, settings, sequence positions, transaction control
 _DATA_STATEMENT = re.compile(r"^\s*(INSERT|SET|SELECT|UPDATE|DELETE|BEGIN|COMMIT|START|END)\b", re.I)
 _CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2")
@@ -149,8 +151,7 @@ class Seeder:
                 except psycopg.Error as exc:
                     self._fail(path, st, exc)
                     continue
-                ins = re.match(r"\s*INSERT\s+INTO\s+((?:\"(?:[^\"]|\"\")+\"|[\w$]+)(?:\.(?:\"(?:[^\"]|\"\")+\"|[\w$]+))?)",
-                               st.text, re.I)
+                ins = _INSERT_TABLE.match(st.text)
                 if ins and count > 0:
                     key = _table_key(ins.group(1))
                     self.rows[key] = self.rows.get(key, 0) + count

@@ -57,15 +57,11 @@ def connect(dsn: str):
         raise EndpointError(f"cannot connect to {redact_dsn(dsn)}: {str(exc).strip().splitlines()[0]}") from None
 
 
-def pg_dump_path() -> str | None:
-    from dsql_audit.resources import pg_tool
-
-    return pg_tool("pg_dump")
-
-
 def dump_schema(dsn: str, out: Path) -> None:
     """The source database's schema as SQL (pg_dump --schema-only: reads the catalog, writes nothing)."""
-    exe = pg_dump_path()
+    from dsql_audit.resources import pg_tool
+
+    exe = pg_tool("pg_dump")
     if exe is None:
         raise EndpointError("--schema-from needs pg_dump (install the PostgreSQL client tools)")
     env = dict(os.environ, PGCONNECT_TIMEOUT="15", PGOPTIONS="-c default_transaction_read_only=on "
