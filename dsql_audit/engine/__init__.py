@@ -51,6 +51,7 @@ SCHEMA = ("40001", "schema has been updated by another transaction (OC001)")  # 
 CLOSED = ("08006", "connection closed: DSQL ends connections after {limit} seconds")  # §8, no code on DSQL
 LOCK_PROBE = "2ms"  # a write waiting this long for a row lock met an open transaction's write
 _UNMEASURABLE = None  # PostgreSQL errors our RETURNING column can cause (then the write runs unmeasured)
+_RERUNS = 20  # a statement re-run after a winner ended its backend, at most this many times
 _SHAPED = re.compile(r"\s*(?:SELECT|INSERT|UPDATE|DELETE|WITH)\b", re.I)
 
 
@@ -146,6 +147,9 @@ class Engine:
         self._server = None
         self.uri = None
         self.sessions: dict = {}  # backend pid → Session
+        # backends a winner terminated, pid → "data" | "schema": the session whose statement then fails
+        # on that backend knows it lost (its own flags can be reset or consumed in between)
+        self.wounds: dict = {}
         self.adjudicator = threading.Lock()  # COMMIT decisions happen one at a time
         # committed transactions an open transaction's pending write collided with, as (session id,
         # transaction number): a FOR UPDATE leaves no row version behind, so PostgreSQL cannot tell us later.
@@ -201,6 +205,11 @@ class Engine:
     def terminate(self, pid: int) -> None:
         with self._lock:
             self._admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+    def wound(self, pid: int, kind: str) -> None:
+        """Roll back the transaction on backend ``pid`` by ending the backend, remembering why."""
+        self.wounds[pid] = kind
+        self.terminate(pid)
 
     def stop(self) -> None:
         if self.jobs is not None:
@@ -411,8 +420,8 @@ class Session:
         """A statement lost its PostgreSQL connection. When a winner rolled our transaction back under it,
         that is an OCC loss reported early — DSQL too can spot a conflict before COMMIT (DSQL-FACTS §2.1,
         early abort) — and it is retryable like any 40001; otherwise the connection failed (08006)."""
-        lost = self.doomed or self.wounded or self.schema_doomed
-        schema = self.schema_doomed
+        kind = self._wound_kind()
+        lost, schema = kind is not None, kind == "schema"
         self.wounded = False
         try:
             self._reconnect()
@@ -523,6 +532,8 @@ class Session:
                 self._reset_txn()
             raise
         except Exception as exc:  # PostgreSQL's own error: DSQL's PostgreSQL 16 front end answers the same
+            if self.conn.broken:  # not an answer: the backend went away (execute() says why)
+                raise
             diag = getattr(exc, "diag", None)
             sqlstate = getattr(diag, "sqlstate", None) or "XX000"
             message = getattr(diag, "message_primary", None) or str(exc)
@@ -654,6 +665,7 @@ class Session:
 
     def _reconnect(self) -> None:
         self.engine.sessions.pop(self.pid, None)
+        self.engine.wounds.pop(self.pid, None)
         try:
             self.conn.close()
         finally:
@@ -739,24 +751,37 @@ class Session:
     def _run_doomed_safe(self, facts) -> "_Ran":
         """Run the statement; if a winner rolls our transaction back while the statement runs (its backend
         is terminated), answer as DSQL does — the statement succeeds, the COMMIT fails — by running it again
-        on a fresh backend (OC001 at once when a DDL did it)."""
+        on a fresh backend (OC001 at once when a DDL did it). The run again can lose its backend to another
+        winner too (a hot row): it is run again until it completes."""
         import psycopg
 
-        try:
-            return self._run(facts)
-        except psycopg.OperationalError:
-            if self.schema_doomed:
-                raise self._fail(facts.unit.text, *SCHEMA, "occ-conflict", "schema") from None
-            if not (self.doomed or self.wounded):
-                raise
-            # a winner terminated our backend (the flag can outlive a transaction that ended meanwhile, so
-            # ``wounded`` alone counts too): this transaction lost its work and cannot commit
-            self.doomed = True
-            self.wounded = False
-            self._reconnect()
-            self.pg_open = False
-            self.savepoint = self.probe = False
-            return self._run(facts)
+        for attempt in range(_RERUNS):
+            try:
+                return self._run(facts)
+            except psycopg.OperationalError:
+                kind = self._wound_kind()
+                if kind == "schema":
+                    raise self._fail(facts.unit.text, *SCHEMA, "occ-conflict", "schema") from None
+                if kind is None or attempt == _RERUNS - 1:
+                    raise
+                # a winner terminated our backend: this transaction lost its work and cannot commit
+                self.doomed = True
+                self.wounded = False
+                self._reconnect()
+                self.pg_open = False
+                self.savepoint = self.probe = False
+        raise AssertionError("unreachable")
+
+    def _wound_kind(self) -> str | None:
+        """Why our backend went away, when a winner ended it: "schema" (a DDL committed first) or "data";
+        None when nothing of ours explains it (PostgreSQL itself failed)."""
+        recorded = self.engine.wounds.pop(self.pid, None)
+        if self.schema_doomed or recorded == "schema":
+            return "schema"
+        # the session flags can outlive a transaction that ended meanwhile, so ``wounded`` alone counts
+        if recorded or self.doomed or self.wounded:
+            return "data"
+        return None
 
     def _run(self, facts) -> "_Ran":
         if self.wounded:  # our backend was terminated by a winner: keep answering, the COMMIT will fail
@@ -963,7 +988,7 @@ class Session:
                     other.doomed = other.wounded = True
                     if len(other.doomed_by) < 8:
                         other.doomed_by.append(text)
-                self.engine.terminate(other.pid)
+                self.engine.wound(pid, wound)  # the backend holding the lock, not a later one of the session
             worker.join(0.002)
         out = box[0]
         if isinstance(out, Exception):
