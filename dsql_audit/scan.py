@@ -15,7 +15,7 @@ from typing import Callable, Iterable, Iterator
 
 from dsql_audit.catalog import load_catalog
 from dsql_audit.config import Config
-from dsql_audit.facts import analyse
+from dsql_audit.facts import analyse, schema_elements
 from dsql_audit.facts.plpgsql import embedded_statements
 from dsql_audit.facts.schema import SchemaModel, effects
 from dsql_audit.findings import Located, build_findings
@@ -43,13 +43,15 @@ class UnitResult:
     txn_op: str | None
     effects: list
     hits: list
-    nested: list = field(default_factory=list)  # (Unit, UnitResult) of statements inside a DO block
+    nested: list = field(default_factory=list)  # (Unit, UnitResult): a DO block's or CREATE SCHEMA's statements
 
 
 def analyse_unit(unit: Unit) -> UnitResult:
     facts = analyse(unit)
     txn_op = _TXN_OPS.get(facts.stmt.get("kind")) if facts.node == "TransactionStmt" else None
     result = UnitResult(facts.klass, txn_op, effects(facts), statement_hits(facts))
+    for element in schema_elements(facts):  # CREATE SCHEMA s CREATE TABLE …: each element is a statement
+        result.nested.append((unit, UnitResult(element.klass, None, effects(element), statement_hits(element))))
     for text, offset in embedded_statements(facts):
         line, column = offset_to_linecol(unit.text, offset, unit.line, unit.column)
         inner = Unit(unit.path, text, line, column, unit.source, unit.txn, unit.framework, index=unit.index)

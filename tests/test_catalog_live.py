@@ -116,3 +116,26 @@ def test_what_only_a_live_database_knows(shop_db):
     assert any("serializable" in f.message or f.object.endswith("role auditor") for f in by_rule["isolation-level"])
     now = read(uri)  # the same sessions, judged now: nothing is old yet
     assert not {"transaction-timeout", "connection-lifetime"} & {f.name for f in now.findings}
+
+
+def test_a_role_with_no_grants_reads_every_object_finding(shop_db):
+    """A login role with nothing granted beyond PUBLIC's defaults (what a cautious DBA hands an auditor): every
+    catalog query it needs is readable, and it sees the same object findings as a superuser."""
+    from dsql_audit.live import read
+
+    uri, host = shop_db
+    with psycopg.connect(uri, autocommit=True) as c:
+        c.execute("CREATE ROLE minimal LOGIN PASSWORD 'minimal-secret'")
+        c.execute("GRANT SELECT ON pg_catalog.pg_trigger TO PUBLIC")  # PostgreSQL's default (the fixture revoked it)
+    try:
+        as_minimal = read(f"postgresql://minimal:minimal-secret@/postgres?host={host}")
+        as_superuser = read(uri)
+    finally:
+        with psycopg.connect(uri, autocommit=True) as c:
+            c.execute("DROP ROLE minimal")
+            c.execute("REVOKE SELECT ON pg_catalog.pg_trigger FROM PUBLIC")
+    assert not as_minimal.errors, as_minimal.errors
+    objects = {"trigger", "procedural-function", "custom-type", "materialized-view", "partitioned-table",
+               "foreign-key", "index-method", "row-level-security", "unlogged-table", "extension", "sequence"}
+    mine = {(f.name, f.object) for f in as_minimal.findings if f.name in objects}
+    assert mine and mine == {(f.name, f.object) for f in as_superuser.findings if f.name in objects}

@@ -51,7 +51,7 @@ def test_json_contract(repo):
     (f,) = data["findings"]
     assert (f["rule"], f["name"], f["severity"], f["line"], f["column"]) == ("DSQL201", "sequence", "error", 2, 24)
     assert f["end_line"] == 2 and f["end_column"] == 30
-    assert f["object"] == "public.users.id"
+    assert f["object"] == "public.users_id_seq"  # the sequence the serial column creates
     assert f["source"] == "sql" and f["fingerprint"] and f["fix"] and f["docs"].startswith("https://")
     assert f["dsql_error"] == {"sqlstate": "42704", "message": 'type "serial" does not exist'}
     assert data["errors"] == []

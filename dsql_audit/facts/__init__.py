@@ -191,6 +191,35 @@ def analyse(unit: Unit) -> Facts:
     return facts
 
 
+def schema_elements(facts: Facts) -> list:
+    """The statements inside ``CREATE SCHEMA s CREATE TABLE … CREATE VIEW …``, each as facts of its own over
+    the same text (their tree locations point into it). PostgreSQL runs them with the new schema first on
+    the search path, so their unqualified relations are given the schema's name."""
+    if facts.node != "CreateSchemaStmt" or '"schemaElts"' not in facts.js:
+        return []
+    import json
+
+    stmt = facts.stmt
+    schema = stmt.get("schemaname") or (stmt.get("authrole") or {}).get("rolename")
+    out = []
+    for element in stmt.get("schemaElts") or ():
+        node, tree = next(iter(element.items()))
+        if schema:
+            stack = [tree]
+            while stack:  # every RangeVar: unwrapped under a field name, so found by its relname key
+                cur = stack.pop()
+                if isinstance(cur, dict):
+                    if "relname" in cur and "inh" in cur and not cur.get("schemaname"):
+                        cur["schemaname"] = schema
+                    stack.extend(v for v in cur.values() if isinstance(v, (dict, list)))
+                elif isinstance(cur, list):
+                    stack.extend(v for v in cur if isinstance(v, (dict, list)))
+        js = json.dumps({"version": 0, "stmts": [{"stmt": {node: tree}}]}, separators=(",", ":"))
+        out.append(Facts(unit=facts.unit, text=facts.text, node=node, js=js, dsql=facts.dsql,
+                         klass=classify(node, js)))
+    return out
+
+
 # --- small helpers rules share ------------------------------------------------
 
 def names(node_list) -> list[str]:

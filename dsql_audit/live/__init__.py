@@ -13,9 +13,12 @@ from dataclasses import dataclass, field
 
 from dsql_audit.model import Hit, InputError
 
-SYSTEM = "n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND n.nspname NOT LIKE 'pg_temp%'"
+SYSTEM = "n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND n.nspname NOT LIKE 'pg_temp%' AND n.nspname NOT LIKE 'pg_toast_temp%'"
 # objects an extension owns are the extension's finding, not their own
+# an index of its own, not a partition's copy of its parent's index (reported once, on the parent)
+OWN_INDEX = "NOT EXISTS (SELECT 1 FROM pg_inherits ih WHERE ih.inhrelid = {oid})"
 NOT_EXT = "NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.objid = {oid} AND d.deptype = 'e')"
+FINE_COLLATIONS = ("C", "POSIX", "default", "ucs_basic")  # as the scan's collation rule
 SUPPORTED_TYPES = {"int2", "int4", "int8", "float4", "float8", "numeric", "bpchar", "varchar", "text", "date",
                    "time", "timetz", "timestamp", "timestamptz", "interval", "bool", "bytea", "uuid", "json", "jsonb"}
 
@@ -75,18 +78,22 @@ def _routines(rows, ctx):
             yield Hit("procedural-function", "default", object=_obj(schema, signature), detail=lang)
 
 
-@query("foreign keys", f"""SELECT n.nspname, c.relname, k.conname, fn.nspname, f.relname, k.confdeltype
+@query("foreign keys", f"""SELECT n.nspname, c.relname, k.conname, fn.nspname, f.relname, k.confdeltype,
+      k.confupdtype, k.convalidated
     FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
     JOIN pg_class f ON f.oid = k.confrelid JOIN pg_namespace fn ON fn.oid = f.relnamespace
     WHERE k.contype = 'f' AND k.conparentid = 0 AND {SYSTEM} ORDER BY 1, 2, 3""")
 def _foreign_keys(rows, ctx):
-    for schema, table, name, fschema, ftable, on_delete in rows:
+    actions = {"c": "CASCADE", "n": "SET NULL", "d": "SET DEFAULT"}
+    for schema, table, name, fschema, ftable, on_delete, on_update, validated in rows:
         detail = f"{schema}.{table} → {fschema}.{ftable}"
-        # pg_dump adds every foreign key with ALTER TABLE … ADD CONSTRAINT: judged as a dump of it would be
-        yield Hit("foreign-key", "add_constraint", object=_obj(schema, table, name), detail=detail)
-        if on_delete in ("c", "n", "d"):
-            action = {"c": "ON DELETE CASCADE", "n": "ON DELETE SET NULL", "d": "ON DELETE SET DEFAULT"}[on_delete]
-            yield Hit("foreign-key", "cascade", object=_obj(schema, table, name), detail=f"{detail} {action}")
+        obj = _obj(schema, table, name)
+        # pg_dump adds every foreign key with ALTER TABLE … ADD CONSTRAINT (NOT VALID when it was not
+        # validated): judged as a dump of it would be
+        yield Hit("foreign-key", "add_constraint" if validated else "add_not_valid", object=obj, detail=detail)
+        for event, action in (("DELETE", on_delete), ("UPDATE", on_update)):
+            if action in actions:
+                yield Hit("foreign-key", "cascade", object=obj, detail=f"ON {event} {actions[action]} on {detail}")
 
 
 @query("types", f"""SELECT n.nspname, t.typname, t.typtype FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
@@ -97,6 +104,16 @@ def _types(rows, ctx):
     for schema, name, kind in rows:
         variant = {"e": "enum", "c": "composite", "r": "range", "b": "base"}[kind]
         yield Hit("custom-type", variant, object=_obj(schema, name))
+
+
+@query("domains", f"""SELECT n.nspname, t.typname, b.typname, format_type(t.typbasetype, NULL)
+    FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace JOIN pg_type b ON b.oid = t.typbasetype
+    WHERE t.typtype = 'd' AND {SYSTEM} AND {NOT_EXT.format(oid='t.oid')}
+      AND b.typnamespace = 'pg_catalog'::regnamespace ORDER BY 1, 2""")
+def _domains(rows, ctx):
+    for schema, name, base, shown in rows:  # a domain over a type DSQL cannot store is refused like a column
+        if base.startswith("_") or base not in SUPPORTED_TYPES:
+            yield Hit("unsupported-type", "domain", object=_obj(schema, name), detail=shown)
 
 
 @query("relations", f"""SELECT n.nspname, c.relname, c.relkind, c.relpersistence, c.relispartition,
@@ -141,14 +158,15 @@ def _tablespaces(rows, ctx):
       format_type(a.atttypid, a.atttypmod), coalesce(co.collname, ''), a.attidentity,
       CASE WHEN a.atttypid = 'numeric'::regtype AND a.atttypmod > 0 THEN ((a.atttypmod - 4) >> 16) END,
       (SELECT e.extname FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
-       WHERE d.objid = coalesce(nullif(t.typelem, 0), t.oid) AND d.classid = 'pg_type'::regclass AND d.deptype = 'e')
+       WHERE d.objid = coalesce(nullif(t.typelem, 0), t.oid) AND d.classid = 'pg_type'::regclass AND d.deptype = 'e'),
+      t.typnamespace = 'pg_catalog'::regnamespace
     FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
     JOIN pg_type t ON t.oid = a.atttypid LEFT JOIN pg_collation co ON co.oid = a.attcollation AND
       a.attcollation <> t.typcollation
     WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p') AND NOT c.relispartition AND {SYSTEM}
     AND {NOT_EXT.format(oid='c.oid')} ORDER BY 1, 2, a.attnum""")
 def _columns(rows, ctx):
-    for schema, table, col, typname, typtype, dims, shown, collation, identity, precision, extension in rows:
+    for schema, table, col, typname, typtype, dims, shown, collation, identity, precision, extension, builtin in rows:
         obj = _obj(schema, table, col)
         if extension:  # as the scan reports a use of an extension's type (no object of its own)
             yield Hit("extension", "type", detail=f"type {typname.lstrip('_')} is provided by the {extension} extension")
@@ -156,12 +174,12 @@ def _columns(rows, ctx):
             yield Hit("unsupported-type", "array", object=obj, detail=shown)
         elif typname in ("json", "jsonb"):
             yield Hit("unsupported-type", typname, object=obj, detail=typname)
-        elif typtype == "b" and typname not in SUPPORTED_TYPES:
+        elif typtype in ("b", "r", "m") and builtin and typname not in SUPPORTED_TYPES:
             yield Hit("unsupported-type", "column", object=obj, detail=shown)
         if precision is not None and precision > 38:
             variant = "numeric_precision_1000" if precision > 1000 else "numeric_precision_38"
             yield Hit("unsupported-type", variant, object=obj, detail=str(precision))
-        if collation and collation not in ("C", "POSIX", "default"):
+        if collation and collation not in FINE_COLLATIONS:
             yield Hit("collation", "column", object=obj, detail=collation)
         if identity in ("a", "d") and typname != "int8":
             yield Hit("sequence", "identity_type", object=obj, detail=shown)
@@ -200,28 +218,70 @@ def _constraints(rows, ctx):
 @query("indexes", f"""SELECT n.nspname, c.relname, i.relname, am.amname FROM pg_index x
     JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class c ON c.oid = x.indrelid
     JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_am am ON am.oid = i.relam
-    WHERE am.amname <> 'btree' AND NOT c.relispartition AND {SYSTEM} ORDER BY 1, 2, 3""")
+    WHERE am.amname <> 'btree' AND {OWN_INDEX.format(oid='x.indexrelid')} AND {SYSTEM} ORDER BY 1, 2, 3""")
 def _indexes(rows, ctx):
     for schema, table, index, method in rows:
         yield Hit("index-method", "default", object=_obj(schema, table), detail=f"{method} (index {index})")
 
 
 @query("index keys", f"""SELECT n.nspname, c.relname, coalesce(a.attname, 'expression'), k.opt, opc.opcname,
-      opc.opcdefault
+      opc.opcdefault, am.amname,
+      (SELECT e.extname FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+       WHERE d.objid = opc.oid AND d.classid = 'pg_opclass'::regclass AND d.deptype = 'e')
     FROM pg_index x JOIN pg_class c ON c.oid = x.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
     CROSS JOIN LATERAL unnest(x.indkey::int2[], x.indclass::oid[], x.indoption::int2[]) AS k(attnum, opclass, opt)
     JOIN pg_opclass opc ON opc.oid = k.opclass
     LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
-    JOIN pg_class ic ON ic.oid = x.indexrelid JOIN pg_am am ON am.oid = ic.relam AND am.amname = 'btree'
-    WHERE NOT c.relispartition AND {SYSTEM} AND NOT x.indisprimary
+    JOIN pg_class ic ON ic.oid = x.indexrelid JOIN pg_am am ON am.oid = ic.relam
+    WHERE {OWN_INDEX.format(oid='x.indexrelid')} AND {SYSTEM} AND NOT x.indisprimary
       AND NOT EXISTS (SELECT 1 FROM pg_constraint co WHERE co.conindid = x.indexrelid)
       AND (k.opt <> 0 OR NOT opc.opcdefault) ORDER BY 1, 2, 3""")
 def _index_keys(rows, ctx):
-    for schema, table, column, option, opclass, default in rows:
-        if option & 1 or option & 2:  # DESC, NULLS FIRST (PostgreSQL's indoption bits)
+    for schema, table, column, option, opclass, default, method, extension in rows:
+        # DESC, NULLS FIRST (indoption bits; they mean a sort order on btree only)
+        if method == "btree" and (option & 1 or option & 2):
             yield Hit("index-definition", "sort_order", object=_obj(schema, table), detail=column)
-        if not default:
+        if default:
+            continue
+        if extension:  # as the scan reports an extension's operator class: a use of the extension
+            yield Hit("extension", "opclass", detail=f"operator class {opclass} is provided by the {extension} "
+                      "extension")
+        else:
             yield Hit("index-definition", "opclass", object=_obj(schema, table), detail=opclass)
+
+
+@query("collations", f"""SELECT 'create', n.nspname, co.collname, NULL FROM pg_collation co
+      JOIN pg_namespace n ON n.oid = co.collnamespace WHERE {SYSTEM} AND {NOT_EXT.format(oid='co.oid')}
+    UNION ALL SELECT 'index', n.nspname, c.relname, co.collname
+    FROM pg_index x JOIN pg_class c ON c.oid = x.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    CROSS JOIN LATERAL unnest(x.indkey::int2[], x.indcollation::oid[]) AS k(attnum, coll)
+    JOIN pg_collation co ON co.oid = k.coll
+    LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+    WHERE {OWN_INDEX.format(oid='x.indexrelid')} AND {SYSTEM} AND k.coll <> coalesce(nullif(a.attcollation, 0), 100)
+    ORDER BY 1, 2, 3""")
+def _collations(rows, ctx):
+    # an index key's collation counts when the index chose it (COLLATE in the index), not the column
+    for kind, schema, name, collation in rows:
+        if kind == "create":
+            yield Hit("collation", "create", object=_obj(schema, name))
+        elif collation not in FINE_COLLATIONS:
+            yield Hit("collation", "index", object=_obj(schema, name), detail=collation)
+
+
+@query("foreign servers", "SELECT srvname FROM pg_foreign_server ORDER BY 1")
+def _foreign_servers(rows, ctx):
+    for (name,) in rows:  # the scan reports CREATE SERVER with no object: so here too
+        yield Hit("foreign-table", "server", detail=name)
+
+
+@query("text search", f"""SELECT 'configuration', n.nspname, t.cfgname FROM pg_ts_config t
+      JOIN pg_namespace n ON n.oid = t.cfgnamespace WHERE {SYSTEM} AND {NOT_EXT.format(oid='t.oid')}
+    UNION ALL SELECT 'dictionary', n.nspname, t.dictname FROM pg_ts_dict t
+      JOIN pg_namespace n ON n.oid = t.dictnamespace WHERE {SYSTEM} AND {NOT_EXT.format(oid='t.oid')}
+    ORDER BY 1, 2, 3""")
+def _text_search(rows, ctx):
+    for kind, schema, name in rows:  # the scan reports CREATE TEXT SEARCH … with no object: so here too
+        yield Hit("text-search", "configuration", detail=f"{kind} {_obj(schema, name)}")
 
 
 @query("extension functions in defaults", """SELECT DISTINCT p.proname, e.extname FROM pg_depend d
@@ -270,9 +330,19 @@ def _missing_pk(rows, ctx):
 
 
 # -- quotas, from the catalog (the scan counts them over the schema a dump builds) ------------------------
-@query("quotas", f"""SELECT 'schemas', count(*)::int, NULL FROM pg_namespace n WHERE {SYSTEM} AND n.nspname <> 'public'
-      AND EXISTS (SELECT 1 FROM pg_class c WHERE c.relnamespace = n.oid)
-    UNION ALL SELECT 'tables', count(*)::int, NULL FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+@query("schemas", f"""SELECT array_agg(n.nspname::text ORDER BY n.oid) FROM pg_namespace n
+    WHERE {SYSTEM} AND n.nspname NOT IN ('public', 'sys')""")
+def _schemas(rows, ctx):
+    # DSQL's quota counts user schemas, public and sys excluded, empty or not (DSQL-FACTS quota table);
+    # the one reported is the first over the quota in creation order, as the scan reports it
+    names = (rows[0][0] if rows else None) or []
+    limit = ctx["profile"].limit("schemas")
+    if len(names) > limit:
+        yield Hit("too-many-schemas", "default", object=names[limit],
+                  detail=f"{len(names)} schemas besides public (limit {limit})", args={"limit": limit})
+
+
+@query("quotas", f"""SELECT 'tables', count(*)::int, NULL FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND {SYSTEM}
     UNION ALL SELECT 'columns', count(*)::int, n.nspname || '.' || c.relname FROM pg_attribute a
       JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -284,10 +354,7 @@ def _missing_pk(rows, ctx):
 def _quotas(rows, ctx):
     profile = ctx["profile"]
     for kind, n, obj in rows:
-        if kind == "schemas" and n + 1 > profile.limit("schemas"):  # + public
-            yield Hit("too-many-schemas", "default", object="database",
-                      detail=f"{n + 1} schemas (limit {profile.limit('schemas')})")
-        elif kind == "tables" and n > profile.limit("tables"):
+        if kind == "tables" and n > profile.limit("tables"):
             yield Hit("too-many-tables", "default", object="database",
                       detail=f"{n} tables (limit {profile.limit('tables')})")
         elif kind == "columns" and n > profile.limit("columns_per_table"):

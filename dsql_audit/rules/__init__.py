@@ -92,8 +92,14 @@ def statement_hits(facts: Facts) -> list[Hit]:
     hits: list[Hit] = []
     called = facts.func_names()
     if facts.node is not None:
-        for slug, variant in data_node.get(facts.node, ()):
-            hits.append(Hit(slug, variant))
+        matched = data_node.get(facts.node, ())
+        if matched:
+            # the statement's own relation names the finding (CREATE FOREIGN TABLE t, MERGE INTO t)
+            stmt = facts.stmt or {}
+            rv = stmt.get("relation") or (stmt.get("base") or {}).get("relation")
+            rel = (rv.get("schemaname"), rv.get("relname")) if isinstance(rv, dict) and rv.get("relname") else None
+            for slug, variant in matched:
+                hits.append(Hit(slug, variant, rel=rel))
         if called and not called.isdisjoint(data_func):
             for call in facts.nodes("FuncCall"):
                 parts = [p.get("String", {}).get("sval", "") for p in call.get("funcname", ())]

@@ -24,7 +24,8 @@ def check(facts):
     rv = s.get("relation")
     for p in s.get("indexParams", ()):
         elem = p.get("IndexElem") or {}
-        if elem.get("ordering") in ("SORTBY_ASC", "SORTBY_DESC"):
+        if elem.get("ordering") in ("SORTBY_ASC", "SORTBY_DESC") or \
+                elem.get("nulls_ordering") in ("SORTBY_NULLS_FIRST", "SORTBY_NULLS_LAST"):
             yield Hit("index-definition", "sort_order", rel=rel_of(rv), detail=elem.get("name") or "expression")
         op = names(elem.get("opclass"))
         if op and op[-1].lower() not in _extension_opclasses():

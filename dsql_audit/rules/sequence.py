@@ -13,6 +13,18 @@ SERIALS = {"serial": "serial", "serial4": "serial", "bigserial": "bigserial", "s
            "smallserial": "smallserial", "serial2": "smallserial"}
 
 
+def implied_sequence(table: str, column: str) -> str:
+    """The sequence PostgreSQL creates for a serial column: ``table_column_seq``, the longer of the two
+    names cut until it fits 63 bytes (makeObjectName); a name already taken gets a number, not modelled."""
+    t, c = table.encode(), column.encode()
+    while len(t) + len(c) + 5 > 63:
+        if len(t) > len(c):
+            t = t[:-1]
+        else:
+            c = c[:-1]
+    return f"{t.decode(errors='ignore')}_{c.decode(errors='ignore')}_seq"
+
+
 def legal_cache(value) -> bool:
     return isinstance(value, int) and (value == 1 or value >= 65536)
 
@@ -39,8 +51,11 @@ def check(facts):
         base = base_name(tn)
         obj = cd.get("colname")
         if base in SERIALS and not tn.get("arrayBounds"):
-            yield Hit("sequence", "serial", offset=facts.char_offset(tn.get("location")), rel=rel_of(rv), object=obj,
-                      detail=SERIALS[base])
+            # the object is the sequence it creates: a live catalog (or a pg_dump of it) shows only that
+            schema, table = rel_of(rv)
+            yield Hit("sequence", "serial", offset=facts.char_offset(tn.get("location")),
+                      rel=(schema, implied_sequence(table, obj or "")), detail=SERIALS[base],
+                      args={"column": f"{table}.{obj}"})
             continue
         for c in cd.get("constraints", ()):
             con = c.get("Constraint") or {}

@@ -8,9 +8,9 @@ import re
 from functools import lru_cache
 
 from dsql_audit.catalog import rule_data
-from dsql_audit.facts import column_defs, rel_of
+from dsql_audit.facts import column_defs, names, rel_of
 from dsql_audit.model import Hit
-from dsql_audit.rules._types import base_name, display, typmods
+from dsql_audit.rules._types import display, typmods
 
 
 @lru_cache(maxsize=1)
@@ -57,12 +57,13 @@ def check(facts):
         if not tn:
             continue
         if obj == "__domain__":  # a domain over the type: same refusal, worded for a domain
-            base = base_name(tn)
+            base = (names(tn.get("names")) or ["?"])[-1]
             if tn.get("arrayBounds") or base in unsupported:
                 yield Hit("unsupported-type", "domain", offset=facts.char_offset(tn.get("location")), rel=rel,
                           detail=display(tn))
             continue
-        base = base_name(tn)
+        # the parser folds unquoted names to lower case; a quoted "Name" is a user's type, not name
+        base = (names(tn.get("names")) or ["?"])[-1]
         at = facts.char_offset(tn.get("location"))
         if tn.get("arrayBounds"):
             yield Hit("unsupported-type", "array", offset=at, rel=rel, object=obj, detail=display(tn))
