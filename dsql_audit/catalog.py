@@ -55,6 +55,7 @@ class Example:
     also: tuple = ()  # other rules the bad example fires by nature (named, so the test stays exact)
     repeat: int = 1  # quota examples: bad/good are templates repeated with {n} = 1..repeat
     schema: str | None = None  # workload examples: the schema the capture runs against
+    file: str | None = None  # application-source examples: the file name (app/models.py) bad/good are written to
 
     def expand(self, text: str | None) -> str | None:
         if text is None or self.repeat <= 1:
@@ -126,6 +127,7 @@ def _load_rule(path: Path, raw: dict | None = None) -> Rule:
             repeat=int(e.get("repeat", 1)),
             also=tuple(e.get("also", ())),
             schema=e.get("schema"),
+            file=e.get("file"),
         )
         for e in raw.get("examples", ())
     )

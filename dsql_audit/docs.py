@@ -32,12 +32,16 @@ def rule_page(r) -> str:
         out.append(f"| {v.name} | {v.severity.name} | {when} | {dsql} |")
     # workload rules judge a capture: their examples are pg_stat_statements exports over a schema
     lang = "csv" if r.scope == "workload" else "sql"
+    languages = {".py": "python", ".rb": "ruby", ".ts": "typescript", ".js": "javascript", ".java": "java",
+                 ".prisma": "prisma", ".xml": "xml", ".yaml": "yaml", ".go": "go", ".kt": "kotlin"}
     for e in r.examples:
+        if e.file:  # application source: the file it is written to names the language
+            lang = languages.get(Path(e.file).suffix, "text")
         prof = f" (profile {e.profile})" if e.profile else ""
         rep = f" — repeated {e.repeat} times with {{n}} = 1…{e.repeat}" if e.repeat > 1 else ""
         if e.schema:
             out += ["", "## Schema", "", "```sql", e.schema.strip("\n"), "```"]
-        what = " (pg_stat_statements export)" if lang == "csv" else ""
+        what = " (pg_stat_statements export)" if lang == "csv" else (f" (`{e.file}`)" if e.file else "")
         if e.bad:
             out += ["", f"## Bad{what}{prof}{rep}", "", f"```{lang}", e.bad.strip("\n"), "```"]
         if e.good:

@@ -23,6 +23,7 @@ class Located:
     source: str
     framework: str | None
     stmt_line: int
+    origin: str | None = None  # application source: what in the code sends the statement
 
 
 class _Fmt(dict):
@@ -64,6 +65,8 @@ def make_finding(loc: Located, catalog: Catalog, profile: Profile, config: Confi
     severity = config.severity_for(rule, variant.severity)
     message = _fill(variant.message, hit) or (
         f"{rule.title}: {hit.detail}" if hit.detail else rule.title)
+    if loc.origin:
+        message += f" — {loc.origin}"
     f = Finding(
         rule=rule.code, name=rule.slug, severity=severity, category=rule.category, message=message,
         path=loc.path, line=loc.line, column=loc.column, end_line=loc.end_line, end_column=loc.end_column,

@@ -49,6 +49,13 @@ class Unit:
     copy_rows: int = 0  # data lines of a COPY … FROM stdin block that followed
     index: int = 0  # position of the unit within its input
     down: bool = False  # a down migration's statement (a deploy does not run it)
+    # application source: an ORM or driver construct (not SQL) the app rules judge, {"kind": …}
+    construct: dict | None = None
+    origin: str | None = None  # what in the code sends this (shown with each finding)
+    snippet: str | None = None  # the source line, when ``text`` is not the file's own text (synthesized SQL)
+    dynamic: bool = False  # parts computed at run time were replaced by placeholders
+    # synthesized SQL: where its parts come from, ((offset in text, line, column, source line), …) ascending
+    spans: tuple | None = None
 
 
 @dataclass(slots=True)

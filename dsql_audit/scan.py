@@ -76,6 +76,7 @@ class ScanResult:
     frameworks: dict = field(default_factory=dict)  # path → framework name
     bytes: int = 0
     schema: SchemaModel | None = None  # the schema the whole input builds
+    adapters: set = field(default_factory=set)  # AWS DSQL adapters the application uses
     transactions: list | None = None  # with record_transactions: (path, first line, [statement classes])
 
 
@@ -83,6 +84,17 @@ _TOKEN = re.compile(r"\"[^\"\n]*\"|'[^'\n]*'|[\w$.]+|\S")
 
 
 def locate(unit: Unit, hit: Hit) -> Located:
+    if unit.snippet is not None:  # synthesized SQL or a construct: reported where the code says it
+        line, column, snippet = unit.line, unit.column, unit.snippet
+        if unit.spans and hit.offset is not None:  # the part of the statement the hit is about
+            for offset, span_line, span_column, span_snippet in unit.spans:
+                if offset > hit.offset:
+                    break
+                line, column, snippet = span_line, span_column, span_snippet
+        return Located(hit=hit, path=unit.path, line=line, column=column, end_line=line,
+                       end_column=column + max(1, len(snippet.rstrip()) - column + 1),
+                       snippet=snippet, source=unit.source, framework=unit.framework, stmt_line=unit.line,
+                       origin=unit.origin)
     text = unit.text
     offset = hit.offset if hit.offset is not None and 0 <= hit.offset <= len(text) else 0
     line = unit.line + text.count("\n", 0, offset)
@@ -107,14 +119,15 @@ def locate(unit: Unit, hit: Hit) -> Located:
         snippet = " " * (unit.column - 1) + snippet  # keep file columns: the statement began mid-line
     return Located(hit=hit, path=unit.path, line=line, column=column, end_line=end_line,
                    end_column=end_column, snippet=snippet,
-                   source=unit.source, framework=unit.framework, stmt_line=unit.line)
+                   source=unit.source, framework=unit.framework, stmt_line=unit.line, origin=unit.origin)
 
 
 def _light(unit: Unit) -> Unit:
     """A unit kept for later reporting: its location and first line only."""
     nl = unit.text.find("\n")
     return Unit(unit.path, unit.text if nl < 0 else unit.text[:nl], unit.line, unit.column, unit.source,
-                unit.txn, unit.framework, unit.meta, unit.copy_rows, unit.index)
+                unit.txn, unit.framework, unit.meta, unit.copy_rows, unit.index, origin=unit.origin,
+                snippet=unit.snippet)
 
 
 class _Transactions:
@@ -137,7 +150,7 @@ class _Transactions:
             self.flush()
             self.explicit = False
             return
-        if klass == "meta":
+        if klass in ("meta", "app"):
             return
         if self.explicit:
             self.cur.append((_light(unit), klass))
@@ -160,6 +173,26 @@ class _Transactions:
                 for unit, hit in mod.check_transaction(self.cur, implicit):
                     self.emit(unit, hit)
         self.cur, self.key = None, None
+
+
+APP_PARALLEL_MIN_FILES = 16
+
+
+def _extract_app_files(files: list, jobs: int) -> dict:
+    """Application source files read by worker processes when there are many (libcst and tree-sitter
+    parsing is the costly part of a code scan); {file number: (units, errors, suppressions)}."""
+    from dsql_audit.sources import app_file_units
+
+    numbers = [i for i, f in enumerate(files) if f.kind in ("python", "app")]
+    if jobs <= 1 or len(numbers) < APP_PARALLEL_MIN_FILES:
+        return {}
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        results = pool.map(app_file_units, [files[i] for i in numbers], chunksize=8)
+        return dict(zip(numbers, results))
 
 
 def _batches(units: Iterable[Unit]) -> Iterator[list[Unit]]:
@@ -218,15 +251,27 @@ def scan(paths, *, config: Config | None = None, profile: Profile | None = None,
     def unit_stream():
         """Every file's units, between start/end markers (index -1) that travel through the workers,
         so that per-file state resets in input order."""
+        extracted = _extract_app_files(disc.files, jobs)
         for number, f in enumerate(disc.files):
             if f.framework is not None:
                 frameworks[f.path] = f.framework.name
             yield Unit(path=f.path, text="", line=0, meta="start", index=-1, copy_rows=number)
-            yield from read_units(f, errors, single_transaction=config.single_transaction)
+            if number in extracted:  # application source, read by a worker
+                units, file_errors, f.suppressions = extracted.pop(number)
+                errors.extend(file_errors)
+                yield from units
+            else:
+                yield from read_units(f, errors, single_transaction=config.single_transaction)
             yield Unit(path=f.path, text="", line=0, meta="end", index=-1, copy_rows=number)
+
+    adapters: set = set()
 
     def absorb(unit: Unit, res: UnitResult):
         """Order-dependent work on one statement: the schema model, then its hits."""
+        if unit.construct is not None and unit.construct.get("kind") == "Adapter":
+            adapters.add(unit.construct.get("name"))
+        if unit.framework and unit.source not in ("sql", "pg_dump", "migration"):
+            frameworks.setdefault(unit.path, unit.framework)  # application source: the ORM it uses
         if res.effects:
             schema.apply(_light(unit), res.effects)
         for hit in res.hits:
@@ -271,9 +316,13 @@ def scan(paths, *, config: Config | None = None, profile: Profile | None = None,
             for unit, hit in mod.finish(schema, profile):
                 located.append(locate(unit, hit))
     findings = build_findings(located, catalog, profile, config, suppressions, aggregate=aggregate)
+    if adapters:  # an AWS DSQL adapter rewrites some of what the ORM emits: those findings become info
+        from dsql_audit.sources.adapters import downgrade
+
+        downgrade(findings, adapters)
     inputs = sum(1 for f in disc.files if f.kind != "unreadable")
     return ScanResult(findings, errors, profile, inputs=inputs, units=n_units, frameworks=frameworks,
-                      bytes=total_bytes, schema=schema, transactions=recorded)
+                      bytes=total_bytes, schema=schema, transactions=recorded, adapters=adapters)
 
 
 def scan_sql(text: str, *, path: str = "<sql>", profile: Profile | str | None = None,

@@ -13,6 +13,7 @@ import pytest
 
 from dsql_audit.config import Config
 from dsql_audit.scan import scan
+from dsql_audit.sources import discover
 from tests.conftest import FIXTURES
 
 ROOT = FIXTURES / "migrations"
@@ -24,8 +25,9 @@ SLUGS = {"foreign-key", "trigger", "procedural-function", "extension", "custom-t
 def _run(name):
     folder = ROOT / name
     expected = tomllib.loads((folder / "expected.toml").read_text())
+    # the SQL these frameworks run (their Python/Ruby sources are tests/test_python_source.py's subject)
     result = scan([str(folder)], config=Config(profile="2026-06-30"), jobs=1, record_transactions=True,
-                  aggregate=False)
+                  aggregate=False, discovery=discover([str(folder)], app=False))
     return folder, expected, result
 
 

@@ -8,6 +8,22 @@ import pytest
 from dsql_audit.catalog import load_catalog
 from tests.conftest import findings_for
 
+
+def _findings(example, text: str, tmp_path_factory):
+    """SQL examples are scanned as SQL text; application-source examples (``file``) as that file in a repo."""
+    if not example.file:
+        return findings_for(text, profile=example.profile)
+    from dsql_audit.profile import load_profile
+    from dsql_audit.scan import scan
+
+    root = tmp_path_factory.mktemp("example")
+    path = root / example.file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    result = scan([str(root)], profile=load_profile(example.profile))
+    assert not result.errors, result.errors
+    return result.findings
+
 CATALOG = load_catalog()
 CASES = [(r.slug, i, e) for r in CATALOG if r.scope not in ("runtime", "workload", "live") for i, e in enumerate(r.examples)]
 # runtime rules (what only executing finds: OCC, transaction bounds) run their examples through the engine
@@ -23,10 +39,10 @@ def test_every_rule_has_docs_and_examples():
 
 
 @pytest.mark.parametrize("slug,i,example", CASES, ids=[f"{s}[{i}]" for s, i, _ in CASES])
-def test_bad_example_fires_exactly_this_rule(slug, i, example):
+def test_bad_example_fires_exactly_this_rule(slug, i, example, tmp_path_factory):
     if not example.bad:
         pytest.skip("no bad example")
-    found = findings_for(example.expand(example.bad).lstrip("\n"), profile=example.profile)
+    found = _findings(example, example.expand(example.bad).lstrip("\n"), tmp_path_factory)
     assert found, f"{slug}: bad example produced no finding"
     assert {f.name for f in found} == {slug, *example.also}, [(f.name, f.line, f.message) for f in found]
     if example.bad_line:
@@ -34,10 +50,10 @@ def test_bad_example_fires_exactly_this_rule(slug, i, example):
 
 
 @pytest.mark.parametrize("slug,i,example", CASES, ids=[f"{s}[{i}]" for s, i, _ in CASES])
-def test_good_example_is_clean(slug, i, example):
+def test_good_example_is_clean(slug, i, example, tmp_path_factory):
     if not example.good:
         pytest.skip("no good example")
-    found = findings_for(example.expand(example.good).lstrip("\n"), profile=example.profile)
+    found = _findings(example, example.expand(example.good).lstrip("\n"), tmp_path_factory)
     assert not found, [(f.name, f.line, f.message) for f in found]
 
 

@@ -155,6 +155,10 @@ def analyse(unit: Unit) -> Facts:
     """Parse one unit into facts. Never raises for bad SQL."""
     if unit.meta is not None:
         return Facts(unit=unit, text=unit.text, klass="meta")
+    if unit.construct is not None:  # an ORM/driver construct from application source: the app rules judge it
+        facts = Facts(unit=unit, text="", node=unit.construct.get("kind"), klass="app")
+        facts._tree = unit.construct
+        return facts
     if len(unit.text) > MAX_PARSE_CHARS:
         facts = Facts(unit=unit, text=unit.text, klass="error")
         facts.parse_error = (f"statement of {len(unit.text) // 1_000_000} MB is too large to analyse; "

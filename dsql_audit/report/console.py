@@ -70,5 +70,7 @@ def render_console(result, *, color: bool = False, width: int | None = None) -> 
     if result.frameworks:
         fws = Counter(result.frameworks.values())
         summary += " — frameworks: " + ", ".join(f"{k} ({v})" for k, v in sorted(fws.items()))
+    if getattr(result, "adapters", None):
+        summary += " — DSQL adapters: " + ", ".join(sorted(result.adapters))
     con.print(Text(summary, style="bold"))
     return buf.getvalue()

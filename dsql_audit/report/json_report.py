@@ -17,6 +17,7 @@ def report_dict(result) -> dict:
             "units": result.units,
             "findings": count_by_severity(result.findings),
             "frameworks": result.frameworks,
+            **({"adapters": sorted(result.adapters)} if getattr(result, "adapters", None) else {}),
         },
         **({"replay": result.replay_summary()} if hasattr(result, "replay_summary") else {}),
         "findings": [f.to_json() for f in result.findings],

@@ -9,7 +9,7 @@ from dsql_audit.facts import rel_of, const_value, names
 from dsql_audit.model import Hit
 
 # which statements this check can fire on (the rest never reach it)
-NODES = {"UpdateStmt", "DeleteStmt", "InsertStmt", "CopyStmt"}
+NODES = {"UpdateStmt", "DeleteStmt", "InsertStmt", "CopyStmt", "UnboundedWrite"}
 
 
 
@@ -27,6 +27,10 @@ def _series_rows(select: dict):
 
 def check(facts):
     node, s = facts.node, facts.stmt
+    if node == "UnboundedWrite":  # an ORM bulk write found in application source
+        yield Hit("unbounded-write", "orm", args={"orm": s.get("orm") or "ORM", "op": s.get("op") or "write",
+                                                  "query": s.get("query") or ""})
+        return
     if node in ("UpdateStmt", "DeleteStmt"):
         if not s.get("whereClause"):
             yield Hit("unbounded-write", "no_where", rel=rel_of(s.get("relation")),

@@ -22,6 +22,10 @@ from dsql_audit.sources import migrations
 from dsql_audit.sqltext import Splitter
 
 SQL_SUFFIXES = {".sql", ".psql", ".pgsql", ".ddl", ".pgdump", ".dump", ".backup"}
+# application source: Python in depth, SQL strings in other languages, ORM and migration DSLs
+APP_SUFFIXES = {".py", ".js", ".jsx", ".mjs", ".cjs", ".ts", ".tsx", ".java", ".kt", ".kts", ".go", ".rb", ".cs",
+                ".php", ".prisma", ".xml", ".yaml", ".yml", ".json", ".properties"}
+APP_MAX_BYTES = 5_000_000  # bigger source files are generated or vendored: skipped and named
 SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", ".tox", ".mypy_cache",
              ".pytest_cache", ".ruff_cache", "site-packages"}
 _PGDUMP_HEAD = re.compile(r"^-- (?:PostgreSQL database dump|Dumped (?:from database version|by pg_dump))", re.M)
@@ -33,7 +37,7 @@ class InputFile:
     path: str  # as shown in reports (relative to the cwd when possible)
     abspath: Path | None  # None for stdin
     root: Path | None = None  # the folder the user named, for framework detection
-    kind: str = "sql"  # sql | pg_dump | migration | archive | stdin
+    kind: str = "sql"  # sql | pg_dump | migration | archive | stdin | python | app
     framework: migrations.Framework | None = None
     no_transaction: bool = False
     size: int = 0
@@ -54,7 +58,9 @@ def _display(p: Path) -> str:
         return str(p)
 
 
-def discover(paths, *, framework: str | None = None, exclude=()) -> Discovery:
+def discover(paths, *, framework: str | None = None, exclude=(), app: bool = True) -> Discovery:
+    """The inputs under ``paths``: SQL files, dumps and archives, and (``app``) application source files,
+    skipping vendored and ignored folders (.gitignore patterns are honoured)."""
     out = Discovery()
     seen_dirs: set = set()
     seen_files: set = set()
@@ -76,7 +82,10 @@ def discover(paths, *, framework: str | None = None, exclude=()) -> Discovery:
         except OSError as exc:
             out.errors.append(InputError(disp, f"cannot read: {exc.strerror or exc}"))
             return
-        out.files.append(InputFile(disp, p, root or p.parent, size=size))
+        suffix = p.suffix.lower()
+        kind = "sql" if suffix in SQL_SUFFIXES or not app or suffix not in APP_SUFFIXES else (
+            "python" if suffix == ".py" else "app")
+        out.files.append(InputFile(disp, p, root or p.parent, kind=kind, size=size))
 
     for raw in paths:
         if raw == "-":
@@ -96,9 +105,11 @@ def discover(paths, *, framework: str | None = None, exclude=()) -> Discovery:
             out.files.append(InputFile(_display(p), p, p, kind="archive"))
             continue
         root = p.resolve()
+        ignored = _Ignore(p)
         stack = [p]
         while stack:
             d = stack.pop()
+            ignored.enter(d)
             try:
                 real = d.resolve(strict=True)
             except (OSError, RuntimeError) as exc:
@@ -116,6 +127,8 @@ def discover(paths, *, framework: str | None = None, exclude=()) -> Discovery:
             for e in entries:
                 ep = Path(e.path)
                 try:
+                    if ignored.match(ep, e.is_dir()):
+                        continue
                     if e.is_dir():
                         if e.name in SKIP_DIRS or (e.name.startswith(".") and e.name != "."):
                             continue
@@ -124,6 +137,8 @@ def discover(paths, *, framework: str | None = None, exclude=()) -> Discovery:
                         else:
                             subdirs.append(ep)
                     elif e.is_file() and ep.suffix.lower() in SQL_SUFFIXES:
+                        add_file(ep, root, False)
+                    elif app and e.is_file() and ep.suffix.lower() in APP_SUFFIXES:
                         add_file(ep, root, False)
                     elif e.is_symlink() and not ep.exists():
                         out.errors.append(InputError(_display(ep), "dangling symbolic link"))
@@ -135,8 +150,48 @@ def discover(paths, *, framework: str | None = None, exclude=()) -> Discovery:
     return out
 
 
+class _Ignore:
+    """.gitignore patterns of the folders walked so far (the common forms: globs, dir/, /anchored; no
+    negation), matched against paths relative to the folder that holds the .gitignore."""
+
+    def __init__(self, root: Path):
+        self.rules: list = []  # (base folder, pattern, directories only, anchored)
+        self.root = root
+
+    def enter(self, folder: Path) -> None:
+        try:
+            text = (folder / ".gitignore").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return
+        for raw in text.splitlines():
+            line = raw.strip()
+            if not line or line.startswith(("#", "!")):
+                continue
+            dir_only = line.endswith("/")
+            line = line.rstrip("/")
+            anchored = line.startswith("/") or "/" in line
+            self.rules.append((folder, line.lstrip("/"), dir_only, anchored))
+
+    def match(self, path: Path, is_dir: bool) -> bool:
+        import fnmatch
+
+        for base, pattern, dir_only, anchored in self.rules:
+            if dir_only and not is_dir:
+                continue
+            try:
+                rel = path.relative_to(base).as_posix()
+            except ValueError:
+                continue
+            if anchored:
+                if fnmatch.fnmatchcase(rel, pattern) or fnmatch.fnmatchcase(rel, pattern + "/**"):
+                    return True
+            elif fnmatch.fnmatchcase(path.name, pattern):
+                return True
+        return False
+
+
 def _classify(f: InputFile, forced: str | None, errors: list) -> None:
-    if f.kind == "archive":
+    if f.kind in ("archive", "python", "app"):
         return
     head = b""
     if f.abspath is not None:
@@ -229,6 +284,9 @@ def read_units(f: InputFile, errors: list, *, single_transaction: bool = False,
 
     if f.kind == "unreadable":
         return
+    if f.kind in ("python", "app"):
+        yield from _app_units(f, errors)
+        return
     if f.kind == "archive":
         stream = archive.restore_stream(f, errors, pg_restore)
         if stream is None:
@@ -298,6 +356,80 @@ def _units(f: InputFile, stream, errors, source, fw, single_transaction) -> Iter
         index += 1
         yield unit
     f.suppressions = splitter.suppressions
+
+
+_APP_SUPPRESS = re.compile(r"(#|//|--)\s*dsql-audit\s*:\s*(?:ignore|disable)(?:\[([^\]]*)\])?", re.I)
+
+
+def _app_units(f: InputFile, errors: list) -> Iterator[Unit]:
+    """Units of one application source file: its extractor's records, through sources.app."""
+    from dsql_audit.sources import app
+    from dsql_audit.sqltext import Suppression
+
+    if f.size > APP_MAX_BYTES:
+        errors.append(InputError(f.path, f"source file of {f.size // 1_000_000} MB skipped (generated or "
+                                         "vendored code; name it explicitly or split it)"))
+        return
+    try:
+        data = f.data if f.data is not None else f.abspath.read_bytes()
+    except OSError as exc:
+        errors.append(InputError(f.path, f"cannot read: {exc.strerror or exc}"))
+        return
+    if looks_binary(data[:HEAD_BYTES]):
+        return  # a binary file with a source suffix (compiled, encrypted): nothing to read
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        errors.append(InputError(f.path, f"not valid UTF-8 from line {line} on; undecodable bytes replaced", line))
+        text = data.decode("utf-8", "replace")
+    try:
+        emitted, source = app_records(f.path, text)
+    except app.SourceError as exc:
+        errors.append(InputError(f.path, str(exc), exc.line))
+        return
+    except Exception as exc:  # noqa: BLE001 - an extractor bug must not stop the scan; it is named
+        errors.append(InputError(f.path, f"could not read application source: {type(exc).__name__}: {exc}"))
+        return
+    if not emitted:
+        return
+    lines = text.splitlines()
+    f.suppressions = [Suppression(n, frozenset(r.strip().lower() for r in m.group(2).split(",") if r.strip())
+                                  if m.group(2) else None, own_line=not lines[n - 1][:m.start()].strip())
+                      for n, m in ((i + 1, _APP_SUPPRESS.search(line)) for i, line in enumerate(lines)
+                                   if "dsql-audit" in line) if m]
+    yield from app.to_units(f.path, emitted, errors, source, lines)
+
+
+def app_file_units(f: InputFile) -> tuple[list, list, list]:
+    """(units, input errors, suppressions) of one application file: the unit of work a worker process does."""
+    errors: list = []
+    units = list(_app_units(f, errors))
+    return units, errors, f.suppressions
+
+
+def app_records(path: str, text: str) -> tuple[list, str]:
+    """(records, source name) for one application file, by its kind."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".py":
+        from dsql_audit.sources import python
+
+        return python.extract(path, text), "python"
+    try:
+        from dsql_audit.sources import dsl
+    except ImportError:  # pragma: no cover - built alongside
+        dsl = None
+    if dsl is not None:
+        records = dsl.extract(path, text)
+        if records is not None:
+            return records, "orm"
+    if suffix in (".xml", ".yaml", ".yml", ".json", ".properties", ".prisma"):
+        return [], "app"
+    try:
+        from dsql_audit.sources import other_languages
+    except ImportError:  # tree-sitter is not installed: other languages are not read
+        return [], "app"
+    return other_languages.extract(path, text), suffix.lstrip(".")
 
 
 _NUMBERS = re.compile(r"(\d+)")

@@ -1,0 +1,19 @@
+"""orm-foreign-key: foreign keys an ORM relation or a migration operation makes the framework emit."""
+
+from dsql_audit.model import Hit
+
+# the construct application sources report (sources/python.py, sources/dsl.py)
+NODES = {"OrmForeignKey"}
+CASCADING = {"CASCADE", "SET NULL", "SET_NULL", "SET DEFAULT", "SET_DEFAULT"}
+
+
+def check(facts):
+    c = facts.stmt or {}
+    args = {"orm": c.get("orm") or "ORM", "target": c.get("target") or "?",
+            "on_delete": (c.get("on_delete") or "").upper().replace("_", " ")}
+    obj = c.get("object")
+    yield Hit("orm-foreign-key", "declared", object=obj, args=args)
+    if c.get("added_later"):
+        yield Hit("orm-foreign-key", "added_later", object=obj, args=args)
+    if args["on_delete"] in CASCADING:
+        yield Hit("orm-foreign-key", "cascade", object=obj, args=args)

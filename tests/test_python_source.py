@@ -1,0 +1,154 @@
+"""Python application source: the fixture apps under fixtures/apps/python carry `# expect: rule` comments on
+every line the scan must report (`# expect+N:` / `# expect-N:` for a line N below or above, inside a SQL
+string); each scan must report exactly those (path, line, rule) — nothing more, nothing less — and each
+`*_clean` variant nothing at all."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from dsql_audit.profile import load_profile
+from dsql_audit.scan import scan
+from tests.conftest import FIXTURES
+
+APPS = FIXTURES / "apps" / "python"
+DIRTY = sorted(p.name for p in APPS.iterdir() if p.is_dir() and not p.name.endswith("_clean"))
+CLEAN = sorted(p.name for p in APPS.iterdir() if p.is_dir() and p.name.endswith("_clean"))
+EXPECT = re.compile(r"#\s*expect([+-]\d+)?:\s*([\w, -]+)")
+
+
+def _expected(root: Path) -> set:
+    out = set()
+    for path in sorted(root.rglob("*.py")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            m = EXPECT.search(line)
+            if m:
+                at = number + int(m.group(1) or 0)
+                for rule in m.group(2).split(","):
+                    out.add((path.relative_to(root).as_posix(), at, rule.strip()))
+    return out
+
+
+def _found(root: Path, profile=None) -> tuple[set, object]:
+    result = scan([str(root)], profile=load_profile(profile) if profile else None)
+    assert not result.errors, result.errors
+    found = {(Path(f.path).resolve().relative_to(root.resolve()).as_posix(), f.line, f.name)
+             for f in result.findings}
+    return found, result
+
+
+@pytest.mark.parametrize("app", DIRTY)
+def test_every_expected_finding_and_nothing_else(app):
+    root = APPS / app
+    expected = _expected(root)
+    assert expected, "a fixture app without expectations tests nothing"
+    found, _ = _found(root)
+    assert found == expected, {"missing": sorted(expected - found), "unexpected": sorted(found - expected)}
+
+
+@pytest.mark.parametrize("app", CLEAN)
+def test_the_clean_variant_has_no_finding(app):
+    found, result = _found(APPS / app)
+    assert not found, sorted(found)
+    assert result.inputs >= 1 and result.units >= 1  # the source was read (a scan that read nothing is clean too)
+
+
+def test_frameworks_and_adapters_are_named():
+    _, result = _found(APPS / "django_blog")
+    assert set(result.frameworks.values()) == {"django"}
+    _, clean = _found(APPS / "django_blog_clean")
+    assert clean.adapters == {"aurora-dsql-django"}
+
+
+def test_locations_inside_strings_are_exact():
+    """The finding points at the offending token inside the string: a triple-quoted constant, an f-string with
+    a run-time part (same-length placeholder), a concatenation across lines."""
+    _, result = _found(APPS / "sqlalchemy_shop")
+    by_rule = {(f.name, Path(f.path).name): f for f in result.findings}
+    share = by_rule[("select-for-update", "orders.py")]
+    text = (APPS / "sqlalchemy_shop" / "shop" / "orders.py").read_text().splitlines()
+    hits = [f for f in result.findings if f.name == "select-for-update" and f.line == 27]
+    assert hits and text[26][hits[0].column - 1:].startswith("FOR SHARE"), (hits, text[26])
+    assert "partly dynamic" in hits[0].message
+    assert share.snippet  # the source line is shown
+    _, worker = _found(APPS / "psycopg_worker")
+    (index,) = [f for f in worker.findings if f.name == "sync-index"]
+    source = (APPS / "psycopg_worker" / "worker.py").read_text().splitlines()
+    assert source[index.line - 1][index.column - 1:].startswith("CREATE INDEX")
+
+
+def test_foreign_keys_follow_the_profile():
+    """Before 2026-08-26 every ORM foreign key is refused; from then on only cascades and keys added later."""
+    old, _ = _found(APPS / "sqlalchemy_shop", profile="2026-06-30")
+    new, _ = _found(APPS / "sqlalchemy_shop")
+    fk_old = {(p, line) for p, line, rule in old if rule == "orm-foreign-key"}
+    fk_new = {(p, line) for p, line, rule in new if rule == "orm-foreign-key"}
+    assert fk_new < fk_old or fk_new == fk_old
+    _, result = _found(APPS / "sqlalchemy_shop", profile="2026-06-30")
+    assert any("refused foreign keys before 2026-08-26" in f.message for f in result.findings)
+
+
+def test_an_adapter_downgrades_exactly_what_it_handles(tmp_path):
+    (tmp_path / "app" / "migrations").mkdir(parents=True)
+    (tmp_path / "app" / "migrations" / "0001_initial.py").write_text(
+        "from django.db import migrations, models\n\n\n"
+        "class Migration(migrations.Migration):\n"
+        "    operations = [\n"
+        "        migrations.CreateModel(name='Note', fields=[\n"
+        "            ('id', models.BigAutoField(primary_key=True)),\n"
+        "            ('body', models.TextField()),\n"
+        "            ('ip', models.GenericIPAddressField()),\n"
+        "        ]),\n"
+        "        migrations.AddIndex(model_name='note', index=models.Index(fields=['body'], name='note_body')),\n"
+        "    ]\n")
+    (tmp_path / "settings.py").write_text(
+        "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql', 'NAME': 'x'}}\n")
+    plain = {(f.name, f.severity.name) for f in scan([str(tmp_path)]).findings}
+    assert {("sequence", "error"), ("sync-index", "error"), ("multiple-ddl", "error"),
+            ("unsupported-type", "error")} <= plain
+    (tmp_path / "settings.py").write_text(
+        "DATABASES = {'default': {'ENGINE': 'aurora_dsql_django', 'NAME': 'postgres', 'CONN_MAX_AGE': 600}}\n")
+    adapted = scan([str(tmp_path)]).findings
+    severity = {f.name: f.severity.name for f in adapted}
+    # what the adapter rewrites (identity/uuid keys, ASYNC indexes, no wrapping transaction) becomes info …
+    assert severity["sequence"] == severity["sync-index"] == severity["multiple-ddl"] == "info"
+    assert all("handled at run time by aurora-dsql-django" in f.message for f in adapted if f.severity.name == "info")
+    # … and what it does not (an inet column) stays an error
+    assert severity["unsupported-type"] == "error"
+
+
+def test_bad_python_never_stops_the_scan(tmp_path):
+    (tmp_path / "broken.py").write_text("def f(:\n    cur.execute('SELECT 1')\n")
+    (tmp_path / "binary.py").write_bytes(b"\x00\x01\x02execute" * 100)
+    (tmp_path / "latin1.py").write_bytes("# caf\xe9\ncur.execute('TRUNCATE t')\n".encode("latin-1"))
+    (tmp_path / "ok.py").write_text("def g(cur):\n    cur.execute('LOCK TABLE t')\n")
+    result = scan([str(tmp_path)])
+    errors = {Path(e.path).name: e for e in result.errors}
+    assert errors["broken.py"].line == 1 and "syntax error" in errors["broken.py"].message
+    assert "UTF-8" in errors["latin1.py"].message
+    assert {(Path(f.path).name, f.name) for f in result.findings} == {("ok.py", "lock-table"),
+                                                                     ("latin1.py", "truncate")}
+
+
+def test_files_that_cannot_matter_never_reach_libcst(tmp_path, monkeypatch):
+    from dsql_audit.sources import python
+
+    calls = []
+    real = python.cst.parse_module
+    monkeypatch.setattr(python.cst, "parse_module", lambda text: calls.append(1) or real(text))
+    (tmp_path / "util.py").write_text("def add(a, b):\n    return a + b\n")
+    (tmp_path / "repo.py").write_text("def q(cur):\n    cur.execute('TRUNCATE t')\n")
+    result = scan([str(tmp_path)], jobs=1)
+    assert len(calls) == 1 and [f.name for f in result.findings] == ["truncate"]
+
+
+def test_vendored_and_ignored_folders_are_skipped(tmp_path):
+    for folder in ("node_modules/pkg", ".venv/lib", "build/gen", "src"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "q.py").write_text("def q(cur):\n    cur.execute('TRUNCATE t')\n")
+    (tmp_path / ".gitignore").write_text("# generated\nbuild/\n")
+    found = {Path(f.path).parent.name for f in scan([str(tmp_path)]).findings}
+    assert found == {"src"}
