@@ -68,11 +68,13 @@ def main():
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=None, help="Worker processes (default: "
               "both cores for large inputs).")
 @click.option("--no-aggregate", is_flag=True, help="Report every pg_dump idiom instead of once per dump.")
+@click.option("--sql-only", is_flag=True, help="Read only SQL files, dumps and archives, not application source.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar; only the report.")
 @click.option("--color/--no-color", default=None, help="Colour the console report (default: when a terminal).")
 def scan(paths, profile_date, fmt, output, fail_on, select, ignore, framework, single_transaction, config_path,
-         baseline, write_baseline, jobs, no_aggregate, quiet, color):
-    """Audit SQL files, pg_dump output and migration folders. PATHS are files or folders; - reads stdin."""
+         baseline, write_baseline, jobs, no_aggregate, sql_only, quiet, color):
+    """Audit SQL files, pg_dump output, migration folders and application source (Python in depth; SQL
+    strings in other languages; ORM and migration DSLs). PATHS are files or folders; - reads stdin."""
     from dsql_audit.baseline import filter_new, load_baseline
     from dsql_audit.baseline import write_baseline as do_write_baseline
     from dsql_audit.config import ConfigError, load_config
@@ -104,7 +106,7 @@ def scan(paths, profile_date, fmt, output, fail_on, select, ignore, framework, s
         click.echo(f"dsql-audit: {exc}", err=True)
         sys.exit(EXIT_USAGE)
 
-    disc = discover(paths, framework=config.framework, exclude=config.exclude)
+    disc = discover(paths, framework=config.framework, exclude=config.exclude, app=not sql_only)
     named_missing = [e for e in disc.errors if e.path in paths]
     progress = None
     bar = None

@@ -9,7 +9,7 @@ NODES = {"ConnectionSettings"}
 def check(facts):
     c = facts.stmt or {}
     setting = c.get("setting")
-    if setting in ("pool_recycle", "CONN_MAX_AGE", "password", "sslmode"):
+    if setting in ("pool_recycle", "CONN_MAX_AGE", "password", "sslmode", "max_lifetime", "asyncpg_pool"):
         value = c.get("value")
         yield Hit("connection-settings", setting,
                   args={"value": "not set" if value is None and setting == "pool_recycle" else

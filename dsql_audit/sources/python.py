@@ -38,6 +38,9 @@ SQL_METHODS = {"execute", "executemany", "executescript", "mogrify", "copy", "co
 SQL_FUNCTIONS = {"text", "RawSQL", "RunSQL"}
 FK_CALLS = {"ForeignKey", "ForeignKeyConstraint"}
 DJANGO_FK = {"ForeignKey", "OneToOneField", "ManyToManyField", "ForeignObject"}
+# a module that commits PostgreSQL transactions imports one of these
+DB_LIBRARIES = {"psycopg", "psycopg2", "psycopg_pool", "asyncpg", "sqlalchemy", "sqlmodel", "django", "pg8000",
+                "databases", "peewee", "tortoise", "piccolo", "aurora_dsql_psycopg", "aurora_dsql_psycopg2"}
 RETRY_WORDS = re.compile(r"SerializationFailure|40001|TransactionRollbackError|retry|backoff|tenacity|"
                          r"OCC|serialization_failure", re.I)
 PASSWORD_URL = re.compile(r"\bpostgres(?:ql)?(?:\+\w+)?://[^:/@\s{}$]+:([^@\s{}$]+)@")
@@ -612,6 +615,27 @@ class _Visitor(cst.CSTVisitor):
                       origin="SQLAlchemy create_engine()", framework="sqlalchemy")
         self._isolation(node)
 
+    def call_ConnectionPool(self, node, owner):
+        self._pool_lifetime(node, "psycopg_pool")
+
+    def call_AsyncConnectionPool(self, node, owner):
+        self._pool_lifetime(node, "psycopg_pool")
+
+    def _pool_lifetime(self, node, library: str):
+        """psycopg_pool keeps a connection max_lifetime seconds (3600 by default: DSQL ends it first)."""
+        if "psycopg_pool" not in self.imports:
+            return
+        lifetime = self.value(_kw(node, "max_lifetime"))
+        if _kw(node, "max_lifetime") is None or isinstance(lifetime, (int, float)) and lifetime >= 3600:
+            self.emit(node, construct={"kind": "ConnectionSettings", "setting": "max_lifetime",
+                                       "value": 3600 if _kw(node, "max_lifetime") is None else lifetime},
+                      origin=f"{library} {_name(node.func)}()")
+
+    def call_create_pool(self, node, owner):
+        if owner == "asyncpg" or "asyncpg" in self.imports and owner == "":
+            self.emit(node, construct={"kind": "ConnectionSettings", "setting": "asyncpg_pool", "value": None},
+                      origin="asyncpg.create_pool()")
+
     def call_execution_options(self, node, owner):
         self._isolation(node)
 
@@ -1110,6 +1134,8 @@ class _Visitor(cst.CSTVisitor):
                     return True
             return False
 
+        if not self.imports & DB_LIBRARIES:
+            return  # a commit() here is not a PostgreSQL transaction's (git, sqlite, a message queue …)
         for fn in self.all_functions.values():
             if fn.commits and not covered(fn.name, {fn.name}):
                 line, column = self.where(fn.node.name)
