@@ -54,7 +54,8 @@ class Unit:
     origin: str | None = None  # what in the code sends this (shown with each finding)
     snippet: str | None = None  # the source line, when ``text`` is not the file's own text (synthesized SQL)
     dynamic: bool = False  # parts computed at run time were replaced by placeholders
-    # synthesized SQL: where its parts come from, ((offset in text, line, column, source line), …) ascending
+    # synthesized SQL: where its parts come from, ((offset in text, line, column, source line, exact), …)
+    # ascending; exact: the text is laid out on the source's own columns from there
     spans: tuple | None = None
 
 

@@ -87,10 +87,11 @@ def locate(unit: Unit, hit: Hit) -> Located:
     if unit.snippet is not None:  # synthesized SQL or a construct: reported where the code says it
         line, column, snippet = unit.line, unit.column, unit.snippet
         if unit.spans and hit.offset is not None:  # the part of the statement the hit is about
-            for offset, span_line, span_column, span_snippet in unit.spans:
+            for offset, span_line, span_column, span_snippet, exact in unit.spans:
                 if offset > hit.offset:
                     break
-                line, column, snippet = span_line, span_column, span_snippet
+                line, snippet = span_line, span_snippet
+                column = span_column + (hit.offset - offset if exact else 0)
         return Located(hit=hit, path=unit.path, line=line, column=column, end_line=line,
                        end_column=column + max(1, len(snippet.rstrip()) - column + 1),
                        snippet=snippet, source=unit.source, framework=unit.framework, stmt_line=unit.line,

@@ -38,9 +38,9 @@ def check(facts):
         if node == "CreateSeqStmt":
             yield Hit("sequence", "create_sequence", rel=rel_of(rv))
             if not legal_cache(cache):
-                yield Hit("sequence", "sequence_cache", rel=rel_of(rv), detail=str(cache))
+                yield Hit("sequence", "sequence_cache", rel=rel_of(rv), detail="not set" if cache is None else str(cache))
         elif cache is not None and not legal_cache(cache):
-            yield Hit("sequence", "sequence_cache", rel=rel_of(rv), detail=str(cache))
+            yield Hit("sequence", "sequence_cache", rel=rel_of(rv), detail="not set" if cache is None else str(cache))
         as_tn = next((o["DefElem"]["arg"]["TypeName"] for o in opts or ()
                       if o.get("DefElem", {}).get("defname") == "as"), None)
         if as_tn is not None and base_name(as_tn) not in ("int8", "bigint"):

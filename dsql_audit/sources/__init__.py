@@ -366,6 +366,8 @@ def _app_units(f: InputFile, errors: list) -> Iterator[Unit]:
     from dsql_audit.sources import app
     from dsql_audit.sqltext import Suppression
 
+    if f.abspath is not None and _generated_schema(f.abspath):
+        return  # a schema file generated from migrations that are read too: their findings, once
     if f.size > APP_MAX_BYTES:
         errors.append(InputError(f.path, f"source file of {f.size // 1_000_000} MB skipped (generated or "
                                          "vendored code; name it explicitly or split it)"))
@@ -399,6 +401,16 @@ def _app_units(f: InputFile, errors: list) -> Iterator[Unit]:
                       for n, m in ((i + 1, _APP_SUPPRESS.search(line)) for i, line in enumerate(lines)
                                    if "dsql-audit" in line) if m]
     yield from app.to_units(f.path, emitted, errors, source, lines)
+
+
+def _generated_schema(path: Path) -> bool:
+    """Prisma's schema.prisma beside its migrations/ and Rails' db/schema.rb beside db/migrate/ describe what
+    those migrations build: scanning both would report every construct twice."""
+    if path.name == "schema.prisma":
+        return any((path.parent / "migrations").glob("*/migration.sql"))
+    if path.name == "schema.rb" and path.parent.name == "db":
+        return any((path.parent / "migrate").glob("*.rb"))
+    return False
 
 
 def app_file_units(f: InputFile) -> tuple[list, list, list]:

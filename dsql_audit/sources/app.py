@@ -109,10 +109,21 @@ def to_units(path: str, emitted: list, errors: list, source: str, source_lines: 
             continue
         if not e.literal:
             spans = None
-            if e.spans:
-                spans = tuple((offset, line, column, source_lines[line - 1].rstrip("\n")
-                               if source_lines is not None and 1 <= line <= len(source_lines) else snippet)
-                              for offset, line, column in sorted(e.spans))
+
+            def at(line):
+                return source_lines[line - 1].rstrip("\n") if source_lines is not None and \
+                    1 <= line <= len(source_lines) else snippet
+
+            if e.spans:  # each part of the statement comes from a construct somewhere in the source
+                spans = tuple((offset, line, column, at(line), False) for offset, line, column in sorted(e.spans))
+            elif "\n" in e.sql and source == "orm":
+                # the DSL extractors lay a statement out on the file's own lines (a column on the line that
+                # declares it, at its column): every offset maps back exactly
+                spans, offset = [], 0
+                for k, row in enumerate(e.sql.split("\n")):
+                    spans.append((offset, e.line + k, e.column if k == 0 else 1, at(e.line + k), True))
+                    offset += len(row) + 1
+                spans = tuple(spans)
             yield Unit(path=path, text=e.sql, line=e.line, column=e.column, source=source, txn=e.txn,
                        framework=e.framework, index=index, origin=e.origin, snippet=snippet, dynamic=e.dynamic,
                        spans=spans)
