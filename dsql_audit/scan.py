@@ -154,6 +154,8 @@ class _Transactions:
         if klass in ("meta", "app"):
             return
         if self.explicit:
+            if self.cur is None:
+                self.cur = []
             self.cur.append((_light(unit), klass))
         elif unit.txn is not None:
             if self.cur is None or self.key != unit.txn:
@@ -164,6 +166,11 @@ class _Transactions:
             self.flush()
             if self.record is not None:
                 self.record.append((unit.path, unit.line, [klass]))
+
+    def end_of_input(self):
+        """A BEGIN that a file never closed does not reach into the next file."""
+        self.flush()
+        self.explicit = False
 
     def flush(self):
         if self.cur and self.record is not None:
@@ -292,7 +299,7 @@ def scan(paths, *, config: Config | None = None, profile: Profile | None = None,
                 if unit.meta == "start":
                     schema.new_session()
                 else:
-                    txns.flush()
+                    txns.end_of_input()
                     f = disc.files[unit.copy_rows]
                     suppressions[f.path] = f.suppressions
                     if progress:
