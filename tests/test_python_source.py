@@ -152,3 +152,20 @@ def test_vendored_and_ignored_folders_are_skipped(tmp_path):
     (tmp_path / ".gitignore").write_text("# generated\nbuild/\n")
     found = {Path(f.path).parent.name for f in scan([str(tmp_path)]).findings}
     assert found == {"src"}
+
+
+def test_a_field_named_at_run_time_keeps_its_primary_key(tmp_path):
+    """A CreateModel field whose name is a variable (wagtail's parent_rel_name) is still a column: its
+    primary key must not vanish into a missing-primary-key finding (a false positive found on real code)."""
+    (tmp_path / "app" / "migrations").mkdir(parents=True)
+    (tmp_path / "app" / "migrations" / "0001_initial.py").write_text(
+        "from django.db import migrations, models\n\nparent_rel_name = 'page_ptr'\n\n\n"
+        "class Migration(migrations.Migration):\n"
+        "    operations = [\n"
+        "        migrations.CreateModel(name='Event', fields=[\n"
+        "            (parent_rel_name, models.OneToOneField(parent_link=True, primary_key=True, serialize=False,\n"
+        "                                                   on_delete=models.CASCADE, to='app.page')),\n"
+        "        ]),\n"
+        "    ]\n")
+    names = {f.name for f in scan([str(tmp_path)]).findings}
+    assert "missing-primary-key" not in names and "orm-foreign-key" in names

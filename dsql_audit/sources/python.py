@@ -38,6 +38,9 @@ SQL_METHODS = {"execute", "executemany", "executescript", "mogrify", "copy", "co
 SQL_FUNCTIONS = {"text", "RawSQL", "RunSQL"}
 FK_CALLS = {"ForeignKey", "ForeignKeyConstraint"}
 DJANGO_FK = {"ForeignKey", "OneToOneField", "ManyToManyField", "ForeignObject"}
+# calls that open database connections: their password=/sslmode= keywords are the database's
+DRIVER_CALLS = {"connect", "create_engine", "create_async_engine", "create_pool", "ConnectionPool",
+                "AsyncConnectionPool", "Connection", "SimpleConnectionPool", "ThreadedConnectionPool"}
 # a module that commits PostgreSQL transactions imports one of these
 DB_LIBRARIES = {"psycopg", "psycopg2", "psycopg_pool", "asyncpg", "sqlalchemy", "sqlmodel", "django", "pg8000",
                 "databases", "peewee", "tortoise", "piccolo", "aurora_dsql_psycopg", "aurora_dsql_psycopg2"}
@@ -169,7 +172,8 @@ def _worth_parsing(path: str, text: str) -> bool:
                     return True
             if not db:
                 continue
-            if name in _GATED_CALLS or _OPTION_CALLS.get(name) in keywords or keywords & {"sslmode", "password"}:
+            if name in _GATED_CALLS or _OPTION_CALLS.get(name) in keywords or \
+                    name in DRIVER_CALLS and keywords & {"sslmode", "password"}:
                 return True
             if name == "commit" or name in ("delete", "update") and "objects" in ast.dump(func):
                 return True
@@ -973,8 +977,10 @@ class _Visitor(cst.CSTVisitor):
                     continue
                 fname = _const(pair.elements[0].value)
                 fcall = pair.elements[1].value
-                if not isinstance(fname, str) or not isinstance(fcall, self.cst.Call):
+                if not isinstance(fcall, self.cst.Call):
                     continue
+                if not isinstance(fname, str):  # a name computed at run time: the column still exists
+                    fname = f"_dyn_field_{len(columns)}"
                 column = self._django_column(table, fname, fcall, later)
                 if column:
                     columns.append(column)
@@ -1167,14 +1173,17 @@ class _Visitor(cst.CSTVisitor):
                                           origin="Django DATABASES OPTIONS isolation_level", framework="django")
 
     def _connection_strings(self, node):
+        driver_call = _name(node.func) in DRIVER_CALLS  # password=/sslmode= of a login form is not the DB's
         for arg in node.args:
             value = _const(arg.value)
             if isinstance(value, str) and _LOOKS_DSN.search(value):
                 self._connection_string(arg.value, value)
-            if arg.keyword is not None and arg.keyword.value == "sslmode" and value in ("disable", "allow", "prefer"):
+            if not driver_call or arg.keyword is None:
+                continue
+            if arg.keyword.value == "sslmode" and value in ("disable", "allow", "prefer"):
                 self.emit(arg, construct={"kind": "ConnectionSettings", "setting": "sslmode", "value": value},
                           origin="sslmode keyword")
-            if arg.keyword is not None and arg.keyword.value == "password" and isinstance(value, str) and value:
+            if arg.keyword.value == "password" and isinstance(value, str) and value:
                 self.emit(arg, construct={"kind": "ConnectionSettings", "setting": "password"},
                           origin="a password passed to the driver")
 
