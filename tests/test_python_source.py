@@ -169,3 +169,26 @@ def test_a_field_named_at_run_time_keeps_its_primary_key(tmp_path):
         "    ]\n")
     names = {f.name for f in scan([str(tmp_path)]).findings}
     assert "missing-primary-key" not in names and "orm-foreign-key" in names
+
+
+def test_real_code_false_positives_stay_fixed(tmp_path):
+    """Patterns found on wagtail and mlflow: a OneToOneField (unique) gets no extra index, a custom QuerySet
+    method may filter, an AlterField changing only verbose_name sends no SQL, IN :ids is an expanding bind."""
+    (tmp_path / "app" / "migrations").mkdir(parents=True)
+    (tmp_path / "app" / "migrations" / "0002_more.py").write_text(
+        "from django.db import migrations, models\n\n\n"
+        "class Migration(migrations.Migration):\n"
+        "    atomic = False\n"
+        "    operations = [\n"
+        "        migrations.AddField(model_name='page', name='owner', field=models.OneToOneField(\n"
+        "            on_delete=models.CASCADE, to='app.user', db_constraint=False)),\n"
+        "        migrations.AlterField(model_name='page', name='title',\n"
+        "                              field=models.CharField(max_length=255, verbose_name='title')),\n"
+        "    ]\n")
+    (tmp_path / "app" / "views.py").write_text(
+        "from django.db import models\nfrom sqlalchemy import text\n\n\n"
+        "def purge(Page, conn, ids):\n"
+        "    Page.objects.stale().delete()\n"
+        "    conn.execute(text('DELETE FROM pages WHERE id IN :ids'), {'ids': ids})\n")
+    findings = scan([str(tmp_path)]).findings
+    assert not [(f.name, f.line, f.message) for f in findings if f.severity.name != "info"]

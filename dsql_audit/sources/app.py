@@ -70,6 +70,8 @@ def normalize_params(sql: str, styles=PYTHON_PARAMS) -> str:
     styles = tuple(s for s in styles if s in _STYLE)
     if not styles:
         return sql
+    if "named" in styles:  # SQLAlchemy's expanding bind: IN :ids stands for a parenthesised list
+        sql = re.sub(r"(?i)\bIN\s+:([A-Za-z_]\w*)", lambda m: "IN (:" + m.group(1) + ")", sql)
     pattern = re.compile("|".join([_QUOTED] + [_STYLE[s] for s in styles]))
     numbers: dict = {}
 
