@@ -28,6 +28,18 @@ from functools import lru_cache
 
 from dsql_audit.sources.app import Emitted
 
+# patterns the scanners below match at every position: compiled once
+_RB_BLOCK_WORD = re.compile(r"\s(do|if|unless)\b")
+_RB_ARG_END = re.compile(r"(do|if|unless|end)\b")
+_RB_SYMBOL_KEY = re.compile(r"([A-Za-z_]\w*[?!]?)\s*:(?!:)")
+_RB_STRING_KEY = re.compile(r"(\"[^\"]*\"|'[^']*')\s*:(?!:)")
+_TS_CAST = re.compile(r"(as|satisfies)\b")
+_RB_PERCENT = re.compile(r"%([qQwWiI]?)([(\[{<|!/])")
+_RB_CALL_CHAIN = re.compile(r"(?:\.\w+[?!]?)*")
+_RB_NUMBER = re.compile(r"-?\d[\d_]*(\.\d+)?")
+_BLANKS = re.compile(r"[ \t]*")
+_XML_ENTITY = re.compile(r"&(#x[0-9a-fA-F]+|#\d+|\w+);")
+
 __all__ = ["extract"]
 
 
@@ -796,7 +808,7 @@ def _ruby_scan(text: str) -> tuple[str, dict]:
                 i = m.end()
                 continue
         if c == "%" and i + 1 < n:
-            m = re.compile(r"%([qQwWiI]?)([(\[{<|!/])").match(text, i)
+            m = _RB_PERCENT.match(text, i)
             if m and (i == 0 or text[i - 1] in " \t(,=[\n"):
                 close = _PCT_DELIM.get(m.group(2), m.group(2))
                 j = text.find(close, m.end())
@@ -892,7 +904,7 @@ class _Rb:
         if c in "'\"":
             return self.string(i)
         if c == "%":
-            m = re.compile(r"%([qQwWiI]?)([(\[{<|!/])").match(s, i)
+            m = _RB_PERCENT.match(s, i)
             if m:
                 close = _PCT_DELIM.get(m.group(2), m.group(2))
                 j = s.find(close, m.end())
@@ -923,7 +935,7 @@ class _Rb:
             h = self.heredocs[i]
             end = m.end() if m else i + 2
             # a method on the opener (<<~SQL.squish) belongs to it
-            mm = re.compile(r"(?:\.\w+[?!]?)*").match(s, end)
+            mm = _RB_CALL_CHAIN.match(s, end)
             return _V("heredoc", h, i, mm.end(), h)
         if s.startswith("->", i):
             j = self.ws(i + 2)
@@ -934,7 +946,7 @@ class _Rb:
                 inner = s[j + 1:close]
                 sm = re.search(r"(['\"])((?:\\.|(?!\1).)*)\1", inner)
                 return _V("lambda", sm.group(2) if sm else inner.strip(), i, close + 1)
-        m = re.compile(r"-?\d[\d_]*(\.\d+)?").match(s, i)
+        m = _RB_NUMBER.match(s, i)
         if m:
             return _V("num", m.group().replace("_", ""), i, m.end())
         m = _RB_ID.match(s, i)
@@ -956,7 +968,7 @@ class _Rb:
                 depth -= 1
             elif depth == 0 and (ch == "," or ch == "\n"):
                 break
-            elif depth == 0 and re.compile(r"\s(do|if|unless)\b").match(s, j):
+            elif depth == 0 and _RB_BLOCK_WORD.match(s, j):
                 break
             j += 1
         return _V("raw", s[i:j].strip(), i, max(j, i + 1) if j == i else j)
@@ -976,10 +988,10 @@ class _Rb:
             if paren and s[i] == close:
                 i += 1
                 break
-            if not paren and (s[i] in "\n;{}" or re.compile(r"(do|if|unless|end)\b").match(s, i)):
+            if not paren and (s[i] in "\n;{}" or _RB_ARG_END.match(s, i)):
                 break
-            m = re.compile(r"([A-Za-z_]\w*[?!]?)\s*:(?!:)").match(s, i) or \
-                re.compile(r"(\"[^\"]*\"|'[^']*')\s*:(?!:)").match(s, i)
+            m = _RB_SYMBOL_KEY.match(s, i) or \
+                _RB_STRING_KEY.match(s, i)
             if m and not (s[i] in "'\"" and m.group(1) is None):
                 key = _unquote(m.group(1))
                 v = self.value(m.end())
@@ -1073,7 +1085,7 @@ class _Rb:
 
     def indent_at(self, i) -> int:
         start = self.s.rfind("\n", 0, i) + 1
-        m = re.compile(r"[ \t]*").match(self.s, start)
+        m = _BLANKS.match(self.s, start)
         return len(m.group().expandtabs(2))
 
 
@@ -1769,7 +1781,7 @@ def _xml_clean(raw: str) -> str:
             i = j
             continue
         if c == "&":
-            m = re.compile(r"&(#x[0-9a-fA-F]+|#\d+|\w+);").match(raw, i)
+            m = _XML_ENTITY.match(raw, i)
             if m:
                 name = m.group(1)
                 ch = chr(int(name[2:], 16)) if name.startswith("#x") else chr(int(name[1:])) if \
@@ -2433,7 +2445,7 @@ class _Js:
         # trailing operators (a + b, x as T, a || b): the whole expression is raw, its head kept
         j = self.ws(v.end)
         if j < n and s[j] not in ",;)]}:" and v.end > i and not s.startswith("=>", j) and s[j] not in "\n":
-            if re.compile(r"(as|satisfies)\b").match(s, j) or s[j] in "+-*/|&?<>=!%":
+            if _TS_CAST.match(s, j) or s[j] in "+-*/|&?<>=!%":
                 r = self.raw(j)
                 return _V(v.kind, v.value, v.start, r.end, v.extra)
         return v

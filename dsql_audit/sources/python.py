@@ -290,7 +290,6 @@ class _Visitor(cst.CSTVisitor):
 
     def __init__(self, path: str, module, positions):
         super().__init__()
-        self.cst = cst
         self.path = path
         self.module = module
         self.pos = positions
@@ -348,13 +347,13 @@ class _Visitor(cst.CSTVisitor):
     def visit_ClassDef(self, node):
         table = None
         for stmt in node.body.body:
-            if isinstance(stmt, self.cst.SimpleStatementLine):
+            if isinstance(stmt, cst.SimpleStatementLine):
                 for small in stmt.body:
-                    if isinstance(small, self.cst.Assign) and any(
+                    if isinstance(small, cst.Assign) and any(
                             _name(t.target) == "__tablename__" for t in small.targets):
                         value = _const(small.value)
                         table = value if isinstance(value, str) else None
-                    if isinstance(small, self.cst.Assign) and any(_name(t.target) == "atomic" for t in small.targets) \
+                    if isinstance(small, cst.Assign) and any(_name(t.target) == "atomic" for t in small.targets) \
                             and _const(small.value) is False and node.name.value == "Migration":
                         self.migration_atomic = False
         bases = {_name(b.value) for b in node.bases}
@@ -394,7 +393,7 @@ class _Visitor(cst.CSTVisitor):
 
     def visit_Assign(self, node):
         for target in node.targets:
-            if isinstance(target.target, self.cst.Name):
+            if isinstance(target.target, cst.Name):
                 self.assigned[-1][target.target.value] = node.value
         self._settings_dict(node)
         value = _const(node.value)
@@ -402,7 +401,7 @@ class _Visitor(cst.CSTVisitor):
             self._connection_string(node.value, value)
 
     def visit_AnnAssign(self, node):
-        if isinstance(node.target, self.cst.Name) and node.value is not None:
+        if isinstance(node.target, cst.Name) and node.value is not None:
             self.assigned[-1][node.target.value] = node.value
 
     def visit_Try(self, node):
@@ -438,7 +437,6 @@ class _Visitor(cst.CSTVisitor):
     # -- strings and the SQL they hold ---------------------------------------------------------------------
     def resolve(self, node, depth: int = 0) -> tuple[list, bool] | None:
         """(pieces, dynamic) of the string an expression builds, or None when it is not a string."""
-        cst = self.cst
         if depth > 8:
             return None
         if isinstance(node, cst.SimpleString):
@@ -490,7 +488,6 @@ class _Visitor(cst.CSTVisitor):
         return [_Piece(raw, line, column + prefix + len(quote))]
 
     def _fstring(self, node) -> list:
-        cst = self.cst
         line, column = self.where(node)
         start = len(node.prefix) + len(node.start)
         text = []
@@ -534,7 +531,6 @@ class _Visitor(cst.CSTVisitor):
 
     # -- calls ----------------------------------------------------------------------------------------------
     def visit_Call(self, node):
-        cst = self.cst
         name = _name(node.func)
         if name is None:
             return
@@ -562,7 +558,6 @@ class _Visitor(cst.CSTVisitor):
         self._connection_strings(node)
 
     def _run_sql(self, arg):
-        cst = self.cst
         if isinstance(arg, (cst.List, cst.Tuple)):
             for element in arg.elements:
                 value = element.value
@@ -588,7 +583,7 @@ class _Visitor(cst.CSTVisitor):
     def call_ForeignKeyConstraint(self, node, owner):
         if self.alembic and self.migration_txn is not None:
             return  # inside op.create_table: handled with the table
-        refs = _strings(_positional(node, 1) or self.cst.List([]))
+        refs = _strings(_positional(node, 1) or cst.List([]))
         ondelete = _const(_kw(node, "ondelete"))
         self.emit(node, construct={"kind": "OrmForeignKey", "orm": "SQLAlchemy", "object": self._table() or None,
                                    "target": ", ".join(refs) or None,
@@ -652,7 +647,7 @@ class _Visitor(cst.CSTVisitor):
     def _django_index(self, node):
         if "django" not in self.imports or self.django_migration:
             return
-        fields = _strings(_kw(node, "fields") or self.cst.List([]))
+        fields = _strings(_kw(node, "fields") or cst.List([]))
         name = _const(_kw(node, "name"))
         table = self._django_table(self.classes[-1][0]) if self.classes else "t"
         self.emit(node, sql=f'CREATE INDEX "{name if isinstance(name, str) else "idx"}" ON "{table}" '
@@ -678,25 +673,19 @@ class _Visitor(cst.CSTVisitor):
         read, key_share = _const(_kw(node, "read")) is True, _const(_kw(node, "key_share")) is True
         clause = ("FOR KEY SHARE" if key_share else "FOR SHARE") if read else (
             "FOR NO KEY UPDATE" if key_share else "FOR UPDATE")
-        if _const(_kw(node, "nowait")) is True:
-            clause += " NOWAIT"
-        if _const(_kw(node, "skip_locked")) is True:
-            clause += " SKIP LOCKED"
+        clause += _wait_policy(node)
         self.emit(node, sql=f"SELECT * FROM orm_query {clause}", literal=False,
                   origin=f"SQLAlchemy with_for_update() emits {clause}", framework="sqlalchemy")
 
     def call_select_for_update(self, node, owner):
         clause = "FOR NO KEY UPDATE" if _const(_kw(node, "no_key")) is True else "FOR UPDATE"
-        if _const(_kw(node, "nowait")) is True:
-            clause += " NOWAIT"
-        if _const(_kw(node, "skip_locked")) is True:
-            clause += " SKIP LOCKED"
+        clause += _wait_policy(node)
         self.emit(node, sql=f"SELECT * FROM orm_query {clause}", literal=False,
                   origin=f"Django select_for_update() emits {clause}", framework="django")
 
     def value(self, node):
         """A literal's value, following a name bound to one in this scope or the module."""
-        if isinstance(node, self.cst.Name):
+        if isinstance(node, cst.Name):
             for scope in reversed(self.assigned):
                 if node.value in scope:
                     return _const(scope[node.value])
@@ -778,7 +767,7 @@ class _Visitor(cst.CSTVisitor):
         self._unbounded(node, "update")
 
     def _unbounded(self, node, op):
-        if "django" not in self.imports or not isinstance(node.func, self.cst.Attribute):
+        if "django" not in self.imports or not isinstance(node.func, cst.Attribute):
             return
         chain = _dotted(node.func.value)
         if ".objects" not in chain and not chain.endswith("objects"):
@@ -800,7 +789,7 @@ class _Visitor(cst.CSTVisitor):
     def _bulk(self, node, op):
         if "django" in self.imports and self.atomic_depth > 0:
             self.emit(node, construct={"kind": "UnboundedWrite", "orm": "Django", "op": op,
-                                       "query": _dotted(node.func.value) if isinstance(node.func, self.cst.Attribute)
+                                       "query": _dotted(node.func.value) if isinstance(node.func, cst.Attribute)
                                        else ""},
                       origin=f"Django {op}() inside transaction.atomic", framework="django")
 
@@ -812,7 +801,7 @@ class _Visitor(cst.CSTVisitor):
         if not isinstance(table, str):
             return
         columns, extra, parts = [], [], []
-        calls = [a.value for a in node.args[1:] if a.keyword is None and isinstance(a.value, self.cst.Call)]
+        calls = [a.value for a in node.args[1:] if a.keyword is None and isinstance(a.value, cst.Call)]
         # SQLAlchemy makes a lone integer primary key autoincrement (SERIAL), however the key is declared
         pk_names = [n for c in calls if _name(c.func) == "PrimaryKeyConstraint" for n in _strings_args(c)]
         pk_names += [_const(_positional(c, 0)) for c in calls if _name(c.func) == "Column"
@@ -827,8 +816,8 @@ class _Visitor(cst.CSTVisitor):
                 if enum:
                     extra.append((call, enum))
             elif kind == "ForeignKeyConstraint":
-                refs = _strings(_positional(call, 1) or self.cst.List([]))
-                local = _strings(_positional(call, 0) or self.cst.List([]))
+                refs = _strings(_positional(call, 1) or cst.List([]))
+                local = _strings(_positional(call, 0) or cst.List([]))
                 ondelete = _const(_kw(call, "ondelete"))
                 self.emit(call, construct={"kind": "OrmForeignKey", "orm": "Alembic",
                                            "object": f"{table}.{', '.join(local)}" if local else table,
@@ -853,17 +842,17 @@ class _Visitor(cst.CSTVisitor):
         type_node = _positional(call, 1)
         sql_type, enum = "text", None
         if type_node is not None:
-            type_name = _name(type_node.func if isinstance(type_node, self.cst.Call) else type_node) or "Text"
+            type_name = _name(type_node.func if isinstance(type_node, cst.Call) else type_node) or "Text"
             sql_type = SA_TYPES.get(type_name, "text")
-            if type_name in ("String", "Numeric", "VARCHAR") and isinstance(type_node, self.cst.Call):
+            if type_name in ("String", "Numeric", "VARCHAR") and isinstance(type_node, cst.Call):
                 args = [_const(a.value) for a in type_node.args if a.keyword is None] or \
                     [v for v in (_const(_kw(type_node, k)) for k in ("length", "precision", "scale")) if v is not None]
                 if args and all(isinstance(a, int) for a in args):
                     sql_type += "(" + ", ".join(str(a) for a in args) + ")"
-            if type_name == "DateTime" and isinstance(type_node, self.cst.Call) and \
+            if type_name == "DateTime" and isinstance(type_node, cst.Call) and \
                     _const(_kw(type_node, "timezone")) is True:
                 sql_type = "timestamptz"
-            if type_name == "Enum" and isinstance(type_node, self.cst.Call):
+            if type_name == "Enum" and isinstance(type_node, cst.Call):
                 values = [v for v in (_const(a.value) for a in type_node.args if a.keyword is None)
                           if isinstance(v, str)]
                 enum_name = _const(_kw(type_node, "name"))
@@ -882,7 +871,7 @@ class _Visitor(cst.CSTVisitor):
         if _const(_kw(call, "nullable")) is False:
             parts.append("NOT NULL")
         for arg in call.args:
-            if arg.keyword is None and isinstance(arg.value, self.cst.Call) and _name(arg.value.func) == "ForeignKey":
+            if arg.keyword is None and isinstance(arg.value, cst.Call) and _name(arg.value.func) == "ForeignKey":
                 target = _const(_positional(arg.value, 0))
                 ondelete = _const(_kw(arg.value, "ondelete"))
                 self.emit(arg.value, construct={"kind": "OrmForeignKey", "orm": "Alembic", "object": f"{table}.{name}",
@@ -908,7 +897,7 @@ class _Visitor(cst.CSTVisitor):
         if owner != "op":
             return
         name, table = _const(_positional(node, 0)), _const(_positional(node, 1))
-        cols = _strings(_positional(node, 2) or _kw(node, "columns") or self.cst.List([]))
+        cols = _strings(_positional(node, 2) or _kw(node, "columns") or cst.List([]))
         unique = "UNIQUE " if _const(_kw(node, "unique")) is True else ""
         concurrently = "CONCURRENTLY " if _const(_kw(node, "postgresql_concurrently")) is True else ""
         self.emit(node, sql=f"CREATE {unique}INDEX {concurrently}{_q(name if isinstance(name, str) else 'ix')} ON "
@@ -920,7 +909,7 @@ class _Visitor(cst.CSTVisitor):
             return
         table = _const(_positional(node, 0))
         column = _positional(node, 1)
-        if not isinstance(table, str) or not isinstance(column, self.cst.Call):
+        if not isinstance(table, str) or not isinstance(column, cst.Call):
             return
         col, enum = self._sa_column(column, table)
         if enum:
@@ -937,7 +926,7 @@ class _Visitor(cst.CSTVisitor):
             return
         type_node = _kw(node, "type_")
         if type_node is not None:
-            type_name = _name(type_node.func if isinstance(type_node, self.cst.Call) else type_node) or "Text"
+            type_name = _name(type_node.func if isinstance(type_node, cst.Call) else type_node) or "Text"
             self.emit(node, sql=f"ALTER TABLE {_q(table)} ALTER COLUMN {_q(column)} TYPE "
                                 f"{SA_TYPES.get(type_name, 'text')}", literal=False,
                       origin="Alembic op.alter_column(type_=…)", framework="alembic")
@@ -976,14 +965,14 @@ class _Visitor(cst.CSTVisitor):
         table = self._django_table(model)
         fields = _kw(node, "fields") or _positional(node, 1)
         columns, later, parts = [], [], []
-        if isinstance(fields, (self.cst.List, self.cst.Tuple)):
+        if isinstance(fields, (cst.List, cst.Tuple)):
             for element in fields.elements:
                 pair = element.value
-                if not isinstance(pair, self.cst.Tuple) or len(pair.elements) < 2:
+                if not isinstance(pair, cst.Tuple) or len(pair.elements) < 2:
                     continue
                 fname = _const(pair.elements[0].value)
                 fcall = pair.elements[1].value
-                if not isinstance(fcall, self.cst.Call):
+                if not isinstance(fcall, cst.Call):
                     continue
                 if not isinstance(fname, str):  # a name computed at run time: the column still exists
                     fname = f"_dyn_field_{len(columns)}"
@@ -1056,7 +1045,7 @@ class _Visitor(cst.CSTVisitor):
             return
         model, fname = _const(_kw(node, "model_name")), _const(_kw(node, "name"))
         fcall = _kw(node, "field")
-        if not isinstance(model, str) or not isinstance(fname, str) or not isinstance(fcall, self.cst.Call):
+        if not isinstance(model, str) or not isinstance(fname, str) or not isinstance(fcall, cst.Call):
             return
         table = self._django_table(model)
         later: list = []
@@ -1081,8 +1070,8 @@ class _Visitor(cst.CSTVisitor):
             return
         model = _const(_kw(node, "model_name"))
         index = _kw(node, "index")
-        if isinstance(model, str) and isinstance(index, self.cst.Call):
-            fields = _strings(_kw(index, "fields") or self.cst.List([]))
+        if isinstance(model, str) and isinstance(index, cst.Call):
+            fields = _strings(_kw(index, "fields") or cst.List([]))
             name = _const(_kw(index, "name"))
             self.emit(node, sql=f"CREATE INDEX {_q(name if isinstance(name, str) else 'idx')} ON "
                                 f"{_q(self._django_table(model))} "
@@ -1094,11 +1083,11 @@ class _Visitor(cst.CSTVisitor):
             return
         model = _const(_kw(node, "model_name"))
         constraint = _kw(node, "constraint")
-        if isinstance(model, str) and isinstance(constraint, self.cst.Call):
+        if isinstance(model, str) and isinstance(constraint, cst.Call):
             kind = _name(constraint.func)
             name = _const(_kw(constraint, "name"))
             if kind == "UniqueConstraint":
-                fields = _strings(_kw(constraint, "fields") or self.cst.List([]))
+                fields = _strings(_kw(constraint, "fields") or cst.List([]))
                 body = f"UNIQUE ({', '.join(_q(f) for f in fields) or 'id'})"
             else:
                 body = "CHECK (true)"
@@ -1128,7 +1117,6 @@ class _Visitor(cst.CSTVisitor):
     # -- settings and connection strings ---------------------------------------------------------------------
     def _settings_dict(self, node):
         """Django's DATABASES = {"default": {...}}: isolation level, CONN_MAX_AGE, sslmode, a password."""
-        cst = self.cst
         if not any(_name(t.target) == "DATABASES" for t in node.targets) or not isinstance(node.value, cst.Dict):
             return
         for element in node.value.elements:
@@ -1209,9 +1197,9 @@ class _Visitor(cst.CSTVisitor):
     def visit_SimpleStatementLine(self, node):
         self._target = None
         for small in node.body:
-            if isinstance(small, self.cst.Assign) and len(small.targets) == 1:
+            if isinstance(small, cst.Assign) and len(small.targets) == 1:
                 self._target = _name(small.targets[0].target)
-            elif isinstance(small, self.cst.AnnAssign):
+            elif isinstance(small, cst.AnnAssign):
                 self._target = _name(small.target)
 
     def _django_table(self, model: str) -> str:
@@ -1255,6 +1243,13 @@ class _Function:
         self.calls: set = set()
         self.writes = False
         self.atomic = False
+
+
+def _wait_policy(call) -> str:
+    """" NOWAIT" / " SKIP LOCKED" as the ORM call's keywords ask (SQLAlchemy and Django name them alike)."""
+    if _const(_kw(call, "nowait")) is True:
+        return " NOWAIT"
+    return " SKIP LOCKED" if _const(_kw(call, "skip_locked")) is True else ""
 
 
 def _create_table(table: str, columns: list, parts: list) -> tuple[str, list]:
