@@ -120,6 +120,34 @@ def test_an_adapter_downgrades_exactly_what_it_handles(tmp_path):
     assert severity["unsupported-type"] == "error"
 
 
+@pytest.mark.parametrize("manifest, text", [
+    ("requirements.txt", "Django>=5.0\naurora-dsql-django==0.3.1  # the DSQL backend\n"),
+    ("requirements-prod.in", "aurora_dsql_django\n"),
+    ("pyproject.toml", "[project]\ndependencies = [\n  \"django>=5\",\n  \"aurora-dsql-django>=0.3\",\n]\n"),
+    ("Pipfile", "[packages]\naurora-dsql-django = \"*\"\n"),
+])
+def test_an_adapter_named_only_in_a_dependency_manifest_is_found(tmp_path, manifest, text):
+    (tmp_path / "app" / "migrations").mkdir(parents=True)
+    (tmp_path / "app" / "migrations" / "0001_initial.py").write_text(
+        "from django.db import migrations, models\n\n\n"
+        "class Migration(migrations.Migration):\n"
+        "    operations = [\n"
+        "        migrations.AddIndex(model_name='note', index=models.Index(fields=['body'], name='note_body')),\n"
+        "    ]\n")
+    before = scan([str(tmp_path)])
+    assert [(f.name, f.severity.name) for f in before.findings] == [("sync-index", "error")] and not before.adapters
+    (tmp_path / manifest).write_text(text)
+    after = scan([str(tmp_path)])
+    assert after.adapters == {"aurora-dsql-django"}
+    assert [(f.name, f.severity.name) for f in after.findings] == [("sync-index", "info")]
+
+
+def test_a_commented_out_or_lookalike_dependency_is_no_adapter(tmp_path):
+    (tmp_path / "requirements.txt").write_text("# aurora-dsql-django\naurora-dsql-django-extras==1\n")
+    (tmp_path / "package.json").write_text('{"dependencies": {"@aws/aurora-dsql-prisma-tools": "^1.2.0"}}\n')
+    assert scan([str(tmp_path)]).adapters == {"aurora-dsql-prisma-tools"}
+
+
 def test_bad_python_never_stops_the_scan(tmp_path):
     (tmp_path / "broken.py").write_text("def f(:\n    cur.execute('SELECT 1')\n")
     (tmp_path / "binary.py").write_bytes(b"\x00\x01\x02execute" * 100)
@@ -143,6 +171,30 @@ def test_files_that_cannot_matter_never_reach_libcst(tmp_path, monkeypatch):
     (tmp_path / "repo.py").write_text("def q(cur):\n    cur.execute('TRUNCATE t')\n")
     result = scan([str(tmp_path)], jobs=1)
     assert len(calls) == 1 and [f.name for f in result.findings] == ["truncate"]
+
+
+@pytest.mark.parametrize("source, reaches", [
+    # seen on wagtail: **kwargs made every call look like it passed relationship(passive_deletes=...)
+    ("import django\ndef f(**kw):\n    return g(**kw)\n", False),
+    ("import django\ndef f(m):\n    m.objects.filter(a=1).delete()\n", False),
+    ("import django\ndef f(m):\n    m.objects.all().delete()\n", True),
+    ("import django\ndef f(m, rows):\n    m.objects.bulk_create(rows)\n", False),
+    ("from django.db import transaction\n@transaction.atomic\ndef f(m, rows):\n    m.objects.bulk_create(rows)\n",
+     True),
+    ("import psycopg\ndef f(form):\n    form.commit(1)\n", False),
+    ("import psycopg\ndef f(conn):\n    conn.commit()\n", True),
+])
+def test_the_gate_passes_exactly_what_the_visitor_can_report(source, reaches):
+    from dsql_audit.sources import python
+
+    assert python._worth_parsing("app/x.py", source) is reaches
+    if not reaches:  # the gate's refusal loses nothing: libcst on the same file reports nothing either
+        module = python.cst.parse_module(source)
+        wrapper = python.MetadataWrapper(module, unsafe_skip_copy=True)
+        visitor = python._Visitor("app/x.py", wrapper.module, wrapper.resolve(python.PositionProvider))
+        wrapper.module.visit(visitor)
+        visitor.finish()
+        assert visitor.out == []
 
 
 def test_vendored_and_ignored_folders_are_skipped(tmp_path):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 from dsql_audit.model import InputError, Unit
-from dsql_audit.sources import migrations
+from dsql_audit.sources import manifests, migrations
 from dsql_audit.sqltext import Splitter
 
 SQL_SUFFIXES = {".sql", ".psql", ".pgsql", ".ddl", ".pgdump", ".dump", ".backup"}
@@ -83,8 +83,9 @@ def discover(paths, *, framework: str | None = None, exclude=(), app: bool = Tru
             out.errors.append(InputError(disp, f"cannot read: {exc.strerror or exc}"))
             return
         suffix = p.suffix.lower()
-        kind = "sql" if suffix in SQL_SUFFIXES or not app or suffix not in APP_SUFFIXES else (
-            "python" if suffix == ".py" else "app")
+        kind = "app" if app and manifests.is_manifest(p.name) else \
+            "sql" if suffix in SQL_SUFFIXES or not app or suffix not in APP_SUFFIXES else (
+                "python" if suffix == ".py" else "app")
         out.files.append(InputFile(disp, p, root or p.parent, kind=kind, size=size))
 
     for raw in paths:
@@ -138,7 +139,7 @@ def discover(paths, *, framework: str | None = None, exclude=(), app: bool = Tru
                             subdirs.append(ep)
                     elif e.is_file() and ep.suffix.lower() in SQL_SUFFIXES:
                         add_file(ep, root, False)
-                    elif app and e.is_file() and ep.suffix.lower() in APP_SUFFIXES:
+                    elif app and e.is_file() and (ep.suffix.lower() in APP_SUFFIXES or manifests.is_manifest(e.name)):
                         add_file(ep, root, False)
                     elif e.is_symlink() and not ep.exists():
                         out.errors.append(InputError(_display(ep), "dangling symbolic link"))
@@ -423,6 +424,8 @@ def app_file_units(f: InputFile) -> tuple[list, list, list]:
 def app_records(path: str, text: str) -> tuple[list, str]:
     """(records, source name) for one application file, by its kind."""
     suffix = Path(path).suffix.lower()
+    if manifests.is_manifest(Path(path).name):
+        return manifests.extract(path, text), "manifest"
     if suffix == ".py":
         from dsql_audit.sources import python
 

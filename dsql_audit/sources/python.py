@@ -20,6 +20,7 @@ A file that cannot matter (no database word in it) never reaches libcst.
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import PurePosixPath
 
@@ -46,6 +47,7 @@ DRIVER_CALLS = {"connect", "create_engine", "create_async_engine", "create_pool"
 # a module that commits PostgreSQL transactions imports one of these
 DB_LIBRARIES = {"psycopg", "psycopg2", "psycopg_pool", "asyncpg", "sqlalchemy", "sqlmodel", "django", "pg8000",
                 "databases", "peewee", "tortoise", "piccolo", "aurora_dsql_psycopg", "aurora_dsql_psycopg2"}
+_SQLALCHEMY = {"sqlalchemy", "sqlmodel", "alembic"}
 RETRY_WORDS = re.compile(r"SerializationFailure|40001|TransactionRollbackError|retry|backoff|tenacity|"
                          r"OCC|serialization_failure", re.I)
 PASSWORD_URL = re.compile(r"\bpostgres(?:ql)?(?:\+\w+)?://[^:/@\s{}$]+:([^@\s{}$]+)@")
@@ -118,8 +120,6 @@ _MIGRATION_OPS = {"create_table", "create_foreign_key", "create_index", "add_col
 
 def _worth_parsing(path: str, text: str) -> bool:
     """Does the file hold anything extract() reports? A syntax error is raised as SourceError here."""
-    import ast
-
     try:
         tree = ast.parse(text)
     except SyntaxError as err:
@@ -160,13 +160,14 @@ def _worth_parsing(path: str, text: str) -> bool:
             return any(sqlish(e) for e in arg.elts)
         return False
 
+    has_atomic = "atomic" in text  # bulk writes are reported only inside transaction.atomic
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             func = node.func
             name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
             if name is None:
                 continue
-            keywords = {k.arg for k in node.keywords}
+            keywords = {k.arg for k in node.keywords if k.arg}  # **kwargs has arg None
             if name in SQL_METHODS or name in SQL_FUNCTIONS:
                 first = node.args[0] if node.args else next(
                     (k.value for k in node.keywords if k.arg in ("query", "sql", "statement")), None)
@@ -174,10 +175,12 @@ def _worth_parsing(path: str, text: str) -> bool:
                     return True
             if not db:
                 continue
-            if name in _GATED_CALLS or _OPTION_CALLS.get(name) in keywords or \
-                    name in DRIVER_CALLS and keywords & {"sslmode", "password"}:
+            if name in _GATED_CALLS and (name not in _BULK or has_atomic) or \
+                    _OPTION_CALLS.get(name) in keywords or name in DRIVER_CALLS and keywords & {"sslmode", "password"}:
                 return True
-            if name == "commit" or name in ("delete", "update") and "objects" in ast.dump(func):
+            if name == "commit" and not node.args:
+                return True
+            if name in ("delete", "update") and isinstance(func, ast.Attribute) and _unfiltered(func.value):
                 return True
             if name in _MIGRATION_OPS and isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) \
                     and func.value.id == "op":
@@ -195,6 +198,17 @@ def _worth_parsing(path: str, text: str) -> bool:
                                                            for t in node.targets):
             return True
     return False
+
+
+_BULK = {"bulk_create", "bulk_update"}
+
+
+def _unfiltered(receiver) -> bool:
+    """Is ``receiver`` a Django manager chain that selects every row (what _Visitor._unbounded reports)?"""
+    chain = ast.unparse(receiver)
+    if ".objects" not in chain and not chain.endswith("objects"):
+        return False
+    return all(c in _ALL_ROWS for c in re.findall(r"\.(\w+)\(", chain))
 
 
 # --- helpers on libcst nodes ---------------------------------------------------------------------
@@ -307,6 +321,7 @@ class _Visitor(cst.CSTVisitor):
         self.alembic = parent == "versions"
         self.django_migration = parent == "migrations"
         self.migration_atomic = True
+        self.batch_tables: dict = {}  # `with op.batch_alter_table("t") as batch_op`: batch_op → "t"
         self.app_label = self.parts[-3] if len(self.parts) >= 3 and self.parts[-2] == "migrations" else "app"
 
     # -- positions ------------------------------------------------------------------------------------
@@ -421,6 +436,11 @@ class _Visitor(cst.CSTVisitor):
                 self._commits(code.split("(")[0] + "()")
             if "autocommit_block" in code:
                 self.autocommit_depth += 1
+            call = item.item
+            if isinstance(call, cst.Call) and _name(call.func) == "batch_alter_table" and \
+                    item.asname is not None and isinstance(item.asname.name, cst.Name):
+                table = _const(_positional(call, 0) or _kw(call, "table_name"))
+                self.batch_tables[item.asname.name.value] = table if isinstance(table, str) else "t"
 
     def leave_With(self, node):
         for item in node.items:
@@ -572,6 +592,8 @@ class _Visitor(cst.CSTVisitor):
         if "django" in self.imports and (owner in ("models", "") and "sqlalchemy" not in self.imports
                                           or owner == "models"):
             return self._django_fk(node, "ForeignKey")
+        if not self.imports & _SQLALCHEMY:
+            return  # a namedtuple or class of the same name (seen in pgcli)
         target = _const(_positional(node, 0) or _kw(node, "column"))
         ondelete = _const(_kw(node, "ondelete"))
         self.emit(node, construct={"kind": "OrmForeignKey", "orm": "SQLAlchemy", "object": self._column_object(),
@@ -583,6 +605,8 @@ class _Visitor(cst.CSTVisitor):
     def call_ForeignKeyConstraint(self, node, owner):
         if self.alembic and self.migration_txn is not None:
             return  # inside op.create_table: handled with the table
+        if not self.imports & _SQLALCHEMY:
+            return
         refs = _strings(_positional(node, 1) or cst.List([]))
         ondelete = _const(_kw(node, "ondelete"))
         self.emit(node, construct={"kind": "OrmForeignKey", "orm": "SQLAlchemy", "object": self._table() or None,
@@ -592,7 +616,7 @@ class _Visitor(cst.CSTVisitor):
                   origin="SQLAlchemy ForeignKeyConstraint", framework="sqlalchemy")
 
     def call_relationship(self, node, owner):
-        if _const(_kw(node, "passive_deletes")) in (True, "all"):
+        if self.imports & _SQLALCHEMY and _const(_kw(node, "passive_deletes")) in (True, "all"):
             target = _const(_positional(node, 0))
             self.emit(node, construct={"kind": "OrmForeignKey", "orm": "SQLAlchemy", "object": self._column_object(),
                                        "target": target if isinstance(target, str) else None,
@@ -881,34 +905,53 @@ class _Visitor(cst.CSTVisitor):
                           origin="Alembic sa.ForeignKey in op.create_table()", framework="alembic")
         return " ".join(parts), enum
 
+    def _alembic_table(self, owner: str) -> str | None:
+        """"" for Alembic's op (the table is an argument), the table for a batch_alter_table alias, else None."""
+        return "" if owner == "op" else self.batch_tables.get(owner)
+
+    def _args(self, node, owner: str) -> list:
+        """The positional arguments as op.X takes them: a batch op's table is put back in front."""
+        args = [a.value for a in node.args if a.keyword is None and not a.star]
+        batch = self.batch_tables.get(owner) if owner != "op" else None
+        return args if batch is None else [cst.SimpleString(repr(batch))] + args
+
     def call_create_foreign_key(self, node, owner):
-        if owner != "op":
+        if self._alembic_table(owner) is None:
             return
-        source, target = _const(_positional(node, 1)), _const(_positional(node, 2))
+        args = self._args(node, owner)
+        if owner != "op":  # batch_op.create_foreign_key(name, referent, …): the table goes second
+            args[0:2] = [args[1], args[0]] if len(args) >= 2 else args[0:2]
+        source = _const(args[1]) if len(args) > 1 else None
+        target = _const(args[2]) if len(args) > 2 else None
         ondelete = _const(_kw(node, "ondelete"))
         self.emit(node, construct={"kind": "OrmForeignKey", "orm": "Alembic",
                                    "object": source if isinstance(source, str) else None,
                                    "target": target if isinstance(target, str) else None,
                                    "on_delete": ondelete.upper() if isinstance(ondelete, str) else None,
                                    "added_later": True},
-                  origin="Alembic op.create_foreign_key() (ALTER TABLE … ADD CONSTRAINT)", framework="alembic")
+                  origin=f"Alembic {owner}.create_foreign_key() (ALTER TABLE … ADD CONSTRAINT)", framework="alembic")
 
     def call_create_index(self, node, owner):
-        if owner != "op":
+        if self._alembic_table(owner) is None:
             return
-        name, table = _const(_positional(node, 0)), _const(_positional(node, 1))
-        cols = _strings(_positional(node, 2) or _kw(node, "columns") or cst.List([]))
+        args = self._args(node, owner)
+        if owner != "op" and args:  # batch_op.create_index(name, columns)
+            args[0:2] = [args[1], args[0]] if len(args) >= 2 else args[0:2]
+        name = _const(args[0]) if args else None
+        table = _const(args[1]) if len(args) > 1 else None
+        cols = _strings((args[2] if len(args) > 2 else None) or _kw(node, "columns") or cst.List([]))
         unique = "UNIQUE " if _const(_kw(node, "unique")) is True else ""
         concurrently = "CONCURRENTLY " if _const(_kw(node, "postgresql_concurrently")) is True else ""
         self.emit(node, sql=f"CREATE {unique}INDEX {concurrently}{_q(name if isinstance(name, str) else 'ix')} ON "
                             f"{_q(table if isinstance(table, str) else 't')} ({', '.join(_q(c) for c in cols) or 'id'})",
-                  literal=False, origin="Alembic op.create_index()", framework="alembic")
+                  literal=False, origin=f"Alembic {owner}.create_index()", framework="alembic")
 
     def call_add_column(self, node, owner):
-        if owner != "op":
+        if self._alembic_table(owner) is None:
             return
-        table = _const(_positional(node, 0))
-        column = _positional(node, 1)
+        args = self._args(node, owner)
+        table = _const(args[0]) if args else None
+        column = args[1] if len(args) > 1 else None
         if not isinstance(table, str) or not isinstance(column, cst.Call):
             return
         col, enum = self._sa_column(column, table)
@@ -916,12 +959,14 @@ class _Visitor(cst.CSTVisitor):
             self.emit(column, sql=enum, literal=False, origin="Alembic sa.Enum creates a PostgreSQL enum type",
                       framework="alembic")
         self.emit(node, sql=f"ALTER TABLE {_q(table)} ADD COLUMN {col}", literal=False,
-                  origin="Alembic op.add_column()", framework="alembic")
+                  origin=f"Alembic {owner}.add_column()", framework="alembic")
 
     def call_alter_column(self, node, owner):
-        if owner != "op":
+        if self._alembic_table(owner) is None:
             return
-        table, column = _const(_positional(node, 0)), _const(_positional(node, 1))
+        args = self._args(node, owner)
+        table = _const(args[0]) if args else None
+        column = _const(args[1]) if len(args) > 1 else None
         if not isinstance(table, str) or not isinstance(column, str):
             return
         type_node = _kw(node, "type_")
@@ -929,12 +974,12 @@ class _Visitor(cst.CSTVisitor):
             type_name = _name(type_node.func if isinstance(type_node, cst.Call) else type_node) or "Text"
             self.emit(node, sql=f"ALTER TABLE {_q(table)} ALTER COLUMN {_q(column)} TYPE "
                                 f"{SA_TYPES.get(type_name, 'text')}", literal=False,
-                      origin="Alembic op.alter_column(type_=…)", framework="alembic")
+                      origin=f"Alembic {owner}.alter_column(type_=…)", framework="alembic")
         elif _kw(node, "nullable") is not None or _kw(node, "server_default") is not None:
             what = "SET NOT NULL" if _const(_kw(node, "nullable")) is False else (
                 "DROP NOT NULL" if _kw(node, "nullable") is not None else "SET DEFAULT 0")
             self.emit(node, sql=f"ALTER TABLE {_q(table)} ALTER COLUMN {_q(column)} {what}", literal=False,
-                      origin="Alembic op.alter_column()", framework="alembic")
+                      origin=f"Alembic {owner}.alter_column()", framework="alembic")
 
     def call_bulk_insert(self, node, owner):
         if owner != "op":
@@ -949,8 +994,18 @@ class _Visitor(cst.CSTVisitor):
             self.emit(node, sql=f"DROP TABLE {_q(table if isinstance(table, str) else 't')}", literal=False,
                       origin="Alembic op.drop_table()", framework="alembic")
 
+    def call_drop_column(self, node, owner):
+        if self._alembic_table(owner) is None:
+            return
+        args = self._args(node, owner)
+        table = _const(args[0]) if args else None
+        column = _const(args[1]) if len(args) > 1 else None
+        if isinstance(table, str) and isinstance(column, str):
+            self.emit(node, sql=f"ALTER TABLE {_q(table)} DROP COLUMN {_q(column)}", literal=False,
+                      origin=f"Alembic {owner}.drop_column()", framework="alembic")
+
     def call_drop_index(self, node, owner):
-        if owner == "op":
+        if self._alembic_table(owner) is not None:
             name = _const(_positional(node, 0))
             self.emit(node, sql=f"DROP INDEX {_q(name if isinstance(name, str) else 'ix')}", literal=False,
                       origin="Alembic op.drop_index()", framework="alembic")
