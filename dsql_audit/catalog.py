@@ -80,6 +80,8 @@ class Rule:
     aggregate_in_dump: bool = False  # pg_dump idioms reported once per file
     data: dict = field(default_factory=dict, hash=False)  # rule-specific tables
     path: str = ""
+    effort: int = 30  # minutes of work per affected object (the reports' effort estimate)
+    remedy: str = "rewrite"  # rewrite: the SQL or code changes; redesign: the work moves out of the database
 
     def variant(self, name: str) -> Variant:
         try:
@@ -151,7 +153,15 @@ def _load_rule(path: Path, raw: dict | None = None) -> Rule:
         aggregate_in_dump=bool(raw.get("aggregate_in_dump", False)),
         data=raw.get("data", {}),
         path=str(path),
+        effort=int(raw.get("effort", 30)),
+        remedy=_remedy(raw.get("remedy", "rewrite"), path),
     )
+
+
+def _remedy(value: str, path: Path) -> str:
+    if value not in ("rewrite", "redesign"):
+        raise ValueError(f"{path}: remedy must be rewrite or redesign, not {value!r}")
+    return value
 
 
 class Catalog:

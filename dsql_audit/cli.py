@@ -16,6 +16,7 @@ import click
 from dsql_audit import __version__
 from dsql_audit.catalog import load_catalog
 from dsql_audit.model import Severity
+from dsql_audit.report import FORMATS as REPORT_FORMATS
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -49,7 +50,7 @@ def main():
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--profile", "profile_date", metavar="YYYY-MM-DD",
               help="Judge against DSQL as of this date (default: newest profile).")
-@click.option("-f", "--format", "fmt", type=click.Choice(["console", "json", "sarif", "markdown"]), default=None,
+@click.option("-f", "--format", "fmt", type=click.Choice(list(REPORT_FORMATS)), default=None,
               help="Report format (default: console).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write the report here.")
 @click.option("--fail-on", type=click.Choice(["error", "warning", "info", "never"]), default=None,
@@ -69,10 +70,12 @@ def main():
               "both cores for large inputs).")
 @click.option("--no-aggregate", is_flag=True, help="Report every pg_dump idiom instead of once per dump.")
 @click.option("--sql-only", is_flag=True, help="Read only SQL files, dumps and archives, not application source.")
+@click.option("--diff-base", "diff_base", metavar="REF", help="Report only files changed since the merge base of "
+              "REF and HEAD (plus uncommitted ones); unchanged SQL files are still read for the schema they build.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar; only the report.")
 @click.option("--color/--no-color", default=None, help="Colour the console report (default: when a terminal).")
 def scan(paths, profile_date, fmt, output, fail_on, select, ignore, framework, single_transaction, config_path,
-         baseline, write_baseline, jobs, no_aggregate, sql_only, quiet, color):
+         baseline, write_baseline, jobs, no_aggregate, sql_only, diff_base, quiet, color):
     """Audit SQL files, pg_dump output, migration folders and application source (Python in depth; SQL
     strings in other languages; ORM and migration DSLs). PATHS are files or folders; - reads stdin."""
     from dsql_audit.baseline import filter_new, load_baseline
@@ -108,6 +111,19 @@ def scan(paths, profile_date, fmt, output, fail_on, select, ignore, framework, s
 
     disc = discover(paths, framework=config.framework, exclude=config.exclude, app=not sql_only)
     named_missing = [e for e in disc.errors if e.path in paths]
+    changed = None
+    if diff_base:
+        from dsql_audit.gitdiff import changed_files
+
+        try:
+            changed = changed_files(diff_base, Path(paths[0] if paths[0] != "-" else "."))
+        except ValueError as exc:
+            click.echo(f"dsql-audit: {exc}", err=True)
+            sys.exit(EXIT_USAGE)
+        # unchanged application files cannot change the verdict on changed ones: not read at all; unchanged
+        # SQL is read for the schema and migration order it gives the changed files, its findings dropped
+        disc.files = [f for f in disc.files if f.abspath is None or f.kind not in ("python", "app")
+                      or f.abspath.resolve() in changed]
     progress = None
     bar = None
     if not quiet and sys.stderr.isatty() and (len(disc.files) > 5 or sum(f.size for f in disc.files) > 2_000_000):
@@ -128,6 +144,18 @@ def scan(paths, profile_date, fmt, output, fail_on, select, ignore, framework, s
         if bar is not None:
             bar.stop()
 
+    if changed is not None:
+        def touched(path: str) -> bool:
+            try:
+                return Path(path).resolve() in changed
+            except OSError:
+                return False
+        result.findings = [f for f in result.findings if touched(f.path)]
+        result.errors = [e for e in result.errors if touched(e.path)]
+        result.frameworks = {k: v for k, v in result.frameworks.items() if touched(k)}
+        result.inputs = sum(1 for f in disc.files if f.abspath is not None and f.abspath.resolve() in changed)
+        if not quiet:
+            click.echo(f"dsql-audit: {result.inputs} changed input(s) since {diff_base}", err=True)
     if write_baseline:
         n = do_write_baseline(write_baseline, result.findings)
         if not quiet:
@@ -140,12 +168,13 @@ def scan(paths, profile_date, fmt, output, fail_on, select, ignore, framework, s
             click.echo(f"dsql-audit: {exc}", err=True)
             sys.exit(EXIT_USAGE)
         result.findings, n_known = filter_new(result.findings, known)
+        result.baseline_known = n_known
         if not quiet and n_known:
             click.echo(f"dsql-audit: {n_known} finding(s) already in the baseline", err=True)
 
     fmt = fmt or "console"
     use_color = color if color is not None else (output is None and sys.stdout.isatty())
-    text = render(fmt, result, color=bool(use_color))
+    text = render(fmt, result, color=bool(use_color), fail_on=config.fail_on)
     if output:
         Path(output).write_text(text, encoding="utf-8")
     else:
@@ -290,7 +319,7 @@ def profiles():
 @click.option("--allow-writes", is_flag=True, help="Required with --target for logs and scripts: they write to "
               "the target.")
 @click.option("--profile", "profile_date", metavar="YYYY-MM-DD", help="Behave as DSQL did on this date.")
-@click.option("-f", "--format", "fmt", type=click.Choice(["console", "json", "sarif", "markdown"]),
+@click.option("-f", "--format", "fmt", type=click.Choice(list(REPORT_FORMATS)),
               default="console")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write the report here.")
 @click.option("--fail-on", type=click.Choice(["error", "warning", "info", "never"]), default="error",
@@ -381,7 +410,7 @@ def _report_and_exit(result, fmt, output, fail_on) -> None:
     """Render the result (to a file or stdout) and exit 1 when a finding is at or above --fail-on."""
     from dsql_audit.report import render
 
-    text = render(fmt, result, color=output is None and fmt == "console" and sys.stdout.isatty())
+    text = render(fmt, result, color=output is None and fmt == "console" and sys.stdout.isatty(), fail_on=fail_on)
     if output:
         Path(output).write_text(text, encoding="utf-8")
     else:
@@ -391,10 +420,34 @@ def _report_and_exit(result, fmt, output, fail_on) -> None:
     sys.exit(EXIT_CLEAN)
 
 
+@main.command("report")
+@click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("-f", "--format", "fmt", type=click.Choice(list(REPORT_FORMATS)), default="console",
+              show_default=True, help="Report format.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write the report here.")
+@click.option("--baseline", type=click.Path(dir_okay=False), help="List only findings not in this baseline.")
+@click.option("--fail-on", type=click.Choice(["error", "warning", "info", "never"]), default="never",
+              show_default=True, help="Exit 1 when a finding is at or above this severity.")
+def report_cmd(results, fmt, output, baseline, fail_on):
+    """Re-render saved JSON results (`scan`/`catalog`/`replay -f json`) in any format without re-running;
+    several RESULTS are merged into one report (a scan, a catalog read and a replay of one estate)."""
+    from dsql_audit.baseline import filter_new, load_baseline
+    from dsql_audit.report.loaded import load_results
+
+    try:
+        result = load_results(list(results))
+        if baseline:
+            result.findings, result.baseline_known = filter_new(result.findings, load_baseline(baseline))
+    except ValueError as exc:
+        click.echo(f"dsql-audit: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    _report_and_exit(result, fmt, output, fail_on)
+
+
 @main.command("catalog")
 @click.argument("dsn", required=False, default="")
 @click.option("--profile", "profile_date", metavar="YYYY-MM-DD", help="Judge as DSQL was on this date.")
-@click.option("-f", "--format", "fmt", type=click.Choice(["console", "json", "sarif", "markdown"]),
+@click.option("-f", "--format", "fmt", type=click.Choice(list(REPORT_FORMATS)),
               default="console")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write the report here.")
 @click.option("--fail-on", type=click.Choice(["error", "warning", "info", "never"]), default="error",

@@ -19,7 +19,8 @@ BEGIN, END = "<!-- rules:begin -->", "<!-- rules:end -->"
 
 def rule_page(r) -> str:
     out = [f"# {r.code} `{r.slug}` — {r.title}", "",
-           f"Category: {r.category}. Default severity: {r.severity.name}. Fix: {r.fix_safety}.", "",
+           f"Category: {r.category}. Default severity: {r.severity.name}. Fix: {r.fix_safety}. "
+           f"Effort: about {r.effort} minutes per affected object ({r.remedy}).", "",
            "## Why", "", r.why, "", "## How to fix", "", r.fix, "", "## Cases and profiles", "",
            "| case | severity | applies when | DSQL returns |", "|---|---|---|---|"]
     for v in r.variants.values():

