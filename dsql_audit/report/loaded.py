@@ -24,12 +24,16 @@ class LoadedResult:
     frameworks: dict = field(default_factory=dict)
     adapters: set = field(default_factory=set)
     sources: list = field(default_factory=list)  # the files read, in order
-    replay: dict | None = None
 
-    def __getattr__(self, name):  # replay_summary() exists only when a replayed result was read
-        if name == "replay_summary" and self.__dict__.get("replay") is not None:
-            return lambda: self.__dict__["replay"]
-        raise AttributeError(name)
+
+@dataclass
+class LoadedReplayResult(LoadedResult):
+    """Reporters show replay figures for results that have replay_summary(), as a live replay result has."""
+
+    replay: dict = field(default_factory=dict)
+
+    def replay_summary(self) -> dict:
+        return self.replay
 
 
 def finding_from_json(d: dict) -> Finding:
@@ -81,14 +85,14 @@ def load_results(paths: list[str]) -> LoadedResult:
         profiles.append(str(data["profile"]))
         if isinstance(data.get("replay"), dict):
             replays.append(data["replay"])
-    return LoadedResult(findings=findings, errors=errors, profile=load_profile(max(profiles) if profiles else None),
-                        inputs=inputs, units=units, frameworks=frameworks, adapters=adapters, sources=list(paths),
-                        replay=merge_replays(replays))
+    common = dict(findings=findings, errors=errors, profile=load_profile(max(profiles) if profiles else None),
+                  inputs=inputs, units=units, frameworks=frameworks, adapters=adapters, sources=list(paths))
+    if replays:
+        return LoadedReplayResult(**common, replay=merge_replays(replays))
+    return LoadedResult(**common)
 
 
-def merge_replays(replays: list[dict]) -> dict | None:
-    if not replays:
-        return None
+def merge_replays(replays: list[dict]) -> dict:
     if len(replays) == 1:
         return replays[0]
     out = dict(replays[0])
