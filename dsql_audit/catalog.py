@@ -101,9 +101,20 @@ class Rule:
 
 
 def _load_rule(path: Path, raw: dict | None = None) -> Rule:
+    """One rule file; anything malformed in it is a ValueError naming the file."""
     if raw is None:
         with open(path, "rb") as fh:
             raw = tomllib.load(fh)
+    try:
+        return _build_rule(path, raw)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        if str(path) in str(exc):
+            raise
+        what = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise ValueError(f"{path}: {what}") from None
+
+
+def _build_rule(path: Path, raw: dict) -> Rule:
     base = Severity.parse(raw.get("severity", "error"))
     variants = {}
     raw_variants = raw.get("variants") or {"default": {}}

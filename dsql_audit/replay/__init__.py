@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from dsql_audit.catalog import load_catalog
 from dsql_audit.model import Finding, InputError, Severity
 from dsql_audit.replay.captures import CaptureError, Event, TableSize, detect_format, read_capture
+from dsql_audit.secrets import mask
 from dsql_audit.sqltext import blank_literals, where_clause
 
 _TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(\.\d+)?\s*(?:([+-])(\d\d):?(\d\d)?)?")
@@ -116,7 +117,7 @@ class ReplayResult:
 
 def _finding(f: dict, ev: Event, path: str, redacted: bool, source: str = "replay") -> Finding:
     rule = load_catalog().get(f["rule"])
-    sql = redact(ev.sql) if redacted else ev.sql
+    sql = redact(ev.sql) if redacted else mask(ev.sql)
     first = sql.strip().splitlines()[0] if sql.strip() else ""
     where = f" (session {ev.session})" if ev.session and ev.session != "script" else ""
     calls = f", {ev.calls:,} calls" if ev.calls > 1 else ""

@@ -10,11 +10,15 @@ no values: they are only parsed on the target (Parse, unnamed statement; nothing
 
 from __future__ import annotations
 
+import re
+import time
 from dataclasses import dataclass, field
 
 from dsql_audit.replay.endpoints import EndpointError, connect, redact_dsn
 
 MAX_KEPT = 100  # disagreements kept for the report
+BACKOFF = (0.2, 0.5, 1.0, 2.0)  # seconds between reconnection attempts when the endpoint drops a connection
+_TXN_END = re.compile(r"\s*(COMMIT|ROLLBACK|END|ABORT)\b", re.I)
 
 
 @dataclass
@@ -38,47 +42,94 @@ class TargetStats:
     agreed: int = 0
     disagreed: int = 0
     reconnects: int = 0
+    lost: int = 0  # statements whose connection broke while they ran: outcome unknown, never re-sent
+    skipped: int = 0  # later statements of a transaction that died with its connection
     disagreements: list = field(default_factory=list)
 
     def summary(self) -> dict:
         return {"endpoint": self.endpoint, "statements": self.statements, "errors": self.errors,
                 "agreed_with_engine": self.agreed, "disagreed_with_engine": self.disagreed,
-                "reconnects": self.reconnects, "disagreements": self.disagreements}
+                "reconnects": self.reconnects, "lost_in_flight": self.lost, "skipped_after_loss": self.skipped,
+                "disagreements": self.disagreements}
 
 
 class Target:
-    def __init__(self, dsn: str):
+    def __init__(self, dsn: str, sleep=time.sleep):
         self.dsn = dsn
         self.stats = TargetStats(redact_dsn(dsn))
         self.conns: dict = {}
+        self.dead_txn: set = set()  # sessions whose open transaction died with its connection
+        self.dropped: set = set()  # sessions whose connection the endpoint dropped
+        self.sleep = sleep
         connect(dsn).close()  # fail early, with a clear message, when the endpoint cannot be reached
 
     def _conn(self, key):
+        from psycopg import pq
+
         conn = self.conns.get(key)
-        if conn is None or conn.closed:
-            if conn is not None:
-                self.stats.reconnects += 1
-            conn = self.conns[key] = connect(self.dsn)
-        return conn
+        if conn is not None and not conn.closed:
+            pg = conn.pgconn
+            try:  # closed by the endpoint while idle? Then nothing is in flight: reconnect before sending
+                pg.consume_input()
+            except Exception:  # noqa: BLE001
+                pass
+            if pg.status == pq.ConnStatus.OK:
+                return conn
+            if pg.transaction_status != pq.TransactionStatus.IDLE:
+                self.dead_txn.add(key)
+            self._drop(key)
+        if key in self.conns or key in self.dropped:
+            self.stats.reconnects += 1
+        for delay in (0, *BACKOFF):  # the endpoint dropped us (or never let us in): back off and try again
+            self.sleep(delay)
+            try:
+                conn = self.conns[key] = connect(self.dsn)
+                self.dropped.discard(key)
+                return conn
+            except EndpointError as exc:
+                error = exc
+        raise error
 
     def execute(self, key, sql: str, params: list | None) -> Outcome:
         from psycopg import pq
 
+        if key in self.dead_txn:  # the rest of a transaction the endpoint already rolled back: not sent, so
+            self.stats.skipped += 1  # none of it is applied outside its transaction
+            if _TXN_END.match(sql):
+                self.dead_txn.discard(key)
+            return Outcome("08006", "skipped: its transaction was lost with the connection")
         try:
             pg = self._conn(key).pgconn
         except EndpointError as exc:
             return Outcome("08006", str(exc))
         if _copy_from_stdin(sql):
             return Outcome(None, "skipped: COPY data is not in the capture")
+        in_txn = pg.transaction_status != pq.TransactionStatus.IDLE
         try:
             if params is not None:
                 res = pg.exec_params(sql.encode(), [None if p is None else p.encode() for p in params])
             else:
                 res = pg.exec_(sql.encode())
-        except Exception as exc:  # noqa: BLE001  (the connection broke: report it, reconnect next time)
-            self.conns.pop(key, None)
-            return Outcome("08006", f"connection lost: {exc}")
+            if pg.status != pq.ConnStatus.OK:
+                raise ConnectionError(res.error_message.decode(errors="replace").strip() or "connection closed")
+        except Exception as exc:  # noqa: BLE001 - the connection broke while the statement ran
+            # its outcome is unknown (it may have committed): reported, never sent again
+            self._drop(key)
+            self.stats.lost += 1
+            if in_txn and not _TXN_END.match(sql):
+                self.dead_txn.add(key)
+            return Outcome("08006", f"connection lost while the statement ran (outcome unknown, not re-sent): "
+                                    f"{exc}")
         return _outcome(res, pq)
+
+    def _drop(self, key) -> None:
+        conn = self.conns.pop(key, None)
+        self.dropped.add(key)
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001
+                pass
 
     def parse(self, sql: str) -> Outcome:
         from psycopg import pq
@@ -88,7 +139,7 @@ class Target:
         except EndpointError as exc:
             return Outcome("08006", str(exc))
         except Exception as exc:  # noqa: BLE001
-            self.conns.pop("pgss", None)
+            self._drop("pgss")
             return Outcome("08006", f"connection lost: {exc}")
         return _outcome(res, pq)
 
@@ -122,6 +173,4 @@ def _outcome(res, pq) -> Outcome:
 
 
 def _copy_from_stdin(sql: str) -> bool:
-    import re
-
     return bool(re.match(r"\s*COPY\b.*\b(FROM\s+STDIN|TO\s+STDOUT)\b", sql, re.I | re.S))

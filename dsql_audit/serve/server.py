@@ -262,8 +262,12 @@ class ClientConnection:
             return False
         settings = {k: v for k, v in params.items() if k not in NOT_SETTINGS}
         settings.update(_options(params.get("options", "")))
+        engine = self.server.engine
         try:
-            self.session = self.server.engine.session(user=user or None, settings=settings)
+            if not engine.postgres_alive():  # PostgreSQL died under us: start it again (its data survives)
+                self.server.log("the embedded PostgreSQL is not running: restarting it")
+                engine.recover()
+            self.session = engine.session(user=user or None, settings=settings)
         except Exception as exc:  # noqa: BLE001 - an unknown role or a bad setting
             diag = getattr(exc, "diag", None)
             if getattr(diag, "sqlstate", None) == "22023" or "role" in str(exc):
