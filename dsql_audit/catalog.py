@@ -107,7 +107,7 @@ def _load_rule(path: Path, raw: dict | None = None) -> Rule:
             raw = tomllib.load(fh)
     try:
         return _build_rule(path, raw)
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
         if str(path) in str(exc):
             raise
         what = f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)

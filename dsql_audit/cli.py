@@ -606,9 +606,15 @@ def serve(host, port, schema_path, data_dir, profile_date, password, tls, report
         except OSError as exc:
             err(f"dsql-audit serve: cannot listen on {host}:{port}: {exc.strerror or exc}")
             sys.exit(2)
+        if not _loopback(host) and not password:
+            err(f"dsql-audit serve: WARNING: listening on {host} with no --password: anyone who can reach this "
+                "address can connect as any user. Pass --password, or bind 127.0.0.1.")
         click.echo(f"dsql-audit serve: DSQL ({engine.profile.date} profile) on {server.dsn}")
         click.echo("  psql \"" + server.dsn + "\"    (Ctrl-C stops; any password"
                    + (" — no, the one given with --password" if password else "") + ")")
+        if cert_dir:
+            click.echo(f"  TLS: sslmode=require, or sslmode=verify-full sslrootcert={cert_dir}/server.crt")
+
         signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
         try:
             server.serve_forever()
@@ -625,6 +631,17 @@ def serve(host, port, schema_path, data_dir, profile_date, password, tls, report
         engine.stop()
         if cert_dir:
             shutil.rmtree(cert_dir, ignore_errors=True)
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 if __name__ == "__main__":  # pragma: no cover

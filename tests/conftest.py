@@ -82,3 +82,63 @@ class StatementLog:
 
     def __exit__(self, *exc):
         self.engine.stop()
+
+
+class DroppingProxy:
+    """A TCP relay to a real endpoint that drops the client's connection right after forwarding a statement
+    that contains one of ``markers`` (so the statement runs but its answer never arrives): a network that
+    drops connections, for real, between replay and its --target."""
+
+    def __init__(self, upstream, markers: list[bytes]):
+        """``upstream``: (host, port), or the path of a Unix socket."""
+        import socket
+        import threading
+
+        self.upstream, self.markers, self.dropped = upstream, list(markers), 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if isinstance(self.upstream, str):
+                upstream = socket.socket(socket.AF_UNIX)
+                upstream.connect(self.upstream)
+            else:
+                upstream = socket.create_connection(self.upstream)
+            threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
+
+    def _pipe(self, src, dst, from_client: bool):
+        import socket
+        import time
+
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+                hit = from_client and next((m for m in self.markers if m in data), None)
+                if hit:
+                    self.markers.remove(hit)
+                    self.dropped += 1
+                    # the statement has reached the endpoint; the client loses its connection before any
+                    # answer can come back, and the endpoint's side closes once the statement has run
+                    for s, wait in ((src, 0.0), (dst, 0.5)):
+                        time.sleep(wait)
+                        try:
+                            s.shutdown(socket.SHUT_RDWR)
+                        except OSError:
+                            pass
+                        s.close()
+                    return
+        except OSError:
+            pass
+
+    def close(self):
+        self.listener.close()

@@ -207,8 +207,11 @@ def target_rule(data: bytes) -> None:
 
     from dsql_audit.catalog import _load_rule
 
+    import re
+
+    slug = re.search(rb'^slug\s*=\s*"([\w-]{1,60})"', data, re.M)  # a rule file is named after its slug
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "fuzz.toml"
+        path = Path(tmp) / f"{slug.group(1).decode() if slug else 'fuzz'}.toml"
         path.write_bytes(data)
         try:
             _load_rule(path)

@@ -139,3 +139,36 @@ def test_a_role_with_no_grants_reads_every_object_finding(shop_db):
                "foreign-key", "index-method", "row-level-security", "unlogged-table", "extension", "sequence"}
     mine = {(f.name, f.object) for f in as_minimal.findings if f.name in objects}
     assert mine and mine == {(f.name, f.object) for f in as_superuser.findings if f.name in objects}
+
+
+def test_a_server_that_goes_away_mid_read_gives_a_partial_report(shop_db):
+    """The connection drops (for real, in a TCP relay) while the catalog is being read: the findings of
+    the queries that ran are reported, and the error names every query that could not run."""
+    from dsql_audit.live import QUERIES, read
+    from tests.conftest import DroppingProxy
+
+    _, host = shop_db
+    names = [q[0] for q in QUERIES]
+    middle = len(names) // 2
+    marker = next(m for m in (b"pg_trigger", b"pg_rewrite", b"pg_inherits", b"pg_collation")
+                  if m in str([q[1] for q in QUERIES[middle:]]).encode())
+    proxy = DroppingProxy(f"{host}/.s.PGSQL.5432", [marker])
+    try:
+        result = read(f"postgresql://postgres@127.0.0.1:{proxy.port}/postgres?sslmode=disable")
+    finally:
+        proxy.close()
+    assert proxy.dropped == 1
+    assert 0 < result.units < len(names) and result.findings  # what was read before the drop is reported
+    [lost] = [e for e in result.errors if "connection lost" in e.message]
+    unread = lost.message.split("not read: ", 1)[1].split(", ")
+    assert len(unread) == len(names) - result.units - sum("could not read" in e.message for e in result.errors)
+
+
+def test_statement_timeouts_skip_queries_and_say_which(shop_db):
+    from dsql_audit.live import QUERIES, read
+
+    uri, _ = shop_db
+    result = read(uri, timeout_ms=1)
+    skipped = [e.message for e in result.errors if "could not read" in e.message]
+    assert skipped and all("statement timeout" in m for m in skipped)
+    assert result.units + len(skipped) == len(QUERIES)

@@ -38,8 +38,14 @@ def test_mutated_input_never_crashes(kind):
     ("python", b"import psycopg\ncur.execute(f'''SELECT {x!r:>{w}} FROM t''')\n"),
     ("capture", b"\x00" * 5000),
     ("capture", b"userid,dbid,queryid,query,calls\n1,2,3,\"SELECT 1\n"),  # a CSV cut mid-quote
+    # found by bench/fuzz.py: a parameter number no server writes made the reader build a list that long
+    ("capture", b"2026-01-05 10:00:00 UTC [1] LOG:  execute <unnamed>: SELECT $1\n2026-01-05 10:00:00 UTC [1] "
+                b"DETAIL:  Parameters: $99999999999 = '1'\n"),
+    ("capture", b"2026-01-05 10:00:00 UTC [1] LOG:  duration: 0.0.060 ms  statement: SELECT 1\n"),
     ("config", b"[tool.dsql-audit]\nselect = 7\nseverity = 'x'\n"),
+    ("config", b"tool = 5\n"),
     ("rule", b'code = "DSQL1"\nslug = 3\n'),
+    ("rule", b'code = "DS"\nslug = "fuzz"\ntitle = "t"\n'),  # a code too short for its category digit
 ])
 def test_known_nasty_inputs(kind, data):
     run_one(kind, data)

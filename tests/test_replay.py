@@ -369,68 +369,15 @@ def test_schema_from_a_migration_folder_and_markdown(tmp_path):
     assert "of calls" in r.stdout  # the replay headline
 
 
-class DroppingProxy:
-    """A TCP relay to a real endpoint that drops the client's connection right after forwarding a statement
-    that contains one of ``markers`` (so the statement runs but its answer never arrives): a network that
-    drops connections, for real, between replay and its --target."""
-
-    def __init__(self, upstream_port: int, markers: list[bytes]):
-        import socket
-        import threading
-
-        self.upstream_port, self.markers, self.dropped = upstream_port, list(markers), 0
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        import socket
-        import threading
-
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
-            threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
-
-    def _pipe(self, src, dst, from_client: bool):
-        import socket
-        import time
-
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-                hit = from_client and next((m for m in self.markers if m in data), None)
-                if hit:
-                    self.markers.remove(hit)
-                    self.dropped += 1
-                    # the statement has reached the endpoint; the client loses its connection before any
-                    # answer can come back, and the endpoint's side closes once the statement has run
-                    for s, wait in ((src, 0.0), (dst, 0.5)):
-                        time.sleep(wait)
-                        try:
-                            s.shutdown(socket.SHUT_RDWR)
-                        except OSError:
-                            pass
-                        s.close()
-                    return
-        except OSError:
-            pass
-
-    def close(self):
-        self.listener.close()
-
-
 def test_target_that_drops_connections_is_reconnected_and_nothing_is_written_twice(dsql_endpoint, tmp_path):
     capture = tmp_path / "w.sql"
     capture.write_text("CREATE TABLE marks (id int PRIMARY KEY);\n"
                        + "".join(f"INSERT INTO marks VALUES ({i});\n" for i in range(1, 11))
                        + "BEGIN;\nINSERT INTO marks VALUES (11);\nINSERT INTO marks VALUES (12);\nCOMMIT;\n"
                        + "".join(f"INSERT INTO marks VALUES ({i});\n" for i in range(13, 16)))
-    proxy = DroppingProxy(dsql_endpoint.port, [b"VALUES (5)", b"VALUES (11)"])
+    from tests.conftest import DroppingProxy
+
+    proxy = DroppingProxy(("127.0.0.1", dsql_endpoint.port), [b"VALUES (5)", b"VALUES (11)"])
     try:
         dsn = f"postgresql://admin@127.0.0.1:{proxy.port}/postgres?sslmode=disable"
         result = replay([str(capture)], target=dsn, sleep=lambda s: None)

@@ -334,6 +334,17 @@ def test_tls_and_password(tmp_path):
             with psycopg.connect(base + "?sslmode=require") as c:
                 assert c.pgconn.ssl_in_use
                 assert c.execute("SELECT 1").fetchone() == (1,)
+            # the generated certificate is its own CA: a client that verifies it (and the host name) connects
+            for host in ("127.0.0.1", "localhost"):
+                full = (f"postgresql://admin:s3cret@{host}:{srv.port}/postgres?sslmode=verify-full"
+                        f"&sslrootcert={tmp_path / 'server.crt'}")
+                with psycopg.connect(full) as c:
+                    assert c.pgconn.ssl_in_use and c.execute("SELECT 2").fetchone() == (2,)
+            with pytest.raises(psycopg.OperationalError, match="certificate"):  # and a client with another CA not
+                other = tmp_path / "other"
+                other.mkdir()
+                self_signed_context(str(other))
+                psycopg.connect(base + f"?sslmode=verify-full&sslrootcert={other / 'server.crt'}")
             with pytest.raises(psycopg.OperationalError, match="SSL"):
                 psycopg.connect(base + "?sslmode=disable")
             with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
@@ -545,3 +556,57 @@ def test_postgresql_killed_underneath_clients_get_an_error_and_serve_recovers(tm
             assert any("restarting" in line for line in log)
         finally:
             srv.stop()
+
+
+@pytest.mark.parametrize("extra, warned", [([], True), (["--password", "pw"], False)])
+def test_serve_warns_when_it_listens_beyond_loopback_without_a_password(extra, warned):
+    proc = subprocess.Popen([sys.executable, "-m", "dsql_audit", "serve", "--host", "0.0.0.0", "--port", "0",
+                             *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "dsql-audit serve: DSQL" in proc.stdout.readline()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert ("WARNING: listening on 0.0.0.0 with no --password" in err) is warned
+
+
+def _raw_client(server):
+    s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    body = struct.pack("!i", 196608) + b"user\0admin\0database\0postgres\0\0"
+    s.sendall(struct.pack("!i", len(body) + 4) + body)
+    got = b""
+    while not got.endswith(b"Z\0\0\0\x05I"):  # ReadyForQuery, idle
+        got += s.recv(4096)
+    return s
+
+
+def _msg(kind: bytes, body: bytes) -> bytes:
+    return kind + struct.pack("!i", len(body) + 4) + body
+
+
+@pytest.mark.parametrize("how", ["mid-copy", "mid-extended", "mid-transaction-block"])
+def test_a_client_vanishing_mid_protocol_has_its_work_rolled_back(server, how):
+    table = f"vanish_{how.replace('-', '_')}"
+    with connect(server, autocommit=True) as c:
+        c.execute(f"CREATE TABLE {table} (id int PRIMARY KEY)")
+    s = _raw_client(server)
+    if how == "mid-copy":
+        s.sendall(_msg(b"Q", f"COPY {table} FROM STDIN\0".encode()))
+        time.sleep(0.3)
+        s.sendall(_msg(b"d", b"1\n2\n3\n"))  # rows sent, CopyDone never comes
+    elif how == "mid-extended":  # an INSERT executed in the implicit transaction, and no Sync
+        s.sendall(_msg(b"P", f"\0INSERT INTO {table} VALUES (7)\0\0\0".encode()) + _msg(b"B", b"\0\0\0\0\0\0\0\0")
+                  + _msg(b"E", b"\0\0\0\0\0"))
+    else:
+        s.sendall(_msg(b"Q", f"BEGIN; INSERT INTO {table} VALUES (9)\0".encode()))
+    time.sleep(0.5)
+    s.close()  # gone, without Terminate
+    deadline = time.time() + 10
+    with connect(server, autocommit=True) as c:
+        while time.time() < deadline:  # the server notices the closed socket and rolls the work back
+            if c.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,):
+                break
+            time.sleep(0.2)
+        assert c.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,)
+        c.execute(f"INSERT INTO {table} VALUES (1)")  # and nothing was left holding the table
+        assert c.execute(f"SELECT count(*) FROM {table}").fetchone() == (1,)

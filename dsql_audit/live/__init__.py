@@ -439,7 +439,7 @@ def read(dsn: str, *, profile=None, config=None, timeout_ms: int = 30_000, clock
 
     from dsql_audit.catalog import load_catalog
     from dsql_audit.config import Config
-    from dsql_audit.findings import Located, build_findings
+    from dsql_audit.findings import build_findings
     from dsql_audit.profile import load_profile
     from dsql_audit.replay.endpoints import EndpointError, redact_dsn
 
@@ -452,34 +452,59 @@ def read(dsn: str, *, profile=None, config=None, timeout_ms: int = 30_000, clock
     except psycopg.Error as exc:
         raise EndpointError(f"cannot connect to {where}: {str(exc).strip().splitlines()[0]}") from None
     ran = 0
-    with conn:
-        conn.execute("SET TRANSACTION READ ONLY")
-        conn.execute(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
-        conn.execute("SET LOCAL lock_timeout = 5000")
-        version = conn.execute("SHOW server_version").fetchone()[0]
-        version_num = int(conn.execute("SHOW server_version_num").fetchone()[0])
-        import time
-
-        ctx = {"profile": profile, "now": (clock or time.time)()}
-        for name, sql, fn in QUERIES:
-            if isinstance(sql, dict):  # per server version: the newest form this server has
-                sql = sql[max(v for v in sql if v <= version_num)] if any(v <= version_num for v in sql) else \
-                    sql[min(sql)]
-            try:
-                conn.execute("SAVEPOINT q")
-                rows = conn.execute(sql).fetchall()
-                conn.execute("RELEASE SAVEPOINT q")
-            except psycopg.Error as exc:
-                conn.execute("ROLLBACK TO SAVEPOINT q")
-                errors.append(InputError(where, f"could not read {name} (skipped): "
-                                                f"{str(exc).strip().splitlines()[0]}"))
-                continue
-            ran += 1
-            for hit in fn(rows, ctx):
-                located.append(Located(hit, where, 0, 0, 0, 0, hit.object or "", "catalog", None, 0))
-        conn.rollback()  # read only: nothing to keep
+    try:
+        ran, version = _read(conn, located, errors, where, profile, timeout_ms, clock)
+    except psycopg.Error as exc:  # the server went away before the reads began
+        errors.append(InputError(where, f"connection lost: {str(exc).strip().splitlines()[0]}"))
+        version = "?"
+    finally:
+        try:
+            conn.close()
+        except Exception:  # noqa: BLE001
+            pass
     findings = build_findings(located, load_catalog(), profile, config or Config(), {}, aggregate=False)
     return LiveResult(findings=findings, errors=errors, profile=profile, units=ran, server_version=version)
+
+
+def _read(conn, located: list, errors: list, where: str, profile, timeout_ms: int, clock) -> tuple[int, str]:
+    """Every catalog query in one read-only transaction; what could not be read is named in ``errors`` (a
+    query refused or timed out is skipped; a lost connection skips everything after it)."""
+    import time
+
+    import psycopg
+
+    from dsql_audit.findings import Located
+    from dsql_audit.model import InputError
+
+    ran = 0
+    conn.execute("SET TRANSACTION READ ONLY")
+    conn.execute(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
+    conn.execute("SET LOCAL lock_timeout = 5000")
+    version = conn.execute("SHOW server_version").fetchone()[0]
+    version_num = int(conn.execute("SHOW server_version_num").fetchone()[0])
+    ctx = {"profile": profile, "now": (clock or time.time)()}
+    for number, (name, sql, fn) in enumerate(QUERIES):
+        if isinstance(sql, dict):  # per server version: the newest form this server has
+            sql = sql[max(v for v in sql if v <= version_num)] if any(v <= version_num for v in sql) else \
+                sql[min(sql)]
+        try:
+            conn.execute("SAVEPOINT q")
+            rows = conn.execute(sql).fetchall()
+            conn.execute("RELEASE SAVEPOINT q")
+        except psycopg.Error as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if conn.broken or conn.closed:  # the server went away: a partial report of what was read
+                unread = [q[0] for q in QUERIES[number:]]
+                errors.append(InputError(where, f"connection lost ({reason}); not read: {', '.join(unread)}"))
+                return ran, version
+            conn.execute("ROLLBACK TO SAVEPOINT q")
+            errors.append(InputError(where, f"could not read {name} (skipped): {reason}"))
+            continue
+        ran += 1
+        for hit in fn(rows, ctx):
+            located.append(Located(hit, where, 0, 0, 0, 0, hit.object or "", "catalog", None, 0))
+    conn.rollback()  # read only: nothing to keep
+    return ran, version
 
 
 def capture(dsn: str, out) -> int:

@@ -66,7 +66,7 @@ class CaptureError:
 
 
 # "duration: 0.2 ms  statement: SELECT …", "execute <unnamed>: …", "execute S_1: …"
-_MESSAGE = re.compile(r"(?:duration: (?P<ms>[\d.]+) ms\s+)?(?P<kind>statement|execute (?P<name>[^:]*)|parse [^:]*|bind [^:]*):"
+_MESSAGE = re.compile(r"(?:duration: (?P<ms>\d+(?:\.\d+)?) ms\s+)?(?P<kind>statement|execute (?P<name>[^:]*)|parse [^:]*|bind [^:]*):"
                       r" (?P<sql>.*)", re.S)
 _PARAM = re.compile(r"\$(\d+) = (NULL|'(?:[^']|'')*')", re.S)
 _SEVERITY = re.compile(r"(?P<sev>LOG|ERROR|STATEMENT|DETAIL|HINT|WARNING|FATAL|PANIC|NOTICE|CONTEXT|INFO|"
@@ -205,6 +205,8 @@ def parse_params(detail: str) -> list | None:
     for m in _PARAM.finditer(detail):
         v = m.group(2)
         out[int(m.group(1))] = None if v == "NULL" else v[1:-1].replace("''", "'")
+    if out and max(out) > 65535:  # PostgreSQL's own bound on $n: a mangled line, not parameters
+        return None
     return [out.get(i) for i in range(1, max(out) + 1)] if out else []
 
 
@@ -296,8 +298,11 @@ def _stderr(fh, prefix: re.Pattern | None = None) -> Iterator[Event | CaptureErr
                 if ctx["time"] is None and g.get("epoch"):
                     import datetime
 
-                    ctx["time"] = datetime.datetime.fromtimestamp(float(g["epoch"]), datetime.timezone.utc
-                                                                  ).strftime("%Y-%m-%d %H:%M:%S.%f+00")
+                    try:
+                        ctx["time"] = datetime.datetime.fromtimestamp(float(g["epoch"]), datetime.timezone.utc
+                                                                      ).strftime("%Y-%m-%d %H:%M:%S.%f+00")
+                    except (OverflowError, OSError, ValueError):  # a clock far outside any real one
+                        ctx["time"] = None
                 m = _SEVERITY.match(line, pm.end())
                 current = [n, session, m.group("sev"), m.group("msg"), ctx]
                 continue
