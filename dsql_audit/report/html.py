@@ -8,7 +8,6 @@ point at a filtered view (and the browser test drives them that way)."""
 from __future__ import annotations
 
 import html
-import json
 from collections import Counter
 
 from dsql_audit import __version__
