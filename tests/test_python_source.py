@@ -244,3 +244,16 @@ def test_real_code_false_positives_stay_fixed(tmp_path):
         "    conn.execute(text('DELETE FROM pages WHERE id IN :ids'), {'ids': ids})\n")
     findings = scan([str(tmp_path)]).findings
     assert not [(f.name, f.line, f.message) for f in findings if f.severity.name != "info"]
+
+
+def test_scanned_code_is_never_run(tmp_path):
+    """Sources are parsed, never imported or executed: a module that would write a file at import time (and a
+    setup.py, a conftest.py, a migration) leaves no trace."""
+    marker = tmp_path / "executed"
+    payload = f"import psycopg\nopen({str(marker)!r}, 'w').write('ran')\ncur.execute('TRUNCATE t')\n"
+    for name in ("app/models.py", "setup.py", "conftest.py", "app/migrations/0001_x.py", "alembic/versions/1.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(payload)
+    result = scan([str(tmp_path)])
+    assert not marker.exists()
+    assert sum(f.name == "truncate" for f in result.findings) == 5  # and every file was read

@@ -391,3 +391,32 @@ def test_target_that_drops_connections_is_reconnected_and_nothing_is_written_twi
         rows = [r[0] for r in c.execute("SELECT id FROM marks ORDER BY id")]
     # 5 ran once though its answer was lost (never re-sent); 11 died with its transaction; 12 was never sent
     assert rows == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13, 14, 15]
+
+
+def test_clock_jumps_in_a_log_keep_each_sessions_order(tmp_path):
+    """Timestamps that jump back an hour, forward a day and back to 1970: statements of one session still run
+    in log order (the INSERT finds the table created 'after' it); the day-long gap is judged as what it
+    says — a connection open past DSQL's 60 minutes — and nothing else is reported."""
+    log = tmp_path / "clock.log"
+    log.write_text(
+        "2026-01-05 10:00:00.000 UTC [100] app@postgres LOG:  statement: CREATE TABLE jumps (id int PRIMARY KEY, v int)\n"
+        "2026-01-05 09:00:00.000 UTC [100] app@postgres LOG:  statement: INSERT INTO jumps VALUES (1, 1)\n"
+        "2026-01-05 09:00:00.500 UTC [200] app@postgres LOG:  statement: SELECT 1\n"
+        "2026-01-06 23:00:00.000 UTC [100] app@postgres LOG:  statement: UPDATE jumps SET v = 2 WHERE id = 1\n"
+        "1970-01-01 00:00:00.000 UTC [100] app@postgres LOG:  statement: DELETE FROM jumps WHERE id = 1\n")
+    result = replay([str(log)])
+    assert not result.errors
+    assert [(f.line, f.name) for f in result.findings] == [(4, "connection-lifetime")]
+
+
+def test_a_log_with_mixed_encodings_is_replayed_whole(tmp_path):
+    """A Latin-1 byte in a UTF-8 log (clients with different client_encoding): every statement is still
+    replayed, at its own line, and nothing is lost after the odd byte."""
+    log = tmp_path / "enc.log"
+    log.write_bytes(b"2026-01-05 10:00:00.000 UTC [100] app@postgres LOG:  statement: CREATE TABLE enc (id int PRIMARY KEY, v text)\n"
+                    b"2026-01-05 10:00:01.000 UTC [100] app@postgres LOG:  statement: INSERT INTO enc VALUES (1, 'caf\xe9')\n"
+                    b"2026-01-05 10:00:02.000 UTC [100] app@postgres LOG:  statement: INSERT INTO enc VALUES (2, 'caf\xc3\xa9')\n"
+                    b"2026-01-05 10:00:03.000 UTC [100] app@postgres LOG:  statement: TRUNCATE enc\n")
+    result = replay([str(log)])
+    assert result.stats.statements == 4 and not result.errors
+    assert [(f.line, f.name) for f in result.findings] == [(4, "truncate")]

@@ -610,3 +610,49 @@ def test_a_client_vanishing_mid_protocol_has_its_work_rolled_back(server, how):
         assert c.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,)
         c.execute(f"INSERT INTO {table} VALUES (1)")  # and nothing was left holding the table
         assert c.execute(f"SELECT count(*) FROM {table}").fetchone() == (1,)
+
+
+@pytest.fixture()
+def small_disk(tmp_path):
+    """A 72 MB filesystem of its own (tmpfs), for disk-full faults; needs root and a mount namespace that
+    allows it (CI's containers do)."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=72m,mode=1777", "tmpfs", str(mnt)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root and mount permission)")
+    tmp_path.chmod(0o755)
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_disk_full_in_the_data_dir_is_a_clear_error_and_serve_goes_on(small_disk):
+    with Engine(data_dir=str(small_disk / "data"), job_latency=0.1) as engine:
+        srv = Server(engine, port=0).start()
+        try:
+            with connect(srv, autocommit=True) as c:
+                c.execute("CREATE TABLE big (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), pad text)")
+                with pytest.raises(psycopg.errors.DiskFull, match="No space left on device"):
+                    for _ in range(400):  # 2,000 rows a statement: under DSQL's 3,000-row transaction limit
+                        c.execute("INSERT INTO big (pad) SELECT repeat(md5(random()::text), 60) "
+                                  "FROM generate_series(1, 2000)")
+            with connect(srv, autocommit=True) as c:  # serve goes on; freeing space makes writes work again
+                assert c.execute("SELECT count(*) FROM big").fetchone()[0] > 0
+                c.execute("DROP TABLE big")
+                c.execute("CREATE TABLE small (id int PRIMARY KEY)")
+                c.execute("INSERT INTO small VALUES (1)")
+        finally:
+            srv.stop()
+
+
+def test_serve_on_a_full_disk_refuses_to_start_with_a_clear_message(small_disk):
+    filler = small_disk / "filler"
+    with open(filler, "wb") as fh:  # fill the filesystem
+        try:
+            while True:
+                fh.write(b"\0" * (1 << 20))
+        except OSError:
+            pass
+    r = subprocess.run([sys.executable, "-m", "dsql_audit", "serve", "--port", "0", "--data-dir",
+                        str(small_disk / "data")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "cannot start the engine" in r.stderr and "Traceback" not in r.stderr
