@@ -91,19 +91,21 @@ def test_foreign_keys_follow_the_profile():
     assert any("refused foreign keys before 2026-08-26" in f.message for f in result.findings)
 
 
+def _django_migration(root, *operations: str) -> None:
+    """app/migrations/0001_initial.py holding these operations (one line each)."""
+    (root / "app" / "migrations").mkdir(parents=True)
+    (root / "app" / "migrations" / "0001_initial.py").write_text(
+        "from django.db import migrations, models\n\n\nclass Migration(migrations.Migration):\n    operations = [\n"
+        + "".join(f"        {op}\n" for op in operations) + "    ]\n")
+
+
+ADD_INDEX = "migrations.AddIndex(model_name='note', index=models.Index(fields=['body'], name='note_body')),"
+
+
 def test_an_adapter_downgrades_exactly_what_it_handles(tmp_path):
-    (tmp_path / "app" / "migrations").mkdir(parents=True)
-    (tmp_path / "app" / "migrations" / "0001_initial.py").write_text(
-        "from django.db import migrations, models\n\n\n"
-        "class Migration(migrations.Migration):\n"
-        "    operations = [\n"
-        "        migrations.CreateModel(name='Note', fields=[\n"
-        "            ('id', models.BigAutoField(primary_key=True)),\n"
-        "            ('body', models.TextField()),\n"
-        "            ('ip', models.GenericIPAddressField()),\n"
-        "        ]),\n"
-        "        migrations.AddIndex(model_name='note', index=models.Index(fields=['body'], name='note_body')),\n"
-        "    ]\n")
+    _django_migration(tmp_path, "migrations.CreateModel(name='Note', fields=[('id', models.BigAutoField("
+                                "primary_key=True)), ('body', models.TextField()), ('ip', "
+                                "models.GenericIPAddressField())]),", ADD_INDEX)
     (tmp_path / "settings.py").write_text(
         "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql', 'NAME': 'x'}}\n")
     plain = {(f.name, f.severity.name) for f in scan([str(tmp_path)]).findings}
@@ -127,13 +129,7 @@ def test_an_adapter_downgrades_exactly_what_it_handles(tmp_path):
     ("Pipfile", "[packages]\naurora-dsql-django = \"*\"\n"),
 ])
 def test_an_adapter_named_only_in_a_dependency_manifest_is_found(tmp_path, manifest, text):
-    (tmp_path / "app" / "migrations").mkdir(parents=True)
-    (tmp_path / "app" / "migrations" / "0001_initial.py").write_text(
-        "from django.db import migrations, models\n\n\n"
-        "class Migration(migrations.Migration):\n"
-        "    operations = [\n"
-        "        migrations.AddIndex(model_name='note', index=models.Index(fields=['body'], name='note_body')),\n"
-        "    ]\n")
+    _django_migration(tmp_path, ADD_INDEX)
     before = scan([str(tmp_path)])
     assert [(f.name, f.severity.name) for f in before.findings] == [("sync-index", "error")] and not before.adapters
     (tmp_path / manifest).write_text(text)
