@@ -110,6 +110,22 @@ class Finding:
         self.fingerprint = _digest(basis.encode(), digest_size=10).hexdigest()
         return self.fingerprint
 
+    @classmethod
+    def from_json(cls, d: dict) -> "Finding":
+        """The inverse of to_json (a saved report read back by `dsql-audit report`)."""
+        dsql = d.get("dsql_error") or {}
+        f = cls(rule=d["rule"], name=d["name"], severity=Severity.parse(d["severity"]), category=d["category"],
+                message=d["message"], path=d["path"], line=int(d["line"]), column=int(d.get("column", 1)),
+                end_line=int(d.get("end_line", d["line"])), end_column=int(d.get("end_column", 1)),
+                source=d.get("source", "sql"), object=d.get("object"), snippet=d.get("snippet") or "",
+                fix=d.get("fix") or "", docs=d.get("docs") or "", sqlstate=dsql.get("sqlstate"),
+                dsql_message=dsql.get("message"), framework=d.get("framework"),
+                occurrences=int(d.get("calls", d.get("occurrences", 1))), fingerprint=d.get("fingerprint", ""),
+                queryid=d.get("queryid"), transaction=d.get("transaction"))
+        if not f.fingerprint:
+            f.compute_fingerprint()
+        return f
+
     def to_json(self) -> dict:
         out = {
             "rule": self.rule,

@@ -37,6 +37,7 @@ from dsql_audit.engine.gate import analyse_text, refusals, transaction_message
 from dsql_audit.engine.jobs import (JOB_LATENCY, Job, JobRunner, concurrent_build, default_index_name,
                                     index_probe)
 from dsql_audit.profile import Profile, load_profile
+from dsql_audit.secrets import mask
 from dsql_audit.sqltext import blank_literals, split_text, where_clause
 
 DSQL_SERVER_VERSION = "16.15"  # SHOW server_version on a real cluster (probe env_server_version_setting)
@@ -348,8 +349,6 @@ class Engine:
 
     def record(self, session: "Session", statement: str, sqlstate: str, message: str, slug: str,
                variant: str | None = None) -> dict:
-        from dsql_audit.secrets import mask
-
         rule = load_catalog().get(slug)
         finding = {"rule": slug, "code": rule.code if rule else None, "variant": variant,
                    "sqlstate": sqlstate, "message": message, "statement": mask(statement),

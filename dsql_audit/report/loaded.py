@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from dsql_audit.model import Finding, InputError, Severity
+from dsql_audit.model import Finding, InputError
 from dsql_audit.profile import load_profile
 
 _SUMMED = ("statements", "sessions", "calls", "calls_affected", "time_ms", "time_affected_ms",
@@ -36,21 +36,6 @@ class LoadedReplayResult(LoadedResult):
         return self.replay
 
 
-def finding_from_json(d: dict) -> Finding:
-    dsql = d.get("dsql_error") or {}
-    f = Finding(rule=d["rule"], name=d["name"], severity=Severity.parse(d["severity"]), category=d["category"],
-                message=d["message"], path=d["path"], line=int(d["line"]), column=int(d.get("column", 1)),
-                end_line=int(d.get("end_line", d["line"])), end_column=int(d.get("end_column", 1)),
-                source=d.get("source", "sql"), object=d.get("object"), snippet=d.get("snippet") or "",
-                fix=d.get("fix") or "", docs=d.get("docs") or "", sqlstate=dsql.get("sqlstate"),
-                dsql_message=dsql.get("message"), framework=d.get("framework"),
-                occurrences=int(d.get("calls", d.get("occurrences", 1))), fingerprint=d.get("fingerprint", ""),
-                queryid=d.get("queryid"), transaction=d.get("transaction"))
-    if not f.fingerprint:
-        f.compute_fingerprint()
-    return f
-
-
 def load_results(paths: list[str]) -> LoadedResult:
     """Read and merge saved JSON reports. Raises ValueError naming the file on anything unreadable."""
     findings, errors, seen = [], [], set()
@@ -69,7 +54,7 @@ def load_results(paths: list[str]) -> LoadedResult:
             raise ValueError(f"{path}: not a dsql-audit JSON result (no findings list or profile)")
         try:
             for d in data["findings"]:
-                f = finding_from_json(d)
+                f = Finding.from_json(d)
                 key = json.dumps(d, sort_keys=True)
                 if key not in seen:  # the same finding saved twice (two runs over one file) is shown once
                     seen.add(key)
