@@ -53,10 +53,10 @@ def scripted_engine():
 
 
 class StatementLog:
-    """The embedded PostgreSQL with log_statement=all: ``text()`` is what its stderr log got since the start
-    (a real capture, written by PostgreSQL itself)."""
+    """The embedded PostgreSQL with log_statement=all (or ``statements``; ``prefix`` sets log_line_prefix):
+    ``text()`` is what its stderr log got since the start (a real capture, written by PostgreSQL itself)."""
 
-    def __init__(self, data_dir):
+    def __init__(self, data_dir, statements: str = "all", prefix: str | None = None):
         import time
 
         import psycopg
@@ -66,7 +66,9 @@ class StatementLog:
         self.engine = Engine(data_dir=str(data_dir)).start()
         self.log = self.engine._server.log
         with psycopg.connect(self.engine.uri, autocommit=True) as c:
-            c.execute("ALTER SYSTEM SET log_statement = 'all'")
+            c.execute(f"ALTER SYSTEM SET log_statement = '{statements}'")
+            if prefix is not None:
+                c.execute(f"ALTER SYSTEM SET log_line_prefix = '{prefix}'")
             c.execute("SELECT pg_reload_conf()")
         time.sleep(0.3)
         self.start = self.log.stat().st_size

@@ -354,3 +354,48 @@ def test_truncate_becomes_a_batched_delete_in_the_plan(tmp_path):
             s.execute(f"INSERT INTO public.jobs SELECT g, 'x' FROM generate_series({start + 1}, {start + 1000}) g")
         deleted = [s.execute(batch).command_tag for _ in range(4)]
     assert deleted == ["DELETE 3000", "DELETE 3000", "DELETE 1000", "DELETE 0"]
+
+
+ROUTINES = FIXTURES / "convert" / "routines_dump.sql"
+
+
+def test_the_routines_fixture_is_valid_postgresql():
+    """The fixture is what a real PostgreSQL accepts (so what convert fixes is a DSQL difference, not a typo)."""
+    from dsql_audit.engine import Engine
+
+    with Engine() as engine, psycopg.connect(engine.uri, autocommit=True) as c:
+        c.execute(ROUTINES.read_text())
+        assert c.execute("SELECT count(*) FROM pg_proc WHERE pronamespace = 'app'::regnamespace").fetchone()[0] == 6
+
+
+def test_functions_and_views_resolve_their_names_and_load_in_dependency_order(tmp_path):
+    r, out = _convert(tmp_path, ROUTINES)
+    assert r.returncode == 0, r.stderr + r.stdout
+    plan = _plan(out)
+    assert plan["check"]["rejected"] == 0 and plan["refused_after_conversion"] == []
+    sql = (out / "schema.sql").read_text()
+    # pg_dump's order was current_user_name before current_user_id: DSQL needs the callee first
+    assert sql.index("FUNCTION app.current_user_id()") < sql.index("FUNCTION app.current_user_name()")
+    assert sql.index("CREATE TABLE app.users") < sql.index("FUNCTION app.current_user_name()")
+    assert "FROM app.users WHERE id = app.current_user_id()" in sql  # the body, qualified
+    assert "RETURNS SETOF app.users" in sql
+    assert 'COLLATE "C"' in sql and "caseless" not in sql  # DSQL has only C
+    assert "kind char DEFAULT" in sql and '"char"' not in sql  # DSQL: "datatype char not supported"
+    assert sql.index("VIEW app.json") < sql.index("VIEW app.whoami")
+    assert "app.current_user_name() AS who" in sql
+    assert "AS pg_catalog.json) AS doc" in sql  # the built-in type, not the view named json
+    moved = {(p["kind"], p["object"]): p["why"] for p in plan["plan"] if p["action"] == "moved"}
+    assert "app.pair, a composite type" in moved[("function", "app.point_of")]
+    assert "user-defined aggregate" in moved[("function", "app.all_names")]
+    # what loads in the converted schema behaves: the engine runs the view and the functions
+    from dsql_audit.engine import Engine
+    from dsql_audit.engine.script import load_sql_file
+
+    with Engine() as engine:
+        ok, refused = load_sql_file(engine, str(out / "schema.sql"), lambda line: None)
+        assert ok > 0 and refused == []
+        s = engine.session()
+        s.execute("INSERT INTO app.users VALUES (1, 'ada', 'u')")
+        assert s.execute("SELECT who FROM app.whoami").rows == [("ada",)]
+        assert s.execute("SELECT id FROM app.users_named('ada')").rows == [(1,)]
+        s.close()

@@ -115,6 +115,9 @@ def _load_and_prove(conv: Conversion, b, steps: list, late: list, log) -> None:
                     session.execute("ROLLBACK")
                 return e
 
+        # functions and views already in the plan: what reads or calls them cannot load either
+        lost = {p.object.lower() for p in conv.plan if p.kind in ("function", "view", "procedure")}
+
         def run(step: Step) -> None:
             e = attempt(step.sql)
             if e is None:
@@ -124,9 +127,14 @@ def _load_and_prove(conv: Conversion, b, steps: list, late: list, log) -> None:
                 kept.append(step)
                 return
             conv.refused.append((step, e.sqlstate, e.message))
-            conv.plan.append(PlanItem(step.kind, step.object, "moved",
-                                      f"the converted statement is still refused: {e.sqlstate} {e.message}",
-                                      "port it by hand", step.origin, 1, {"statement": step.sql}))
+            lost.add(step.object.lower())
+            gone = sorted(step.deps & lost)
+            why = f"the converted statement is still refused: {e.sqlstate} {e.message}"
+            if gone:
+                why = f"it needs {gone[0]}, which is in the plan too ({e.sqlstate} {e.message})"
+            conv.plan.append(PlanItem(step.kind, step.object, "moved", why,
+                                      f"port {gone[0]} first, then create this" if gone else "port it by hand",
+                                      step.origin, 1, {"statement": step.sql}))
             log(f"refused after conversion: {step.kind} {step.object}: {e.sqlstate} {e.message}")
 
         for step in steps:

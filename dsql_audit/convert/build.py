@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 
-from pglast import ast
+from pglast import ast, enums
 from pglast.stream import RawStream
 
 from dsql_audit.convert import types as T
@@ -87,6 +87,10 @@ class Builder:
             handler(stmt, origin)
         elif kind in _MOVE and _MOVE[kind] is not None:
             pk, why, todo, hours = _MOVE[kind]
+            if isinstance(stmt, ast.DefineStmt) and stmt.kind == enums.ObjectType.OBJECT_AGGREGATE:
+                name = names_of(stmt.defnames)
+                name = ".".join(name if len(name) > 1 else [self.search_path[0]] + name).lower()
+                self.schema.routines[name] = (stmt, origin, "aggregate")  # what calls it cannot carry over
             self.schema.plan.append(PlanItem(pk, _object_name(stmt), "moved", why, todo, origin, hours))
         elif kind in _SKIP:
             label = _SKIP[kind]
@@ -535,6 +539,7 @@ class Builder:
 
     def _ViewStmt(self, s, origin):
         self.schema.views[qname(s.view)] = (s, origin)
+        self.schema.paths[id(s)] = tuple(self.search_path)
 
     def _CreateTableAsStmt(self, s, origin):
         from dsql_audit.convert import routines

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pglast import ast, enums
 from pglast.stream import RawStream
@@ -26,6 +26,7 @@ class Step:
     sql: str
     origin: Origin | None = None
     node: object = None  # table steps: (Table, inline foreign keys), for a degraded retry
+    deps: set = field(default_factory=set)  # functions and views: the functions/views it reads or calls
 
 
 def _sql(node) -> str:
@@ -77,17 +78,49 @@ class Emitter:
         for name, (s, origin) in sch.sequences.items():
             self.steps.append(Step("sequence", name, _sql(s), origin))
         self._tables()
-        for s, origin in sch.functions:
-            name = ".".join(names_of(s.funcname))
-            self.steps.append(Step("function", name, _sql(s), origin))
+        self._functions_and_views()
+        self._indexes()
+        return self.steps
+
+    # -- SQL functions and views: names resolved, each after what it reads or calls ------------------------
+    def _functions_and_views(self) -> None:
+        from dsql_audit.convert import bodies
+
+        sch = self.sch
+        resolver = bodies.Resolver(sch)
+        pending: dict = {}  # key → (kind, name, stmt, origin)
+        deps: dict = {}
+        for i, (s, origin) in enumerate(sch.functions):
+            name = ".".join(names_of(s.funcname)).lower()
+            path = sch.paths.get(id(s), ("public",))
+            needs, blocker = bodies.prepare_function(resolver, self.scrub, s, path)
+            gone = bodies.missing_type(sch, s)
+            if gone:
+                sch.plan.append(PlanItem("function", name, "moved", f"its signature uses {gone[0]}, a {gone[1]} type "
+                                         "DSQL does not have (columns of it became jsonb or text)", "rewrite it over "
+                                         "the replacement type, or compute it in the application", origin, 1,
+                                         {"statement": _sql(s)}))
+                continue
+            if blocker:
+                self._blocked("function", name, blocker, origin, None, drop_object=True)
+                continue
+            key = ("function", name, i)
+            pending[key] = ("function", name, s, origin)
+            deps[key] = needs
         for name, (s, origin) in sch.views.items():
+            resolver.qualify(s.query, sch.paths.get(id(s), ("public",)))
             blocker = self.scrub.fix(s.query)
             if blocker:
                 self._blocked("view", name, blocker, origin, None, drop_object=True)
                 continue
-            self.steps.append(Step("view", name, _sql(s), origin))
-        self._indexes()
-        return self.steps
+            key = ("view", name, 0)
+            pending[key] = ("view", name, s, origin)
+            deps[key] = resolver.depends_on(s.query)
+        for key in bodies.ordered(list(pending), deps):
+            kind, name, s, origin = pending[key]
+            step = Step(kind, name, _sql(s), origin)
+            step.deps = {d[1] for d in deps[key] if d[:2] != key[:2]}
+            self.steps.append(step)
 
     # -- tables and foreign keys -------------------------------------------------------------------------
     def _tables(self) -> None:
@@ -150,8 +183,9 @@ class Emitter:
     def _blocked(self, kind: str, what: str, fn: str, origin, node, drop_object: bool = False) -> None:
         routine = self.sch.routines.get(fn) or self.sch.routines.get(f"public.{fn}")
         lang = routine[2] if routine else "extension"
-        why = (f"calls {fn}(), {'a ' + lang + ' function' if routine else 'an extension function'} DSQL will not "
-               f"have")
+        callee = "a user-defined aggregate" if lang == "aggregate" else f"a {lang} function" if routine else \
+            "an extension function"
+        why = f"calls {fn}(), {callee} DSQL will not have"
         todo = {"default": "compute the value in the application when inserting",
                 "constraint": "check the rule in the application before writing (or rewrite it without the "
                               "function)",

@@ -56,6 +56,9 @@ class Scrubber:
         for n in walk(expr):
             if isinstance(n, ast.TypeName):
                 self._cast_type(n)
+            elif isinstance(n, ast.CollateClause) and names_of(n.collname)[-1:] not in (["C"], ["POSIX"],
+                                                                                           ["default"]):
+                n.collname = (ast.String(sval="C"),)  # DSQL has only the C collation; the input's did not carry
             elif isinstance(n, ast.A_Expr) and isinstance(n.name, tuple) and len(n.name) > 1:
                 n.name = n.name[-1:]  # OPERATOR(public.~) → ~ : the built-in operator on text
             elif isinstance(n, ast.FuncCall):

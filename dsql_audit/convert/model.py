@@ -105,6 +105,7 @@ class Schema:
     skipped: dict = field(default_factory=dict)  # statement kind → count (data, settings, grants …)
     routines: dict = field(default_factory=dict)  # qualified function name → (stmt, Origin, language)
     matviews: list = field(default_factory=list)  # (name, query, Origin, materialized?): tables made later
+    paths: dict = field(default_factory=dict)  # id(function or view statement) → the search_path it was read under
 
     def note(self, origin: Origin | None, text: str) -> None:
         self.notes.append((origin, text))

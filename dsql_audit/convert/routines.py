@@ -83,6 +83,7 @@ def function(b, s, origin) -> None:
     if lang == "sql":
         s.replace = False
         sch.functions.append((s, origin))
+        sch.paths[id(s)] = tuple(b.search_path)
         return
     returns = ".".join(names_of(s.returnType.names)) if s.returnType is not None else ""
     if returns.endswith("trigger"):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from dsql_audit.catalog import load_catalog
 from dsql_audit.model import Finding, InputError, Severity
-from dsql_audit.replay.captures import CaptureError, Event, TableSize, detect_format, read_capture
+from dsql_audit.replay.captures import CaptureError, Event, TableSize, detect_format, mark_transactions, read_capture
 from dsql_audit.secrets import mask
 from dsql_audit.sqltext import blank_literals, where_clause
 
@@ -75,6 +75,7 @@ class ReplayStats:
     schema_statements: int = 0
     schema_refused: int = 0
     seeded_rows: int = 0
+    transactions_rebuilt: int = 0  # opened by replay from shared virtual transaction ids (no BEGIN logged)
 
 
 @dataclass
@@ -109,7 +110,8 @@ class ReplayResult:
                "largest_transactions": sorted(s.transactions, key=lambda x: -x["rows"])[:10],
                "longest_transactions": sorted(s.transactions, key=lambda x: -x["seconds"])[:10],
                "schema": {"statements": s.schema_statements, "refused": s.schema_refused},
-               "seeded_rows": s.seeded_rows, "formats": s.by_format}
+               "seeded_rows": s.seeded_rows, "transactions_rebuilt": s.transactions_rebuilt,
+               "formats": s.by_format}
         if self.target is not None:
             out["target"] = self.target
         return out
@@ -184,6 +186,7 @@ def replay(paths: list[str], *, profile: str | None = None, schema: str | None =
             stats.seeded_rows = sum(table_rows.values())
         judge = WorkloadJudge(engine, resolve=bool(schema), table_rows=table_rows)
         sessions: dict = {}  # (capture, captured session) → engine session, least recently used first
+        rebuilt: set = set()  # sessions in a transaction replay opened from virtual transaction ids
         seen_sessions: set = set()
         pgss_affected: set = set()  # (capture, line) of pg_stat_statements entries with a finding
         pgss_time: dict = {}  # (capture, line) → total time, for findings made at the end
@@ -228,6 +231,13 @@ def replay(paths: list[str], *, profile: str | None = None, schema: str | None =
                         stats.sessions += 1
                 sessions[key] = s
                 params = None if item.params is None else [None if p is None else p.encode() for p in item.params]
+                if item.continues and not s.in_txn and not _TXN_CONTROL.match(item.sql):
+                    # the log shows no BEGIN (log_statement = mod), but the next statement shares this vxid
+                    s.execute("BEGIN")
+                    rebuilt.add(key)
+                    stats.transactions_rebuilt += 1
+                    if remote is not None:
+                        remote.execute(key, "BEGIN", None)
                 shape = (s.rows, s.bytes, s.started, s.in_txn and not s.aborted)
                 outcome = None
                 try:
@@ -239,6 +249,16 @@ def replay(paths: list[str], *, profile: str | None = None, schema: str | None =
                     outcome = e
                     if item.sql.strip().rstrip(";").upper() in ("COMMIT", "END", "COMMIT WORK", "END WORK"):
                         _keep_transaction(stats, path, item, shape, clock.now, f"failed {e.sqlstate}")
+                if key in rebuilt and not item.continues:  # its last logged statement: the rebuilt COMMIT
+                    rebuilt.discard(key)
+                    if s.in_txn:
+                        end = _rebuilt_commit(s, stats, path, item, clock.now)
+                        if remote is not None:
+                            from dsql_audit.replay.target import Outcome
+
+                            remote.compare(path, item.line, "COMMIT -- rebuilt from the virtual transaction id",
+                                           Outcome(end.sqlstate, end.message) if end else Outcome(),
+                                           remote.execute(key, "COMMIT", None))
                 new = engine.findings[before:]
                 if owned:
                     del engine.findings[before:]  # consumed here: a long log must not grow the engine's list
@@ -399,6 +419,27 @@ class _Pacer:
             self.sleep(delay)
 
 
+_TXN_CONTROL = re.compile(r"\s*(BEGIN|START\s+TRANSACTION|COMMIT|END|ROLLBACK|ABORT|PREPARE\s+TRANSACTION|SAVEPOINT|"
+                          r"RELEASE)\b", re.I)
+
+
+def _rebuilt_commit(s, stats: ReplayStats, path: str, ev: Event, now: float):
+    """COMMIT a transaction replay opened from virtual transaction ids, after its last logged statement;
+    the DsqlError it ends with (an OCC loss, a bound), or None."""
+    from dsql_audit.engine import DsqlError
+
+    shape = (s.rows, s.bytes, s.started, not s.aborted)
+    try:
+        r = s.execute("COMMIT")
+    except DsqlError as e:
+        _keep_transaction(stats, path, ev, shape, now, f"failed {e.sqlstate}")
+        return e
+    if r.command_tag == "COMMIT":
+        stats.transactions_committed += 1
+        _keep_transaction(stats, path, ev, shape, now, "committed")
+    return None
+
+
 def _keep_transaction(stats: ReplayStats, path: str, ev: Event, shape, now: float, outcome: str) -> None:
     """Remember an ended explicit transaction if it is among the largest or longest so far (bounded)."""
     rows, size, started, open_ = shape
@@ -431,7 +472,7 @@ def _merged(paths, fmt, stats, errors, prefix=None):
     def stream(n, path, kind):
         last = float("-inf")
         try:
-            for item in read_capture(path, kind, prefix=prefix):
+            for item in mark_transactions(read_capture(path, kind, prefix=prefix)):
                 at = capture_seconds(getattr(item, "time", None))
                 last = at if at is not None and at > last else last
                 yield (last, n), (path, kind, item)

@@ -47,6 +47,7 @@ class Event:
     mean_ms: float | None = None
     max_ms: float | None = None
     protocol: str = "simple"  # simple | extended
+    continues: bool = False  # the session's next logged statement has the same virtual transaction id
 
 
 @dataclass
@@ -76,6 +77,7 @@ _SYSLOG_PART = re.compile(r"\[\d+-(\d+)\] (?P<rest>.*)$")
 _TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d+)?(?: ?[A-Z]{2,5}|[+-]\d\d(?::?\d\d)?)?")
 _SESSION_ID = re.compile(r"\b([0-9a-f]{6,}\.[0-9a-f]+)\b")  # %c
 _PID = re.compile(r"\[(\d+)\]")  # %p in brackets
+_VXID = re.compile(r"(?<![\w/.:-])(\d+/\d+)(?![\w/.:-])")  # %v: backend/local transaction number
 _USER_DB = re.compile(r"(?:user=(?P<user>[^,\s]*))|(?:db=(?P<db>[^,\s]*))|(?:app=(?P<app>[^,\s]*))")
 
 # csvlog columns by count (PostgreSQL 9.0: 23; 13: +backend_type 24; 14: +leader_pid, query_id 26)
@@ -312,6 +314,9 @@ def _stderr(fh, prefix: re.Pattern | None = None) -> Iterator[Event | CaptureErr
         session = sid.group(1) if sid else pid.group(1) if pid else prefix_text.strip() or None
         ts = _TIMESTAMP.match(prefix_text.lstrip())
         ctx = {"time": ts.group(0) if ts else None}
+        vx = _VXID.search(prefix_text, ts.end() if ts else 0)
+        if vx is not None:
+            ctx["vxid"] = vx.group(1)
         for um in _USER_DB.finditer(prefix_text):
             if um.group("user"):
                 ctx["user"] = um.group("user")
@@ -627,3 +632,35 @@ def _sql(fh) -> Iterator[Event | CaptureError]:
                 text = _PGBENCH_VAR.sub(lambda m: str(variables[m.group(1)]) if m.group(1) in variables
                                         else m.group(0), text)
             yield Event(line=st.line, sql=text, session="script")
+
+
+VXID_WINDOW = 10_000  # events held back while a session's next statement is awaited (bounded memory)
+
+
+def mark_transactions(items, window: int = VXID_WINDOW):
+    """Log events with ``continues`` set from their virtual transaction ids (%v, csvlog, jsonlog): True when
+    the same session's next logged statement ran in the same transaction. With log_statement = mod or ddl
+    no BEGIN or COMMIT is logged, yet the writes of one transaction share a vxid — this is what lets replay
+    rebuild those transactions. Order is kept; an event waits (at most ``window`` events) for its session's
+    next statement, and one still waiting then, or at the end, is the last of its transaction."""
+    from collections import deque
+
+    pending: deque = deque()  # [item, resolved]
+    waiting: dict = {}  # session → its entry awaiting the session's next statement
+    for item in items:
+        entry = [item, True]
+        if isinstance(item, Event) and item.vxid and item.session and not item.vxid.endswith("/0"):
+            prev = waiting.pop(item.session, None)
+            if prev is not None:
+                prev[0].continues = prev[0].vxid == item.vxid
+                prev[1] = True
+            entry[1] = False
+            waiting[item.session] = entry
+        pending.append(entry)
+        while pending and (pending[0][1] or len(pending) > window):
+            head = pending.popleft()
+            if not head[1] and waiting.get(head[0].session) is head:
+                del waiting[head[0].session]
+            yield head[0]
+    for entry in pending:
+        yield entry[0]
