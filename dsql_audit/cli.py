@@ -342,6 +342,8 @@ def replay(captures, schema_path, schema_dsn, convert_schema, data_paths, captur
     missing = [c for c in captures if c != "-" and not Path(c).exists()]
     if missing:
         usage(f"no such capture: {', '.join(missing)}")
+    _check_profile(profile_date, usage)
+    _check_output(output, usage)
     if schema_path and schema_dsn:
         usage("give --schema or --schema-from, not both")
     if target_dsn:
@@ -403,18 +405,43 @@ def replay(captures, schema_path, schema_dsn, convert_schema, data_paths, captur
         t = result.target
         err(f"target {t['endpoint']}: {t['statements']:,} statements, {t['errors']:,} errors; "
             f"{t['agreed_with_engine']:,} outcomes as the engine predicted, {t['disagreed_with_engine']:,} not")
-    _report_and_exit(result, fmt, output, fail_on)
+    # nothing could be read from the captures: an input error, whatever else was reported
+    _report_and_exit(result, fmt, output, fail_on, unread=not s.statements and bool(result.errors))
 
 
-def _report_and_exit(result, fmt, output, fail_on) -> None:
-    """Render the result (to a file or stdout) and exit 1 when a finding is at or above --fail-on."""
+def _check_profile(profile_date, usage) -> None:
+    if profile_date in (None, "latest"):
+        return
+    from dsql_audit.profile import load_profile
+
+    try:
+        load_profile(profile_date)
+    except ValueError as exc:
+        usage(str(exc))
+
+
+def _check_output(output, usage) -> None:
+    """-o in a directory that does not exist: said before any work is done, not after."""
+    if output and not Path(output).resolve().parent.is_dir():
+        usage(f"-o {output}: the directory {Path(output).resolve().parent} does not exist")
+
+
+def _report_and_exit(result, fmt, output, fail_on, unread: bool = False) -> None:
+    """Render the result (to a file or stdout) and exit 1 when a finding is at or above --fail-on (2 when
+    ``unread``: the input could not be read at all)."""
     from dsql_audit.report import render
 
     text = render(fmt, result, color=output is None and fmt == "console" and sys.stdout.isatty(), fail_on=fail_on)
     if output:
-        Path(output).write_text(text, encoding="utf-8")
+        try:
+            Path(output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            click.echo(f"dsql-audit: cannot write {output}: {exc.strerror or exc}", err=True)
+            sys.exit(EXIT_USAGE)
     else:
         click.echo(text, nl=False)
+    if unread:
+        sys.exit(EXIT_USAGE)
     if fail_on != "never" and any(f.severity >= Severity.parse(fail_on) for f in result.findings):
         sys.exit(EXIT_FINDINGS)
     sys.exit(EXIT_CLEAN)
@@ -503,14 +530,23 @@ def convert(inputs, outdir, python_retry, write, from_dsn, profile_date, cache, 
     if python_retry:
         from dsql_audit.convert import python_retry as codemod
 
-        changes = codemod.run(list(python_retry), write=write)
+        problems: list = []
+        changes = codemod.run(list(python_retry), write=write, errors=problems)
         for c in changes:
             click.echo(c.diff, nl=False)
+        for path, why in problems:
+            click.echo(f"{path}: {why}", err=True)
         n = sum(len(c.functions) for c in changes)
-        click.echo(f"{n} function(s) in {len(changes)} file(s) wrapped in @retry_on_conflict"
-                   + (" (written)" if write else " (diff only: --write applies it; unsafe fix — a function with "
-                      "side effects outside the database would repeat them)"), err=True)
-        sys.exit(EXIT_CLEAN)
+        if not quiet:
+            click.echo(f"{n} function(s) in {len(changes)} file(s) wrapped in @retry_on_conflict"
+                       + (" (written)" if write else " (diff only: --write applies it; unsafe fix — a function "
+                          "with side effects outside the database would repeat them)"), err=True)
+        sys.exit(EXIT_USAGE if problems else EXIT_CLEAN)
+    if write:
+        click.echo("dsql-audit convert: --write applies --python-retry changes; give --python-retry PATH", err=True)
+        sys.exit(EXIT_USAGE)
+    _check_profile(profile_date, lambda message: (click.echo(f"dsql-audit convert: {message}", err=True),
+                                                   sys.exit(EXIT_USAGE)))
     if not outdir:
         click.echo("dsql-audit convert: -o OUTDIR is required", err=True)
         sys.exit(EXIT_USAGE)
@@ -556,9 +592,14 @@ def convert(inputs, outdir, python_retry, write, from_dsn, profile_date, cache, 
         err(f"{e.path}:{e.line or 0}: {e.message}")
     checked = (f"; check: {conv.check['loaded']:,} statements loaded into the engine, {conv.check['rejected']} "
                f"rejected" if check else "")
-    click.echo(f"{outdir}: {s['steps']:,} DSQL statements from {s['statements_read']:,} read; {s['plan_items']:,} "
-               f"plan items (~{s['effort_hours']:g} h); {s['changes']:,} automatic changes{checked}")
-    sys.exit(EXIT_FINDINGS if check and conv.check.get("rejected") else EXIT_CLEAN)
+    if not quiet:
+        click.echo(f"{outdir}: {s['steps']:,} DSQL statements from {s['statements_read']:,} read; "
+                   f"{s['plan_items']:,} plan items (~{s['effort_hours']:g} h); {s['changes']:,} automatic "
+                   f"changes{checked}")
+    if check and conv.check.get("rejected"):
+        sys.exit(EXIT_FINDINGS)
+    # input that could not be read is not in schema.sql: an input error, though the rest was written
+    sys.exit(EXIT_USAGE if conv.errors else EXIT_CLEAN)
 
 
 @main.command()

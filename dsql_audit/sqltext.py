@@ -99,6 +99,9 @@ class Splitter:
                         state, depth, pos = "/*", 1, m.end()
                         continue
                     if tok == ";":
+                        if started and _inside_atomic(buf, line[seg:at]):
+                            pos = m.end()  # a statement of a BEGIN ATOMIC … END body, as psql reads it
+                            continue
                         if started:
                             buf.append(line[seg:at])
                             raw = RawStatement("".join(buf), start_line, start_col)
@@ -199,6 +202,28 @@ class Splitter:
         if m.group(2):
             rules = frozenset(r.strip().lower() for r in m.group(2).split(",") if r.strip())
         self.suppressions.append(Suppression(lineno, rules, own_line=not line[:idx].strip()))
+
+
+_ROUTINE = re.compile(r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:FUNCTION|PROCEDURE)\b", re.I)
+_ATOMIC = re.compile(r"\bBEGIN\s+ATOMIC\b", re.I)
+_BLOCK_WORDS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|\b(BEGIN|CASE|END)\b", re.I)
+
+
+def _inside_atomic(buf: list, piece: str) -> bool:
+    """Is this ';' inside a SQL-standard function body (CREATE FUNCTION … BEGIN ATOMIC … END)? psql counts
+    BEGIN/CASE against END the same way."""
+    head = buf[0] if buf else piece
+    if not _ROUTINE.match(head):
+        return False
+    text = "".join(buf) + piece
+    m = _ATOMIC.search(text)
+    if m is None:
+        return False
+    depth = 0
+    for w in _BLOCK_WORDS.finditer(text, m.start()):
+        word = (w.group(1) or "").upper()
+        depth += 1 if word in ("BEGIN", "CASE") else -1 if word == "END" else 0
+    return depth > 0
 
 
 def split_text(text: str, **kw) -> list[RawStatement]:

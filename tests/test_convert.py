@@ -60,7 +60,7 @@ def test_shop_dump_converts_to_dsql_ddl_that_loads(shop):
     assert kinds["partitioning"]["details"]["partitions"] == ["public.events_2026"]
     does = {p["object"]: p["details"]["does"] for p in doc["plan"] if p["kind"] == "trigger"}
     assert does == {"public.customers.customers_updated_at": "stamps NEW.updated_at with the current time on every "
-                    "write (an updated_at column)",
+                    "write (an updated_at/created_at column)",
                     "public.orders.orders_count": "keeps a counter in public.customers.order_count up to date"}
 
 
@@ -155,7 +155,7 @@ def test_an_older_profile_moves_foreign_keys_into_the_plan(tmp_path):
     cascade = fks["public.order_lines.order_lines_order_id_fkey"]
     assert cascade["check"] == "SELECT 1 FROM public.orders WHERE id = $1 FOR UPDATE"  # no FOR KEY SHARE then
     assert cascade["on_delete"].startswith("DELETE FROM public.order_lines WHERE order_id = $1")
-    assert "CREATE INDEX ASYNC ON public.sessions (customer_id)" in sql  # the FK columns stay indexed
+    assert "CREATE INDEX ASYNC sessions_customer_id_idx ON public.sessions (customer_id)" in sql  # FK columns indexed, named as PostgreSQL would
 
 
 def test_keys_uuid_and_cache_1(tmp_path):
@@ -211,6 +211,9 @@ def test_apply_scripts_apply_the_schema_over_the_wire(shop, tmp_path):
             assert f"applied {steps} steps" in r.stdout
             with psycopg.connect(srv.dsn, autocommit=True) as c:
                 assert c.execute("SELECT count(*) FROM sys.jobs WHERE status = 'completed'").fetchone() == (5,)
+            again = subprocess.run(["bash", str(shop / "apply.sh"), srv.dsn], capture_output=True, text=True,
+                                   timeout=300, env=env)  # resumable: what is there already is skipped
+            assert again.returncode == 0 and f"applied {steps} steps" in again.stdout, again.stdout + again.stderr
         finally:
             srv.stop()
 
@@ -399,3 +402,89 @@ def test_functions_and_views_resolve_their_names_and_load_in_dependency_order(tm
         assert s.execute("SELECT who FROM app.whoami").rows == [("ada",)]
         assert s.execute("SELECT id FROM app.users_named('ada')").rows == [(1,)]
         s.close()
+
+
+def test_keys_dsql_cannot_hold_and_unnamed_indexes(tmp_path):
+    """jsonb cannot be a key or an index column (DSQL-FACTS); numeric only from 2026-08-25 — a numeric(p,0)
+    key becomes bigint on older profiles. Unnamed indexes get PostgreSQL's name, so apply can find them."""
+    src = tmp_path / "keys.sql"
+    src.write_text("CREATE TABLE public.t (id numeric(10,0) PRIMARY KEY, tags text[] UNIQUE, meta jsonb, "
+                   "price numeric, n int);\nCREATE INDEX t_meta ON public.t (meta);\n"
+                   "CREATE INDEX ON public.t (n);\nCREATE INDEX t_price ON public.t (price);\n")
+    r, out = _convert(tmp_path, src)
+    assert r.returncode == 0, r.stderr
+    sql = (out / "schema.sql").read_text()
+    dropped = {p["object"]: p["why"] for p in _plan(out)["plan"] if p["action"] == "dropped"}
+    assert "tags jsonb," in sql and "UNIQUE" not in sql and "t_meta" not in sql
+    assert "jsonb column (meta)" in dropped["public.t.t_meta"] and "jsonb column (tags)" in dropped["public.t.tags"]
+    assert "CREATE INDEX ASYNC t_n_idx ON public.t (n)" in sql and "t_price ON public.t (price)" in sql
+    r, old = _convert(tmp_path, src, "--profile", "2026-05-01", name="old")
+    sql = (old / "schema.sql").read_text()
+    assert "id bigint PRIMARY KEY" in sql and "t_price" not in sql  # numeric: not a key/index before 2026-08-25
+    assert "tags text UNIQUE" in sql  # no jsonb columns yet: the JSON is text, and text can be a key
+
+
+def test_an_older_profile_checks_references_by_primary_key_and_says_on_update(tmp_path):
+    src = tmp_path / "fk.sql"
+    src.write_text("CREATE TABLE public.a (id bigint PRIMARY KEY, code text UNIQUE);\n"
+                   "CREATE TABLE public.b (id bigint PRIMARY KEY, a_code text REFERENCES public.a(code) "
+                   "ON UPDATE CASCADE ON DELETE CASCADE, a_id bigint REFERENCES public.a(id));\n"
+                   "CREATE INDEX b_a_id ON public.b (a_id);\n"
+                   "CREATE FUNCTION public.unused() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; "
+                   "END $$;\n")
+    r, out = _convert(tmp_path, src, "--profile", "2026-05-01")
+    assert r.returncode == 0, r.stderr
+    plan = _plan(out)["plan"]
+    fks = {p["object"]: p["details"] for p in plan if p["kind"] == "foreign-key"}
+    by_code = fks["public.b.b_a_code_fkey"]
+    # row locks need the full primary key on this profile (DSQL601): find the key, then lock it
+    assert by_code["check"].startswith("SELECT id FROM public.a WHERE code = $1; then SELECT 1 FROM public.a "
+                                       "WHERE id = $1 FOR UPDATE")
+    assert by_code["on_update"].startswith("UPDATE public.b SET a_code = $1 WHERE a_code = $2")
+    sql = (out / "schema.sql").read_text()
+    assert "b_a_code_idx ON public.b (a_code)" in sql and sql.count("(a_id)") == 1  # no duplicate index
+    assert any(p["object"] == "public.unused" and "no trigger" in p["why"] for p in plan)
+
+
+def test_python_retry_reads_any_encoding_and_names_what_it_cannot(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "lat.py").write_bytes("# -*- coding: latin-1 -*-\ndef pay(conn):\n    s = 'caf\xe9'\n"
+                                 "    conn.commit()\n".encode("latin-1"))
+    (src / "blob.py").write_bytes(bytes(range(256)))
+    r = subprocess.run([sys.executable, "-m", "dsql_audit.cli", "convert", "--python-retry", str(src), "--write"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "blob.py: binary file" in r.stderr and "Traceback" not in r.stderr
+    data = (src / "lat.py").read_bytes()
+    assert b"@retry_on_conflict" in data and "caf\xe9".encode("latin-1") in data  # kept in its own encoding
+
+
+def test_convert_usage_errors_exit_2(tmp_path):
+    for args in (["x.sql", "-o", str(tmp_path / "o"), "--profile", "garbage"],
+                 ["x.sql", "-o", str(tmp_path / "o"), "--write"]):
+        r = subprocess.run([sys.executable, "-m", "dsql_audit.cli", "convert", *args], capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == 2 and "Traceback" not in r.stderr, (args, r.stderr)
+    bad = tmp_path / "bad.sql"
+    bad.write_text("CREATE TABLE public.a (id int PRIMARY KEY);\nCREAT TABLE oops;\n")
+    r, out = _convert(tmp_path, bad, name="bad")
+    assert r.returncode == 2  # written, but part of the input could not be read: said, and not exit 0
+    assert "Not read" in (out / "PLAN.md").read_text() and "CREATE TABLE public.a" in (out / "schema.sql").read_text()
+
+
+def test_truncate_cascade_and_pg_dump_serials_with_keys_uuid(tmp_path):
+    src = tmp_path / "d.sql"
+    src.write_text("CREATE TABLE public.p (id integer NOT NULL);\n"
+                   "CREATE SEQUENCE public.p_id_seq AS integer START WITH 1 INCREMENT BY 1 CACHE 1;\n"
+                   "ALTER SEQUENCE public.p_id_seq OWNED BY public.p.id;\n"
+                   "ALTER TABLE ONLY public.p ALTER COLUMN id SET DEFAULT nextval('public.p_id_seq'::regclass);\n"
+                   "ALTER TABLE ONLY public.p ADD CONSTRAINT p_pkey PRIMARY KEY (id);\n"
+                   "CREATE TABLE public.c (id bigint PRIMARY KEY, p_id integer REFERENCES public.p(id));\n"
+                   "TRUNCATE public.p CASCADE;\n")
+    r, out = _convert(tmp_path, src, "--keys", "uuid")
+    assert r.returncode == 0, r.stderr
+    sql = (out / "schema.sql").read_text()
+    assert "id uuid NOT NULL DEFAULT gen_random_uuid()" in sql and "p_id uuid" in sql and "SEQUENCE" not in sql
+    truncs = [p for p in _plan(out)["plan"] if p["kind"] == "truncate"]
+    assert [p["object"] for p in truncs] == ["public.c", "public.p"]  # the referencing table first
+    assert "CASCADE reaches it" in truncs[0]["why"]

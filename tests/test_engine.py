@@ -222,3 +222,29 @@ def test_transaction_age_checked_at_commit():
         assert err(s, "COMMIT") == ("54000", "transaction age limit of 300s exceeded")
         assert s.execute("SELECT count(*) FROM age_t").rows == [(1,)]
         assert e.findings[-1]["rule"] == "transaction-timeout"
+
+
+def test_for_update_needs_the_full_primary_key_before_september_2026():
+    """DSQL before ~2026-09-09 locked rows only by equality on the whole primary key (DSQL601's recorded
+    message); the engine reads the key from its own catalog, as the scan reads it from files."""
+    with Engine(profile="2026-06-30") as old:
+        s = old.session()
+        s.execute("CREATE TABLE acct (a int, b int, v int, PRIMARY KEY (a, b))")
+        s.execute("BEGIN")
+        s.execute("SELECT v FROM acct WHERE a = 1 AND b = 2 FOR UPDATE")
+        s.execute("COMMIT")
+        s.execute("BEGIN")
+        with pytest.raises(DsqlError) as info:
+            s.execute("SELECT v FROM acct WHERE a = 1 FOR UPDATE")
+        e = info.value
+        assert e.sqlstate == "0A000" and "equality predicates on the key" in e.message
+        assert e.finding["rule"] == "select-for-update"
+        s.execute("ROLLBACK")
+        s.close()
+    with Engine() as new:  # the newest profile: any predicate
+        s = new.session()
+        s.execute("CREATE TABLE acct (a int, b int, v int, PRIMARY KEY (a, b))")
+        s.execute("BEGIN")
+        s.execute("SELECT v FROM acct WHERE a BETWEEN 1 AND 3 FOR UPDATE")
+        s.execute("COMMIT")
+        s.close()

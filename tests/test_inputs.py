@@ -94,3 +94,30 @@ def test_statement_too_big_to_parse_is_reported_not_parsed(monkeypatch):
     fs = scan_sql("INSERT INTO t VALUES " + ",".join(["(1)"] * 500) + ";\nTRUNCATE t;\n").findings
     assert [(f.name, f.line) for f in fs] == [("parse-error", 1), ("truncate", 2)]
     assert "too large" in fs[0].message
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_statement(tmp_path):
+    """Windows editors start UTF-8 files with EF BB BF; the first statement is judged like any other."""
+    (tmp_path / "bom.sql").write_bytes(b"\xef\xbb\xbfTRUNCATE t;\nCREATE TABLE a (id int PRIMARY KEY);\n")
+    (tmp_path / "bom_app.py").write_bytes(b"\xef\xbb\xbfimport psycopg\nconn = psycopg.connect('')\n"
+                                          b"conn.execute('TRUNCATE t')\n")
+    r = _scan(tmp_path)
+    found = {(Path(f.path).name, f.line, f.column, f.name) for f in r.findings}
+    assert ("bom.sql", 1, 1, "truncate") in found and not r.errors
+    assert not [f for f in r.findings if f.name == "parse-error"]
+    assert any(name == "bom_app.py" and rule == "truncate" for name, _, _, rule in found)
+
+
+def test_begin_atomic_bodies_are_one_statement(tmp_path):
+    """SQL-standard function bodies (PostgreSQL 14+) hold semicolons; psql reads BEGIN ATOMIC … END whole."""
+    from dsql_audit.sqltext import split_text
+
+    text = ("CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT CASE WHEN true THEN 2 "
+            "END; END;\nCREATE OR REPLACE PROCEDURE p() LANGUAGE sql\nbegin atomic\n  insert into t values (1);\n"
+            "end;\nTRUNCATE t;\n")
+    parts = [(s.line, s.text.split()[0]) for s in split_text(text)]
+    assert parts == [(1, "CREATE"), (2, "CREATE"), (6, "TRUNCATE")]
+    (tmp_path / "atomic.sql").write_text(text)
+    r = _scan(tmp_path)
+    assert not [f for f in r.findings if f.name == "parse-error"]
+    assert [f.line for f in r.findings if f.name == "truncate"] == [6]

@@ -64,12 +64,22 @@ class Resolver:
         return changed
 
     def depends_on(self, node) -> set:
-        """Views and functions ``node`` reads or calls (qualified names; functions as name without args)."""
+        """Tables, views and functions ``node`` reads or calls, its row types included (qualified names;
+        functions as a name without arguments)."""
         out = set()
         for n in walk(node):
             if isinstance(n, ast.RangeVar):
                 key = qname(n)
                 if key in self.sch.views:
+                    out.add(("view", key))
+                elif key in self.sch.tables:
+                    out.add(("table", key))
+            elif isinstance(n, ast.TypeName) and n.names:
+                parts = [p.lower() for p in names_of(n.names)]
+                key = ".".join(parts) if len(parts) > 1 else f"public.{parts[0]}"
+                if key in self.sch.tables:
+                    out.add(("table", key))
+                elif key in self.sch.views:
                     out.add(("view", key))
             elif isinstance(n, ast.FuncCall):
                 name = func_name(n)
@@ -107,6 +117,20 @@ def body_statements(s):
     return None, None
 
 
+def table_calls(t, resolver) -> list:
+    """Kept SQL functions a table's defaults, generated columns and CHECKs call (qualified, sorted)."""
+    schema = t.name.split(".", 1)[0]
+    out = set()
+    for n in walk(t.stmt.tableElts):
+        if isinstance(n, ast.FuncCall):
+            name = func_name(n)
+            for candidate in ((name,) if "." in name else (f"{schema}.{name}", f"public.{name}")):
+                if candidate in resolver.functions:
+                    out.add(candidate)
+                    break
+    return sorted(out)
+
+
 def prepare_function(resolver, scrub, s, path) -> tuple[set, str | None]:
     """Qualify and scrub one kept function in place: (what it depends on, a function it still needs that
     DSQL will not have, or None)."""
@@ -114,14 +138,14 @@ def prepare_function(resolver, scrub, s, path) -> tuple[set, str | None]:
     resolver.qualify(s.returnType, path)
     stmts, text = body_statements(s)
     if stmts is None:
-        return set(), None
+        return resolver.depends_on((s.parameters, s.returnType)), None
     before = [RawStream()(st) for st in stmts] if text is not None else None
     changed = False
     blocker = None
     for st in stmts:
         changed |= resolver.qualify(st, path)
         blocker = blocker or scrub.fix(st)
-    deps = set()
+    deps = resolver.depends_on((s.parameters, s.returnType))
     for st in stmts:
         deps |= resolver.depends_on(st)
     if text is not None:
@@ -129,30 +153,3 @@ def prepare_function(resolver, scrub, s, path) -> tuple[set, str | None]:
         if changed or after != before:
             text.sval = "\n" + ";\n".join(after) + "\n"
     return deps, blocker
-
-
-def ordered(items: list, deps: dict) -> list:
-    """``items`` (keys) with each after what it depends on, otherwise in their own order; a cycle keeps
-    input order for its members."""
-    out: list = []
-    done: set = set()
-    visiting: set = set()
-    by_key: dict = {}
-    for key in items:
-        by_key.setdefault(key[:2], []).append(key)
-
-    def visit(key) -> None:
-        if key in done or key in visiting:
-            return
-        visiting.add(key)
-        for dep in sorted(deps.get(key, ())):
-            for other in by_key.get(dep, ()):
-                if other != key:
-                    visit(other)
-        visiting.discard(key)
-        done.add(key)
-        out.append(key)
-
-    for key in items:
-        visit(key)
-    return out

@@ -62,6 +62,24 @@ _MOVE = {
 }
 
 
+_OT = enums.ObjectType
+# CREATE AGGREGATE / OPERATOR / TYPE (base) / COLLATION / TEXT SEARCH …: (kind, why, what to do)
+_DEFINE = {
+    _OT.OBJECT_AGGREGATE: ("aggregate", "DSQL does not allow user-defined aggregates",
+                           "compute the aggregate in a query (built-in aggregates) or in the application"),
+    _OT.OBJECT_COLLATION: ("collation", "DSQL has only the C collation",
+                           "compare and sort in C order; where case or accents must not matter, store and key a "
+                           "normalised column (lower(), unaccented) the application fills"),
+    _OT.OBJECT_OPERATOR: ("operator", "DSQL does not allow user-defined operators",
+                          "call the function the operator wraps, or compute it in the application"),
+    _OT.OBJECT_TYPE: ("type", "DSQL does not allow user-defined base types", "store the value as text or bytea"),
+    _OT.OBJECT_TSCONFIGURATION: ("text-search", "DSQL has no full-text search",
+                                 "index the text in an external search service (OpenSearch)"),
+    _OT.OBJECT_TSDICTIONARY: ("text-search", "DSQL has no full-text search",
+                              "index the text in an external search service (OpenSearch)"),
+}
+
+
 def deparse(node) -> str:
     return RawStream()(node)
 
@@ -87,6 +105,8 @@ class Builder:
             handler(stmt, origin)
         elif kind in _MOVE and _MOVE[kind] is not None:
             pk, why, todo, hours = _MOVE[kind]
+            if isinstance(stmt, ast.DefineStmt):
+                pk, why, todo = _DEFINE.get(stmt.kind, (pk, why, todo))
             if isinstance(stmt, ast.DefineStmt) and stmt.kind == enums.ObjectType.OBJECT_AGGREGATE:
                 name = names_of(stmt.defnames)
                 name = ".".join(name if len(name) > 1 else [self.search_path[0]] + name).lower()
@@ -510,9 +530,21 @@ class Builder:
 
     def _TruncateStmt(self, s, origin):
         """TRUNCATE does not exist on DSQL: each table's rows go in batched DELETEs (3,000 rows per
-        transaction), keyed on its primary key where the model knows it."""
-        for rv in s.relations or ():
-            name = qname(rv)
+        transaction), keyed on its primary key where the model knows it. CASCADE empties the tables that
+        reference them first; RESTART IDENTITY becomes a note to restart the identity."""
+        names = [qname(rv) for rv in s.relations or ()]
+        named = set(names)
+        if s.behavior == enums.DropBehavior.DROP_CASCADE:
+            seen = set(names)
+            i = 0
+            while i < len(names):  # every table whose foreign key reaches one being emptied, children first
+                for child, t in self.schema.tables.items():
+                    if child not in seen and any(qname(c.pktable) == names[i] for c, _ in t.fks):
+                        seen.add(child)
+                        names.append(child)
+                i += 1
+            names = names[len(s.relations):][::-1] + names[:len(s.relations)]
+        for name in names:
             t = self.schema.tables.get(name)
             key = _primary_key(t) if t is not None else None
             if key:
@@ -522,9 +554,13 @@ class Builder:
             else:
                 batch = (f"DELETE FROM {name} WHERE <key> IN (SELECT <key> FROM {name} LIMIT 3000)  -- repeat until "
                          f"0 rows")
-            self.schema.plan.append(PlanItem("truncate", name, "moved", "DSQL has no TRUNCATE, and a DELETE of "
-                                             "every row passes its 3,000-row transaction limit",
-                                             f"delete in batches: {batch}", origin, 0.5, {"statement": batch}))
+            if s.restart_seqs and t is not None:
+                batch += "; then restart its identity/sequence (ALTER SEQUENCE … RESTART or a new start value)"
+            why = "DSQL has no TRUNCATE, and a DELETE of every row passes its 3,000-row transaction limit"
+            if name not in named:
+                why += " (TRUNCATE … CASCADE reaches it through a foreign key: empty it before what it references)"
+            self.schema.plan.append(PlanItem("truncate", name, "moved", why, f"delete in batches: {batch}", origin,
+                                             0.5, {"statement": batch}))
 
     # -- code ------------------------------------------------------------------------------------------------
     def _CreateFunctionStmt(self, s, origin):

@@ -58,6 +58,8 @@ class Emitter:
 
         sch = self.sch
         self.scrub = Scrubber(self.b)
+        if self.b.keys == "uuid":
+            self._uuid_keys_from_sequences()
         for name, origin in sch.schemas.items():
             self.steps.append(Step("schema", name, f"CREATE SCHEMA {_ident(name)}", origin))
         for name, t in sch.types.items():
@@ -77,18 +79,148 @@ class Emitter:
             self.steps.append(Step("domain", name, _sql(s), origin))
         for name, (s, origin) in sch.sequences.items():
             self.steps.append(Step("sequence", name, _sql(s), origin))
-        self._tables()
-        self._functions_and_views()
+        self._tables_and_code()
         self._indexes()
         return self.steps
 
-    # -- SQL functions and views: names resolved, each after what it reads or calls ------------------------
-    def _functions_and_views(self) -> None:
+    def _uuid_keys_from_sequences(self) -> None:
+        """--keys uuid on pg_dump output: a one-column primary key whose default is nextval() of a sequence
+        no other column draws from is the dump's spelling of serial — it becomes uuid DEFAULT gen_random_uuid() as serial
+        does, and the sequence goes."""
+        from dsql_audit.convert.build import _primary_key
+        from dsql_audit.convert.exprs import func_name, walk
+        from dsql_audit.convert.types import _expr
+
+        sch = self.sch
+
+        def sequence_of(c):
+            calls = [n for n in walk(c.raw_expr) if isinstance(n, ast.FuncCall) and func_name(n).endswith("nextval")]
+            seq = next((a.arg.val.sval for n in calls for a in (n.args or ()) if isinstance(a, ast.TypeCast)
+                        and isinstance(a.arg, ast.A_Const)), None) or next(
+                (a.val.sval for n in calls for a in (n.args or ()) if isinstance(a, ast.A_Const)), None)
+            return (seq.lower() if "." in seq else f"public.{seq.lower()}") if seq else None
+
+        uses: dict = {}  # sequence → column defaults that draw from it (a shared one is not a serial)
+        for t in sch.tables.values():
+            for col in t.columns():
+                for c in col.constraints or ():
+                    if c.contype == CONSTR.CONSTR_DEFAULT and c.raw_expr is not None and sequence_of(c):
+                        uses[sequence_of(c)] = uses.get(sequence_of(c), 0) + 1
+        for t in sch.tables.values():
+            pk = _primary_key(t)
+            col = t.column(pk[0]) if pk and len(pk) == 1 else None
+            if col is None:
+                continue
+            for c in col.constraints or ():
+                if c.contype != CONSTR.CONSTR_DEFAULT or c.raw_expr is None:
+                    continue
+                key = sequence_of(c)
+                if key is None or uses.get(key) != 1 or key not in sch.sequences:
+                    continue
+                col.typeName = type_name("uuid")
+                c.raw_expr = _expr("gen_random_uuid()")
+                self.b.uuid_keys.add(f"{t.name}.{col.colname}")
+                sch.sequences.pop(key, None)
+                sch.note(t.origin, f"{t.name}.{col.colname}: integer key with sequence {key} → uuid DEFAULT "
+                                   f"gen_random_uuid() (--keys uuid); the sequence is not carried over")
+
+    # -- tables, SQL functions and views: each after what it needs ------------------------------------------
+    def _tables_and_code(self) -> None:
+        """One depth-first walk: a table after the tables its foreign keys reference (a cycle's key is added
+        later) and after the SQL functions its defaults and CHECKs call; a function or view after the tables,
+        views and functions it reads or calls. Otherwise input order: tables, then functions, then views."""
         from dsql_audit.convert import bodies
 
         sch = self.sch
+        tables = sch.tables
+        fk_ok = bool(self.profile.features.get("foreign_keys"))
         resolver = bodies.Resolver(sch)
-        pending: dict = {}  # key → (kind, name, stmt, origin)
+        code, deps = self._prepare_code(resolver)
+        by_name: dict = {}
+        for key in code:
+            by_name.setdefault(key[:2], []).append(key)
+        done: set = set()
+        visiting: set = set()
+
+        def visit_code(key) -> None:
+            if key in done or key in visiting:
+                return
+            visiting.add(key)
+            for dep in sorted(deps[key]):
+                if dep[0] == "table":
+                    visit_table(dep[1])
+                for other in by_name.get(dep, ()):
+                    if other != key:
+                        visit_code(other)
+            kind, name, stmt, origin = code[key]
+            step = Step(kind, name, _sql(stmt), origin)
+            step.deps = {d[1] for d in deps[key] if d[:2] != key[:2]}
+            self.steps.append(step)
+            visiting.discard(key)
+            done.add(key)
+
+        def visit_table(name: str) -> None:
+            key = ("table", name)
+            if key in done or key in visiting or name not in tables:
+                return
+            visiting.add(key)
+            t = tables[name]
+            inline = []
+            for c, origin in t.fks:
+                target = qname(c.pktable)
+                if target not in tables:
+                    self._drop_fk(t, c, origin, f"the referenced table {target} is not in the converted schema")
+                    continue
+                if not fk_ok:
+                    self._fk_to_plan(t, c, origin)
+                    continue
+                self._fk_types(t, c)
+                if target != name and ("table", target) not in done:
+                    if ("table", target) in visiting:  # a cycle: this one is added once both tables exist
+                        self._late_fk(t, c, origin)
+                        continue
+                    visit_table(target)
+                inline.append(c)
+            for fn in bodies.table_calls(t, resolver):  # SQL functions its defaults and CHECKs call
+                for other in by_name.get(("function", fn), ()):
+                    visit_code(other)
+            self._scrub_table(t)
+            self.steps.append(Step("table", name, table_sql(t, inline), t.origin, (t, inline)))
+            visiting.discard(key)
+            done.add(key)
+
+        for name in list(tables):
+            visit_table(name)
+        for key in code:
+            visit_code(key)
+
+    def _unused_trigger_functions(self) -> None:
+        """A trigger function's body travels with its trigger's plan item; one no trigger uses (or an event
+        trigger's) gets an item of its own, so nothing leaves the schema unsaid."""
+        from dsql_audit.convert.routines import body_of, describe
+
+        used = {p.details.get("function", "").lower() for p in self.sch.plan if p.kind == "trigger"}
+        used |= {f"public.{u}" for u in used if "." not in u}
+        for name, (s, origin, lang) in self.sch.routines.items():
+            returns = ".".join(names_of(s.returnType.names)).lower() if getattr(s, "returnType", None) else ""
+            if not returns.endswith("trigger") or name.lower() in used:
+                continue
+            what, todo, hours = describe(body_of(s))
+            event = returns.endswith("event_trigger")
+            self.sch.plan.append(PlanItem(
+                "function", name, "moved", f"DSQL has no {'event ' if event else ''}triggers, and runs only "
+                f"LANGUAGE sql functions, not {lang}" + ("" if event else " (no trigger in the input uses this one)"),
+                todo or "drop it, or do what it does in the application", origin, hours or 1,
+                {"language": lang, "does": what or "custom logic", "body": body_of(s)}))
+
+    def _prepare_code(self, resolver) -> tuple[dict, dict]:
+        """Kept SQL functions and views, names qualified and bodies scrubbed: ({key: (kind, name, statement,
+        origin)}, {key: what it depends on}); those that cannot carry over go into the plan here."""
+        from dsql_audit.convert import bodies
+
+        sch = self.sch
+        self._unused_trigger_functions()
+        code: dict = {}
         deps: dict = {}
         for i, (s, origin) in enumerate(sch.functions):
             name = ".".join(names_of(s.funcname)).lower()
@@ -104,65 +236,68 @@ class Emitter:
             if blocker:
                 self._blocked("function", name, blocker, origin, None, drop_object=True)
                 continue
-            key = ("function", name, i)
-            pending[key] = ("function", name, s, origin)
-            deps[key] = needs
+            code[("function", name, i)] = ("function", name, s, origin)
+            deps[("function", name, i)] = needs
         for name, (s, origin) in sch.views.items():
             resolver.qualify(s.query, sch.paths.get(id(s), ("public",)))
             blocker = self.scrub.fix(s.query)
             if blocker:
                 self._blocked("view", name, blocker, origin, None, drop_object=True)
                 continue
-            key = ("view", name, 0)
-            pending[key] = ("view", name, s, origin)
-            deps[key] = resolver.depends_on(s.query)
-        for key in bodies.ordered(list(pending), deps):
-            kind, name, s, origin = pending[key]
-            step = Step(kind, name, _sql(s), origin)
-            step.deps = {d[1] for d in deps[key] if d[:2] != key[:2]}
-            self.steps.append(step)
+            code[("view", name, 0)] = ("view", name, s, origin)
+            deps[("view", name, 0)] = resolver.depends_on(s.query)
+        return code, deps
 
-    # -- tables and foreign keys -------------------------------------------------------------------------
-    def _tables(self) -> None:
-        tables = self.sch.tables
-        fk_ok = bool(self.profile.features.get("foreign_keys"))
-        done: set = set()
-        visiting: set = set()
+    def _unkeyable(self, col) -> str | None:
+        """Why DSQL cannot use this column in a key or an index, if it cannot (DSQL-FACTS §types)."""
+        parts = names_of(col.typeName.names) if col is not None and col.typeName is not None else []
+        base = parts[-1].lower() if parts else ""
+        if base in ("json", "jsonb"):
+            return f"DSQL cannot use a {base} column ({col.colname}) in a key or an index (datatype {base} is " \
+                   f"not supported in a key)"
+        if base in ("numeric", "decimal") and not self.profile.features.get("numeric_1000"):
+            return f"numeric columns ({col.colname}) can be keys and indexed on DSQL only from 2026-08-25"
+        return None
 
-        def visit(name: str) -> None:
-            if name in done or name in visiting:
-                return
-            visiting.add(name)
-            t = tables[name]
-            inline = []
-            for c, origin in t.fks:
-                target = qname(c.pktable)
-                if target not in tables:
-                    self._drop_fk(t, c, origin, f"the referenced table {target} is not in the converted schema")
+    def _unkeyable_keys(self, t) -> None:
+        """PRIMARY KEY / UNIQUE over a column DSQL cannot key: a numeric(p ≤ 18, 0) key becomes bigint; any
+        other such key is removed into the plan."""
+        cols = {c.colname: c for c in t.columns()}
+
+        def keys(c, col=None):
+            return [col.colname] if col is not None else names_of(c.keys)
+
+        holders = [(c, col) for col in t.columns() for c in col.constraints or ()] + \
+            [(c, None) for c in t.constraints()]
+        for c, col in holders:
+            if c.contype not in (CONSTR.CONSTR_PRIMARY, CONSTR.CONSTR_UNIQUE):
+                continue
+            for name in keys(c, col):
+                why = self._unkeyable(cols.get(name))
+                if not why:
                     continue
-                if not fk_ok:
-                    self._fk_to_plan(t, c, origin)
+                tn = cols[name].typeName
+                mods = [getattr(m.val, "ival", None) for m in tn.typmods or ()]
+                if why.startswith("numeric") and len(mods) == 2 and mods[1] == 0 and (mods[0] or 99) <= 18:
+                    cols[name].typeName = type_name("pg_catalog", "int8")
+                    self.sch.note(t.origin, f"{t.name}.{name}: numeric({mods[0]},0) key → bigint (numeric keys "
+                                            f"need the 2026-08-25 profile; bigint holds every value)")
                     continue
-                self._fk_types(t, c)
-                if target != name and target not in done:
-                    if target in visiting:  # a cycle: this one is added once both tables exist
-                        self._late_fk(t, c, origin)
-                        continue
-                    visit(target)
-                inline.append(c)
-            self._scrub_table(t)
-            self.steps.append(Step("table", name, table_sql(t, inline), t.origin, (t, inline)))
-            visiting.discard(name)
-            done.add(name)
-
-        for name in list(tables):
-            visit(name)
+                if col is not None:
+                    col.constraints = tuple(x for x in col.constraints if x is not c) or None
+                else:
+                    t.remove(c)
+                self.sch.plan.append(PlanItem("constraint", f"{t.name}.{c.conname or name}", "dropped", why,
+                                              "enforce the uniqueness in the application (or key a derived text "
+                                              "column)", t.origin, 1, {"constraint": _sql(c)}))
+                break
 
     def _scrub_table(self, t) -> None:
         """Defaults, CHECKs and generated columns rewritten for DSQL; those calling a function that moved
         into the plan are dropped into the plan too."""
         from dsql_audit.convert.exprs import jsonb_default
 
+        self._unkeyable_keys(t)
         for col in t.columns():
             jsonb_default(col)
             kept = []
@@ -231,12 +366,24 @@ class Emitter:
     def _fk_to_plan(self, t, c, origin) -> None:
         """A profile without foreign keys: the reference is checked by the application; an index on the
         referencing columns keeps those checks (and cascades) cheap."""
+        from dsql_audit.convert.build import _primary_key
+
         target = qname(c.pktable)
         fk_cols = names_of(c.fk_attrs)
-        pk_cols = names_of(c.pk_attrs) or ["id"]
+        parent = self.sch.tables.get(target)
+        parent_pk = (_primary_key(parent) if parent is not None else None) or ["id"]
+        pk_cols = names_of(c.pk_attrs) or parent_pk
         lock = "FOR KEY SHARE" if self.profile.features.get("for_key_share") else "FOR UPDATE"
         match = " AND ".join(f"{_ident(p)} = ${i + 1}" for i, p in enumerate(pk_cols))
         child = " AND ".join(f"{_ident(f)} = ${i + 1}" for i, f in enumerate(fk_cols))
+        if pk_cols == parent_pk or self.profile.features.get("for_update_general"):
+            check = f"SELECT 1 FROM {_qualified(target)} WHERE {match} {lock}"
+        else:  # this profile locks rows only by their full primary key: find the key, then lock it
+            keys = ", ".join(_ident(p) for p in parent_pk)
+            by_key = " AND ".join(f"{_ident(p)} = ${i + 1}" for i, p in enumerate(parent_pk))
+            check = (f"SELECT {keys} FROM {_qualified(target)} WHERE {match}; then SELECT 1 FROM "
+                     f"{_qualified(target)} WHERE {by_key} {lock}  -- row locks need the full primary key on this "
+                     f"profile")
         action = {"c": f"DELETE FROM {_qualified(t.name)} WHERE {child}  -- ON DELETE CASCADE, ≤ 3,000 rows per "
                        f"transaction",
                   "n": f"UPDATE {_qualified(t.name)} SET " + ", ".join(f"{_ident(f)} = NULL" for f in fk_cols)
@@ -245,18 +392,41 @@ class Emitter:
                        + f" WHERE {child}  -- ON DELETE SET DEFAULT"}.get(
             c.fk_del_action, f"SELECT 1 FROM {_qualified(t.name)} WHERE {child} LIMIT 1  -- refuse the delete "
                              f"when a row comes back (NO ACTION / RESTRICT)")
+        n = len(fk_cols)
+        old_match = " AND ".join(f"{_ident(f)} = ${n + i + 1}" for i, f in enumerate(fk_cols))
+        on_update = {"c": f"UPDATE {_qualified(t.name)} SET " + ", ".join(f"{_ident(f)} = ${i + 1}" for i, f in
+                                                                          enumerate(fk_cols))
+                          + f" WHERE {old_match}  -- ON UPDATE CASCADE: new key values, then the old ones",
+                     "n": f"UPDATE {_qualified(t.name)} SET " + ", ".join(f"{_ident(f)} = NULL" for f in fk_cols)
+                          + f" WHERE {child}  -- ON UPDATE SET NULL (old key values)",
+                     "d": f"UPDATE {_qualified(t.name)} SET " + ", ".join(f"{_ident(f)} = DEFAULT" for f in fk_cols)
+                          + f" WHERE {child}  -- ON UPDATE SET DEFAULT (old key values)"}.get(c.fk_upd_action)
+        todo = f"before writing {t.name}({', '.join(fk_cols)}): {check}; before deleting from {target}: {action}"
+        details = {"references": target, "check": check, "on_delete": action}
+        if on_update:
+            todo += f"; before changing {target}({', '.join(pk_cols)}): {on_update}"
+            details["on_update"] = on_update
         self.sch.plan.append(PlanItem(
             "foreign-key", f"{t.name}.{self._fk_name(t, c)}", "moved",
-            "this DSQL profile has no foreign keys (DSQL enforces them since 2026-08-26)",
-            f"before writing {t.name}({', '.join(fk_cols)}): SELECT 1 FROM {_qualified(target)} WHERE {match} "
-            f"{lock}; before deleting from {target}: {action}", origin, 1,
-            {"references": target, "check": f"SELECT 1 FROM {_qualified(target)} WHERE {match} {lock}",
-             "on_delete": action}))
+            "this DSQL profile has no foreign keys (DSQL enforces them since 2026-08-26)", todo, origin, 1, details))
+        if self._indexed(t, fk_cols):
+            return
         idx = ast.IndexStmt(idxname=None, relation=t.stmt.relation, accessMethod="btree",
                             indexParams=tuple(ast.IndexElem(name=f, ordering=enums.SortByDir.SORTBY_DEFAULT,
                                                             nulls_ordering=enums.SortByNulls.SORTBY_NULLS_DEFAULT)
                                               for f in fk_cols))
         self.sch.indexes.append((idx, origin))
+
+    def _indexed(self, t, cols: list) -> bool:
+        """Does a key or an index of ``t`` already lead with ``cols`` (so a check on them is cheap)?"""
+        from dsql_audit.convert.build import _primary_key
+
+        leads = [_primary_key(t) or []]
+        leads += [names_of(c.keys) for c in t.constraints() if c.contype == CONSTR.CONSTR_UNIQUE]
+        leads += [[col.colname] for col in t.columns() for c in col.constraints or ()
+                  if c.contype == CONSTR.CONSTR_UNIQUE]
+        leads += [[e.name for e in s.indexParams or ()] for s, _ in self.sch.indexes if qname(s.relation) == t.name]
+        return any(lead[:len(cols)] == cols for lead in leads)
 
     # -- indexes -------------------------------------------------------------------------------------------
     def _indexes(self) -> None:
@@ -267,6 +437,7 @@ class Emitter:
                 + sum(1 for col in t.columns() for c in col.constraints or ()
                       if c.contype in (CONSTR.CONSTR_PRIMARY, CONSTR.CONSTR_UNIQUE))
         matviews = {m[0] for m in sch.matviews}
+        taken = {s.idxname for s, _ in sch.indexes if s.idxname}
         for s, origin in sch.indexes:
             table = qname(s.relation)
             what = f"{table}.{s.idxname or '(unnamed index)'}"
@@ -281,6 +452,13 @@ class Emitter:
                     sch.plan.append(PlanItem("index", what, "dropped", f"its column {missing[0]} did not carry over "
                                              "(see the column's item)", "index what replaces the column, if anything",
                                              origin, 0.25, {"index": _sql(s)}))
+                    continue
+                why = next((r for e in s.indexParams or () if e.name
+                            for r in [self._unkeyable(t.column(e.name))] if r), None)
+                if why:
+                    sch.plan.append(PlanItem("index", what, "dropped", why, "index a text or integer column derived "
+                                             "from it (an expression index on ->> where the profile has them)",
+                                             origin, 0.5, {"index": _sql(s)}))
                     continue
             method = (s.accessMethod or "btree").lower()
             if method != "btree":
@@ -335,6 +513,9 @@ class Emitter:
                                          origin, 1, {"index": _sql(s)}))
                 continue
             counts[table] = counts.get(table, 0) + 1
+            if not s.idxname:  # named as PostgreSQL would, so a re-run of apply finds it instead of adding one
+                s.idxname = _index_name(table, s, taken)
+            taken.add(s.idxname)
             sql = _index_sql(s)
             sql = re.sub(r"^CREATE (UNIQUE )?INDEX\b", lambda m: f"CREATE {m.group(1) or ''}INDEX ASYNC", sql, count=1)
             self.late.append(Step("index", what, sql, origin))
@@ -369,6 +550,17 @@ def table_sql(t, inline, shed: tuple = ()) -> tuple | str:
     stmt = copy.copy(t.stmt)
     stmt.tableElts = tuple(elts) + tuple(fks)
     return (_sql(stmt), removed) if shed else _sql(stmt)
+
+
+def _index_name(table: str, s, taken: set) -> str:
+    """PostgreSQL's choice for an unnamed index: table_col1_col2_idx (63 bytes at most), numbered if taken."""
+    cols = "_".join(e.name or "expr" for e in s.indexParams or ()) or "expr"
+    base = f"{table.split('.', 1)[-1]}_{cols}"[:59] + "_idx"
+    name, n = base, 0
+    while name in taken:
+        n += 1
+        name = f"{base}{n}"
+    return name
 
 
 def _index_sql(s) -> str:

@@ -99,15 +99,18 @@ class Scrubber:
 
 
 def jsonb_default(col) -> None:
-    """An array default on a column that became jsonb: to_jsonb(<the array>)."""
+    """An array default on a column that became jsonb: to_jsonb(<the array>); on one that became text (a
+    profile before jsonb columns): the same JSON as text, as the recorded cast converts existing rows."""
     parts = names_of(col.typeName.names) if col.typeName is not None else []
-    if not parts or parts[-1] != "jsonb":
+    if not parts or parts[-1] not in ("jsonb", "text"):
         return
     for c in col.constraints or ():
         if c.raw_expr is None or c.contype != enums.ConstrType.CONSTR_DEFAULT:
             continue
-        arrays = any(isinstance(n, ast.A_ArrayExpr) or isinstance(n, ast.TypeName) and n.arrayBounds
-                     for n in walk(c.raw_expr))
-        if arrays:
+        e = c.raw_expr  # the default's value itself is an array (not a call that merely takes one)
+        if isinstance(e, ast.A_ArrayExpr) or isinstance(e, ast.TypeCast) and e.typeName.arrayBounds:
             c.raw_expr = ast.FuncCall(funcname=(ast.String(sval="to_jsonb"),), args=(c.raw_expr,),
                                       funcformat=enums.CoercionForm.COERCE_EXPLICIT_CALL)
+            if parts[-1] == "text":
+                c.raw_expr = ast.TypeCast(arg=c.raw_expr, typeName=ast.TypeName(
+                    names=(ast.String(sval="text"),), typemod=-1))

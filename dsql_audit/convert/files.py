@@ -36,7 +36,9 @@ def apply_sh(conv) -> str:
              "  done; return 1",
              "}",
              "wait_job() {  # CALL sys.wait_for_job on the job id a CREATE INDEX ASYNC / VALIDATE returned",
-             '  [ -n "$1" ] && psql "$DSN" -X -q -At -v ON_ERROR_STOP=1 -c "CALL sys.wait_for_job(\'$1\')" >/dev/null',
+             '  if [ -n "$1" ]; then  # empty: the index was already there (a re-run)',
+             '    psql "$DSN" -X -q -At -v ON_ERROR_STOP=1 -c "CALL sys.wait_for_job(\'$1\')" >/dev/null',
+             '  fi',
              "}", ""]
     for n, step in enumerate(conv.steps, 1):
         lines.append(f"echo 'step {n}/{len(conv.steps)} {step.kind}: {step.object.replace(chr(39), '')}'")
@@ -74,6 +76,13 @@ def plan_md(conv) -> str:
            f"Inputs: {', '.join(conv.inputs)}. {s['statements_read']:,} statements read; `schema.sql` holds "
            f"{s['steps']:,} DSQL statements; {s['plan_items']:,} items below need the application or a person; "
            f"{s['changes']:,} smaller changes were made automatically (listed at the end).", ""]
+    if conv.errors:
+        out += [f"**Not read — {len(conv.errors)} input error(s); what they hold is neither in `schema.sql` nor "
+                f"below:**", ""]
+        out += [f"- `{e.path}:{e.line or 0}`: {e.message}" for e in conv.errors[:200]]
+        if len(conv.errors) > 200:
+            out.append(f"- … and {len(conv.errors) - 200:,} more (plan.json lists all)")
+        out.append("")
     if conv.check:
         c = conv.check
         out += [f"**Check:** `schema.sql` loaded into the embedded DSQL engine: {c.get('loaded', 0):,} statements "
@@ -95,7 +104,7 @@ def plan_md(conv) -> str:
                 out.append(f"- **Fires:** {d['fires']}, calling `{d.get('function')}()`")
             if d.get("does"):
                 out.append(f"- **What it does:** {d['does']}")
-            for key in ("check", "on_delete", "cast"):
+            for key in ("check", "on_delete", "on_update", "cast"):
                 if d.get(key):
                     out.append(f"- **{key.replace('_', ' ').capitalize()}:** `{d[key]}`")
             code = d.get("body") or d.get("query") or d.get("index") or d.get("constraint") or d.get("statement")

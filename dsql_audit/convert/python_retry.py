@@ -22,7 +22,7 @@ class Change:
     path: str
     functions: list
     diff: str
-    new_text: str
+    new_text: bytes  # in the file's own encoding
 
 
 def _is_txn_call(node) -> bool:
@@ -96,11 +96,15 @@ def _add_import(module: cst.Module) -> cst.Module:
 
 
 def rewrite(path: Path) -> Change | None:
-    text = path.read_text(encoding="utf-8")
+    """The change for one file, or None; ValueError when the file cannot be read as Python source."""
+    data = path.read_bytes()
+    if b"\0" in data[:8192]:
+        raise ValueError("binary file, not Python source: left as is")
     try:
-        module = cst.parse_module(text)
-    except cst.ParserSyntaxError:
-        return None
+        module = cst.parse_module(data)  # bytes: libcst honours the coding cookie and keeps it
+        text = data.decode(module.encoding)
+    except (cst.ParserSyntaxError, UnicodeDecodeError, LookupError, SyntaxError) as exc:
+        raise ValueError(f"not parsed as Python ({type(exc).__name__}): left as is") from None
     wrap = _Wrap()
     new = module.visit(wrap)
     if not wrap.wrapped:
@@ -108,10 +112,12 @@ def rewrite(path: Path) -> Change | None:
     new = _add_import(new)
     diff = "".join(difflib.unified_diff(text.splitlines(keepends=True), new.code.splitlines(keepends=True),
                                         fromfile=f"a/{path}", tofile=f"b/{path}"))
-    return Change(str(path), wrap.wrapped, diff, new.code)
+    return Change(str(path), wrap.wrapped, diff, new.bytes)
 
 
-def run(paths: list[str], write: bool = False) -> list[Change]:
+def run(paths: list[str], write: bool = False, errors: list | None = None) -> list[Change]:
+    """Changes for every .py file under ``paths``; files that cannot be read go to ``errors`` as (path, why)
+    and the rest go on."""
     changes = []
     for p in paths:
         root = Path(p)
@@ -119,9 +125,14 @@ def run(paths: list[str], write: bool = False) -> list[Change]:
         for f in files:
             if any(part in (".venv", "venv", "node_modules", ".git", "__pycache__") for part in f.parts):
                 continue
-            change = rewrite(f)
+            try:
+                change = rewrite(f)
+            except (ValueError, OSError) as exc:
+                if errors is not None:
+                    errors.append((str(f), str(exc)))
+                continue
             if change is not None:
                 changes.append(change)
                 if write:
-                    f.write_text(change.new_text, encoding="utf-8")
+                    f.write_bytes(change.new_text)
     return changes

@@ -10,32 +10,41 @@ from pglast import ast
 
 from dsql_audit.convert.model import PlanItem, names_of, qname
 
-# (pattern over the body, what it does, what to do instead, effort hours); first match wins
+# (pattern over the body, what it does, what to do instead, effort hours, for triggers only); first match wins
+_NOW = r"(?:now\(\)|current_timestamp|clock_timestamp\(\)|localtimestamp|statement_timestamp\(\)|" \
+       r"transaction_timestamp\(\))"
 PATTERNS = [
-    (re.compile(r"\bNEW\.(\w+)\s*(?::=|=)\s*(now\(\)|current_timestamp|clock_timestamp\(\)|localtimestamp|"
-                r"statement_timestamp\(\)|transaction_timestamp\(\))", re.I),
-     "stamps NEW.{0} with the current time on every write (an updated_at column)",
+    (re.compile(r"\bNEW\.(\w+)\s*:?=\s*[^;]*?" + _NOW, re.I),
+     "stamps NEW.{0} with the current time on every write (an updated_at/created_at column)",
      "set {0} = now() in the application's INSERT/UPDATE statements (ORM: SQLAlchemy onupdate=func.now(), Django "
-     "auto_now=True, Rails timestamps)", 1),
+     "auto_now=True, Rails timestamps)", 1, True),
     (re.compile(r"\b(to_tsvector|setweight)\b", re.I),
      "maintains a full-text search column",
-     "index the text in an external search service (OpenSearch) from the application", 4),
+     "index the text in an external search service (OpenSearch) from the application", 4, False),
+    (re.compile(r"\b(add_job|pgmq\.send|pg_background|dblink)\b", re.I),
+     "queues background work ({0}) for each change",
+     "enqueue the job from the application after COMMIT (SQS, or a jobs table written in the same transaction)",
+     2, False),
     (re.compile(r"\b(pg_notify|NOTIFY)\b", re.I),
      "notifies listeners of the change",
-     "publish an event from the application after COMMIT (SNS/SQS/EventBridge)", 2),
-    (re.compile(r"\bINSERT\s+INTO\s+([\w.\"]+).*\b(TG_OP|OLD\.|NEW\.)", re.I | re.S),
+     "publish an event from the application after COMMIT (SNS/SQS/EventBridge)", 2, False),
+    (re.compile(r"\bINSERT\s+INTO\s+([\w.\"]*(?:audit|history|log|journal|version)[\w\"]*)\b|"
+                r"\bINSERT\s+INTO\s+([\w.\"]+)[^;]*\b(?:TG_OP|OLD\.)", re.I | re.S),
      "writes an audit/history row into {0} for each change",
-     "write the history row in the same transaction as the change, in the application's data layer", 2),
+     "write the history row in the same transaction as the change, in the application's data layer", 2, True),
+    (re.compile(r"\bINSERT\s+INTO\s+([\w.\"]+)[^;]*\bNEW\.", re.I | re.S),
+     "creates a companion row in {0} for each new row",
+     "insert the companion row in the same transaction as the new row, in the application's data layer", 1, True),
     (re.compile(r"\bUPDATE\s+([\w.\"]+)\s+SET\s+(\w+)\s*=\s*\w*\.?\2\s*([+-])\s*1\b", re.I),
      "keeps a counter in {0}.{1} up to date",
      "update the counter in the same transaction in the application — under DSQL's optimistic concurrency a "
-     "single counter row becomes a conflict hot spot: prefer count(*) on read, or sharded counters", 2),
+     "single counter row becomes a conflict hot spot: prefer count(*) on read, or sharded counters", 2, True),
     (re.compile(r"\bUPDATE\s+([\w.\"]+)\s+SET\b", re.I),
      "keeps denormalised values in {0} in step with this table",
-     "update {0} in the same transaction in the application, or compute the value on read", 2),
+     "update {0} in the same transaction in the application, or compute the value on read", 2, True),
     (re.compile(r"\bRAISE\s+EXCEPTION\b", re.I),
      "validates rows and refuses invalid ones",
-     "validate in the application before writing, or as a CHECK constraint where the rule is row-local", 1),
+     "validate in the application before writing, or as a CHECK constraint where the rule is row-local", 1, True),
 ]
 
 
@@ -58,12 +67,15 @@ def body_of(s) -> str:
     return ""
 
 
-def describe(body: str):
-    """(what it does, replacement, effort) for a recognisable body, else a generic description."""
-    for pattern, what, todo, hours in PATTERNS:
+def describe(body: str, trigger: bool = True):
+    """(what it does, replacement, effort) for a recognisable body, else (None, None, None). Row-level
+    patterns (NEW./OLD. stamps, audit rows, validation) describe triggers only."""
+    for pattern, what, todo, hours, trigger_only in PATTERNS:
+        if trigger_only and not trigger:
+            continue
         m = pattern.search(body)
         if m:
-            groups = [g.strip('"') for g in m.groups()]
+            groups = [g.strip('"') for g in m.groups() if g is not None]
             return what.format(*groups), todo.format(*groups), hours
     return None, None, None
 
@@ -88,7 +100,7 @@ def function(b, s, origin) -> None:
     returns = ".".join(names_of(s.returnType.names)) if s.returnType is not None else ""
     if returns.endswith("trigger"):
         return  # the trigger's plan item carries this body
-    what, todo, hours = describe(body_of(s))
+    what, todo, hours = describe(body_of(s), trigger=False)
     sch.plan.append(PlanItem("function", name, "moved", f"DSQL runs only LANGUAGE sql functions, not {lang}",
                              todo or "rewrite as a LANGUAGE sql function (one query or BEGIN ATOMIC) where it is "
                              "a computation; move procedural logic (loops, exceptions, dynamic SQL) into the "

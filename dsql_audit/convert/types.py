@@ -73,8 +73,9 @@ def map_type(b, tn, what: str, origin, column=None) -> str:
 def _apply(b, tn, rule: str, what: str, origin, shown: str) -> str:
     m = table()["map"][rule]
     to = m["to"]
-    if rule == "arrays" and not b.profile.features.get("jsonb_column"):
-        to = "text"
+    cast = m.get("cast", "{col}").replace("{col}", what.rsplit(".", 1)[-1])
+    if to == "jsonb" and not b.profile.features.get("jsonb_column"):
+        to, cast = "text", f"({cast})::text"  # JSON kept as text until the profile stores jsonb
     if to == "drop":
         b.schema.plan.append(PlanItem("column", what, "dropped", f"type {shown}: {m['why']}",
                                       f"stop reading and writing {what}; {m['why']}", origin, 2,
@@ -82,7 +83,6 @@ def _apply(b, tn, rule: str, what: str, origin, shown: str) -> str:
         return "drop"
     new = _parse_type(to)
     tn.names, tn.typmods, tn.arrayBounds, tn.typemod = new.names, new.typmods, None, -1
-    cast = m.get("cast", "{col}").replace("{col}", what.rsplit(".", 1)[-1])
     b.schema.plan.append(PlanItem("column", what, "changed", f"type {shown} → {to}: {m['why']}",
                                   f"convert existing data with {cast}; adapt code that relies on {shown} semantics",
                                   origin, 0.5, {"from": shown, "to": to, "cast": cast}))

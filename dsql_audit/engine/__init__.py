@@ -53,6 +53,7 @@ CLOSED = ("08006", "connection closed: DSQL ends connections after {limit} secon
 LOCK_PROBE = "2ms"  # a write waiting this long for a row lock met an open transaction's write
 _UNMEASURABLE = None  # PostgreSQL errors our RETURNING column can cause (then the write runs unmeasured)
 _RERUNS = 20  # a statement re-run after a winner ended its backend, at most this many times
+_LOCKING = re.compile(r"\bFOR\s+(?:UPDATE|KEY\s+SHARE)\b", re.I)
 _SHAPED = re.compile(r"\s*(?:SELECT|INSERT|UPDATE|DELETE|WITH)\b", re.I)
 
 
@@ -160,6 +161,7 @@ class Engine:
         self.jobs: JobRunner | None = None
         self.job_latency = job_latency
         self.max_connections = max_connections  # PostgreSQL backends (serve: clients + jobs + headroom)
+        self._primary_keys: dict = {}  # (catalog version, schema, table) → primary-key columns
         self._decided: dict = {}  # statement text → (facts, refusals): the gate's answer is the text's
         self._index_keys: dict = {}  # (catalog version, table) → secondary-index key columns
         self._recover_lock = threading.Lock()
@@ -336,6 +338,23 @@ class Engine:
         """Keep the committed transactions some open transaction still names (the adjudicator is held)."""
         referenced = {b for s in list(self.sessions.values()) for _, blockers, _ in s.pending for b in blockers}
         self.committed &= referenced
+
+    def primary_key(self, conn, schema: str | None, table: str) -> list | None:
+        """The table's primary-key columns (None: no such table), cached per catalog version."""
+        key = (self.catalog_version, schema, table)
+        if key not in self._primary_keys:
+            name = f'"{schema}"."{table}"' if schema else f'"{table}"'
+            row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()
+            cols = None
+            if row[0]:
+                cols = [r[0] for r in conn.execute(
+                    "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND "
+                    "a.attnum = ANY (i.indkey) WHERE i.indrelid = to_regclass(%s) AND i.indisprimary",
+                    (name,)).fetchall()]
+            if len(self._primary_keys) > 4096:
+                self._primary_keys.clear()
+            self._primary_keys[key] = cols
+        return self._primary_keys[key]
 
     def index_keys(self, conn, regclass: str) -> list:
         key = (self.catalog_version, regclass)
@@ -552,6 +571,20 @@ class Session:
             self._rollback_pg()
         return DsqlError(sqlstate, message, finding)
 
+    def _lock_by_key(self, text: str, facts) -> None:
+        """Profiles before ~2026-09-09: FOR UPDATE / FOR KEY SHARE must pin the table's full primary key with
+        equalities — decided against the table's key in the live catalog (the scan decides it from files)."""
+        from dsql_audit.rules import statement_hits
+
+        for hit in statement_hits(facts):
+            if hit.slug != "select-for-update" or hit.variant != "needs_pk":
+                continue
+            pk = self.engine.primary_key(self.conn, *hit.args["table"])
+            if pk is None or set(pk) <= set(hit.args["columns"]):
+                continue  # an unknown table is PostgreSQL's to answer (42P01)
+            variant = load_catalog()["select-for-update"].variant("not_pk_equality")
+            raise self._fail(text, variant.sqlstate, variant.dsql_message, "select-for-update", "not_pk_equality")
+
     def _one(self, text: str) -> Result:
         facts, refused = self.engine.decide(text)
         kind = (facts.stmt or {}).get("kind") if facts.node == "TransactionStmt" else None
@@ -563,6 +596,8 @@ class Session:
             raise self._fail(text, *SCHEMA, "occ-conflict", "schema")
         for refusal in refused:
             raise self._fail(text, refusal.sqlstate, refusal.message, refusal.slug, refusal.variant)
+        if _LOCKING.search(text) and not self.engine.profile.features.get("for_update_general"):
+            self._lock_by_key(text, facts)
         if kind in ("TRANS_STMT_BEGIN", "TRANS_STMT_START"):
             if self.implicit and not self.pg_open:  # BEGIN inside an implicit block makes it explicit
                 self.implicit = False

@@ -76,6 +76,8 @@ class ReplayStats:
     schema_refused: int = 0
     seeded_rows: int = 0
     transactions_rebuilt: int = 0  # opened by replay from shared virtual transaction ids (no BEGIN logged)
+    failed_in_capture: int = 0  # statements the captured server refused too
+    failed_in_engine: dict = field(default_factory=dict)  # SQLSTATE → statements the engine refused otherwise
 
 
 @dataclass
@@ -111,6 +113,7 @@ class ReplayResult:
                "longest_transactions": sorted(s.transactions, key=lambda x: -x["seconds"])[:10],
                "schema": {"statements": s.schema_statements, "refused": s.schema_refused},
                "seeded_rows": s.seeded_rows, "transactions_rebuilt": s.transactions_rebuilt,
+               "failed_in_capture": s.failed_in_capture, "failed_in_engine": dict(sorted(s.failed_in_engine.items())),
                "formats": s.by_format}
         if self.target is not None:
             out["target"] = self.target
@@ -216,7 +219,7 @@ def replay(paths: list[str], *, profile: str | None = None, schema: str | None =
                 new += judge.judge(item, facts, bool(refusals), path)
                 if remote is not None:
                     remote.compare(path, item.line, item.sql, _predicted(new), remote.parse(item.sql))
-                if new:
+                if _affected(new, item, spent)[0]:
                     pgss_affected.add((path, item.line))
                 pgss_time[(path, item.line)] = spent
             else:
@@ -262,6 +265,11 @@ def replay(paths: list[str], *, profile: str | None = None, schema: str | None =
                 new = engine.findings[before:]
                 if owned:
                     del engine.findings[before:]  # consumed here: a long log must not grow the engine's list
+                new = list(new)
+                if outcome is not None and not new:
+                    new = _unexplained(engine, item, outcome, path, errors, stats, bool(schema))
+                if item.duration_ms is not None and not s.in_txn:
+                    new += judge.judge_duration(item)
                 if remote is not None:
                     from dsql_audit.replay.target import Outcome
 
@@ -285,14 +293,15 @@ def replay(paths: list[str], *, profile: str | None = None, schema: str | None =
                         shape_of = " ".join(blank_literals(text).split())[:200]
                         if shape_of in stats.contended_keys or len(stats.contended_keys) < 1000:
                             stats.contended_keys[shape_of] = stats.contended_keys.get(shape_of, 0) + 1
-            if new:
-                stats.calls_affected += item.calls
-                stats.time_affected_ms += spent
+            calls, spent_affected = _affected(new, item, spent)
+            if calls:
+                stats.calls_affected += calls
+                stats.time_affected_ms += spent_affected
             if progress is not None:
                 progress(stats.statements)
         for path, ev, f in judge.finish():
             findings.append(_finding(f, ev, path, redacted))
-            if (path, ev.line) not in pgss_affected:
+            if (path, ev.line) not in pgss_affected and _affected([f], ev, 0.0)[0]:
                 pgss_affected.add((path, ev.line))
                 stats.calls_affected += ev.calls
                 stats.time_affected_ms += pgss_time.get((path, ev.line), 0.0)
@@ -300,6 +309,9 @@ def replay(paths: list[str], *, profile: str | None = None, schema: str | None =
         for s in sessions.values():
             s.close()
         profile_obj = engine.profile
+    if redacted:  # error messages quote capture lines and statements: customer data too
+        for e in errors:
+            e.message = _redact_message(e.message)
     if remote is not None:
         remote.close()
     return ReplayResult(findings=findings.list(), errors=errors, profile=profile_obj, stats=stats, inputs=len(paths),
@@ -417,6 +429,62 @@ class _Pacer:
         delay = due - self.monotonic()
         if delay > 0:
             self.sleep(delay)
+
+
+_QUOTED_OR_NUMBER = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"\\]|\\.)*\"|\b\d[\d.,-]{2,}\b")
+
+
+def _redact_message(message: str) -> str:
+    """An input error's text with quoted parts (a garbled capture line, a statement) and numbers of three
+    digits or more blanked: it may quote anything the capture held."""
+    return _QUOTED_OR_NUMBER.sub("?", message)
+
+
+def _affected(new: list, ev: Event, spent: float) -> tuple[int, float]:
+    """(calls, time) a statement's findings put in "would fail or need changes": findings at warning or
+    error only (an info-level candidate is not a change yet); a finding made from the slowest call alone
+    (``"slowest_only"``) counts that one call and its time, not every call."""
+    rules = load_catalog()
+    heavy = []
+    for f in new:
+        rule = rules.get(f["rule"])
+        variant = rule.variants.get(f.get("variant")) if rule else None
+        severity = variant.severity if variant else rule.severity if rule else Severity.error
+        if severity >= Severity.warning:
+            heavy.append(f)
+    if not heavy:
+        return 0, 0.0
+    if all(f.get("slowest_only") for f in heavy):
+        return 1, min(spent, ev.max_ms or spent)
+    return ev.calls, spent
+
+
+_NAME_ERRORS = {"42P01", "42883", "42704", "42703", "3F000", "42P02"}  # undefined table/function/type/column …
+
+
+def _unexplained(engine, ev: Event, e, path: str, errors: list, stats: ReplayStats, has_schema: bool) -> list:
+    """A captured statement the engine refused without a DSQL rule saying why: findings or input errors, so
+    nothing fails unseen. After an earlier error in its transaction (25P02), the statement is judged by the
+    rules alone; a name that does not resolve is `unresolved-name`; a syntax error is an input error; any
+    other engine error is counted in the summary's ``failed_in_engine``."""
+    from dsql_audit.replay.workload import finding as workload_finding
+
+    if e.sqlstate == "25P02":
+        _, refusals = engine.decide(ev.sql)
+        return [dict(workload_finding(r.slug, r.variant, r.message + " (judged by the rules alone: an earlier "
+                                      "statement of its transaction had already failed)", ev.sql),
+                     dsql_message=r.message) for r in refusals]
+    if ev.error:  # the captured server refused it too: the application saw that error already
+        stats.failed_in_capture += 1
+        return []
+    if e.sqlstate in _NAME_ERRORS:
+        hint = "" if has_schema else " — replayed without --schema, so only what the capture created exists"
+        return [workload_finding("unresolved-name", None, f"{e.sqlstate} {e.message}{hint}", ev.sql)]
+    if e.sqlstate in ("42601", "22P02") and "syntax" in e.message:
+        errors.append(InputError(path, f"statement does not parse: {e.message}", line=ev.line))
+        return []
+    stats.failed_in_engine[e.sqlstate] = stats.failed_in_engine.get(e.sqlstate, 0) + 1
+    return []
 
 
 _TXN_CONTROL = re.compile(r"\s*(BEGIN|START\s+TRANSACTION|COMMIT|END|ROLLBACK|ABORT|PREPARE\s+TRANSACTION|SAVEPOINT|"

@@ -76,7 +76,8 @@ _SEVERITY = re.compile(r"(?P<sev>LOG|ERROR|STATEMENT|DETAIL|HINT|WARNING|FATAL|P
 _SYSLOG_PART = re.compile(r"\[\d+-(\d+)\] (?P<rest>.*)$")
 _TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d+)?(?: ?[A-Z]{2,5}|[+-]\d\d(?::?\d\d)?)?")
 _SESSION_ID = re.compile(r"\b([0-9a-f]{6,}\.[0-9a-f]+)\b")  # %c
-_PID = re.compile(r"\[(\d+)\]")  # %p in brackets
+_PID = re.compile(r"\[(\d+)(?:-\d+)?\]")  # %p in brackets ([%p-%l] too)
+_EPOCH = re.compile(r"\s*\d{9,11}\.\d{3}\b")  # %n: looks like a %c session id, is a time
 _VXID = re.compile(r"(?<![\w/.:-])(\d+/\d+)(?![\w/.:-])")  # %v: backend/local transaction number
 _USER_DB = re.compile(r"(?:user=(?P<user>[^,\s]*))|(?:db=(?P<db>[^,\s]*))|(?:app=(?P<app>[^,\s]*))")
 
@@ -115,7 +116,7 @@ def detect_format(path: str | Path) -> str:
     code = next((line.lstrip() for line in head if not line.lstrip().startswith("--")), "")
     if code.startswith("\\") or _SQL_START.match(code):  # a SQL, psql or pgbench (\set …) script
         return "sql"
-    if first.startswith("["):
+    if first.startswith("[") and not _SEVERITY.search(first):  # "[%m] [%p] LOG: …" is a log
         return "pgss-json"
     if first.startswith("{"):
         try:
@@ -267,6 +268,7 @@ class _Builder:
 def _stderr(fh, prefix: re.Pattern | None = None) -> Iterator[Event | CaptureError]:
     b = _Builder()
     current = None  # [line, session, sev, msg, ctx]
+    matched = records = 0  # lines the given prefix matched / log records seen
 
     def done(rec):
         if rec is None:
@@ -280,7 +282,8 @@ def _stderr(fh, prefix: re.Pattern | None = None) -> Iterator[Event | CaptureErr
             current[3] += "\n" + (line[1:] if line.startswith("\t") else line)
             continue
         part = _SYSLOG_PART.search(line)
-        if part is not None and part.group(1) != "1" and current is not None:
+        if part is not None and part.group(1) != "1" and current is not None \
+                and not _SEVERITY.search(part.group("rest")):  # "[%p-%l] … LOG:" is a record of its own
             current[3] += "\n" + part.group("rest").replace("#011", "")
             continue
         m = _SEVERITY.search(line)
@@ -293,7 +296,9 @@ def _stderr(fh, prefix: re.Pattern | None = None) -> Iterator[Event | CaptureErr
         yield from done(current)
         if prefix is not None:
             pm = prefix.match(line)
+            records += 1
             if pm is not None and _SEVERITY.match(line, pm.end()) is not None:
+                matched += 1
                 g = pm.groupdict()
                 session = g.get("session") or g.get("pid") or None
                 ctx = {k: g.get(k) or None for k in ("time", "user", "database", "application", "vxid")}
@@ -309,10 +314,13 @@ def _stderr(fh, prefix: re.Pattern | None = None) -> Iterator[Event | CaptureErr
                 current = [n, session, m.group("sev"), m.group("msg"), ctx]
                 continue
         prefix_text = line[:m.start()]
-        sid = _SESSION_ID.search(prefix_text)
+        epoch = _EPOCH.match(prefix_text)
+        sid = _SESSION_ID.search(prefix_text, epoch.end() if epoch else 0)
         pid = _PID.search(prefix_text)
-        session = sid.group(1) if sid else pid.group(1) if pid else prefix_text.strip() or None
         ts = _TIMESTAMP.match(prefix_text.lstrip())
+        # no %c or [%p]: what is left of the prefix without its timestamp names the backend (%p:%u@%d …)
+        rest = prefix_text.lstrip()[ts.end():] if ts else prefix_text[epoch.end():] if epoch else prefix_text
+        session = sid.group(1) if sid else pid.group(1) if pid else rest.strip(" :[]") or None
         ctx = {"time": ts.group(0) if ts else None}
         vx = _VXID.search(prefix_text, ts.end() if ts else 0)
         if vx is not None:
@@ -327,6 +335,9 @@ def _stderr(fh, prefix: re.Pattern | None = None) -> Iterator[Event | CaptureErr
         current = [n, session, m.group("sev"), m.group("msg"), ctx]
     yield from done(current)
     yield from b.flush()
+    if prefix is not None and records and not matched:
+        yield CaptureError(1, f"no line of this log matches the given --log-line-prefix (pattern "
+                              f"{prefix.pattern[:80]!r}); sessions and times were read from the detected prefix")
 
 
 def _csvlog(fh) -> Iterator[Event | CaptureError]:
@@ -398,6 +409,8 @@ def _pgss_rows(rows, line_of) -> Iterator[Event | CaptureError]:
         if not query:
             yield CaptureError(line_of(i), "pg_stat_statements row without a query")
             continue
+        if str(row.get("toplevel", "t")).lower() in ("f", "false", "0"):
+            continue  # run inside a function or CREATE EXTENSION, not sent by the application (PostgreSQL 14+)
         yield _pgss_event(line_of(i), query, row, user=row.get("userid") or row.get("rolname"),
                           database=row.get("dbid") or row.get("datname"))
 
@@ -422,7 +435,7 @@ def _pgss_event(line: int, query: str, row: dict, **ctx) -> Event:
 
 def _pgss_csv(fh) -> Iterator[Event | CaptureError]:
     csv.field_size_limit(1 << 30)
-    reader = csv.DictReader(fh)
+    reader = csv.DictReader(fh, strict=True)  # strict: a quote left open (a cut file) is an error, not a row
     lines: list = []
 
     def rows():
@@ -448,6 +461,10 @@ def _pgss_csv(fh) -> Iterator[Event | CaptureError]:
             continue
         if None in row:  # more fields than the header names
             yield CaptureError(lines[i], "CSV row with more columns than the header")
+            continue
+        if None in row.values():  # fewer: DictReader fills the missing ones with None
+            yield CaptureError(lines[i], f"CSV row with {sum(v is not None for v in row.values())} of "
+                                         f"{len(row)} columns (a cut or truncated export?): left out")
             continue
         yield from _pgss_rows([row], lambda _, i=i: lines[i])
 

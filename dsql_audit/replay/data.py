@@ -94,11 +94,63 @@ class Seeder:
                 self.conn.commit()
             except psycopg.Error as exc:
                 self.conn.rollback()
-                self.errors.append(InputError(str(path), f"cannot load into {key}: {_first_line(exc)}",
-                                              line=_copy_line(exc, 1)))
-                return
+                if _copy_line(exc, None) is None:  # the table or a column, not a row: nothing of it loads
+                    self.errors.append(InputError(str(path), f"cannot load into {key}: {_first_line(exc)}",
+                                                  line=1))
+                    return
+                rows_stmt = sql.SQL("COPY {} ({}) FROM STDIN").format(
+                    table, sql.SQL(", ").join(sql.Identifier(c.strip()) for c in columns))
+                loaded = self._csv_rows(path, key, rows_stmt)  # keep every good row; name each bad one
         self.rows[key] = self.rows.get(key, 0) + max(loaded, 0)
         self.log(f"data {path}: {loaded:,} rows into {key}")
+
+    def _csv_rows(self, path: Path, key: str, stmt, batch: int = 1000) -> int:
+        """A CSV whose COPY failed on a row, loaded again (``stmt``: a text-format COPY the rows are written
+        to one by one) in batches; a failing batch row by row, each bad
+        row an input error at its file line (the first 20), the good ones loaded."""
+        import psycopg
+
+        loaded, bad = 0, 0
+        with open_text(path) as fh:
+            reader = csv.reader(fh)
+            next(reader, None)  # the header
+            rows: list = []
+            start = reader.line_num + 1
+
+            def load(chunk) -> bool:
+                try:
+                    with self.conn.cursor() as cur, cur.copy(stmt) as copy:
+                        for _, row in chunk:
+                            copy.write_row([None if v == "" else v for v in row])  # CSV: empty is NULL
+                    self.conn.commit()
+                    return True
+                except psycopg.Error as exc:
+                    self.conn.rollback()
+                    if len(chunk) == 1:
+                        nonlocal bad
+                        bad += 1
+                        if bad <= 20:
+                            self.errors.append(InputError(str(path), f"row left out of {key}: {_first_line(exc)}",
+                                                          line=chunk[0][0]))
+                    return False
+
+            def flush() -> None:
+                nonlocal loaded
+                if rows and load(rows):
+                    loaded += len(rows)
+                elif rows:
+                    loaded += sum(load([r]) for r in rows)
+                rows.clear()
+
+            for row in reader:
+                rows.append((start, row))
+                start = reader.line_num + 1
+                if len(rows) >= batch:
+                    flush()
+            flush()
+        if bad > 20:
+            self.errors.append(InputError(str(path), f"{bad - 20:,} more rows left out of {key}"))
+        return loaded
 
     # -- pg_dump output -------------------------------------------------------------------------
     def _dump(self, path: Path) -> None:

@@ -67,7 +67,8 @@ class WorkloadJudge:
         out = []
         profile = self.engine.profile
         node = facts.node
-        if node in _WRITES and ev.rows is not None and ev.calls:
+        if (node in _WRITES or node == "CopyStmt" and (facts.stmt or {}).get("is_from")) and ev.rows is not None \
+                and ev.calls:  # COPY … FROM counts its rows as written, as any write does
             per_call = ev.rows / ev.calls
             limit = profile.limit("rows_per_transaction")
             if per_call > limit:
@@ -80,9 +81,10 @@ class WorkloadJudge:
                                f"captured mean time {ev.mean_ms / 1000:,.0f}s per call: its transaction passes "
                                f"DSQL's {age}s age limit and fails at COMMIT", ev.sql, str(age)))
         elif ev.max_ms is not None and ev.max_ms > age * 1000:
-            out.append(finding("transaction-timeout", None,
-                               f"the slowest captured call took {ev.max_ms / 1000:,.0f}s (DSQL's limit is {age}s "
-                               f"per transaction): calls that slow fail at COMMIT", ev.sql, str(age)))
+            out.append(dict(finding("transaction-timeout", None,
+                                    f"the slowest captured call took {ev.max_ms / 1000:,.0f}s (DSQL's limit is "
+                                    f"{age}s per transaction): calls that slow fail at COMMIT", ev.sql, str(age)),
+                            slowest_only=True))
         if node == "UpdateStmt" and ev.rows is not None and ev.calls and ev.rows <= ev.calls:
             rel = (facts.stmt or {}).get("relation") or {}
             if rel.get("relname"):
@@ -93,6 +95,14 @@ class WorkloadJudge:
             if hit is not None:
                 out.append(finding("unresolved-name", None, hit, ev.sql))
         return out
+
+    def judge_duration(self, ev) -> list[dict]:
+        """A logged autocommit statement's own duration (`duration:` lines) beyond DSQL's transaction age."""
+        age = self.engine.profile.limit("transaction_seconds")
+        if ev.duration_ms is None or ev.duration_ms <= age * 1000:
+            return []
+        return [finding("transaction-timeout", None, f"the captured run took {ev.duration_ms / 1000:,.0f}s (DSQL "
+                        f"allows {age}s per transaction): on DSQL it fails", ev.sql, str(age))]
 
     def _prepare(self, sql: str) -> str | None:
         import psycopg

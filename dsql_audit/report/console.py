@@ -73,4 +73,31 @@ def render_console(result, *, color: bool = False, width: int | None = None) -> 
     if getattr(result, "adapters", None):
         summary += " — DSQL adapters: " + ", ".join(sorted(result.adapters))
     con.print(Text(summary, style="bold"))
+    if hasattr(result, "replay_summary"):
+        _replay_lines(con, result.replay_summary())
     return buf.getvalue()
+
+
+def _replay_lines(con, s: dict) -> None:
+    """The replay's figures (the JSON's `replay` section), under the counts."""
+    ended = s["transactions_committed"] + s["transactions_lost"]
+    con.print(Text(f"replay: {s['statements']:,} statements in {s['sessions']:,} sessions; "
+                   f"{s['share_of_calls_affected']:.1%} of calls / {s['share_of_time_affected']:.1%} of database "
+                   f"time would fail or need changes", style="bold"))
+    con.print(f"  transactions: {ended:,} ended, {s['transactions_lost']:,} lost "
+              f"({s['share_of_transactions_lost']:.1%} would fail without retries); {s['occ_conflicts']:,} OCC "
+              f"conflicts ({s['occ_conflict_rate']:.1%})"
+              + (f"; {s['transactions_rebuilt']:,} rebuilt from virtual transaction ids"
+                 if s.get("transactions_rebuilt") else ""))
+    for label, key in (("contended tables", "top_contended_tables"), ("contended rows", "top_contended_rows")):
+        if s.get(key):
+            con.print(f"  {label}: " + ", ".join(f"{k} ({v:,})" for k, v in s[key][:5]), no_wrap=True, crop=False)
+    for label, key, unit in (("largest transaction", "largest_transactions", "rows"),
+                             ("longest transaction", "longest_transactions", "seconds")):
+        if s.get(key):
+            t = s[key][0]
+            con.print(f"  {label}: {t[unit]:,} {unit} at {t['capture']}:{t['line']} (session {t['session']}, "
+                      f"{t['outcome']})", no_wrap=True, crop=False)
+    failed = s.get("failed_in_engine") or {}
+    if failed:
+        con.print("  refused by the engine for other reasons: " + ", ".join(f"{k} ×{v:,}" for k, v in failed.items()))

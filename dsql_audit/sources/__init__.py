@@ -256,6 +256,8 @@ class _LineReader:
         n = 0
         for raw in self.stream:
             n += 1
+            if n == 1 and raw[:3] == b"\xef\xbb\xbf":
+                raw = raw[3:]  # a UTF-8 byte-order mark (Windows editors): not part of the first statement
             try:
                 yield raw.decode("utf-8")
             except UnicodeDecodeError:
@@ -264,8 +266,6 @@ class _LineReader:
                     self.errors.append(InputError(
                         self.path, f"not valid UTF-8 from line {n} on; undecodable bytes replaced", n))
                 yield raw.decode("utf-8", "replace")
-            if n == 1 and raw[:3] == b"\xef\xbb\xbf":
-                pass
 
 
 def looks_binary(head: bytes) -> bool:
@@ -380,6 +380,8 @@ def _app_units(f: InputFile, errors: list) -> Iterator[Unit]:
         return
     if looks_binary(data[:HEAD_BYTES]):
         return  # a binary file with a source suffix (compiled, encrypted): nothing to read
+    if data[:3] == b"\xef\xbb\xbf":
+        data = data[3:]  # a byte-order mark
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
