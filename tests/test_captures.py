@@ -59,6 +59,7 @@ def test_parameters_and_garbage():
     ("pgbadger/stmt_type.log", "stderr", 12),             # 12 duration … statement lines
     ("pgbadger/queryid.log", "stderr", 20),               # a psql session: 20 statements
     ("pgbadger/cnpg.jsonl", "jsonlog", 400),              # CloudNativePG JSON: 400 statements
+    ("pgbadger/cloudsql.jsonl", "jsonlog", 1),            # Cloud Logging textPayload records: 1 statement
     ("pgbadger/csv_statement_without_duration.log", "csvlog", 2),
     ("pgbadger/pg-timezones.log", "stderr", 2),           # RDS-style prefix: 2 statements
     ("generated/schema_loads_pg15.csv", "csvlog", 11484),  # every top-level statement of the 15 schema loads

@@ -596,7 +596,7 @@ class Session:
             raise self._fail(text, *SCHEMA, "occ-conflict", "schema")
         for refusal in refused:
             raise self._fail(text, refusal.sqlstate, refusal.message, refusal.slug, refusal.variant)
-        if _LOCKING.search(text) and not self.engine.profile.features.get("for_update_general"):
+        if not self.engine.profile.features.get("for_update_general") and _LOCKING.search(text):
             self._lock_by_key(text, facts)
         if kind in ("TRANS_STMT_BEGIN", "TRANS_STMT_START"):
             if self.implicit and not self.pg_open:  # BEGIN inside an implicit block makes it explicit

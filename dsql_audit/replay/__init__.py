@@ -76,6 +76,8 @@ class ReplayStats:
     schema_refused: int = 0
     seeded_rows: int = 0
     transactions_rebuilt: int = 0  # opened by replay from shared virtual transaction ids (no BEGIN logged)
+    autocommit: int = 0  # statements run outside any transaction block (each its own transaction)
+    autocommit_failed: int = 0  # … of which DSQL refused or ended with an error
     failed_in_capture: int = 0  # statements the captured server refused too
     failed_in_engine: dict = field(default_factory=dict)  # SQLSTATE → statements the engine refused otherwise
 
@@ -113,6 +115,7 @@ class ReplayResult:
                "longest_transactions": sorted(s.transactions, key=lambda x: -x["seconds"])[:10],
                "schema": {"statements": s.schema_statements, "refused": s.schema_refused},
                "seeded_rows": s.seeded_rows, "transactions_rebuilt": s.transactions_rebuilt,
+               "autocommit_statements": s.autocommit, "autocommit_failed": s.autocommit_failed,
                "failed_in_capture": s.failed_in_capture, "failed_in_engine": dict(sorted(s.failed_in_engine.items())),
                "formats": s.by_format}
         if self.target is not None:
@@ -242,6 +245,7 @@ def replay(paths: list[str], *, profile: str | None = None, schema: str | None =
                     if remote is not None:
                         remote.execute(key, "BEGIN", None)
                 shape = (s.rows, s.bytes, s.started, s.in_txn and not s.aborted)
+                was_open = s.in_txn
                 outcome = None
                 try:
                     r = s.execute(item.sql, params) if params is not None else s.execute(item.sql)
@@ -266,6 +270,9 @@ def replay(paths: list[str], *, profile: str | None = None, schema: str | None =
                 if owned:
                     del engine.findings[before:]  # consumed here: a long log must not grow the engine's list
                 new = list(new)
+                if not was_open and not s.in_txn and not _TXN_CONTROL.match(item.sql):
+                    stats.autocommit += 1  # a transaction of its own
+                    stats.autocommit_failed += bool(new)
                 if outcome is not None and not new:
                     new = _unexplained(engine, item, outcome, path, errors, stats, bool(schema))
                 if item.duration_ms is not None and not s.in_txn:

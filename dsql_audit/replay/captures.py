@@ -378,6 +378,18 @@ def _jsonlog(fh) -> Iterator[Event | CaptureError]:
         except ValueError:
             yield CaptureError(n, "not a JSON log record")
             continue
+        if isinstance(doc, dict) and isinstance(doc.get("textPayload"), str):
+            # Google Cloud Logging (Cloud SQL): a stderr line without its time, the time beside it
+            text = doc["textPayload"]
+            m = _SEVERITY.search(text)
+            if m is None:
+                continue  # not a server record (a checkpoint line …)
+            pid = _PID.search(text[:m.start()])
+            user_db = {k: v for um in _USER_DB.finditer(text[:m.start()]) for k, v in um.groupdict().items() if v}
+            yield from b.record(n, pid.group(1) if pid else text[:m.start()].strip() or None, m.group("sev"),
+                                m.group("msg"), time=doc.get("timestamp"), user=user_db.get("user"),
+                                database=user_db.get("db"), application=user_db.get("app"))
+            continue
         rec = doc.get("record", doc) if isinstance(doc, dict) else None
         if not isinstance(rec, dict):
             yield CaptureError(n, "not a JSON log record")

@@ -88,7 +88,9 @@ def _replay_lines(con, s: dict) -> None:
               f"({s['share_of_transactions_lost']:.1%} would fail without retries); {s['occ_conflicts']:,} OCC "
               f"conflicts ({s['occ_conflict_rate']:.1%})"
               + (f"; {s['transactions_rebuilt']:,} rebuilt from virtual transaction ids"
-                 if s.get("transactions_rebuilt") else ""))
+                 if s.get("transactions_rebuilt") else "")
+              + (f"; {s['autocommit_statements']:,} autocommit statements, {s['autocommit_failed']:,} of them "
+                 f"failing on DSQL" if s.get("autocommit_statements") else ""))
     for label, key in (("contended tables", "top_contended_tables"), ("contended rows", "top_contended_rows")):
         if s.get(key):
             con.print(f"  {label}: " + ", ".join(f"{k} ({v:,})" for k, v in s[key][:5]), no_wrap=True, crop=False)

@@ -11,7 +11,8 @@ from dsql_audit.model import Finding, InputError
 from dsql_audit.profile import load_profile
 
 _SUMMED = ("statements", "sessions", "calls", "calls_affected", "time_ms", "time_affected_ms",
-           "transactions_committed", "transactions_lost", "occ_conflicts")
+           "transactions_committed", "transactions_lost", "occ_conflicts", "transactions_rebuilt",
+           "autocommit_statements", "autocommit_failed", "failed_in_capture")
 
 
 @dataclass
