@@ -488,3 +488,15 @@ def test_truncate_cascade_and_pg_dump_serials_with_keys_uuid(tmp_path):
     truncs = [p for p in _plan(out)["plan"] if p["kind"] == "truncate"]
     assert [p["object"] for p in truncs] == ["public.c", "public.p"]  # the referencing table first
     assert "CASCADE reaches it" in truncs[0]["why"]
+
+
+def test_enum_steps_name_their_source_and_short_cycles_are_planned(tmp_path):
+    src = tmp_path / "e.sql"
+    src.write_text("CREATE TYPE public.mood AS ENUM ('a', 'b');\nALTER TYPE public.mood ADD VALUE 'c';\n"
+                   "CREATE SEQUENCE public.s MINVALUE 1 MAXVALUE 1000 CYCLE CACHE 5;\n")
+    r, out = _convert(tmp_path, src, "--no-check")
+    assert r.returncode == 0, r.stderr
+    sql = (out / "schema.sql").read_text()
+    assert f"-- step 1 domain: public.mood ({src}:1)" in sql and "('a', 'b', 'c')" in sql
+    (item,) = [p for p in _plan(out)["plan"] if p["kind"] == "sequence"]
+    assert "1,000 values with CACHE 65536" in item["why"] and "--cache 1" in item["todo"]

@@ -200,7 +200,7 @@ class Builder:
     def _CreateEnumStmt(self, s, origin):
         name = type_key(s.typeName)
         labels = [v.sval for v in s.vals or ()]
-        self.schema.types[name] = ("enum", labels)
+        self.schema.types[name] = ("enum", labels, origin)
         self.schema.note(origin, f"enum {name} → a domain over text with CHECK (VALUE IN ({len(labels)} labels))")
 
     def _CompositeTypeStmt(self, s, origin):

@@ -66,7 +66,7 @@ class Emitter:
             if t[0] == "enum":
                 values = ", ".join(_lit(v) for v in t[1])
                 self.steps.append(Step("domain", name, f"CREATE DOMAIN {_qualified(name)} AS text CHECK (VALUE IN "
-                                       f"({values}))"))
+                                       f"({values}))", t[2] if len(t) > 2 else None))
         for name, (s, origin) in sch.domains.items():
             kept = []
             for c in s.constraints or ():

@@ -152,6 +152,14 @@ def sequence_options(b, options, name: str, origin) -> tuple:
     want = cache if cache is not None and cache >= LEGAL_CACHE and b.cache != 1 else b.cache
     if cache is not None and want != cache:
         b.schema.note(origin, f"{name}: CACHE {cache} → {want} (DSQL allows 1 or ≥ {LEGAL_CACHE})")
+    values = {o.defname: o.arg.ival for o in out if isinstance(getattr(o, "arg", None), ast.Integer)}
+    if want > 1 and any(o.defname == "cycle" and getattr(o.arg, "boolval", True) for o in out) \
+            and "maxvalue" in values and "minvalue" in values and values["maxvalue"] - values["minvalue"] < want:
+        b.schema.plan.append(PlanItem("sequence", name, "changed", f"a CYCLE sequence over "
+                                      f"{values['maxvalue'] - values['minvalue'] + 1:,} values with CACHE {want}: "
+                                      f"each session's cache spans the whole cycle, so values repeat out of turn",
+                                      "use --cache 1 for this sequence (strict order, slower), or stop relying on "
+                                      "the cycle", origin, 0.5))
     out.append(_cache_option(want))
     return tuple(out)
 
