@@ -335,10 +335,7 @@ def replay(captures, schema_path, schema_dsn, convert_schema, data_paths, captur
     from dsql_audit.replay.captures import detect_format
     from dsql_audit.replay.endpoints import EndpointError, dump_schema, redact_dsn
 
-    def usage(message):
-        click.echo(f"dsql-audit replay: {message}", err=True)
-        sys.exit(EXIT_USAGE)
-
+    usage = _usage("replay")
     missing = [c for c in captures if c != "-" and not Path(c).exists()]
     if missing:
         usage(f"no such capture: {', '.join(missing)}")
@@ -407,6 +404,14 @@ def replay(captures, schema_path, schema_dsn, convert_schema, data_paths, captur
             f"{t['agreed_with_engine']:,} outcomes as the engine predicted, {t['disagreed_with_engine']:,} not")
     # nothing could be read from the captures: an input error, whatever else was reported
     _report_and_exit(result, fmt, output, fail_on, unread=not s.statements and bool(result.errors))
+
+
+def _usage(command: str):
+    """A usage error for ``command``: said on stderr, exit 2."""
+    def usage(message):
+        click.echo(f"dsql-audit {command}: {message}", err=True)
+        sys.exit(EXIT_USAGE)
+    return usage
 
 
 def _check_profile(profile_date, usage) -> None:
@@ -545,8 +550,7 @@ def convert(inputs, outdir, python_retry, write, from_dsn, profile_date, cache, 
     if write:
         click.echo("dsql-audit convert: --write applies --python-retry changes; give --python-retry PATH", err=True)
         sys.exit(EXIT_USAGE)
-    _check_profile(profile_date, lambda message: (click.echo(f"dsql-audit convert: {message}", err=True),
-                                                   sys.exit(EXIT_USAGE)))
+    _check_profile(profile_date, _usage("convert"))
     if not outdir:
         click.echo("dsql-audit convert: -o OUTDIR is required", err=True)
         sys.exit(EXIT_USAGE)

@@ -19,29 +19,37 @@ needs_shared = pytest.mark.skipif(not CAPTURES.exists(), reason="../shared/corpu
                                   "(it is beside the repository in CI only)")
 
 
+def _logged(tmp_path_factory, name: str, sessions, **log):
+    """Run ``sessions(a, b)`` on two connections to a PostgreSQL that logs statements (``log``: StatementLog's
+    settings); the log PostgreSQL wrote, as a capture file."""
+    tmp = tmp_path_factory.mktemp(name)
+    with StatementLog(tmp / "pg", **log) as capture:
+        with psycopg.connect(capture.engine.uri) as a, psycopg.connect(capture.engine.uri) as b:
+            sessions(a, b)
+        text = capture.text()
+    path = tmp / f"{name}.log"
+    path.write_text(text)
+    return path
+
+
 @pytest.fixture(scope="module")
 def overlapping_log(tmp_path_factory):
     """Two sessions updating the same row in overlapping transactions, logged by PostgreSQL itself
     (log_statement=all). On PostgreSQL the second UPDATE fails at the statement; the log keeps every
     statement as sent, including the losing session's COMMIT."""
-    tmp = tmp_path_factory.mktemp("capture")
-    with StatementLog(tmp / "pg") as capture:
-        engine = capture.engine
-        with psycopg.connect(engine.uri) as a, psycopg.connect(engine.uri) as b:
-            a.execute("CREATE TABLE acct (id int PRIMARY KEY, balance int)")
-            a.commit()
-            a.execute("INSERT INTO acct VALUES (1, 100), (2, 100)")
-            a.commit()
-            a.execute("UPDATE acct SET balance = balance - 10 WHERE id = 1")
-            b.execute("SELECT balance FROM acct WHERE id = 2")
-            a.commit()
-            with pytest.raises(psycopg.errors.SerializationFailure):
-                b.execute("UPDATE acct SET balance = balance + 10 WHERE id = 1")
-            b.commit()
-        text = capture.text()
-    path = tmp / "overlap.log"
-    path.write_text(text)
-    return path
+    def sessions(a, b):
+        a.execute("CREATE TABLE acct (id int PRIMARY KEY, balance int)")
+        a.commit()
+        a.execute("INSERT INTO acct VALUES (1, 100), (2, 100)")
+        a.commit()
+        a.execute("UPDATE acct SET balance = balance - 10 WHERE id = 1")
+        b.execute("SELECT balance FROM acct WHERE id = 2")
+        a.commit()
+        with pytest.raises(psycopg.errors.SerializationFailure):
+            b.execute("UPDATE acct SET balance = balance + 10 WHERE id = 1")
+        b.commit()
+
+    return _logged(tmp_path_factory, "overlap", sessions)
 
 
 def test_replay_reports_the_occ_conflict_and_the_key(overlapping_log):
@@ -430,27 +438,23 @@ def mod_only_log(tmp_path_factory):
     in the capture, only writes with their virtual transaction ids. Session a writes rows 1 and 3 in one
     transaction; b, in a transaction opened while a's was open, writes row 2, then row 1 after a committed
     (PostgreSQL's REPEATABLE READ refuses it at the statement; the log keeps it)."""
-    tmp = tmp_path_factory.mktemp("modlog")
-    with StatementLog(tmp / "pg", statements="mod", prefix="%m [%p] %v ") as capture:
-        with psycopg.connect(capture.engine.uri) as a, psycopg.connect(capture.engine.uri) as b:
-            a.execute("CREATE TABLE acct (id int PRIMARY KEY, balance int)")
+    def sessions(a, b):
+        a.execute("CREATE TABLE acct (id int PRIMARY KEY, balance int)")
+        a.commit()
+        a.execute("INSERT INTO acct VALUES (1, 100), (2, 100), (3, 100)")
+        a.commit()
+        a.execute("UPDATE acct SET balance = balance - 10 WHERE id = 1")
+        b.execute("UPDATE acct SET balance = balance - 5 WHERE id = 2")
+        a.execute("UPDATE acct SET balance = balance + 10 WHERE id = 3")
+        a.commit()
+        with pytest.raises(psycopg.errors.SerializationFailure):
+            b.execute("UPDATE acct SET balance = balance + 5 WHERE id = 1")
+        b.rollback()
+        for _ in range(3):  # three autocommit-sized transactions of one write each
+            a.execute("UPDATE acct SET balance = balance + 1 WHERE id = 2")
             a.commit()
-            a.execute("INSERT INTO acct VALUES (1, 100), (2, 100), (3, 100)")
-            a.commit()
-            a.execute("UPDATE acct SET balance = balance - 10 WHERE id = 1")
-            b.execute("UPDATE acct SET balance = balance - 5 WHERE id = 2")
-            a.execute("UPDATE acct SET balance = balance + 10 WHERE id = 3")
-            a.commit()
-            with pytest.raises(psycopg.errors.SerializationFailure):
-                b.execute("UPDATE acct SET balance = balance + 5 WHERE id = 1")
-            b.rollback()
-            for i in range(3):  # three autocommit-sized transactions of one write each
-                a.execute("UPDATE acct SET balance = balance + 1 WHERE id = 2")
-                a.commit()
-        text = capture.text()
-    path = tmp / "mod.log"
-    path.write_text(text)
-    return path
+
+    return _logged(tmp_path_factory, "mod", sessions, statements="mod", prefix="%m [%p] %v ")
 
 
 def test_transactions_are_rebuilt_from_virtual_transaction_ids(mod_only_log):

@@ -104,8 +104,9 @@ class Emitter:
         for t in sch.tables.values():
             for col in t.columns():
                 for c in col.constraints or ():
-                    if c.contype == CONSTR.CONSTR_DEFAULT and c.raw_expr is not None and sequence_of(c):
-                        uses[sequence_of(c)] = uses.get(sequence_of(c), 0) + 1
+                    seq = sequence_of(c) if c.contype == CONSTR.CONSTR_DEFAULT and c.raw_expr is not None else None
+                    if seq:
+                        uses[seq] = uses.get(seq, 0) + 1
         for t in sch.tables.values():
             pk = _primary_key(t)
             col = t.column(pk[0]) if pk and len(pk) == 1 else None

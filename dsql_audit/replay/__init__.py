@@ -451,6 +451,8 @@ def _affected(new: list, ev: Event, spent: float) -> tuple[int, float]:
     """(calls, time) a statement's findings put in "would fail or need changes": findings at warning or
     error only (an info-level candidate is not a change yet); a finding made from the slowest call alone
     (``"slowest_only"``) counts that one call and its time, not every call."""
+    if not new:  # most statements: nothing to weigh
+        return 0, 0.0
     rules = load_catalog()
     heavy = []
     for f in new:
