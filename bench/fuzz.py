@@ -3,7 +3,10 @@
     python bench/fuzz.py [--seconds 60] [--only sql,wire]
 
 Paths: sql, python, other (JS/TS/Java/Go/Ruby/C#/PHP/Kotlin), dsl (Prisma, Liquibase), capture (stderr,
-csvlog, jsonlog, pg_stat_statements CSV/JSON), config, rule — each mutated from the project's fixtures (and
+csvlog, jsonlog, pg_stat_statements CSV/JSON), config, rule, filename (files and a folder named with random
+bytes, scanned as a folder, every report format rendered), encoding (SQL as UTF-16 LE/BE and UTF-32 with a
+byte-order mark, latin-1, UTF-8 with a BOM, or with a NUL byte; as .sql and inside Python), oneline (the
+statements on one line, plus 600 short statements) — each mutated from the project's fixtures (and
 ../shared's corpus when present) through tests/fuzz_targets.py — and wire: a valid frontend message stream
 (startup, simple and extended query) mutated and sent to a running `serve`, with cancel requests carrying
 random keys interleaved; after every input the server must still answer a real client.

@@ -15,7 +15,9 @@ def write_baseline(path: str, findings) -> int:
             "fingerprints": dict(sorted(counts.items())),
             "findings": [{"fingerprint": f.fingerprint, "rule": f.rule, "name": f.name, "path": f.path,
                           "line": f.line, "message": f.message} for f in findings]}
-    Path(path).write_text(json.dumps(data, indent=2) + "\n")
+    from dsql_audit.output import write_text
+
+    write_text(path, json.dumps(data, indent=2) + "\n")  # atomic: an interrupted run keeps the old baseline
     return len(findings)
 
 

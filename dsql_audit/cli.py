@@ -1,7 +1,7 @@
 """The dsql-audit command line.
 
 Exit codes: 0 nothing at or above --fail-on, 1 findings at or above it,
-2 usage error or unreadable input, 3 internal error.
+2 usage error or unreadable input, 3 internal error, 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -18,7 +18,23 @@ from dsql_audit.catalog import load_catalog
 from dsql_audit.model import Severity
 from dsql_audit.report import FORMATS as REPORT_FORMATS
 
-EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+# what the command is doing, for the message a Ctrl-C prints: a string, or a function that says it
+_DOING: dict = {"now": None}
+
+
+def _doing(what) -> None:
+    _DOING["now"] = what
+
+
+def _interrupted() -> str:
+    now = _DOING["now"]
+    try:
+        now = now() if callable(now) else now
+    except Exception:  # noqa: BLE001 - the message must never fail
+        now = None
+    return "dsql-audit: interrupted" + (f" while {now}" if now else "")
 
 
 def _split(values) -> list[str]:
@@ -30,13 +46,24 @@ def _split(values) -> list[str]:
 
 class _Group(click.Group):
     def invoke(self, ctx):
+        from dsql_audit.output import OutputError
+
+        _doing(None)
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit, KeyboardInterrupt):
+        except KeyboardInterrupt:  # Ctrl-C: 130 as shells expect (1 would say "findings"), and where it stopped
+            click.echo(_interrupted(), err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except OutputError as exc:  # an output that cannot or must not be written: a usage error
+            click.echo(f"dsql-audit: {exc}", err=True)
+            sys.exit(EXIT_USAGE)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
         except Exception:  # pragma: no cover - reached only on bugs
+            from dsql_audit.secrets import mask
+
             click.echo("dsql-audit: internal error (please report):", err=True)
-            click.echo(traceback.format_exc(), err=True)
+            click.echo(mask(traceback.format_exc()), err=True)  # a DSN in an exception keeps its password
             sys.exit(EXIT_INTERNAL)
 
 
@@ -72,15 +99,20 @@ def main():
 @click.option("--sql-only", is_flag=True, help="Read only SQL files, dumps and archives, not application source.")
 @click.option("--diff-base", "diff_base", metavar="REF", help="Report only files changed since the merge base of "
               "REF and HEAD (plus uncommitted ones); unchanged SQL files are still read for the schema they build.")
+@click.option("--max-file-size", "max_file_size", metavar="SIZE", default=None,
+              help="Skip application source files found under a folder that are bigger than this (default 5MB, "
+              "or max-file-size in the config; 0: no limit). Each skipped file is listed in the report's errors; "
+              "files named directly and SQL files (streamed) are always read.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar; only the report.")
 @click.option("--color/--no-color", default=None, help="Colour the console report (default: when a terminal).")
 def scan(paths, profile_date, fmt, output, fail_on, select, ignore, framework, single_transaction, config_path,
-         baseline, write_baseline, jobs, no_aggregate, sql_only, diff_base, quiet, color):
+         baseline, write_baseline, jobs, no_aggregate, sql_only, diff_base, max_file_size, quiet, color):
     """Audit SQL files, pg_dump output, migration folders and application source (Python in depth; SQL
     strings in other languages; ORM and migration DSLs). PATHS are files or folders; - reads stdin."""
+    from dsql_audit import output as out
     from dsql_audit.baseline import filter_new, load_baseline
     from dsql_audit.baseline import write_baseline as do_write_baseline
-    from dsql_audit.config import ConfigError, load_config
+    from dsql_audit.config import ConfigError, load_config, parse_size
     from dsql_audit.profile import load_profile
     from dsql_audit.report import render
     from dsql_audit.scan import scan as run_scan
@@ -101,16 +133,34 @@ def scan(paths, profile_date, fmt, output, fail_on, select, ignore, framework, s
             config.ignore = config.ignore + _split(ignore)
         if fail_on:
             config.fail_on = fail_on
+        if max_file_size is not None:
+            try:
+                config.max_file_size = parse_size(max_file_size)
+            except ValueError as exc:
+                raise ConfigError(f"--max-file-size: {exc}") from None
         config.validate(catalog)
         profile = load_profile(config.profile)
         if config.fail_on not in ("error", "warning", "info", "never"):
             raise ConfigError(f"fail-on must be error, warning, info or never, not {config.fail_on!r}")
-    except (ConfigError, ValueError) as exc:
+        for label, target in (("-o", output), ("--write-baseline", write_baseline)):
+            if target:
+                out.check(target, label=label)
+    except (ConfigError, ValueError, out.OutputError) as exc:
         click.echo(f"dsql-audit: {exc}", err=True)
         sys.exit(EXIT_USAGE)
 
-    disc = discover(paths, framework=config.framework, exclude=config.exclude, app=not sql_only)
-    named_missing = [e for e in disc.errors if e.path in paths]
+    _doing(lambda: f"finding the inputs under {', '.join(out.printable(p) for p in paths)}")
+    disc = discover(paths, framework=config.framework, exclude=config.exclude, app=not sql_only,
+                    max_file_size=config.max_file_size)
+    try:
+        for label, target in (("-o", output), ("--write-baseline", write_baseline)):
+            if target:
+                disc.files = _not_an_input(target, label, paths, disc.files)
+    except out.OutputError as exc:
+        click.echo(f"dsql-audit: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    named = {out.printable(p) for p in paths}
+    named_missing = [e for e in disc.errors if e.path in named]
     changed = None
     if diff_base:
         from dsql_audit.gitdiff import changed_files
@@ -124,8 +174,15 @@ def scan(paths, profile_date, fmt, output, fail_on, select, ignore, framework, s
         # SQL is read for the schema and migration order it gives the changed files, its findings dropped
         disc.files = [f for f in disc.files if f.abspath is None or f.kind not in ("python", "app")
                       or f.abspath.resolve() in changed]
-    progress = None
     bar = None
+    done = [0]
+    total = len(disc.files)
+
+    def where() -> str:
+        if done[0] >= total:
+            return f"finishing the scan ({total} of {total} files read)"
+        return f"scanning {disc.files[done[0]].path} ({done[0] + 1} of {total} files)"
+
     if not quiet and sys.stderr.isatty() and (len(disc.files) > 5 or sum(f.size for f in disc.files) > 2_000_000):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -134,16 +191,21 @@ def scan(paths, profile_date, fmt, output, fail_on, select, ignore, framework, s
         task = bar.add_task("", total=len(disc.files))
         bar.start()
 
-        def progress(f):
+    def progress(f):
+        done[0] += 1
+        if bar is not None:
             bar.update(task, advance=1, description=f.path[-50:])
 
+    _doing(where)
     try:
-        result = run_scan(paths, config=config, profile=profile, jobs=jobs, progress=progress, discovery=disc,
-                          aggregate=not no_aggregate)
+        with _quiet_workers():
+            result = run_scan(paths, config=config, profile=profile, jobs=jobs, progress=progress, discovery=disc,
+                              aggregate=not no_aggregate)
     finally:
         if bar is not None:
             bar.stop()
 
+    _doing("reporting")
     if changed is not None:
         def touched(path: str) -> bool:
             try:
@@ -157,6 +219,7 @@ def scan(paths, profile_date, fmt, output, fail_on, select, ignore, framework, s
         if not quiet:
             click.echo(f"dsql-audit: {result.inputs} changed input(s) since {diff_base}", err=True)
     if write_baseline:
+        _doing(f"writing the baseline {out.printable(write_baseline)}")
         n = do_write_baseline(write_baseline, result.findings)
         if not quiet:
             click.echo(f"dsql-audit: wrote {n} finding(s) to baseline {write_baseline}", err=True)
@@ -175,12 +238,14 @@ def scan(paths, profile_date, fmt, output, fail_on, select, ignore, framework, s
     fmt = fmt or "console"
     use_color = color if color is not None else (output is None and sys.stdout.isatty())
     text = render(fmt, result, color=bool(use_color), fail_on=config.fail_on)
-    if output:
-        Path(output).write_text(text, encoding="utf-8")
-    else:
-        click.echo(text, nl=False)
+    _emit(text, output)
 
-    if named_missing or (not disc.files and disc.errors):
+    # a file named directly that could not be read at all (binary, NUL bytes, unreadable): an input error
+    explicit = {f.path for f in disc.files if f.explicit}
+    unread = [e for e in result.errors if e.skipped and e.path in explicit]
+    for e in unread:
+        click.echo(f"dsql-audit: {e.path}: {e.message}", err=True)
+    if named_missing or unread or (not disc.files and disc.errors):
         sys.exit(EXIT_USAGE)
     if config.fail_on == "never":
         sys.exit(EXIT_CLEAN)
@@ -188,6 +253,76 @@ def scan(paths, profile_date, fmt, output, fail_on, select, ignore, framework, s
     if any(f.severity >= threshold for f in result.findings):
         sys.exit(EXIT_FINDINGS)
     sys.exit(EXIT_CLEAN)
+
+
+def _not_an_input(target, label: str, paths, files: list) -> list:
+    """The scan's inputs, checked against an output it is about to write: an output that is a path given, or
+    a file found under a folder (by path, symbolic or hard link), is refused (OutputError) — unless it is a
+    report or baseline an earlier run wrote into the scanned folder, which is then not read as input."""
+    from dsql_audit import output as out
+
+    out.refuse_inputs(target, [p for p in paths if p != "-"], label=label)
+    ident = out.identity(target)
+    if ident is None:
+        return files
+    clash = [f for f in files if f.ident == ident]
+    if not clash:
+        return files
+    if any(f.explicit for f in clash) or not out.is_own_report(target):
+        raise out.OutputError(f"{label} {out.printable(target)} is one of the inputs ({clash[0].path}): writing it "
+                              "would destroy that input; write the output somewhere else")
+    return [f for f in files if f.ident != ident]  # last run's report: replaced, not read
+
+
+class _quiet_workers:
+    """While a scan runs, worker processes forked for it ignore SIGINT: a Ctrl-C reaches the whole process
+    group, and the workers must not each print a KeyboardInterrupt traceback. The main process alone stops;
+    the pool then finishes the few batches already handed out (queued ones are cancelled) and the workers
+    exit with it. (Ending the workers at once would risk a result half-written into the pool's pipe, on
+    which the pool's shutdown then waits forever.)"""
+
+    _registered = False
+    active = False
+
+    def __enter__(self):
+        import os
+
+        if not _quiet_workers._registered and hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=_quiet_workers._child)
+            _quiet_workers._registered = True
+        _quiet_workers.active = True
+        return self
+
+    def __exit__(self, *exc):
+        _quiet_workers.active = False
+        return False
+
+    @staticmethod
+    def _child():
+        import signal
+
+        if _quiet_workers.active:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _emit(text: str, output) -> None:
+    """The report to ``output`` (atomically: a failed or interrupted write leaves the previous file intact)
+    or to stdout; an output that cannot be written is a usage error (exit 2)."""
+    from dsql_audit import output as out
+
+    if output:
+        _doing(f"writing {out.printable(output)}")
+        try:
+            out.write_text(output, text)
+        except out.OutputError as exc:
+            click.echo(f"dsql-audit: {exc}", err=True)
+            sys.exit(EXIT_USAGE)
+        return
+    try:
+        click.echo(text, nl=False)
+    except UnicodeEncodeError:  # a stdout that cannot encode some character (a lone surrogate, a C locale)
+        enc = getattr(sys.stdout, "encoding", None) or "utf-8"
+        click.echo(text.encode(enc, "replace").decode(enc, "replace"), nl=False)
 
 
 @main.command()
@@ -340,7 +475,7 @@ def replay(captures, schema_path, schema_dsn, convert_schema, data_paths, captur
     if missing:
         usage(f"no such capture: {', '.join(missing)}")
     _check_profile(profile_date, usage)
-    _check_output(output, usage)
+    _check_output(output, usage, inputs=[*captures, schema_path, *data_paths], folders=[schema_path, *data_paths])
     if schema_path and schema_dsn:
         usage("give --schema or --schema-from, not both")
     if target_dsn:
@@ -378,11 +513,18 @@ def replay(captures, schema_path, schema_dsn, convert_schema, data_paths, captur
                        transient=True)
         task = bar.add_task("replay", total=None)
         bar.start()
+    replayed = [0]
+
+    def progress(n):
+        replayed[0] = n
+        if bar is not None:
+            bar.update(task, completed=n)
+
+    _doing(lambda: f"replaying {', '.join(captures)} ({replayed[0]:,} statements replayed)")
     try:
         result = run_replay(list(captures), profile=profile_date, schema=schema_path, fmt=capture_format,
                             redacted=redact, log=err, data=list(data_paths) or None, speed=speed,
-                            target=target_dsn, log_line_prefix=log_line_prefix,
-                            progress=(lambda n: bar.update(task, completed=n)) if bar else None)
+                            target=target_dsn, log_line_prefix=log_line_prefix, progress=progress)
     except EndpointError as exc:
         usage(str(exc))
     finally:
@@ -402,8 +544,90 @@ def replay(captures, schema_path, schema_dsn, convert_schema, data_paths, captur
         t = result.target
         err(f"target {t['endpoint']}: {t['statements']:,} statements, {t['errors']:,} errors; "
             f"{t['agreed_with_engine']:,} outcomes as the engine predicted, {t['disagreed_with_engine']:,} not")
-    # nothing could be read from the captures: an input error, whatever else was reported
-    _report_and_exit(result, fmt, output, fail_on, unread=not s.statements and bool(result.errors))
+    # nothing could be read from the captures, or a capture not to its end (a .gz cut short): an input error,
+    # whatever else was reported
+    cut = [e for e in result.errors if e.skipped]
+    nothing = not s.statements and bool(result.errors)
+    for e in (result.errors[:10] if nothing else cut):
+        click.echo(f"dsql-audit replay: {e.path}{f':{e.line}' if e.line else ''}: {e.message}", err=True)
+    _report_and_exit(result, fmt, output, fail_on, unread=bool(cut) or nothing)
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.option("--profile", "profile_date", metavar="YYYY-MM-DD", help="Behave as DSQL did on this date.")
+@click.option("-f", "--format", "fmt", type=click.Choice(list(REPORT_FORMATS)), default="console")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write the report here.")
+@click.option("--fail-on", type=click.Choice(["error", "warning", "info", "never"]), default=None,
+              help="Exit 1 when a finding is at or above this severity (default: the config's, else error).")
+@click.option("--fail-on-command", is_flag=True, help="Exit 1 when the command itself fails, too.")
+@click.option("--schema", "schema_path", type=click.Path(exists=True, dir_okay=False),
+              help="Load this schema (SQL) before the command runs.")
+@click.option("--scan", "scan_paths", multiple=True, type=click.Path(exists=True),
+              help="Also scan this source tree and merge: what only the run saw is listed as the scan's misses.")
+@click.option("--env", "env_templates", multiple=True, metavar="NAME=TEMPLATE",
+              help="Set NAME for the command, with {url} {host} {port} {user} {password} {dbname} expanded "
+              "(for frameworks that read a variable of their own).")
+@click.option("--app-path", "app_paths", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="Code under this folder is the application's even inside site-packages (call sites are "
+              "reported there).")
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Keep the engine's data here (default: a "
+              "temporary directory removed at the end).")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("-q", "--quiet", is_flag=True, help="No line per violation while the command runs.")
+def run(command, profile_date, fmt, output, fail_on, fail_on_command, schema_path, scan_paths, env_templates,
+        app_paths, data_dir, config_path, quiet):
+    """Run COMMAND (after --) against the DSQL engine in audit mode and report every statement DSQL would
+    refuse, at the line of code that sent it: `dsql-audit run -- python manage.py migrate`."""
+    from dsql_audit.config import ConfigError, load_config
+    from dsql_audit.run.observe import UsageError, command_error, observe, parse_env_templates
+
+    usage = _usage("run")
+    _check_profile(profile_date, usage)
+    _check_output(output, usage, inputs=[schema_path], folders=list(scan_paths))
+    try:
+        parse_env_templates(env_templates)
+        config = load_config(config_path)
+        if profile_date:
+            config.profile = profile_date
+        config.validate(load_catalog())
+    except (UsageError, ConfigError, ValueError) as exc:
+        usage(str(exc))
+    fail_on = fail_on or config.fail_on or "error"
+    err = lambda line: click.echo(line, err=True)  # noqa: E731
+    _doing(lambda: f"running {' '.join(command)}")
+    try:
+        result = observe(list(command), profile=config.profile if profile_date or config.profile else None,
+                         config=config, schema=schema_path, scan_paths=list(scan_paths) or None,
+                         env_templates=env_templates, data_dir=data_dir, app_paths=list(app_paths) or None,
+                         log=(lambda line: None) if quiet else err)
+    except UsageError as exc:
+        usage(str(exc))
+    summary = result.run_summary()
+    outcome = result.outcome
+    status = ("interrupted" if outcome.interrupted else
+              f"exited {outcome.status}" if outcome.status is not None and outcome.status >= 0 else
+              f"killed by signal {-(outcome.status or 0)}")
+    err(f"dsql-audit run: the command {status} after {outcome.seconds:.1f} s; {summary['statements']:,} statements "
+        f"sent, {summary['refused_by_dsql']:,} would be refused by DSQL; {summary['distinct_violations']} distinct "
+        f"violations ({summary['with_call_site']} at a call site in the code)"
+        + (f"; {summary['observed_only']} not found by the static scan" if "observed_only" in summary else ""))
+    if outcome.leftovers:
+        err(f"dsql-audit run: ended {outcome.leftovers} process(es) the command left running")
+    failed = command_error(outcome)
+    if failed is not None:
+        result.errors.append(failed)
+    from dsql_audit.report import render
+
+    text = render(fmt, result, color=output is None and fmt == "console" and sys.stdout.isatty(), fail_on=fail_on)
+    _emit(text, output)
+    if outcome.interrupted:
+        sys.exit(EXIT_INTERRUPTED)
+    if fail_on != "never" and any(f.severity >= Severity.parse(fail_on) for f in result.findings):
+        sys.exit(EXIT_FINDINGS)
+    if fail_on_command and failed is not None:
+        sys.exit(EXIT_FINDINGS)
+    sys.exit(EXIT_CLEAN)
 
 
 def _usage(command: str):
@@ -425,10 +649,19 @@ def _check_profile(profile_date, usage) -> None:
         usage(str(exc))
 
 
-def _check_output(output, usage) -> None:
-    """-o in a directory that does not exist: said before any work is done, not after."""
-    if output and not Path(output).resolve().parent.is_dir():
-        usage(f"-o {output}: the directory {Path(output).resolve().parent} does not exist")
+def _check_output(output, usage, inputs=(), folders=(), label: str = "-o") -> None:
+    """Before any work is done: ``output`` can be written (its directory exists and takes files) and is not
+    one of the ``inputs`` (by path, symbolic or hard link) nor a file inside one of the input ``folders``."""
+    from dsql_audit import output as out
+
+    if not output:
+        return
+    try:
+        out.check(output, label=label)
+        out.refuse_inputs(output, [i for i in inputs if i and i != "-"], label=label,
+                          folders=[f for f in folders if f and f != "-"])
+    except out.OutputError as exc:
+        usage(str(exc))
 
 
 def _report_and_exit(result, fmt, output, fail_on, unread: bool = False) -> None:
@@ -436,15 +669,9 @@ def _report_and_exit(result, fmt, output, fail_on, unread: bool = False) -> None
     ``unread``: the input could not be read at all)."""
     from dsql_audit.report import render
 
+    _doing("rendering the report")
     text = render(fmt, result, color=output is None and fmt == "console" and sys.stdout.isatty(), fail_on=fail_on)
-    if output:
-        try:
-            Path(output).write_text(text, encoding="utf-8")
-        except OSError as exc:
-            click.echo(f"dsql-audit: cannot write {output}: {exc.strerror or exc}", err=True)
-            sys.exit(EXIT_USAGE)
-    else:
-        click.echo(text, nl=False)
+    _emit(text, output)
     if unread:
         sys.exit(EXIT_USAGE)
     if fail_on != "never" and any(f.severity >= Severity.parse(fail_on) for f in result.findings):
@@ -466,6 +693,8 @@ def report_cmd(results, fmt, output, baseline, fail_on):
     from dsql_audit.baseline import filter_new, load_baseline
     from dsql_audit.report.loaded import load_results
 
+    _check_output(output, _usage("report"), inputs=[*results, baseline])
+    _doing(f"reading {', '.join(results)}")
     try:
         result = load_results(list(results))
         if baseline:
@@ -491,15 +720,28 @@ def report_cmd(results, fmt, output, baseline, fail_on):
 def catalog_cmd(dsn, profile_date, fmt, output, fail_on, capture_path, schema_out):
     """Audit a live PostgreSQL database (DSN, or PG* environment variables / a service name): read-only."""
     from dsql_audit import live
+    from dsql_audit import output as out
     from dsql_audit.replay.endpoints import EndpointError, dump_schema, redact_dsn
 
+    usage = _usage("catalog")
+    written = [(label, p) for label, p in (("-o", output), ("--capture", capture_path), ("--schema-out", schema_out))
+               if p]
+    for i, (label, p) in enumerate(written):
+        _check_output(p, usage, label=label)
+        for other_label, other in written[:i]:
+            if out.same_file(p, other) or Path(p).absolute() == Path(other).absolute():
+                usage(f"{label} {p} and {other_label} {other} name the same file: each output needs its own")
+    _doing(f"reading the catalog of {redact_dsn(dsn) or '(PG* environment)'}")
     try:
         result = live.read(dsn, profile=profile_date)
         if capture_path:
+            _doing(f"exporting pg_stat_statements into {capture_path}")
             n = live.capture(dsn, capture_path)
             click.echo(f"captured {n} pg_stat_statements entries into {capture_path}", err=True)
         if schema_out:
-            dump_schema(dsn, Path(schema_out))
+            _doing(f"writing the schema into {schema_out}")
+            with out.atomic_path(schema_out) as tmp:  # pg_dump writes beside it; renamed once complete
+                dump_schema(dsn, tmp)
             click.echo(f"schema written to {schema_out}", err=True)
     except EndpointError as exc:
         click.echo(f"dsql-audit catalog: {exc}", err=True)
@@ -527,8 +769,10 @@ def catalog_cmd(dsn, profile_date, fmt, output, fail_on, capture_path, schema_ou
               help="serial keys become bigint identity columns, or uuid with gen_random_uuid().")
 @click.option("--check/--no-check", default=True, show_default=True,
               help="Prove schema.sql by loading it into a fresh DSQL engine (exit 1 if anything is rejected).")
+@click.option("--force", is_flag=True, help="Write into an -o directory that holds files convert did not write "
+              "(they are left alone; convert's own five files are replaced). Never overwrites an input.")
 @click.option("-q", "--quiet", is_flag=True)
-def convert(inputs, outdir, python_retry, write, from_dsn, profile_date, cache, keys, check, quiet):
+def convert(inputs, outdir, python_retry, write, from_dsn, profile_date, cache, keys, check, force, quiet):
     """Turn a PostgreSQL schema (dump, migration folder, live database) into DSQL DDL plus a migration plan."""
     import tempfile
 
@@ -569,6 +813,14 @@ def convert(inputs, outdir, python_retry, write, from_dsn, profile_date, cache, 
     if missing:
         click.echo(f"dsql-audit convert: no such input: {', '.join(missing)}", err=True)
         sys.exit(EXIT_USAGE)
+    from dsql_audit.output import OutputError
+
+    try:  # before the conversion: an output directory that is an input's, or holds someone else's files
+        files.check_outdir(outdir, list(inputs), force=force)
+    except OutputError as exc:
+        click.echo(f"dsql-audit convert: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    _doing(f"converting {', '.join(inputs) or 'the schema'}")
     tmp = None
     paths = list(inputs)
     if from_dsn:
@@ -584,9 +836,12 @@ def convert(inputs, outdir, python_retry, write, from_dsn, profile_date, cache, 
         conv = run_convert(paths, profile=profile_date, cache=cache, keys=keys, check=check, log=err)
         if from_dsn:
             conv.inputs = [redact_dsn(from_dsn)]
+        _doing(f"writing {outdir}")
         files.write(conv, outdir)
         if check:
+            _doing(f"checking {outdir}/schema.sql in the DSQL engine")
             files.verify(conv, outdir, log=err)
+            _doing(f"writing {outdir}")
             files.write(conv, outdir)  # PLAN.md and plan.json now carry the check's result
     finally:
         if tmp is not None:
@@ -614,14 +869,19 @@ def convert(inputs, outdir, python_retry, write, from_dsn, profile_date, cache, 
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Keep the engine's data here (default: a temp "
               "dir removed on exit).")
 @click.option("--profile", "profile_date", metavar="YYYY-MM-DD", help="Behave as DSQL did on this date.")
-@click.option("--password", help="Require this password (default: any password is accepted).")
+@click.option("--password", help="Require this password (default on loopback: any password is accepted; "
+              "required to listen on any other address).")
 @click.option("--tls", is_flag=True, help="Require TLS (sslmode=require) with a generated self-signed certificate, "
               "as DSQL's endpoint does.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Write every violation seen "
               "here on exit (.json, .sarif or .md).")
-@click.option("--max-connections", default=200, show_default=True, type=click.IntRange(1, 5000))
+@click.option("--max-connections", default=200, show_default=True, type=click.IntRange(1, 5000),
+              help="Clients connected at once; one more gets 53300 (the embedded PostgreSQL has 40 slots more).")
+@click.option("--audit", is_flag=True, help="Audit mode: record what DSQL would refuse and run it with "
+              "PostgreSQL's semantics, so an application runs to its end (what `dsql-audit run` uses).")
 @click.option("-q", "--quiet", is_flag=True, help="No live line per violation.")
-def serve(host, port, schema_path, data_dir, profile_date, password, tls, report_path, max_connections, quiet):
+def serve(host, port, schema_path, data_dir, profile_date, password, tls, report_path, max_connections, audit,
+          quiet):
     """DSQL on localhost: a PostgreSQL server (wire protocol v3) with DSQL's rules, for any client."""
     import shutil
     import signal
@@ -633,8 +893,14 @@ def serve(host, port, schema_path, data_dir, profile_date, password, tls, report
 
     started = time.time()
     err = lambda line: click.echo(line, err=True)  # noqa: E731
+    if not _loopback(host) and not password:
+        # refused before anything starts: a warning scrolls past, and the engine's admin would be anyone's
+        err(f"dsql-audit serve: refusing to listen on {host} without --password: anyone who can reach that "
+            "address could connect. Pass --password (with --tls to keep it off the wire in clear), or bind "
+            "127.0.0.1.")
+        sys.exit(2)
     try:
-        engine = Engine(data_dir=data_dir, profile=profile_date or "latest",
+        engine = Engine(data_dir=data_dir, profile=profile_date or "latest", audit=audit,
                         max_connections=max_connections + 40).start()
     except Exception as exc:  # noqa: BLE001
         err(f"dsql-audit serve: cannot start the engine: {exc}")
@@ -645,15 +911,12 @@ def serve(host, port, schema_path, data_dir, profile_date, password, tls, report
             ok, refused = load_sql_file(engine, schema_path, err)
             err(f"schema {schema_path}: {ok} statements loaded, {len(refused)} refused as DSQL refuses them")
         server = Server(engine, host, port, password=password, tls=self_signed_context(cert_dir) if tls else None,
-                        log=None if quiet else err)
+                        log=None if quiet else err, max_connections=max_connections)
         try:
             server.bind()
         except OSError as exc:
             err(f"dsql-audit serve: cannot listen on {host}:{port}: {exc.strerror or exc}")
             sys.exit(2)
-        if not _loopback(host) and not password:
-            err(f"dsql-audit serve: WARNING: listening on {host} with no --password: anyone who can reach this "
-                "address can connect as any user. Pass --password, or bind 127.0.0.1.")
         click.echo(f"dsql-audit serve: DSQL ({engine.profile.date} profile) on {server.dsn}")
         click.echo("  psql \"" + server.dsn + "\"    (Ctrl-C stops; any password"
                    + (" — no, the one given with --password" if password else "") + ")")

@@ -9,6 +9,7 @@ ignore = ["missing-primary-key"]
 fail-on = "error"
 exclude = ["legacy/**"]
 single-transaction = false      # psql -1 semantics for plain .sql files
+max-file-size = "5MB"           # application source under a folder bigger than this is skipped (0: no limit)
 
 [tool.dsql-audit.severity]      # per-rule severity overrides
 unbounded-write = "error"
@@ -29,7 +30,33 @@ from dsql_audit.catalog import Catalog, Rule
 from dsql_audit.model import Severity
 
 KEYS = {"profile", "framework", "select", "ignore", "fail-on", "exclude", "single-transaction",
-        "severity", "per-file-ignores", "format", "baseline"}
+        "severity", "per-file-ignores", "format", "baseline", "max-file-size"}
+FAIL_ON = ("error", "warning", "info", "never")
+DEFAULT_MAX_FILE_SIZE = 5_000_000
+
+
+def parse_size(value) -> int:
+    """A size in bytes from 5000000, "5MB", "500k", "2 GiB" (k/M/G are 1000s, KiB/MiB/GiB 1024s); 0 is no
+    limit. Raises ValueError."""
+    import re
+
+    if isinstance(value, bool):
+        raise ValueError(f"not a size: {value!r}")
+    if isinstance(value, int):
+        n = value
+    else:
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgG]?)(i?)[bB]?\s*", str(value))
+        if m is None:
+            raise ValueError(f"not a size: {value!r} (say 5000000, 5MB or 500kB; 0 for no limit)")
+        scale = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3}[m.group(2).lower()]
+        if m.group(3):
+            if not m.group(2):
+                raise ValueError(f"not a size: {value!r}")
+            scale = {1000: 1024, 1000**2: 1024**2, 1000**3: 1024**3}[scale]
+        n = int(float(m.group(1)) * scale)
+    if n < 0:
+        raise ValueError(f"not a size: {value!r} (negative)")
+    return n
 
 
 class ConfigError(ValueError):
@@ -48,9 +75,17 @@ class Config:
     severity: dict = field(default_factory=dict)
     per_file_ignores: dict = field(default_factory=dict)
     baseline: str | None = None
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE  # bytes; 0: no limit
     source: str | None = None  # the file the config came from
 
     def validate(self, catalog: Catalog) -> None:
+        from dsql_audit.sources.migrations import BY_NAME
+
+        where = self.source or "config"
+        if self.framework is not None and self.framework not in BY_NAME:
+            raise ConfigError(f"{where}: framework {self.framework!r} is not one of {', '.join(sorted(BY_NAME))}")
+        if self.fail_on not in FAIL_ON:
+            raise ConfigError(f"{where}: fail-on must be {', '.join(FAIL_ON[:-1])} or never, not {self.fail_on!r}")
         for key in list(self.select) + list(self.ignore) + list(self.severity) + [
                 r for rules in self.per_file_ignores.values() for r in rules]:
             if not _matches_any_rule(key, catalog):
@@ -125,6 +160,16 @@ def _from_table(data: dict, source: str) -> Config:
     cfg.severity = dict(data.get("severity", {}))
     cfg.per_file_ignores = {k: list(v) for k, v in data.get("per-file-ignores", {}).items()}
     cfg.baseline = data.get("baseline")
+    if "max-file-size" in data:
+        try:
+            cfg.max_file_size = parse_size(data["max-file-size"])
+        except ValueError as exc:
+            raise ConfigError(f"{source}: max-file-size: {exc}") from None
+    if "format" in data:
+        from dsql_audit.report import FORMATS
+
+        if data["format"] not in FORMATS:
+            raise ConfigError(f"{source}: format must be one of {', '.join(FORMATS)}, not {data['format']!r}")
     for name in ("select", "ignore", "exclude"):
         if not all(isinstance(x, str) for x in getattr(cfg, name)):
             raise ConfigError(f"{source}: {name} must be a list of strings")

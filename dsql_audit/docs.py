@@ -78,8 +78,10 @@ def main(argv=None) -> int:
         if current != content:
             stale.append(path)
             if not check:
+                from dsql_audit.output import write_text
+
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(content)
+                write_text(path, content)
     if check and stale:
         print("stale generated docs:", *[str(p.relative_to(ROOT)) for p in stale], sep="\n  ")
         return 1

@@ -25,6 +25,7 @@ class Located:
     framework: str | None
     stmt_line: int
     origin: str | None = None  # application source: what in the code sends the statement
+    snippet_column: int = 1  # file column of the snippet's first character (a long line is shown as a window)
 
 
 class _Fmt(dict):
@@ -74,6 +75,7 @@ def make_finding(loc: Located, catalog: Catalog, profile: Profile, config: Confi
         path=loc.path, line=loc.line, column=loc.column, end_line=loc.end_line, end_column=loc.end_column,
         source=loc.source, object=hit.object, snippet=mask(loc.snippet), fix=rule.fix, docs=rule.docs,
         sqlstate=variant.sqlstate, dsql_message=_fill(variant.dsql_message, hit), framework=loc.framework,
+        snippet_column=loc.snippet_column,
     )
     f.compute_fingerprint()
     return f

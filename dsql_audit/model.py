@@ -100,14 +100,22 @@ class Finding:
     fingerprint: str = ""
     queryid: str | None = None  # replay of pg_stat_statements: the statement's queryid
     transaction: str | None = None  # replay: session/transaction number where it happened
+    # file column of the snippet's first character: 1, unless a long line is shown as a window around the
+    # construct ("…" marks each cut end); the caret goes under snippet[column - snippet_column]
+    snippet_column: int = 1
+    observed: int = 0  # `run`: times the engine saw this violation happen (0: not observed, or not run)
 
     def compute_fingerprint(self) -> str:
         """Stable across runs and line shifts: rule, file, object and the
         normalised offending line (not its number)."""
+        snippet = self.snippet
+        if self.snippet_column != 1 and snippet[:1] == "\u2026":
+            snippet = snippet[1:]  # a window of a long line: the "…" is not the statement's
         basis = "\x1f".join(
-            [self.name, self.path, self.object or "", " ".join(self.snippet.split()).lower()]
+            [self.name, self.path, self.object or "", " ".join(snippet.split()).lower()]
         )
-        self.fingerprint = _digest(basis.encode(), digest_size=10).hexdigest()
+        # surrogatepass: a path with undecodable bytes still fingerprints (valid text hashes as before)
+        self.fingerprint = _digest(basis.encode("utf-8", "surrogatepass"), digest_size=10).hexdigest()
         return self.fingerprint
 
     @classmethod
@@ -121,7 +129,8 @@ class Finding:
                 fix=d.get("fix") or "", docs=d.get("docs") or "", sqlstate=dsql.get("sqlstate"),
                 dsql_message=dsql.get("message"), framework=d.get("framework"),
                 occurrences=int(d.get("calls", d.get("occurrences", 1))), fingerprint=d.get("fingerprint", ""),
-                queryid=d.get("queryid"), transaction=d.get("transaction"))
+                queryid=d.get("queryid"), transaction=d.get("transaction"),
+                snippet_column=int(d.get("snippet_column", 1)), observed=int(d.get("observed", 0)))
         if not f.fingerprint:
             f.compute_fingerprint()
         return f
@@ -156,6 +165,10 @@ class Finding:
             out["calls"] = self.occurrences
         if self.transaction is not None:
             out["transaction"] = self.transaction
+        if self.snippet_column != 1:
+            out["snippet_column"] = self.snippet_column
+        if self.observed:
+            out["observed"] = self.observed
         return out
 
 
@@ -164,6 +177,17 @@ class InputError:
     path: str
     message: str
     line: int | None = None
+    skipped: bool = False  # nothing of the file was read (binary, too big, unreadable): not in the JSON
+
+    def __post_init__(self):
+        try:
+            self.path.encode("utf-8")
+        except UnicodeEncodeError:  # a file name that is not UTF-8 (surrogate escapes): shown as \xNN
+            from dsql_audit.output import printable
+
+            self.path = printable(self.path)
+        except AttributeError:
+            pass
 
     def to_json(self) -> dict:
         out = {"path": self.path, "message": self.message}

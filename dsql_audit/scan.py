@@ -23,7 +23,7 @@ from dsql_audit.model import Finding, Hit, InputError, Unit
 from dsql_audit.profile import Profile, load_profile
 from dsql_audit.rules import rule_module, statement_hits
 from dsql_audit.sources import Discovery, InputFile, discover, read_units
-from dsql_audit.sqltext import offset_to_linecol
+from dsql_audit.sqltext import frame, offset_to_linecol
 
 PARALLEL_MIN_BYTES = 1_500_000
 BATCH_UNITS = 200
@@ -83,7 +83,17 @@ class ScanResult:
 _TOKEN = re.compile(r"\"[^\"\n]*\"|'[^'\n]*'|[\w$.]+|\S")
 
 
+def _rstripped_len(s: str) -> int:
+    """len(s.rstrip()), without copying a long line."""
+    n = len(s)
+    while n and s[n - 1].isspace():
+        n -= 1
+    return n
+
+
 def locate(unit: Unit, hit: Hit) -> Located:
+    """Where a hit is in its file (line, column, end) and its code frame: a bounded window of the line
+    (sqltext.frame), never the whole of a long line, so what a finding keeps does not grow with the line."""
     if unit.snippet is not None:  # synthesized SQL or a construct: reported where the code says it
         line, column, snippet = unit.line, unit.column, unit.snippet
         if unit.spans and hit.offset is not None:  # the part of the statement the hit is about
@@ -92,15 +102,17 @@ def locate(unit: Unit, hit: Hit) -> Located:
                     break
                 line, snippet = span_line, span_snippet
                 column = span_column + (hit.offset - offset if exact else 0)
+        end_column = column + max(1, _rstripped_len(snippet) - column + 1)
+        snippet, snippet_column = frame(snippet, 0, len(snippet), 1, column)
         return Located(hit=hit, path=unit.path, line=line, column=column, end_line=line,
-                       end_column=column + max(1, len(snippet.rstrip()) - column + 1),
-                       snippet=snippet, source=unit.source, framework=unit.framework, stmt_line=unit.line,
-                       origin=unit.origin)
+                       end_column=end_column, snippet=snippet, source=unit.source, framework=unit.framework,
+                       stmt_line=unit.line, origin=unit.origin, snippet_column=snippet_column)
     text = unit.text
     offset = hit.offset if hit.offset is not None and 0 <= hit.offset <= len(text) else 0
     line = unit.line + text.count("\n", 0, offset)
     line_start = text.rfind("\n", 0, offset) + 1
-    column = (unit.column if line == unit.line else 1) + (offset - line_start)
+    first_column = unit.column if line == unit.line else 1  # the statement may begin mid-line
+    column = first_column + (offset - line_start)
     line_end = text.find("\n", offset)
     if line_end < 0:
         line_end = len(text)
@@ -115,12 +127,11 @@ def locate(unit: Unit, hit: Hit) -> Located:
     end_line = line + text.count("\n", offset, end)
     end_line_start = text.rfind("\n", 0, end) + 1
     end_column = ((unit.column if end_line == unit.line else 1) + (end - end_line_start)) if end_line_start <= end else column
-    snippet = text[line_start:line_end].rstrip()
-    if line == unit.line and unit.column > 1:
-        snippet = " " * (unit.column - 1) + snippet  # keep file columns: the statement began mid-line
+    # the line's part in this statement, laid out on the file's columns (spaces before a mid-line start)
+    snippet, snippet_column = frame(text, line_start, line_end, first_column, column)
     return Located(hit=hit, path=unit.path, line=line, column=column, end_line=end_line,
-                   end_column=end_column, snippet=snippet,
-                   source=unit.source, framework=unit.framework, stmt_line=unit.line, origin=unit.origin)
+                   end_column=end_column, snippet=snippet, source=unit.source, framework=unit.framework,
+                   stmt_line=unit.line, origin=unit.origin, snippet_column=snippet_column)
 
 
 def _light(unit: Unit) -> Unit:
@@ -184,6 +195,48 @@ class _Transactions:
 
 
 APP_PARALLEL_MIN_FILES = 16
+PARENT_POLL_SECONDS = 0.5  # how often a worker checks that its parent is alive where prctl is not available
+
+
+def _worker_pool(jobs: int):
+    """A process pool whose workers die with the scan: killed (kill -9, the OOM killer) or not, a parent that
+    is gone never leaves workers behind holding memory and a core."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor  # imported here: a small scan never needs it
+
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_init,
+                               initargs=(os.getpid(),))
+
+
+def _worker_init(parent: int) -> None:
+    """In each worker, first thing: ask Linux to SIGKILL it when its parent dies (prctl PR_SET_PDEATHSIG);
+    and, on any system, watch the parent from a daemon thread and exit once it is gone (os.getppid()
+    changes when the parent dies and the worker is re-parented). A parent that died before this ran is
+    caught by the first check."""
+    import signal
+    import sys
+    import threading
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+        except (OSError, AttributeError):  # pragma: no cover - no prctl: the watcher alone
+            pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+    def watch():
+        import time
+
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="dsql-audit-parent-watch", daemon=True).start()
 
 
 def _extract_app_files(files: list, jobs: int) -> dict:
@@ -194,11 +247,7 @@ def _extract_app_files(files: list, jobs: int) -> dict:
     numbers = [i for i, f in enumerate(files) if f.kind in ("python", "app")]
     if jobs <= 1 or len(numbers) < APP_PARALLEL_MIN_FILES:
         return {}
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+    with _worker_pool(jobs) as pool:
         results = pool.map(app_file_units, [files[i] for i in numbers], chunksize=8)
         return dict(zip(numbers, results))
 
@@ -220,11 +269,7 @@ def _results(batches: Iterator[list[Unit]], jobs: int) -> Iterator[tuple[list[Un
         for b in batches:
             yield b, analyse_batch(b)
         return
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor  # imported here: a small scan never needs it
-
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+    with _worker_pool(jobs) as pool:
         pending = []
         for b in batches:
             pending.append((b, pool.submit(analyse_batch, b)))
@@ -237,7 +282,8 @@ def _results(batches: Iterator[list[Unit]], jobs: int) -> Iterator[tuple[list[Un
 
 def scan(paths, *, config: Config | None = None, profile: Profile | None = None, jobs: int | None = None,
          progress: Callable | None = None, discovery: Discovery | None = None,
-         aggregate: bool = True, record_transactions: bool = False) -> ScanResult:
+         aggregate: bool = True, record_transactions: bool = False,
+         on_unit: Callable | None = None) -> ScanResult:
     config = config or Config()
     profile = profile or load_profile(config.profile)
     disc = discovery or discover(paths, framework=config.framework, exclude=config.exclude)
@@ -306,6 +352,8 @@ def scan(paths, *, config: Config | None = None, profile: Profile | None = None,
                         progress(f)
                 continue
             n_units += 1
+            if on_unit is not None:  # `run --scan`: which file and line hold a statement's text
+                on_unit(unit)
             txns.feed(unit, res.klass, res.txn_op)
             for u, r in [(unit, res), *res.nested]:
                 absorb(u, r)

@@ -56,6 +56,7 @@ class Splitter:
         depth = 0
         buf: list[str] = []
         started = False
+        body: _RoutineBody | None = None  # the statement's BEGIN ATOMIC tracking, from its first ';'
         start_line = start_col = 0
         copy_stmt: RawStatement | None = None
         lineno = 0
@@ -99,14 +100,17 @@ class Splitter:
                         state, depth, pos = "/*", 1, m.end()
                         continue
                     if tok == ";":
-                        if started and _inside_atomic(buf, line[seg:at]):
-                            pos = m.end()  # a statement of a BEGIN ATOMIC … END body, as psql reads it
-                            continue
+                        if started:
+                            if body is None:
+                                body = _RoutineBody(_ROUTINE.match(buf[0]) if buf else _ROUTINE.match(line, seg, at))
+                            if body.inside(buf, line, seg, at):
+                                pos = m.end()  # a statement of a BEGIN ATOMIC … END body, as psql reads it
+                                continue
                         if started:
                             buf.append(line[seg:at])
                             raw = RawStatement("".join(buf), start_line, start_col)
                             buf = []
-                            started = False
+                            started, body = False, None
                             if _COPY_STDIN.match(raw.text):
                                 copy_stmt = raw
                                 # data starts on the next line; the rest of this one is ignored
@@ -122,7 +126,7 @@ class Splitter:
                             buf.append(line[seg:at])
                             yield RawStatement("".join(buf), start_line, start_col)
                             buf = []
-                            started = False
+                            started, body = False, None
                         yield RawStatement(line[at:].rstrip("\r\n"), lineno, at + 1, kind="meta")
                         pos = seg = n
                         break
@@ -186,7 +190,7 @@ class Splitter:
                         "E": "string literal",
                         '"': "quoted identifier",
                         "/*": "block comment",
-                    }.get(state, f"dollar-quoted string {state}")
+                    }.get(state, f"dollar-quoted string {state if len(state) <= 64 else state[:63] + ELLIPSIS}")
                 yield raw
 
     def _note_suppression(self, line: str, lineno: int) -> None:
@@ -206,28 +210,80 @@ class Splitter:
 
 _ROUTINE = re.compile(r"\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:FUNCTION|PROCEDURE)\b", re.I)
 _ATOMIC = re.compile(r"\bBEGIN\s+ATOMIC\b", re.I)
-_BLOCK_WORDS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|\b(BEGIN|CASE|END)\b", re.I)
+_BLOCK_WORDS = re.compile(r"'[^']*(?:''[^']*)*'|\"[^\"]*(?:\"\"[^\"]*)*\"|--[^\n]*|\b(BEGIN|CASE|END)\b", re.I)
 
 
-def _inside_atomic(buf: list, piece: str) -> bool:
-    """Is this ';' inside a SQL-standard function body (CREATE FUNCTION … BEGIN ATOMIC … END)? psql counts
-    BEGIN/CASE against END the same way."""
-    head = buf[0] if buf else piece
-    if not _ROUTINE.match(head):
-        return False
-    text = "".join(buf) + piece
-    m = _ATOMIC.search(text)
-    if m is None:
-        return False
-    depth = 0
-    for w in _BLOCK_WORDS.finditer(text, m.start()):
-        word = (w.group(1) or "").upper()
-        depth += 1 if word in ("BEGIN", "CASE") else -1 if word == "END" else 0
-    return depth > 0
+class _RoutineBody:
+    """Is a top-level ';' inside a SQL-standard function body (CREATE FUNCTION … BEGIN ATOMIC … END)? psql
+    counts BEGIN/CASE against END the same way. Asked at each top-level ';' of one statement, it reads only
+    the text since the previous ';' (never the whole statement again): a body that is never closed costs
+    linear time, not quadratic."""
+
+    __slots__ = ("routine", "depth", "n_buf", "rel")
+
+    def __init__(self, routine):
+        self.routine = routine is not None  # the statement's first line is CREATE [OR REPLACE] FUNCTION/PROCEDURE
+        self.depth: int | None = None  # BEGIN/CASE less END since BEGIN ATOMIC; None: not seen yet
+        self.n_buf = 0  # where the last check stopped: the statement's buf entry …
+        self.rel = 0  # … and the offset in it (in the current line: from seg)
+
+    def inside(self, buf: list, line: str, seg: int, at: int) -> bool:
+        if not self.routine:
+            return False
+        if len(buf) == self.n_buf:  # still on the line of the last check
+            chunk = line[seg + self.rel:at]
+        else:
+            chunk = buf[self.n_buf][self.rel:] + "".join(buf[self.n_buf + 1:]) + line[seg:at]
+        self.n_buf, self.rel = len(buf), at - seg
+        start = 0
+        if self.depth is None:
+            m = _ATOMIC.search(chunk)
+            if m is None:
+                return False
+            self.depth, start = 0, m.start()
+        depth = self.depth
+        for w in _BLOCK_WORDS.finditer(chunk, start):
+            word = (w.group(1) or "").upper()
+            depth += 1 if word in ("BEGIN", "CASE") else -1 if word == "END" else 0
+        self.depth = depth
+        return depth > 0
 
 
 def split_text(text: str, **kw) -> list[RawStatement]:
     return list(Splitter(**kw).split(text.splitlines(keepends=True)))
+
+
+# a code frame shows at most this many columns of a line: a long line (minified SQL, a dump on one line) is
+# shown as a window around the construct, never whole (a finding must not hold, nor a report repeat, the line)
+FRAME_WIDTH = 320
+FRAME_BEFORE = 60  # columns shown before the construct's column when the line is cut (the caret stays on screen)
+ELLIPSIS = "\u2026"
+_NONSPACE = re.compile(r"\S")
+
+
+def frame(text: str, start: int, end: int, first_column: int, column: int) -> tuple[str, int]:
+    """A bounded code frame of the line part ``text[start:end]``, whose first character is at file column
+    ``first_column``, for a construct at file column ``column``: (snippet, file column of the snippet's first
+    character). ``snippet[i]`` is at file column ``snippet_column + i``; columns before ``first_column`` (the
+    statement began mid-line; only its own text is at hand) are spaces. A line that fits is returned whole
+    from column 1; a longer one is cut to ``FRAME_WIDTH`` columns around ``column``, each cut end shown as one
+    "…" in place of the character it stands for. Only the window is copied, whatever the line's length."""
+    end = max(start, end)
+    last = first_column + (end - start)  # the column after the line's last character
+    if last - 1 <= FRAME_WIDTH:
+        return (" " * (first_column - 1) + text[start:end]).rstrip(), 1
+    # from FRAME_BEFORE columns before the construct, but not into the blank columns before a mid-line start:
+    # there "… " stands for the rest of the file's line
+    w0 = max(1, column - FRAME_BEFORE, first_column - 2)
+    w1 = w0 + FRAME_WIDTH
+    lo = start + max(0, w0 - first_column)
+    hi = min(end, start + max(0, w1 - first_column))
+    body = " " * max(0, min(first_column, w1) - w0) + text[lo:hi]
+    if w0 > 1 and body:
+        body = ELLIPSIS + body[1:]
+    if hi < end and _NONSPACE.search(text, hi, end) and body:
+        body = body[:-1] + ELLIPSIS
+    return body.rstrip(), w0
 
 
 def offset_to_linecol(text: str, offset: int, line: int, column: int) -> tuple[int, int]:
@@ -240,7 +296,7 @@ def offset_to_linecol(text: str, offset: int, line: int, column: int) -> tuple[i
 
 # a quoted identifier is kept (it names something); string and number literals become ?
 # a negative number after an operator, comma or parenthesis is one literal ("+ -758" and "+ 758" are one shape)
-_LITERAL = re.compile(r'"(?:[^"]|"")*"|\'(?:[^\']|\'\')*\'|(?:(?<=[-+*/=<>,(] )|(?<=[-+*/=<>,(]))-?\b\d+(?:\.\d+)?\b'
+_LITERAL = re.compile(r'"[^"]*(?:""[^"]*)*"|\'[^\']*(?:\'\'[^\']*)*\'|(?:(?<=[-+*/=<>,(] )|(?<=[-+*/=<>,(]))-?\b\d+(?:\.\d+)?\b'
                       r'|\b\d+(?:\.\d+)?\b')
 
 

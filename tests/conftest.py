@@ -41,7 +41,8 @@ def scripted_engine():
             for s in list(engine.sessions.values()):
                 s.close()
             with engine._lock:
-                for sql in ("DROP SCHEMA public CASCADE", "CREATE SCHEMA public", "DELETE FROM sys.jobs"):
+                for sql in ("DROP SCHEMA public CASCADE", "CREATE SCHEMA public",
+                            "GRANT ALL ON SCHEMA public TO admin", "DELETE FROM sys.jobs"):
                     engine._admin.execute(sql)
                 for row in engine._admin.execute("SELECT nspname FROM pg_namespace WHERE nspname NOT IN "
                                                  "('public', 'sys', 'information_schema') AND nspname NOT LIKE "
@@ -65,7 +66,7 @@ class StatementLog:
 
         self.engine = Engine(data_dir=str(data_dir)).start()
         self.log = self.engine._server.log
-        with psycopg.connect(self.engine.uri, autocommit=True) as c:
+        with psycopg.connect(self.engine.internal_uri, autocommit=True) as c:  # a superuser setting
             c.execute(f"ALTER SYSTEM SET log_statement = '{statements}'")
             if prefix is not None:
                 c.execute(f"ALTER SYSTEM SET log_line_prefix = '{prefix}'")

@@ -110,6 +110,11 @@ def seeds(path_kind: str) -> list[bytes]:
         return out
     if path_kind == "config":
         return [_CONFIG]
+    if path_kind == "filename":  # bytes for file and folder names: not UTF-8, control bytes, long, dots
+        return [b"V1__init", b"caf\xe9", b"\xff\xfe\x80name", b"a b\tc\nd", b"..x", b"\xe2\x80\xae-rtl", b"x" * 200,
+                "\u00e9t\u00e9".encode("utf-8"), b"\x1b[31mred"]
+    if path_kind in ("encoding", "oneline"):
+        return seeds("sql")
     if path_kind == "rule":
         return [p.read_bytes() for p in sorted((ROOT / "rules").glob("*.toml"))]
     raise ValueError(path_kind)
@@ -225,8 +230,127 @@ def target_rule(data: bytes) -> None:
             raise Crash(f"{type(exc).__name__}: {exc}") from exc
 
 
+def _check_result(result) -> None:
+    internal = [f for f in result.findings if f.name == "internal-error"]
+    if internal:
+        raise Crash(internal[0].message)
+    for e in result.errors:
+        if not e.path or not e.message:
+            raise Crash(f"an input error without a path or message: {e}")
+
+
+def _render_all(result) -> None:
+    """Every report format renders the result, and what it renders can be encoded as UTF-8 (a file name with
+    bytes that are not UTF-8 must not reach a report as a lone surrogate)."""
+    import json
+
+    from dsql_audit.report import render
+
+    for fmt in ("console", "json", "sarif", "junit", "markdown"):
+        try:
+            text = render(fmt, result, fail_on="error")
+            text.encode("utf-8")
+            if fmt in ("json", "sarif"):
+                json.loads(text)
+        except Exception as exc:  # noqa: BLE001
+            raise Crash(f"{fmt} report: {type(exc).__name__}: {exc}") from exc
+
+
+def _name(raw: bytes) -> bytes:
+    """A file or folder name from fuzz bytes: no '/', no NUL, not '.' or '..', at most 200 bytes."""
+    name = raw.replace(b"/", b"_").replace(b"\x00", b"_")[:200]
+    return name if name.strip(b".") else b"_" + name
+
+
+def target_filename(data: bytes) -> None:
+    """Files (SQL and Python) and a folder named with the fuzz bytes, scanned as a folder: the scan goes
+    on, the findings are reported under a printable name, and every report format renders."""
+    import os
+
+    from dsql_audit.scan import scan
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = os.fsencode(tmp)
+        sub = os.path.join(root, _name(data[::-1] or b"d"))
+        os.makedirs(sub, exist_ok=True)
+        made = []
+        for folder, suffix, body in ((root, b".sql", b"TRUNCATE t;\n"),
+                                     (sub, b".sql", b"CREATE TABLE a (id serial);\n"),
+                                     (root, b".py", b"import psycopg\ncur.execute('TRUNCATE t')\n")):
+            path = os.path.join(folder, _name(data) + suffix)
+            try:
+                with open(path, "wb") as fh:
+                    fh.write(body)
+                made.append(path)
+            except OSError:  # a name too long for this file system: not the tool's input
+                pass
+        if not made:
+            raise Rejected("no file could be created with this name")
+        try:
+            result = scan([tmp], jobs=1)
+        except Exception as exc:  # noqa: BLE001
+            raise Crash(f"{type(exc).__name__}: {exc}") from exc
+        _check_result(result)
+        for f in result.findings:
+            f.path.encode("utf-8")  # printable: raises on a lone surrogate
+        if not any(f.name == "truncate" for f in result.findings):
+            raise Crash("a file with this name was not scanned")
+        _render_all(result)
+
+
+_ENCODINGS = ("utf-16", "utf-16-be-bom", "utf-32", "latin-1", "nul", "utf-8-sig")
+
+
+def target_encoding(data: bytes) -> None:
+    """SQL text re-encoded (UTF-16 LE/BE and UTF-32 with a byte-order mark, latin-1, UTF-8 with a BOM) or
+    with a NUL byte inserted, as a .sql file and inside a Python source: decoded, or an input error that names
+    the file — never a crash, never a silent skip of a file with NUL bytes."""
+    from dsql_audit.scan import scan
+
+    text = data.decode("utf-8", "replace")
+    how = _ENCODINGS[len(data) % len(_ENCODINGS)]
+    py = "import psycopg\ncur.execute(" + repr(text[:2000]) + ")\n"
+    for name, body in (("db/V1__enc.sql", text), ("app/models.py", py)):
+        if how == "utf-16-be-bom":
+            raw = b"\xfe\xff" + body.encode("utf-16-be", "replace")
+        elif how == "latin-1":
+            raw = body.encode("latin-1", "replace")
+        elif how == "nul":
+            raw = body.encode("utf-8", "replace")
+            at = len(data) % (len(raw) + 1)
+            raw = raw[:at] + b"\x00" + raw[at:]
+        else:
+            raw = body.encode(how, "replace")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / name
+            path.parent.mkdir(parents=True)
+            path.write_bytes(raw)
+            try:
+                result = scan([str(path)], jobs=1)
+            except Exception as exc:  # noqa: BLE001
+                raise Crash(f"{type(exc).__name__}: {exc}") from exc
+            _check_result(result)
+            if how == "nul" and not any("NUL" in e.message for e in result.errors):
+                raise Crash(f"a {name} with a NUL byte was read without an input error")
+            if how in ("utf-16", "utf-16-be-bom", "utf-32") and any("binary file" in e.message for e in result.errors):
+                raise Crash(f"a {how} {name} with a byte-order mark was taken for a binary file")
+
+
+def target_oneline(data: bytes) -> None:
+    """The input's statements on one line (newlines become spaces), and a long run of short statements on
+    one line: located and reported, in bounded time."""
+    import time
+
+    line = data.replace(b"\r", b" ").replace(b"\n", b" ")
+    started = time.monotonic()
+    _scan_file(line + b" " + b"TRUNCATE t; SELECT 1; " * 300 + b"\n", "db/V1__oneline.sql")
+    if time.monotonic() - started > 30:
+        raise Crash(f"a one-line input of {len(line):,} bytes took {time.monotonic() - started:.0f} s")
+
+
 TARGETS = {"sql": target_sql, "python": target_python, "other": target_other, "dsl": target_dsl,
-           "capture": target_capture, "config": target_config, "rule": target_rule}
+           "capture": target_capture, "config": target_config, "rule": target_rule,
+           "filename": target_filename, "encoding": target_encoding, "oneline": target_oneline}
 
 
 def run_one(kind: str, data: bytes) -> str:

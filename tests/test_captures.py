@@ -156,7 +156,7 @@ def test_log_line_prefix_override(tmp_path):
     prefix = "%n|%c|%u|%d|"
     with StatementLog(tmp_path / "pg") as capture:
         engine = capture.engine
-        with psycopg.connect(engine.uri, autocommit=True) as c:
+        with psycopg.connect(engine.internal_uri, autocommit=True) as c:  # a superuser setting
             c.execute(f"ALTER SYSTEM SET log_line_prefix = '{prefix}'")
             c.execute("SELECT pg_reload_conf()")
         time.sleep(0.5)

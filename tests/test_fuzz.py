@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from tests.fuzz_targets import TARGETS, mutate, run_one, seeds
 
-EXAMPLES = {"sql": 60, "python": 60, "other": 40, "dsl": 40, "capture": 150, "config": 150, "rule": 150}
+EXAMPLES = {"sql": 60, "python": 60, "other": 40, "dsl": 40, "capture": 150, "config": 150, "rule": 150,
+            "filename": 30, "encoding": 40, "oneline": 20}
 
 
 @pytest.mark.parametrize("kind", sorted(TARGETS))

@@ -221,6 +221,37 @@ def test_diff_base_outside_a_git_repository_is_a_usage_error(tmp_path):
     assert r.returncode == 2 and "git" in r.stderr
 
 
+def test_diff_base_runs_no_program_the_scanned_repository_configures(git_repo):
+    """The repository is untrusted: fsmonitor, clean/smudge filters, external diff, textconv and hooks it
+    configures must never run, also on a stat-dirty work tree (where git would re-hash files through
+    filters) and on a repository owned by another user (an explicit safe.directory, not a refusal)."""
+    marker = git_repo.parent / "ran"
+    hook = git_repo.parent / "evil.sh"
+    hook.write_text(f"#!/bin/sh\necho \"$0 $*\" >> {marker}\nexit 0\n")
+    hook.chmod(0o755)
+    (git_repo / ".gitattributes").write_text("*.sql filter=evil diff=evil\n*.py filter=evil diff=evil\n")
+    _git(git_repo, "add", ".gitattributes")
+    _git(git_repo, "commit", "-qm", "attributes")
+    _git(git_repo, "checkout", "-qb", "feature")
+    (git_repo / "db" / "sql" / "V9__t.sql").write_text("TRUNCATE t;\n")
+    (git_repo / "app" / "jobs.py").write_text("import psycopg\n\ndef purge(cur):\n    cur.execute('TRUNCATE y')\n")
+    os.utime(git_repo / "db" / "sql" / next(iter(os.listdir(git_repo / "db" / "sql"))), None)  # stat-dirty
+    for key, value in (("core.fsmonitor", str(hook)), ("filter.evil.clean", str(hook)),
+                       ("filter.evil.smudge", str(hook)), ("filter.evil.process", str(hook)),
+                       ("diff.evil.textconv", str(hook)), ("diff.evil.command", str(hook)),
+                       ("diff.external", str(hook)), ("core.hooksPath", str(git_repo.parent))):
+        _git(git_repo, "config", key, value)
+    r = cli("scan", ".", "--diff-base", "main", "-f", "json", cwd=git_repo)
+    assert r.returncode == 1, r.stderr
+    assert {f["path"] for f in json.loads(r.stdout)["findings"]} >= {"db/sql/V9__t.sql", "app/jobs.py"}
+    assert not marker.exists(), marker.read_text()
+    if os.geteuid() == 0:  # the same repository owned by someone else
+        subprocess.run(["chown", "-R", "nobody", str(git_repo)], check=True)
+        r = cli("scan", ".", "--diff-base", "main", "-f", "json", cwd=git_repo)
+        assert r.returncode == 1 and "dubious ownership" not in r.stderr, r.stderr
+        assert not marker.exists(), marker.read_text()
+
+
 # --- the HTML report in a real browser ------------------------------------------------------------------
 
 def _chromium(*args, timeout=60) -> subprocess.CompletedProcess:

@@ -69,3 +69,21 @@ def test_replay_masks_captured_secrets_and_target_dsns(tmp_path):
     assert SECRET not in r.stdout + r.stderr
     r = _cli("replay", str(capture), "-f", "json", "--redact")
     assert SECRET not in r.stdout + r.stderr and "'?'" not in r.stdout
+
+
+@pytest.mark.parametrize("dsn", [
+    "postgresql://bob:S3cretPw@[::1:5432/db",  # libpq quotes a malformed URI whole in its error
+    "postgresql://bob:S%33cretPw@[::1:5432/db",  # percent-encoded: the decoded form is masked too
+    "postgresql://bob@[::1:5432/db?password=S3cretPw",
+    "host=/nonexistent password='S3cretPw' port=notaport",
+    "host=/nonexistent password=S3cretPw port=notaport",
+])
+def test_a_driver_error_never_prints_the_password(dsn, tmp_path):
+    capture = tmp_path / "pgss.csv"
+    capture.write_text("query,calls\nSELECT 1,1\n")
+    for args in (["catalog", dsn], ["replay", str(capture), "--target", dsn, "--allow-writes"]):
+        r = _cli(*args)
+        assert r.returncode == 2, (args, r.stderr)
+        out = r.stdout + r.stderr
+        assert "S3cretPw" not in out and "S%33cretPw" not in out, out
+        assert "Traceback" not in out and "cannot connect" in out

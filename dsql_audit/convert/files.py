@@ -4,6 +4,7 @@ input: no timestamps, objects in the model's order, JSON with sorted keys."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 HEADER = """-- DSQL-ready schema written by dsql-audit convert ({profile} profile) from: {inputs}
@@ -126,17 +127,92 @@ def plan_md(conv) -> str:
     return "\n".join(out)
 
 
-def write(conv, outdir: str) -> list[Path]:
+OUTPUTS = ("schema.sql", "apply.sh", "apply.py", "PLAN.md", "plan.json")
+# in the output directory: the files convert wrote there, so that a later run knows what it may replace
+MANIFEST = ".dsql-audit-convert.json"
+
+
+def _manifest(d: Path) -> set:
+    """The names the manifest in ``d`` says convert wrote (empty when there is none or it is unreadable)."""
+    try:
+        data = json.loads((d / MANIFEST).read_text(encoding="utf-8"))
+        if data.get("tool") == "dsql-audit convert" and isinstance(data.get("files"), list):
+            return {str(n) for n in data["files"] if isinstance(n, str) and "/" not in n and n not in ("", ".", "..")}
+    except (OSError, ValueError, AttributeError):
+        pass
+    return set()
+
+
+def check_outdir(outdir: str, inputs: list, *, force: bool = False) -> None:
+    """Raise OutputError (naming what) unless convert may write into ``outdir``:
+    - never where an input is: ``outdir`` is not an input folder nor inside one, holds no input file, and
+      none of the files it would replace is an input (a hard link); --force does not change this;
+    - without ``force``, ``outdir`` holds nothing but what convert wrote there before (its manifest says
+      which files those are);
+    - it can be created or written."""
+    from dsql_audit.output import OutputError, check, printable, refuse_inputs
+
     d = Path(outdir)
-    d.mkdir(parents=True, exist_ok=True)
+    if d.exists() and not d.is_dir():
+        raise OutputError(f"-o {printable(outdir)}: not a directory")
+    real = os.path.realpath(d)
+    folders = []
+    for i in inputs:
+        ri = os.path.realpath(i)
+        if os.path.isdir(ri):
+            folders.append(i)
+            if real == ri or real.startswith(ri.rstrip(os.sep) + os.sep):
+                where = "the input folder" if real == ri else "inside the input folder"
+                raise OutputError(f"-o {printable(outdir)} is {where} {printable(i)}: convert's files would be "
+                                  "written among (and later read as) its input; choose a directory outside it")
+        if ri.startswith(real.rstrip(os.sep) + os.sep):
+            raise OutputError(f"-o {printable(outdir)} holds the input {printable(i)}: convert never writes where its "
+                              "input is; choose another directory")
+    if not d.is_dir():  # created when written: can it be?
+        import tempfile
+
+        parent = d.absolute().parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not parent.is_dir():
+            raise OutputError(f"-o {printable(outdir)}: {printable(parent)} is not a directory")
+        try:
+            tempfile.TemporaryDirectory(dir=parent, prefix=".dsql-audit-probe-").cleanup()
+        except OSError as exc:
+            raise OutputError(f"-o {printable(outdir)}: cannot create it in {printable(parent)}: "
+                              f"{exc.strerror or exc}") from None
+        return
+    for name in (*OUTPUTS, MANIFEST):
+        refuse_inputs(d / name, inputs, label="-o", folders=folders)
+    ours = _manifest(d)
+    foreign = sorted(n for n in os.listdir(d) if n not in ours and n != MANIFEST)
+    if foreign and not force:
+        shown = ", ".join(printable(n) for n in foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5
+                                                                else "")
+        raise OutputError(f"-o {printable(outdir)} holds files convert did not write ({shown}): choose a new or empty "
+                          "directory, or pass --force to write beside them (convert's own files are replaced, the "
+                          "others left alone)")
+    check(d / "schema.sql", label="-o")
+
+
+def write(conv, outdir: str) -> list[Path]:
+    """Write convert's files into ``outdir`` (created if needed), each atomically, after a manifest naming
+    them (so a later run knows they are its own, even when this one is cut short)."""
+    from dsql_audit.output import OutputError, write_text
+
+    d = Path(outdir)
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create {outdir}: {exc.strerror or exc}") from None
     files = {"schema.sql": schema_sql(conv), "apply.sh": apply_sh(conv), "apply.py": apply_py(),
              "PLAN.md": plan_md(conv), "plan.json": plan_json(conv)}
+    listed = sorted(_manifest(d) | set(files))
+    write_text(d / MANIFEST, json.dumps({"tool": "dsql-audit convert", "files": listed}, indent=1) + "\n")
     written = []
     for name, text in files.items():
         p = d / name
-        p.write_text(text, encoding="utf-8")
-        if name.startswith("apply"):
-            p.chmod(0o755)
+        write_text(p, text, executable=name.startswith("apply"))
         written.append(p)
     return written
 

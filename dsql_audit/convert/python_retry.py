@@ -134,5 +134,11 @@ def run(paths: list[str], write: bool = False, errors: list | None = None) -> li
             if change is not None:
                 changes.append(change)
                 if write:
-                    f.write_bytes(change.new_text)
+                    from dsql_audit.output import OutputError, write_bytes
+
+                    try:  # atomic, keeping the file's permissions: an interrupted run leaves it as it was
+                        write_bytes(f, change.new_text)
+                    except OutputError as exc:
+                        if errors is not None:
+                            errors.append((str(f), str(exc)))
     return changes

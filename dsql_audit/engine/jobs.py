@@ -66,6 +66,7 @@ class Job:
     table: str | None = None  # regclass literal of the table an index is built on
     done: threading.Event = field(default_factory=threading.Event)
     status: str = "submitted"
+    database: str | None = None  # audit mode: a database the application created (default: the cluster's)
 
 
 class JobRunner:
@@ -144,8 +145,9 @@ class JobRunner:
 
         with self._lock:
             table_lock = self._tables.setdefault(job.table, threading.Lock())
-        with table_lock, psycopg.connect(self.uri, autocommit=True) as build, \
-                psycopg.connect(self.uri, autocommit=True) as hold:
+        where = {"dbname": job.database} if job.database else {}
+        with table_lock, psycopg.connect(self.uri, autocommit=True, **where) as build, \
+                psycopg.connect(self.uri, autocommit=True, **where) as hold:
             self._builds.add(build)
             try:
                 if self._stopping:

@@ -151,6 +151,23 @@ _STMT_SPLIT = re.compile(r'[\[,]\{"stmt":\{"')
 _FUNCNAME = re.compile(r'"funcname":\[(?:\{"String":\{"sval":"(?:[^"\\]|\\.)*"\}\},)*\{"String":\{"sval":"((?:[^"\\]|\\.)*)"\}\}\]')
 
 
+NEAR_CHARS = 60  # of the text PostgreSQL quotes in a parse error ("at or near …"), kept in the message
+ERROR_CHARS = 300  # a parse error message is cut here (it can quote the rest of the file)
+_NEAR = re.compile(r'(at or near ")(.*)("\s*)$', re.S)
+
+
+def bounded_error(message: str) -> str:
+    """A parser message fit for a finding: PostgreSQL quotes the offending token, and the token of an
+    unterminated quote, dollar quote or comment is the rest of the input (megabytes): cut it to its start."""
+    m = _NEAR.search(message)
+    if m is not None and len(m.group(2)) > NEAR_CHARS:
+        near = m.group(2)[:NEAR_CHARS].split("\n", 1)[0].rstrip()
+        message = f"{message[:m.start(2)]}{near}\u2026{m.group(3)}"
+    if len(message) > ERROR_CHARS:
+        message = message[:ERROR_CHARS - 1].rstrip() + "\u2026"
+    return message
+
+
 def analyse(unit: Unit) -> Facts:
     """Parse one unit into facts. Never raises for bad SQL."""
     if unit.meta is not None:
@@ -174,11 +191,11 @@ def analyse(unit: Unit) -> Facts:
     except _pg.ParseError as exc:
         msg = exc.args[0] if exc.args else str(exc)
         loc = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else None
-        facts.parse_error = (str(msg), facts.char_offset(loc) if loc is not None else None)
+        facts.parse_error = (bounded_error(str(msg)), facts.char_offset(loc) if loc is not None else None)
         facts.klass = "error"
         return facts
     except Exception as exc:  # libpg_query refuses some inputs (e.g. NUL bytes)
-        facts.parse_error = (str(exc), None)
+        facts.parse_error = (bounded_error(str(exc)), None)
         facts.klass = "error"
         return facts
     facts.js = js

@@ -441,7 +441,7 @@ def read(dsn: str, *, profile=None, config=None, timeout_ms: int = 30_000, clock
     from dsql_audit.config import Config
     from dsql_audit.findings import build_findings
     from dsql_audit.profile import load_profile
-    from dsql_audit.replay.endpoints import EndpointError, redact_dsn
+    from dsql_audit.replay.endpoints import EndpointError, driver_error, redact_dsn
 
     profile = profile if profile is not None and not isinstance(profile, str) else load_profile(profile)
     where = redact_dsn(dsn) or "(PG* environment)"
@@ -450,12 +450,12 @@ def read(dsn: str, *, profile=None, config=None, timeout_ms: int = 30_000, clock
     try:
         conn = psycopg.connect(dsn, autocommit=False, connect_timeout=15)
     except psycopg.Error as exc:
-        raise EndpointError(f"cannot connect to {where}: {str(exc).strip().splitlines()[0]}") from None
+        raise EndpointError(f"cannot connect to {where}: {driver_error(exc, dsn or '')}") from None
     ran = 0
     try:
         ran, version = _read(conn, located, errors, where, profile, timeout_ms, clock)
     except psycopg.Error as exc:  # the server went away before the reads began
-        errors.append(InputError(where, f"connection lost: {str(exc).strip().splitlines()[0]}"))
+        errors.append(InputError(where, f"connection lost: {driver_error(exc, dsn or '')}"))
         version = "?"
     finally:
         try:
@@ -531,7 +531,9 @@ def capture(dsn: str, out) -> int:
         tables = [{"name": f"{s}.{t}", "rows": int(n)} for s, t, n in conn.execute(
             "SELECT schemaname, relname, n_live_tup FROM pg_stat_user_tables ORDER BY 1, 2").fetchall()]
         conn.rollback()
-    with open(out, "w", encoding="utf-8") as fh:
+    from dsql_audit.output import atomic_open
+
+    with atomic_open(out) as fh:  # a failed or interrupted export leaves the previous file as it was
         json.dump({"statements": statements, "tables": tables}, fh, indent=1, default=str)
         fh.write("\n")
     return len(statements)

@@ -198,7 +198,7 @@ def replay(paths: list[str], *, profile: str | None = None, schema: str | None =
         pgss_time: dict = {}  # (capture, line) → total time, for findings made at the end
         for path, kind, item in _merged(paths, fmt, stats, errors, log_line_prefix):
             if isinstance(item, CaptureError):
-                errors.append(InputError(path, item.message, line=item.line))
+                errors.append(InputError(path, item.message, line=item.line, skipped=item.unread))
                 continue
             if isinstance(item, TableSize):
                 judge.table_rows[item.table if "." in item.table else f"public.{item.table}"] = item.rows
@@ -541,7 +541,7 @@ def _merged(paths, fmt, stats, errors, prefix=None):
         try:
             kind = fmt or detect_format(path)
         except OSError as exc:
-            errors.append(InputError(path, f"cannot read the capture: {exc}"))
+            errors.append(InputError(path, f"cannot read the capture: {exc}", skipped=True))
             continue
         stats.by_format[path] = kind
         (logs if kind in ("stderr", "csvlog", "jsonlog") else others).append((path, kind))
@@ -554,7 +554,7 @@ def _merged(paths, fmt, stats, errors, prefix=None):
                 last = at if at is not None and at > last else last
                 yield (last, n), (path, kind, item)
         except OSError as exc:
-            yield (last, n), (path, kind, CaptureError(0, f"cannot read the capture: {exc}"))
+            yield (last, n), (path, kind, CaptureError(0, f"cannot read the capture: {exc}", unread=True))
 
     for _, entry in heapq.merge(*(stream(n, p, k) for n, (p, k) in enumerate(logs)), key=lambda x: x[0]):
         yield entry
@@ -563,4 +563,4 @@ def _merged(paths, fmt, stats, errors, prefix=None):
             for item in read_capture(path, kind):
                 yield path, kind, item
         except OSError as exc:
-            yield path, kind, CaptureError(0, f"cannot read the capture: {exc}")
+            yield path, kind, CaptureError(0, f"cannot read the capture: {exc}", unread=True)

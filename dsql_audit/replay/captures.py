@@ -64,6 +64,7 @@ class TableSize:
 class CaptureError:
     line: int
     message: str
+    unread: bool = False  # the capture could not be read (to its end): an input error for the whole run
 
 
 # "duration: 0.2 ms  statement: SELECT …", "execute <unnamed>: …", "execute S_1: …"
@@ -86,16 +87,77 @@ _CSV = {"log_time": 0, "user": 1, "database": 2, "pid": 3, "session": 5, "vxid":
         "sqlstate": 12, "message": 13, "detail": 14, "application": 22}
 
 
+class CaptureReadError(OSError):
+    """A capture that cannot be read to its end (a truncated or corrupt .gz/.bz2): the message names it."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "cannot read the capture"
+
+
+class _Decompressed(io.BufferedIOBase):
+    """A .gz/.bz2 stream whose decompression errors (a file cut short: EOFError; corrupt data: zlib.error,
+    OSError) become a CaptureReadError naming the file, so reading stops with a clear input error."""
+
+    def __init__(self, raw, path: str, kind: str):
+        super().__init__()
+        self._raw, self._path, self._kind = raw, path, kind
+
+    def readable(self) -> bool:
+        return True
+
+    def _call(self, fn, n):
+        import zlib
+
+        try:
+            return fn(n)
+        except CaptureReadError:
+            raise
+        except (EOFError, zlib.error, OSError) as exc:
+            what = "cut short" if isinstance(exc, EOFError) else "corrupt"
+            raise CaptureReadError(f"{self._path}: the {self._kind} file is {what} ({exc})") from None
+
+    def read(self, n=-1):
+        return self._call(self._raw.read, n)
+
+    def read1(self, n=-1):
+        return self._call(self._raw.read1, n)
+
+    def close(self) -> None:
+        try:
+            self._raw.close()
+        finally:
+            super().close()
+
+
+def _encoding(p: str) -> str:
+    """UTF-16/32 when the capture starts with a byte-order mark (a log saved by a Windows tool), else UTF-8."""
+    from dsql_audit.sources import text_encoding
+
+    import os
+
+    if not os.path.isfile(p):
+        return "utf-8"  # a pipe (<(zcat …)) cannot be peeked at without losing what was read
+    try:
+        with open(p, "rb") as fh:
+            return text_encoding(fh.read(4)) or "utf-8"
+    except OSError:
+        return "utf-8"
+
+
 def open_text(path: str | Path):
-    """A text stream over the capture (bz2/gz transparently), undecodable bytes replaced."""
+    """A text stream over the capture (bz2/gz transparently; UTF-16/32 with a byte-order mark), undecodable
+    bytes replaced; a compressed file cut short raises CaptureReadError (an OSError) when reading reaches
+    the cut."""
     p = str(path)
     if p == "-":
         return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace", newline="")
     if p.endswith(".bz2"):
-        return io.TextIOWrapper(bz2.open(p, "rb"), encoding="utf-8", errors="replace", newline="")
+        return io.TextIOWrapper(_Decompressed(bz2.open(p, "rb"), p, "bz2"), encoding="utf-8", errors="replace",
+                                newline="")
     if p.endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(p, "rb"), encoding="utf-8", errors="replace", newline="")
-    return open(p, encoding="utf-8", errors="replace", newline="")
+        return io.TextIOWrapper(_Decompressed(gzip.open(p, "rb"), p, "gzip"), encoding="utf-8", errors="replace",
+                                newline="")
+    return open(p, encoding=_encoding(p), errors="replace", newline="")
 
 
 _SQL_START = re.compile(r"(BEGIN|START|SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|DROP|WITH|SET|COPY|TRUNCATE|"
@@ -406,10 +468,17 @@ def _jsonlog(fh) -> Iterator[Event | CaptureError]:
 
 
 def _number(v):
+    """A finite number, or None (absent, not a number, or inf/nan: 1e400 reads as inf)."""
+    import math
+
     try:
-        return float(v)
-    except (TypeError, ValueError):
+        n = float(v)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return n if math.isfinite(n) else None
+
+
+_MAX_CALLS = 2**63 - 1  # pg_stat_statements counts calls in an int8
 
 
 def _pgss_rows(rows, line_of) -> Iterator[Event | CaptureError]:
@@ -423,6 +492,12 @@ def _pgss_rows(rows, line_of) -> Iterator[Event | CaptureError]:
             continue
         if str(row.get("toplevel", "t")).lower() in ("f", "false", "0"):
             continue  # run inside a function or CREATE EXTENSION, not sent by the application (PostgreSQL 14+)
+        calls = row.get("calls")
+        n = _number(calls)
+        if calls not in (None, "") and (n is None or not 0 <= n <= _MAX_CALLS):
+            yield CaptureError(line_of(i), f"calls = {str(calls)[:40]!r} is not a count of calls (0 to 2^63-1): "
+                                           "row left out")
+            continue
         yield _pgss_event(line_of(i), query, row, user=row.get("userid") or row.get("rolname"),
                           database=row.get("dbid") or row.get("datname"))
 

@@ -25,6 +25,29 @@ def redact_dsn(dsn: str) -> str:
     return re.sub(r"(?i)([?&](?:password|sslpassword)=)[^&]*", r"\1***", dsn)
 
 
+def _secrets(dsn: str) -> list[str]:
+    """The passwords a DSN carries, as written and URL-decoded (a malformed DSN too: no parser needed)."""
+    from urllib.parse import unquote
+
+    found = re.findall(r"://[^:/@?\s]*:([^@/?\s]+)@", dsn)
+    found += [m.strip("'") for m in re.findall(r"(?i)\b(?:ssl)?password\s*=\s*('(?:[^'\\]|\\.)*'|[^\s&]+)", dsn)]
+    if os.environ.get("PGPASSWORD"):
+        found.append(os.environ["PGPASSWORD"])
+    out = {s for f in found for s in (f, unquote(f)) if len(s) >= 3}
+    return sorted(out, key=len, reverse=True)
+
+
+def driver_error(exc: BaseException, dsn: str) -> str:
+    """The first line of a driver's error with every password of ``dsn`` taken out: libpq quotes a malformed
+    URI whole in its message (``invalid URI … "postgresql://bob:S3cret@[::1"``)."""
+    from dsql_audit.secrets import mask
+
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    for secret in _secrets(dsn):
+        text = text.replace(secret, "***")
+    return mask(redact_dsn(text))
+
+
 def _host(dsn: str) -> str:
     try:
         from psycopg.conninfo import conninfo_to_dict
@@ -54,7 +77,7 @@ def connect(dsn: str):
             return aurora_dsql_psycopg.connect(dsn, autocommit=True)
         return psycopg.connect(dsn, autocommit=True, connect_timeout=15)
     except psycopg.Error as exc:
-        raise EndpointError(f"cannot connect to {redact_dsn(dsn)}: {str(exc).strip().splitlines()[0]}") from None
+        raise EndpointError(f"cannot connect to {redact_dsn(dsn)}: {driver_error(exc, dsn)}") from None
 
 
 def dump_schema(dsn: str, out: Path) -> None:

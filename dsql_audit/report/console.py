@@ -38,7 +38,7 @@ def render_console(result, *, color: bool = False, width: int | None = None) -> 
             if f.snippet:
                 gutter = f"{f.line:>6} │ "
                 con.print(Text(gutter, style="dim") + Text(f.snippet.expandtabs(4)), no_wrap=True, crop=False)
-                offset = min(max(0, f.column - 1), len(f.snippet))
+                offset = min(max(0, f.column - f.snippet_column), len(f.snippet))  # a long line: a window
                 span = max(1, (f.end_column - f.column) if f.end_line == f.line else len(f.snippet) - offset)
                 con.print(Text(" " * len(gutter) + " " * offset + "^" * min(span, 60), style=_STYLE[sev]),
                           no_wrap=True, crop=False)
@@ -75,7 +75,25 @@ def render_console(result, *, color: bool = False, width: int | None = None) -> 
     con.print(Text(summary, style="bold"))
     if hasattr(result, "replay_summary"):
         _replay_lines(con, result.replay_summary())
+    if hasattr(result, "run_summary"):
+        _run_lines(con, result.run_summary())
     return buf.getvalue()
+
+
+def _run_lines(con, s: dict) -> None:
+    """What `run` observed (the JSON's `run` section), under the counts."""
+    con.print(Text(f"run: {s['statements']:,} statements sent in {s['sessions']:,} sessions, "
+                   f"{s['refused_by_dsql']:,} of them refused by DSQL; {s['distinct_violations']:,} distinct "
+                   f"violations, {s['with_call_site']:,} at a call site in the code; the command exited "
+                   f"{s['exit_status']}", style="bold"))
+    if "observed_only" in s:
+        recall = f"{s['scan_recall']:.0%}" if s.get("scan_recall") is not None else "n/a"
+        con.print(f"  the static scan found {recall} of them; seen only at run time ({s['observed_only']:,}):",
+                  no_wrap=True, crop=False)
+        for miss in s["misses"][:50]:
+            con.print(f"    {miss}", no_wrap=True, crop=False)
+        if len(s["misses"]) > 50:
+            con.print(f"    … and {len(s['misses']) - 50:,} more (JSON report: run.misses)")
 
 
 def _replay_lines(con, s: dict) -> None:

@@ -45,6 +45,8 @@ def render_html(result) -> str:
     out.append(_charts(findings))
     if hasattr(result, "replay_summary"):
         out.append(_replay(result.replay_summary()))
+    if hasattr(result, "run_summary"):
+        out.append(_run(result.run_summary()))
     out.append(_effort(ready))
     out.append(_blockers(findings, catalog))
     out.append(_finding_list(findings, result))
@@ -115,6 +117,18 @@ def _charts(findings) -> str:
 
 # --- sections ----------------------------------------------------------------------------------------
 
+def _run(s: dict) -> str:
+    rows = [("command", " ".join(s["command"])), ("exit status", str(s["exit_status"])),
+            ("statements sent", f"{s['statements']:,}"), ("refused by DSQL", f"{s['refused_by_dsql']:,}"),
+            ("distinct violations", f"{s['distinct_violations']:,} ({s['with_call_site']:,} at a call site)")]
+    if "observed_only" in s:
+        rows.append(("seen only at run time (the scan's misses)", f"{s['observed_only']:,}"))
+    misses = "".join(f"<li><code>{_e(m)}</code></li>" for m in s.get("misses", [])[:100])
+    return ('<section id="run"><h2>Observed run</h2><table class="kv">'
+            + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows) + "</table>"
+            + (f"<h3>Seen only at run time</h3><ul>{misses}</ul>" if misses else "") + "</section>")
+
+
 def _replay(s: dict) -> str:
     rows = [("calls replayed", f"{s['calls']:,}"),
             ("calls that would fail or need changes", f"{s['share_of_calls_affected']:.1%}"),
@@ -175,7 +189,7 @@ def _frame(f) -> str:
     if not f.snippet:
         return ""
     snippet = f.snippet.expandtabs(4)
-    offset = min(max(0, f.column - 1), len(snippet))
+    offset = min(max(0, f.column - f.snippet_column), len(snippet))  # a long line: a window
     span = max(1, (f.end_column - f.column) if f.end_line == f.line else len(snippet) - offset)
     return (f'<pre class="frame"><span class="ln">{f.line}</span>{_e(snippet)}\n'
             f'<span class="ln"></span><span class="caret">{" " * offset}{"^" * min(span, 80)}</span></pre>')

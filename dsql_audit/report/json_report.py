@@ -20,8 +20,12 @@ def report_dict(result) -> dict:
             "frameworks": result.frameworks,
             **({"adapters": sorted(result.adapters)} if getattr(result, "adapters", None) else {}),
             "readiness": assess(result).to_json(),
+            # `run --scan`: distinct violations only the run saw (the static scan's misses)
+            **({"observed_only": result.run_summary()["observed_only"]}
+               if hasattr(result, "run_summary") and "observed_only" in result.run_summary() else {}),
         },
         **({"replay": result.replay_summary()} if hasattr(result, "replay_summary") else {}),
+        **({"run": result.run_summary()} if hasattr(result, "run_summary") else {}),
         "findings": [f.to_json() for f in result.findings],
         "errors": [e.to_json() for e in result.errors],
     }

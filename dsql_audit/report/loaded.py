@@ -37,12 +37,22 @@ class LoadedReplayResult(LoadedResult):
         return self.replay
 
 
+@dataclass
+class LoadedRunResult(LoadedResult):
+    """A saved `run` result: reporters show its figures as for a live one (run_summary())."""
+
+    run: dict = field(default_factory=dict)
+
+    def run_summary(self) -> dict:
+        return self.run
+
+
 def load_results(paths: list[str]) -> LoadedResult:
     """Read and merge saved JSON reports. Raises ValueError naming the file on anything unreadable."""
     findings, errors, seen = [], [], set()
     frameworks, adapters, profiles = {}, set(), []
     inputs = units = 0
-    replays = []
+    replays, runs = [], []
     for path in paths:
         try:
             with open(path, encoding="utf-8") as fh:
@@ -71,10 +81,14 @@ def load_results(paths: list[str]) -> LoadedResult:
         profiles.append(str(data["profile"]))
         if isinstance(data.get("replay"), dict):
             replays.append(data["replay"])
+        if isinstance(data.get("run"), dict) and {"statements", "distinct_violations"} <= set(data["run"]):
+            runs.append(data["run"])
     common = dict(findings=findings, errors=errors, profile=load_profile(max(profiles) if profiles else None),
                   inputs=inputs, units=units, frameworks=frameworks, adapters=adapters, sources=list(paths))
     if replays:
         return LoadedReplayResult(**common, replay=merge_replays(replays))
+    if len(runs) == 1:  # several runs' figures do not add up into one command's: shown only for one
+        return LoadedRunResult(**common, run=runs[0])
     return LoadedResult(**common)
 
 

@@ -36,6 +36,14 @@ def render_markdown(result) -> str:
                 f"({s['occ_conflict_rate']:.1%} of transactions)"
                 + (f"; top contended: {', '.join(f'`{k}` ({v})' for k, v in s['top_contended_tables'][:5])}"
                    if s["top_contended_tables"] else ""), ""]
+    if hasattr(result, "run_summary"):
+        s = result.run_summary()
+        out += [f"Run: {s['statements']:,} statements sent, {s['refused_by_dsql']:,} refused by DSQL; "
+                f"{s['distinct_violations']:,} distinct violations ({s['with_call_site']:,} at a call site); "
+                f"the command exited {s['exit_status']}", ""]
+        if "observed_only" in s:
+            out += [f"Seen only at run time, not by the static scan: **{s['observed_only']:,}**"
+                    + "".join(f"\n- `{_cell(m)}`" for m in s["misses"][:30]), ""]
     if not result.findings:
         out += [f"No {new}findings." if not result.errors else ""]
     groups: dict = {}

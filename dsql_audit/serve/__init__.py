@@ -46,6 +46,7 @@ def write_report(server: Server, path: str, started: float) -> None:
     """The violations seen while serving, as json, sarif or markdown (by the file's extension)."""
     from dsql_audit import __version__
     from dsql_audit.catalog import load_catalog
+    from dsql_audit.output import write_text  # atomic: an interrupted write leaves the previous file
 
     findings = server.findings()
     for f in findings:
@@ -66,7 +67,7 @@ def write_report(server: Server, path: str, started: float) -> None:
                "runs": [{"tool": {"driver": {"name": "dsql-audit serve", "version": __version__,
                                              "informationUri": "https://github.com/", "rules": rules}},
                          "results": results}]}
-        Path(path).write_text(json.dumps(doc, indent=2))
+        write_text(path, json.dumps(doc, indent=2))
         return
     if suffix in (".md", ".markdown"):
         lines = [f"# dsql-audit serve: {len(findings)} DSQL violations", "",
@@ -75,7 +76,7 @@ def write_report(server: Server, path: str, started: float) -> None:
             stmt = " ".join(f["statement"].split()).replace("|", "\\|")[:200]
             lines.append(f"| {f['time']} | {f['client']} | {f.get('code') or ''} {f['rule']} | {f['sqlstate']} | "
                          f"{f['message'].replace('|', '/')} | `{stmt}` |")
-        Path(path).write_text("\n".join(lines) + "\n")
+        write_text(path, "\n".join(lines) + "\n")
         return
     doc = {"tool": {"name": "dsql-audit", "version": __version__}, "mode": "serve",
            "profile": server.engine.profile.date if hasattr(server.engine.profile, "date") else None,
@@ -83,7 +84,7 @@ def write_report(server: Server, path: str, started: float) -> None:
            "summary": {"violations": len(findings),
                        "by_rule": {r: sum(1 for f in findings if f["rule"] == r) for r in sorted({f["rule"] for f in findings})}},
            "findings": findings}
-    Path(path).write_text(json.dumps(doc, indent=2, default=str))
+    write_text(path, json.dumps(doc, indent=2, default=str))
 
 
 def temp_dir() -> str:

@@ -16,17 +16,22 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from dsql_audit.engine import DsqlError, Engine, Result, SessionClosed
-from dsql_audit.engine.pgcall import Field
+from dsql_audit.engine import DsqlError, Engine, Result, SessionClosed, UnknownRole
+from dsql_audit.engine.pgcall import ClientGone, Field
 from dsql_audit.serve.binary import encoder
 from dsql_audit.serve import protocol as P
 from dsql_audit.serve.protocol import ProtocolError
+from dsql_audit.run.tag import MARK, strip_tag
 
 # ParameterStatus a client gets at startup (PostgreSQL 16 reports these; server_version as DSQL answers it)
 REPORTED = ("application_name", "client_encoding", "DateStyle", "default_transaction_read_only",
             "in_hot_standby", "integer_datetimes", "IntervalStyle", "is_superuser", "server_encoding",
             "session_authorization", "standard_conforming_strings", "TimeZone")
 NOT_SETTINGS = {"user", "database", "options", "replication"}
+# PostgreSQL's answer when its connection slots are taken (53300). A DSQL cluster answers its own quota (10,000
+# connections) with 53300 "Unable to accept connection, too many open connections." (DSQL-FACTS §2.6, §3); serve's
+# --max-connections is a local resource bound, so it answers as the PostgreSQL it embeds, naming the bound.
+TOO_MANY = ("53300", "sorry, too many clients already")
 _TEXT, _BOOL, _INT8 = 25, 16, 20
 
 
@@ -51,8 +56,11 @@ class ClientInfo:
 
 class Server:
     def __init__(self, engine: Engine, host: str = "127.0.0.1", port: int = 5433, password: str | None = None,
-                 tls: ssl.SSLContext | None = None, log=None):
+                 tls: ssl.SSLContext | None = None, log=None, max_connections: int | None = None):
         self.engine = engine
+        # clients with a session at once (None: only the embedded PostgreSQL's own max_connections bounds them)
+        self.max_connections = max_connections
+        self._admitted = 0
         self.host, self.port = host, port
         self.password = password
         self.tls = tls
@@ -85,9 +93,19 @@ class Server:
             except OSError:
                 break
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._threads = [x for x in self._threads if x.is_alive()]
+            if self.max_connections is not None and len(self._threads) >= 2 * self.max_connections + 16:
+                # a flood of connections that never finish their startup: refused before a thread is spent
+                # on them (PostgreSQL's postmaster bounds its children the same way)
+                try:
+                    conn.sendall(P.error(*TOO_MANY, severity="FATAL"))
+                except OSError:
+                    pass
+                conn.close()
+                continue
             client = ClientConnection(self, conn, f"{addr[0]}:{addr[1]}")
             t = threading.Thread(target=client.run, name=f"dsql-client-{addr[1]}", daemon=True)
-            self._threads = [x for x in self._threads if x.is_alive()] + [t]
+            self._threads.append(t)
             t.start()
 
     def start(self) -> "Server":
@@ -124,6 +142,24 @@ class Server:
     def unregister(self, client: "ClientConnection") -> None:
         with self._lock:
             self.clients.pop(client.key, None)
+
+    def admit(self, client: "ClientConnection") -> bool:
+        """A connection slot for a client about to get a session (--max-connections, kept below the embedded
+        PostgreSQL's own limit so the engine always has room); False after telling the client 53300 FATAL."""
+        with self._lock:
+            if self.max_connections is None or self._admitted < self.max_connections:
+                self._admitted += 1
+                client.admitted = True
+                return True
+        client._fatal(*TOO_MANY, detail=f"dsql-audit serve accepts {self.max_connections} connections at once "
+                                         "(--max-connections)")
+        return False
+
+    def release(self, client: "ClientConnection") -> None:
+        with self._lock:
+            if client.admitted:
+                client.admitted = False
+                self._admitted -= 1
 
     def cancel(self, key: int, secret: int) -> None:
         client = self.clients.get(key)
@@ -164,6 +200,7 @@ class ClientConnection:
         self.reported: dict[str, str] = {}
         self._rfile = self._rfile_sock = None
         self.settings_changed = False
+        self.admitted = False  # holds one of the server's --max-connections slots
 
     # -- I/O ---------------------------------------------------------------------------------------
     def send(self, data: bytes) -> None:
@@ -182,6 +219,10 @@ class ClientConnection:
         return self._rfile
 
     def close(self) -> None:
+        try:  # wakes this client's thread if it is reading (the buffered reader's close would wait for it)
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         try:  # the buffered reader holds the socket open too
             if self._rfile is not None:
                 self._rfile.close()
@@ -199,8 +240,8 @@ class ClientConnection:
                 self.loop()
         except ProtocolError as exc:
             self._fatal("08P01", str(exc))
-        except (ConnectionError, OSError, ssl.SSLError):
-            pass  # the client went away
+        except (ConnectionError, OSError, ssl.SSLError, ClientGone):
+            pass  # the client went away (ClientGone: while a statement ran, which was cancelled)
         except Exception as exc:  # noqa: BLE001 - one client's failure must not take the server down
             import traceback
 
@@ -213,12 +254,13 @@ class ClientConnection:
             if self.session is not None:
                 self.session.close()  # PostgreSQL rolls back whatever transaction was open
             self.server.unregister(self)
+            self.server.release(self)
             self.close()
 
-    def _fatal(self, sqlstate: str, message: str) -> None:
+    def _fatal(self, sqlstate: str, message: str, detail: str | None = None) -> None:
         try:
             self.out.clear()
-            self.sock.sendall(P.error(sqlstate, message, severity="FATAL"))
+            self.sock.sendall(P.error(sqlstate, message, severity="FATAL", detail=detail))
         except OSError:
             pass
 
@@ -257,21 +299,29 @@ class ClientConnection:
             if kind != b"p" or pw.rstrip(b"\0").decode("utf-8", "replace") != self.server.password:
                 self._fatal("28P01", f'password authentication failed for user "{user}"')
                 return False
-        if database != "postgres":  # one database per cluster (DSQL-REFERENCE §7)
+        engine = self.server.engine
+        # one database per cluster (DSQL-REFERENCE §7); audit mode: also one the application created (a test
+        # runner's test database, its CREATE DATABASE recorded as a violation)
+        if database != "postgres" and not (engine.audit and engine.database_exists(database)):
             self._fatal("3D000", f'database "{database}" does not exist')
             return False
         settings = {k: v for k, v in params.items() if k not in NOT_SETTINGS}
         settings.update(_options(params.get("options", "")))
-        engine = self.server.engine
+        if not self.server.admit(self):  # --max-connections, counted here (53300 FATAL; released in run())
+            return False
         try:
             if not engine.postgres_alive():  # PostgreSQL died under us: start it again (its data survives)
                 self.server.log("the embedded PostgreSQL is not running: restarting it")
                 engine.recover()
-            self.session = engine.session(user=user or None, settings=settings)
-        except Exception as exc:  # noqa: BLE001 - an unknown role or a bad setting
+            self.session = engine.session(user=user or None, settings=settings,
+                                          database=database if database != "postgres" else None)
+        except UnknownRole as exc:
+            self._fatal("28000", exc.message)
+            return False
+        except Exception as exc:  # noqa: BLE001 - a bad or forbidden setting
             diag = getattr(exc, "diag", None)
-            if getattr(diag, "sqlstate", None) == "22023" or "role" in str(exc):
-                self._fatal("28000", f'role "{user}" does not exist')
+            if diag is None and 'role "' in str(exc) and "does not exist" in str(exc):
+                self._fatal("28000", f'role "{user}" does not exist')  # dropped since the check above
             else:
                 self._fatal(getattr(diag, "sqlstate", None) or "08006",
                             getattr(diag, "message_primary", None) or str(exc))
@@ -303,6 +353,7 @@ class ClientConnection:
 
     def loop(self) -> None:
         rfile = self.rfile()  # buffered: one recv serves several pipelined messages
+        self.session.watch = self.sock.fileno()  # a hangup while a statement runs cancels it
         handlers = {b"Q": self.on_query, b"P": self.on_parse, b"B": self.on_bind, b"D": self.on_describe,
                     b"E": self.on_execute, b"S": self.on_sync, b"H": self.on_flush, b"C": self.on_close}
         while True:
@@ -323,12 +374,8 @@ class ClientConnection:
         self.skip_to_sync = False
         sql = P.Reader(body).cstring()
         try:
-            result = self._execute(sql)
-            for r in result.results or [result]:
-                self._send_result(r, None)
+            self._execute(sql, emit=self._emit)  # each statement's result goes out as soon as it is done
         except DsqlError as error:
-            for r in error.results:
-                self._send_result(r, None)
             self._send_error(error)
             if isinstance(error, SessionClosed):
                 self.flush()
@@ -342,6 +389,10 @@ class ClientConnection:
         # a SET inside a multi-statement string changes settings too (a lone trailing ";" does not)
         self.settings_changed |= head.startswith(("SET", "RESET", "DISCARD")) or ";" in sql.rstrip().rstrip(";")
         self.session.notices.clear()
+        # `run`: the call-site tag its Python hook put on the statement is taken off before it is judged
+        self.session.site = None
+        if MARK in sql:
+            sql, self.session.site = strip_tag(sql)
         self.busy = True
         try:
             return self.session.execute(sql, *args, raw=True, copy=_CopyChannel(self), **kw)
@@ -350,18 +401,39 @@ class ClientConnection:
             for diag in self.session.notices:
                 self.send(P.notice(diag))
 
+    def _emit(self, r: Result) -> None:
+        """One statement's result of a simple query, sent while the next statement has not started: a read's
+        rows go out as PostgreSQL produces them (notices raised so far go first, as PostgreSQL orders them)."""
+        try:
+            for diag in self.session.notices:
+                self.send(P.notice(diag))
+            self.session.notices.clear()
+            self._send_result(r, None)
+        except OSError as exc:  # the client is gone: the engine cancels the rest (Session.close)
+            raise ClientGone() from exc
+
     def _send_result(self, r: Result, formats: list | None, limit: int = 0, portal: Portal | None = None) -> bool:
         """Rows and the command tag; False when a row limit suspended the portal."""
         if r.command_tag == "EMPTY":
             self.send(P.EMPTY_QUERY)
             return True
-        fields, raw = _wire(r, formats)
+        fields, raw, convert = _wire(r, formats)
         if portal is None and fields:
             self.send(P.row_description(fields))
+        send, data_row = self.send, P.data_row
+        if r.stream is not None:  # rows as PostgreSQL sends them, a chunk at a time
+            stream = r.stream
+            for values in stream.rows(limit):
+                send(data_row(values if convert is None else _convert(values, convert)))
+            if portal is not None and limit and not stream.done:
+                send(P.PORTAL_SUSPENDED)
+                return False
+            send(P.command_complete(stream.tag))
+            return True
         start = portal.sent if portal else 0
         end = len(raw) if not limit else min(len(raw), start + limit)
         for values in raw[start:end]:
-            self.send(P.data_row(values))
+            send(data_row(values if convert is None else _convert(values, convert)))
         if portal is not None:
             portal.sent = end
             if end < len(raw):
@@ -391,8 +463,16 @@ class ClientConnection:
         if stmt not in self.prepared:
             return self._fail_extended(DsqlError("26000", f'prepared statement "{stmt}" does not exist'))
         query, oids = self.prepared[stmt]
+        self._drop_portal(portal)
         self.portals[portal] = Portal(query, oids, values, formats, result_formats)
         self.send(P.BIND_COMPLETE)
+
+    def _drop_portal(self, name: str) -> None:
+        """Forget a portal; a read of it still streaming is cancelled (its rows are not wanted)."""
+        portal = self.portals.pop(name, None)
+        stream = portal.result.stream if portal is not None and portal.result is not None else None
+        if stream is not None and stream is self.session.stream:
+            self.session.settle(keep=False)
 
     def on_describe(self, body: bytes) -> None:
         r = P.Reader(body)
@@ -413,7 +493,7 @@ class ClientConnection:
             return self._fail_extended(DsqlError("34000", f'portal "{name}" does not exist'))
         if not self._run_portal(portal):
             return
-        fields, _ = _wire(portal.result, portal.result_formats)
+        fields, _, _ = _wire(portal.result, portal.result_formats)
         self.send(P.row_description(fields) if fields else P.NO_DATA)
 
     def _describe(self, query: str, oids: list) -> tuple[list, list]:
@@ -421,6 +501,7 @@ class ClientConnection:
         answer; statements PostgreSQL cannot prepare, such as DSQL-only syntax, describe as no data)."""
         from psycopg import pq
 
+        self.session.settle()  # a suspended portal's rows are read into memory: the connection is needed
         conn = self.session.conn
         with conn.lock:
             res = conn.pgconn.prepare(b"", query.encode(), list(oids) or None)
@@ -444,8 +525,9 @@ class ClientConnection:
             types = (list(portal.oids) + [0] * n)[:n] or None
             formats = portal.param_formats
             formats = (formats * n if len(formats) == 1 else formats)[:n] or None
+            # a read's rows stay with PostgreSQL until Execute asks for them (a Result.stream)
             portal.result = self._execute(portal.query, portal.params, param_types=types, param_formats=formats,
-                                          result_format=result_format)
+                                          result_format=result_format, emit=_later)
         except DsqlError as error:
             self._fail_extended(error)
             return False
@@ -459,10 +541,15 @@ class ClientConnection:
             return self._fail_extended(DsqlError("34000", f'portal "{name}" does not exist'))
         if not self._run_portal(portal):
             return
+        self.busy = portal.result.stream is not None  # a CancelRequest reaches a read still streaming
         try:
             self._send_result(portal.result, portal.result_formats, limit, portal)
         except ValueError as exc:  # a binary format asked for a type we only have as text
             self._fail_extended(DsqlError("0A000", str(exc)))
+        except DsqlError as error:  # PostgreSQL's error after the first rows of a streamed read
+            self._fail_extended(error)
+        finally:
+            self.busy = False
 
     def on_sync(self, body: bytes) -> None:
         if not self.skip_to_sync:
@@ -474,6 +561,10 @@ class ClientConnection:
             self.session.end_implicit()  # rolls the failed implicit transaction back
         self.skip_to_sync = False
         self.portals.pop("", None)
+        if self.session.status == "I":  # the transaction is over, and with it its portals' reads
+            self.session.settle(keep=False)
+            for name in [n for n, p in self.portals.items() if p.result is not None and p.result.stream is not None]:
+                del self.portals[name]
         self._parameter_status()
         self.send(P.ready(self.session.status))
         self.flush()
@@ -484,7 +575,10 @@ class ClientConnection:
     def on_close(self, body: bytes) -> None:
         r = P.Reader(body)
         what, name = r.byte(), r.cstring()
-        (self.prepared if what == b"S" else self.portals).pop(name, None)
+        if what == b"S":
+            self.prepared.pop(name, None)
+        else:
+            self._drop_portal(name)
         self.send(P.CLOSE_COMPLETE)
 
 
@@ -540,10 +634,18 @@ def _options(options: str) -> dict:
     return out
 
 
-def _wire(r: Result, formats: list | None) -> tuple[list, list]:
-    """Column descriptions and values to send: PostgreSQL's own when the engine has them, else the engine's
-    answer (SHOW server_version, a job id, sys.wait_for_job's boolean) as text columns."""
-    if r.raw is not None:
+def _later(result: Result) -> None:
+    """emit for a portal: its rows are sent by Execute, not when the statement is done."""
+
+
+def _wire(r: Result, formats: list | None) -> tuple[list, list | None, list | None]:
+    """Column descriptions to send, the rows (None when they stream: ``r.stream``) and, when the client asked
+    for other formats than PostgreSQL's, a converter per column (None: as it is). Values are PostgreSQL's own
+    when the engine has them, else the engine's answer (SHOW server_version, a job id, sys.wait_for_job's
+    boolean) as text columns."""
+    if r.stream is not None:
+        fields, raw = r.fields, None
+    elif r.raw is not None:
         fields, raw = r.fields, r.raw
     elif r.columns:
         types = [_BOOL if any(isinstance(row[i], bool) for row in r.rows) else
@@ -552,18 +654,19 @@ def _wire(r: Result, formats: list | None) -> tuple[list, list]:
         raw = [[None if v is None else (("t" if v else "f") if isinstance(v, bool) else str(v)).encode()
                 for v in row] for row in r.rows]
     else:
-        return [], []
+        return [], [], None
     if not formats or not fields:
-        return fields, raw
+        return fields, raw, None
     want = formats if len(formats) == len(fields) else [formats[0]] * len(fields)
     if all(w == f.format for w, f in zip(want, fields)):
-        return fields, raw
+        return fields, raw, None
     out_fields = []
     convert = []
     for f, fmt in zip(fields, want):
         out_fields.append(Field(f.name, f.table_oid, f.column, f.type_oid, f.typlen, f.typmod, fmt))
         convert.append(None if fmt == f.format else encoder(f.type_oid) if fmt == 1 else None)
-    rows = [[v if c is None or v is None else c(v) for v, c in zip(row, convert)] for row in raw]
-    return out_fields, rows
+    return out_fields, raw, convert
 
 
+def _convert(values: list, convert: list) -> list:
+    return [v if c is None or v is None else c(v) for v, c in zip(values, convert)]

@@ -9,6 +9,7 @@ naming the file (and line), and the scan goes on.
 
 from __future__ import annotations
 
+import codecs
 import io
 import os
 import re
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 from dsql_audit.model import InputError, Unit
+from dsql_audit.output import printable
 from dsql_audit.sources import manifests, migrations
 from dsql_audit.sqltext import Splitter
 
@@ -25,7 +27,7 @@ SQL_SUFFIXES = {".sql", ".psql", ".pgsql", ".ddl", ".pgdump", ".dump", ".backup"
 # application source: Python in depth, SQL strings in other languages, ORM and migration DSLs
 APP_SUFFIXES = {".py", ".js", ".jsx", ".mjs", ".cjs", ".ts", ".tsx", ".java", ".kt", ".kts", ".go", ".rb", ".cs",
                 ".php", ".prisma", ".xml", ".yaml", ".yml", ".json", ".properties"}
-APP_MAX_BYTES = 5_000_000  # bigger source files are generated or vendored: skipped and named
+APP_MAX_BYTES = 5_000_000  # default --max-file-size: bigger source files under a folder are generated or vendored
 SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", ".tox", ".mypy_cache",
              ".pytest_cache", ".ruff_cache", "site-packages"}
 _PGDUMP_HEAD = re.compile(r"^-- (?:PostgreSQL database dump|Dumped (?:from database version|by pg_dump))", re.M)
@@ -43,6 +45,9 @@ class InputFile:
     size: int = 0
     data: bytes | None = None  # stdin content
     suppressions: list = field(default_factory=list)  # inline `-- dsql-audit: ignore` comments, once read
+    explicit: bool = False  # named on the command line (or stdin), not found under a folder
+    ident: tuple | None = None  # (device, inode): an output must never be one of the inputs
+    max_bytes: int | None = None  # application source bigger than this is skipped (--max-file-size)
 
 
 @dataclass
@@ -51,17 +56,34 @@ class Discovery:
     errors: list[InputError] = field(default_factory=list)
 
 
-def _display(p: Path) -> str:
+def _display_raw(p: Path) -> str:
     try:
         return str(p.relative_to(Path.cwd()))
     except ValueError:
         return str(p)
 
 
-def discover(paths, *, framework: str | None = None, exclude=(), app: bool = True) -> Discovery:
+def _display(p: Path) -> str:
+    """The path as reports show it: relative to the cwd when possible; bytes of a file name that are not
+    UTF-8 shown as \\xNN, so every report format and the fingerprint can encode it."""
+    return printable(_display_raw(p))
+
+
+def human_size(n: int) -> str:
+    for unit, size in (("GB", 1_000_000_000), ("MB", 1_000_000), ("kB", 1000)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n} bytes"
+
+
+def discover(paths, *, framework: str | None = None, exclude=(), app: bool = True,
+             max_file_size: int | None = APP_MAX_BYTES) -> Discovery:
     """The inputs under ``paths``: SQL files, dumps and archives, and (``app``) application source files,
-    skipping vendored and ignored folders (.gitignore patterns are honoured)."""
+    skipping vendored and ignored folders (.gitignore patterns are honoured). Application source files found
+    under a folder that are bigger than ``max_file_size`` bytes (None or 0: no limit) are skipped, each named
+    in the errors; files named directly are always read."""
     out = Discovery()
+    limit = max_file_size or None
     seen_dirs: set = set()
     seen_files: set = set()
 
@@ -74,33 +96,38 @@ def discover(paths, *, framework: str | None = None, exclude=(), app: bool = Tru
         if real in seen_files:
             return
         seen_files.add(real)
-        disp = _display(p)
+        shown = _display_raw(p)
+        disp = printable(shown)
         if any(Path(disp).match(pat) for pat in exclude):
             return
         try:
-            size = real.stat().st_size
+            st = real.stat()
         except OSError as exc:
-            out.errors.append(InputError(disp, f"cannot read: {exc.strerror or exc}"))
+            out.errors.append(InputError(disp, f"cannot read: {exc.strerror or exc}", skipped=True))
             return
         suffix = p.suffix.lower()
         kind = "app" if app and manifests.is_manifest(p.name) else \
             "sql" if suffix in SQL_SUFFIXES or not app or suffix not in APP_SUFFIXES else (
                 "python" if suffix == ".py" else "app")
-        out.files.append(InputFile(disp, p, root or p.parent, kind=kind, size=size))
+        out.files.append(InputFile(disp, p, root or p.parent, kind=kind, size=st.st_size, explicit=explicit,
+                                   ident=(st.st_dev, st.st_ino), max_bytes=None if explicit else limit))
+        if disp != shown:
+            out.errors.append(InputError(disp, "the file name is not valid UTF-8: shown with \\xNN for the bytes that "
+                                               "are not; the file is read"))
 
     for raw in paths:
         if raw == "-":
-            out.files.append(InputFile("<stdin>", None, None, kind="stdin"))
+            out.files.append(InputFile("<stdin>", None, None, kind="stdin", explicit=True))
             continue
         p = Path(raw)
         if not p.exists() and not p.is_symlink():
-            out.errors.append(InputError(raw, "no such file or directory"))
+            out.errors.append(InputError(printable(raw), "no such file or directory", skipped=True))
             continue
         if p.is_file():
             add_file(p, p.parent, True)
             continue
         if not p.is_dir():
-            out.errors.append(InputError(raw, "not a regular file or directory"))
+            out.errors.append(InputError(printable(raw), "not a regular file or directory", skipped=True))
             continue
         if (p / "toc.dat").is_file():  # pg_dump directory archive
             out.files.append(InputFile(_display(p), p, p, kind="archive"))
@@ -200,7 +227,7 @@ def _classify(f: InputFile, forced: str | None, errors: list) -> None:
             with open(f.abspath, "rb") as fh:
                 head = fh.read(HEAD_BYTES)
         except OSError as exc:
-            errors.append(InputError(f.path, f"cannot read: {exc.strerror or exc}"))
+            errors.append(InputError(f.path, f"cannot read: {exc.strerror or exc}", skipped=True))
             f.kind = "unreadable"
             return
     else:
@@ -211,11 +238,11 @@ def _classify(f: InputFile, forced: str | None, errors: list) -> None:
     if head.startswith(b"PGDMP"):
         f.kind = "archive"
         return
-    _classify_head(f, forced, head.decode("utf-8", "replace"))
+    _classify_head(f, forced, _decode_head(head))
 
 
 def _classify_text(f: InputFile, forced: str | None) -> None:
-    _classify_head(f, forced, (f.data or b"")[:HEAD_BYTES].decode("utf-8", "replace"))
+    _classify_head(f, forced, _decode_head((f.data or b"")[:HEAD_BYTES]))
 
 
 def _classify_head(f: InputFile, forced: str | None, text: str) -> None:
@@ -243,39 +270,122 @@ def _classify_head(f: InputFile, forced: str | None, text: str) -> None:
 # --- reading -----------------------------------------------------------------------
 
 
-class _LineReader:
-    """Decode lines as UTF-8; a line that is not is decoded with replacement and reported once."""
+# byte-order marks, longest first (UTF-32 LE starts like UTF-16 LE): the codec that reads the file
+_BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"), (b"\xef\xbb\xbf", "utf-8-sig"),
+         (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
 
-    def __init__(self, stream, path: str, errors: list):
+
+def text_encoding(head: bytes) -> str | None:
+    """The encoding a byte-order mark at the start of ``head`` announces (UTF-16 and UTF-32 as Windows
+    tools write them, LE or BE; UTF-8 with a BOM), or None when there is none (the file is read as UTF-8)."""
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            return name
+    return None
+
+
+def _decode_head(head: bytes) -> str:
+    """The start of a file as text, for classification: decoded as its byte-order mark says, else UTF-8."""
+    enc = text_encoding(head)
+    if enc in ("utf-16", "utf-32"):
+        width = 2 if enc == "utf-16" else 4
+        return head[:len(head) - len(head) % width].decode(enc, "replace")
+    return head.decode("utf-8", "replace").lstrip("\ufeff")
+
+
+_NOTED = {"hit": False}
+
+
+def _note_and_replace(exc: UnicodeDecodeError):
+    """A decoding error handler that replaces like "replace" and notes that it did (see _LineReader)."""
+    _NOTED["hit"] = True
+    return "\ufffd", exc.end
+
+
+codecs.register_error("dsql-audit-note", _note_and_replace)
+
+
+def _nul_message(line: int) -> str:
+    return (f"NUL byte on line {line}: not a text file (binary data, or UTF-16 without a byte-order mark?); "
+            "NUL bytes dropped")
+
+
+class _LineReader:
+    """Decode lines as UTF-8 (or as the file's byte-order mark says: UTF-16 and UTF-32 LE/BE); a line that
+    does not decode is decoded with replacement and reported once; NUL bytes are reported (once, at their
+    line) and dropped — no SQL holds one, and the parser would stop at it."""
+
+    def __init__(self, stream, path: str, errors: list, encoding: str | None = None):
         self.stream = stream
         self.path = path
         self.errors = errors
+        self.encoding = encoding
         self.bad_line = None
+        self.nul_line = None
+
+    def _nul(self, n: int) -> None:
+        if self.nul_line is None:
+            self.nul_line = n
+            self.errors.append(InputError(self.path, _nul_message(n), n))
 
     def __iter__(self):
+        if self.encoding in ("utf-16", "utf-32"):
+            yield from self._wide()
+            return
         n = 0
         for raw in self.stream:
             n += 1
             if n == 1 and raw[:3] == b"\xef\xbb\xbf":
                 raw = raw[3:]  # a UTF-8 byte-order mark (Windows editors): not part of the first statement
+            if b"\x00" in raw:
+                self._nul(n)
+                raw = raw.replace(b"\x00", b"")
             try:
-                yield raw.decode("utf-8")
+                text = raw.decode("utf-8")
             except UnicodeDecodeError:
                 if self.bad_line is None:
                     self.bad_line = n
                     self.errors.append(InputError(
                         self.path, f"not valid UTF-8 from line {n} on; undecodable bytes replaced", n))
-                yield raw.decode("utf-8", "replace")
+                text = raw.decode("utf-8", "replace")
+            raw = None  # a long line is held once, decoded, while its statements are read; not twice
+            yield text
+
+    def _wide(self):
+        """UTF-16 / UTF-32 text (the codec reads the byte-order mark), streamed line by line."""
+        text = io.TextIOWrapper(self.stream, encoding=self.encoding, errors="dsql-audit-note", newline="\n")
+        n = 0
+        _NOTED["hit"] = False
+        for line in text:
+            n += 1
+            if "\x00" in line:
+                self._nul(n)
+                line = line.replace("\x00", "")
+            if _NOTED["hit"] and self.bad_line is None and "\ufffd" in line:
+                self.bad_line = n
+                self.errors.append(InputError(self.path, f"not valid {self.encoding.upper()} from line {n} on; "
+                                              "undecodable bytes replaced", n))
+            yield line
+        text.detach()
 
 
 def looks_binary(head: bytes) -> bool:
     if not head:
         return False
+    if text_encoding(head) in ("utf-16", "utf-32"):
+        return False  # text with a byte-order mark: NUL bytes are half of it
     if b"\x00" in head:
         return True
     # UTF-16 without NULs is impossible; lots of control bytes means not text
     ctrl = sum(1 for b in head if b < 9 or 13 < b < 32)
     return ctrl > len(head) // 10
+
+
+def _binary_message(head: bytes) -> str:
+    if b"\x00" in head:
+        return ("binary file (NUL bytes; if it is UTF-16 text, save it with a byte-order mark or as UTF-8); "
+                "skipped")
+    return "binary file (not text); skipped"
 
 
 def read_units(f: InputFile, errors: list, *, single_transaction: bool = False,
@@ -288,6 +398,7 @@ def read_units(f: InputFile, errors: list, *, single_transaction: bool = False,
     if f.kind in ("python", "app"):
         yield from _app_units(f, errors)
         return
+    encoding = None  # UTF-8, unless a byte-order mark says otherwise
     if f.kind == "archive":
         stream = archive.restore_stream(f, errors, pg_restore)
         if stream is None:
@@ -301,24 +412,25 @@ def read_units(f: InputFile, errors: list, *, single_transaction: bool = False,
             try:
                 stream = open(f.abspath, "rb")
             except OSError as exc:
-                errors.append(InputError(f.path, f"cannot read: {exc.strerror or exc}"))
+                errors.append(InputError(f.path, f"cannot read: {exc.strerror or exc}", skipped=True))
                 return
         head = stream.read(HEAD_BYTES)
         if looks_binary(head):
-            errors.append(InputError(f.path, "binary file (not SQL text); skipped", 1))
+            errors.append(InputError(f.path, _binary_message(head), 1, skipped=True))
             stream.close()
             return
         stream.seek(0)
+        encoding = text_encoding(head)
         source = {"pg_dump": "pg_dump", "migration": "migration"}.get(f.kind, "sql")
         fw = f.framework
     try:
-        yield from _units(f, stream, errors, source, fw, single_transaction)
+        yield from _units(f, stream, errors, source, fw, single_transaction, encoding)
     finally:
         stream.close()
 
 
-def _units(f: InputFile, stream, errors, source, fw, single_transaction) -> Iterator[Unit]:
-    lines = _LineReader(stream, f.path, errors)
+def _units(f: InputFile, stream, errors, source, fw, single_transaction, encoding=None) -> Iterator[Unit]:
+    lines = _LineReader(stream, f.path, errors, encoding)
     model = fw.model if fw is not None else "psql"
     fw_name = fw.name if fw is not None and fw.name != "psql" else None
     splitter = Splitter(comments=(model == "sections"))
@@ -369,25 +481,48 @@ def _app_units(f: InputFile, errors: list) -> Iterator[Unit]:
 
     if f.abspath is not None and _generated_schema(f.abspath):
         return  # a schema file generated from migrations that are read too: their findings, once
-    if f.size > APP_MAX_BYTES:
-        errors.append(InputError(f.path, f"source file of {f.size // 1_000_000} MB skipped (generated or "
-                                         "vendored code; name it explicitly or split it)"))
+    if f.max_bytes and f.size > f.max_bytes:
+        errors.append(InputError(f.path, f"skipped: {human_size(f.size)}, over the {human_size(f.max_bytes)} limit for "
+                                         "application source found under a folder (generated or vendored code?); "
+                                         f"--max-file-size {-(-f.size // 1_000_000)}MB, or naming the file, reads it",
+                                 skipped=True))
         return
     try:
         data = f.data if f.data is not None else f.abspath.read_bytes()
     except OSError as exc:
-        errors.append(InputError(f.path, f"cannot read: {exc.strerror or exc}"))
+        errors.append(InputError(f.path, f"cannot read: {exc.strerror or exc}", skipped=True))
         return
-    if looks_binary(data[:HEAD_BYTES]):
-        return  # a binary file with a source suffix (compiled, encrypted): nothing to read
-    if data[:3] == b"\xef\xbb\xbf":
-        data = data[3:]  # a byte-order mark
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        errors.append(InputError(f.path, f"not valid UTF-8 from line {line} on; undecodable bytes replaced", line))
-        text = data.decode("utf-8", "replace")
+    encoding = text_encoding(data[:4])
+    if looks_binary(data[:HEAD_BYTES]):  # compiled, encrypted, an image with a source suffix
+        errors.append(InputError(f.path, _binary_message(data[:HEAD_BYTES]), 1, skipped=True))
+        return
+    if encoding is None and b"\x00" in data:  # a NUL past the first block: not source code either
+        line = data[:data.index(b"\x00")].count(b"\n") + 1
+        errors.append(InputError(f.path, f"NUL byte on line {line}: not a text file; skipped", line, skipped=True))
+        return
+    if encoding in ("utf-16", "utf-32"):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError as exc:
+            text = data.decode(encoding, "replace")
+            line = data[:exc.start].decode(encoding, "replace").count("\n") + 1
+            errors.append(InputError(f.path, f"not valid {encoding.upper()} from line {line} on; undecodable "
+                                             "bytes replaced", line))
+        if "\x00" in text:
+            line = text[:text.index("\x00")].count("\n") + 1
+            errors.append(InputError(f.path, f"NUL character on line {line}: not a text file; skipped", line,
+                                     skipped=True))
+            return
+    else:
+        if data[:3] == b"\xef\xbb\xbf":
+            data = data[3:]  # a byte-order mark
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data[:exc.start].count(b"\n") + 1
+            errors.append(InputError(f.path, f"not valid UTF-8 from line {line} on; undecodable bytes replaced",
+                                     line))
+            text = data.decode("utf-8", "replace")
     try:
         emitted, source = app_records(f.path, text)
     except app.SourceError as exc:
