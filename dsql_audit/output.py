@@ -228,22 +228,11 @@ def atomic_open(path, mode: str = "w", *, encoding: str = "utf-8", executable: b
         fd, tmp = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name}.", suffix=".tmp")
     except OSError as exc:
         raise _error(path, exc) from None
-    try:
+    with _replacing(path, real, st, tmp, executable):
         with os.fdopen(fd, mode, **text) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        _settle(tmp, st, executable)
-        os.replace(tmp, real)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise _error(path, exc) from None
-        raise
-    _fsync_dir(real.parent)
 
 
 def write_bytes(path, data: bytes, *, executable: bool = False) -> None:
@@ -269,14 +258,22 @@ def atomic_path(path) -> Iterator[Path]:
         os.close(fd)
     except OSError as exc:
         raise _error(path, exc) from None
-    try:
+    with _replacing(path, real, st, tmp, False):
         yield Path(tmp)
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
-        _settle(tmp, st, False)
+
+
+@contextmanager
+def _replacing(path, real: Path, st, tmp: str, executable: bool) -> Iterator[None]:
+    """The block writes ``tmp``; when it ends normally ``tmp`` takes ``real``'s permissions and replaces it
+    in one rename, else ``tmp`` is removed (an OSError becomes an OutputError naming ``path``)."""
+    try:
+        yield
+        _settle(tmp, st, executable)
         os.replace(tmp, real)
     except BaseException as exc:
         try:

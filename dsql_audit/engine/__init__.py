@@ -720,15 +720,25 @@ class Session:
 
         if isinstance(exc, psycopg.OperationalError) and self.conn.broken:
             return self._connection_lost(exc)
+        return self._pg_failed(exc)
+
+    def _pg_failed(self, exc: Exception) -> DsqlError:
+        """PostgreSQL's own error for a statement (DSQL's PostgreSQL 16 front end answers the same): inside a
+        transaction it aborts it, as on DSQL — in audit mode PostgreSQL's failed transaction stays, so a
+        ROLLBACK TO SAVEPOINT recovers it as the application expects."""
         diag = getattr(exc, "diag", None)
-        if self.in_txn:
+        if self.in_txn and self.engine.audit:
+            pass
+        elif self.in_txn:
             self.aborted = True
             self._rollback_pg()
         else:
             self._rollback_pg()
             self._reset_txn()
+        position = getattr(diag, "statement_position", None)
         return DsqlError(getattr(diag, "sqlstate", None) or "XX000", getattr(diag, "message_primary", None) or str(exc),
-                         detail=getattr(diag, "message_detail", None), hint=getattr(diag, "message_hint", None))
+                         detail=getattr(diag, "message_detail", None), hint=getattr(diag, "message_hint", None),
+                         position=int(position) if position else None)
 
     def begin_implicit(self) -> None:
         """Open an implicit transaction (the extended protocol's statements up to Sync) unless one is open."""
@@ -860,21 +870,7 @@ class Session:
         except Exception as exc:  # PostgreSQL's own error: DSQL's PostgreSQL 16 front end answers the same
             if self.conn.broken:  # not an answer: the backend went away (execute() says why)
                 raise
-            diag = getattr(exc, "diag", None)
-            sqlstate = getattr(diag, "sqlstate", None) or "XX000"
-            message = getattr(diag, "message_primary", None) or str(exc)
-            if self.in_txn and self.engine.audit:
-                pass  # PostgreSQL's failed transaction stays: its ROLLBACK TO SAVEPOINT recovers it, as on PostgreSQL
-            elif self.in_txn:
-                self.aborted = True
-                self._rollback_pg()
-            else:
-                self._rollback_pg()
-                self._reset_txn()
-            position = getattr(diag, "statement_position", None)
-            raise DsqlError(sqlstate, message, detail=getattr(diag, "message_detail", None),
-                            hint=getattr(diag, "message_hint", None),
-                            position=int(position) if position else None) from None
+            raise self._pg_failed(exc) from None
         if autocommit:
             if self.pg_open or self.pending or self.jobs:
                 self._finish("COMMIT")  # an autocommit write is a transaction too: it can win or lose
@@ -1063,9 +1059,8 @@ class Session:
             self.pg_open = True
         if not prefix:
             return self._user(text, bind, stream)
-        if bind is not None:  # the extended protocol takes one statement at a time
-            for sql in prefix:
-                self._pg(sql)
+        if bind is not None:  # the statement goes by the extended protocol; its prefix in one round trip
+            self._pg("; ".join(prefix))
             return self._user(text, bind, stream)
         try:
             return self._user("; ".join(prefix) + ";\n" + text, None, stream)

@@ -40,9 +40,7 @@ def render_sarif(result) -> str:
             "ruleIndex": index[f.rule],
             "level": _LEVEL[f.severity.name],
             "message": {"text": f.message + (f" Fix: {' '.join(f.fix.split())}" if f.fix else "")},
-            "locations": [{"physicalLocation": {
-                "artifactLocation": {"uri": f.path.replace("\\", "/")},
-                "region": region}}],
+            "locations": [_location(f.path.replace("\\", "/"), region)],
             "partialFingerprints": {"dsqlAudit/v1": f.fingerprint},
             "properties": {"name": f.name, "category": f.category, "source": f.source},
         }
@@ -54,7 +52,7 @@ def render_sarif(result) -> str:
                 res["properties"]["dsqlMessage"] = f.dsql_message
         results.append(res)
     notifications = [{"level": "warning", "message": {"text": e.message},
-                      "locations": [{"physicalLocation": {"artifactLocation": {"uri": e.path}}}]}
+                      "locations": [_location(e.path)]}
                      for e in result.errors]
     log = {
         "$schema": SCHEMA,
@@ -68,3 +66,14 @@ def render_sarif(result) -> str:
         }],
     }
     return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
+
+
+def _location(path: str, region: dict | None = None) -> dict:
+    """A file's location; a place that is no file (`run`'s "(no call site)", "(command)") is a logical one:
+    a URI may not hold its spaces and parentheses, and code scanning would look for the file."""
+    if path.startswith("(") and path.endswith(")"):
+        return {"logicalLocations": [{"name": path.strip("()"), "kind": "module"}]}
+    loc = {"physicalLocation": {"artifactLocation": {"uri": path}}}
+    if region is not None:
+        loc["physicalLocation"]["region"] = region
+    return loc

@@ -266,28 +266,71 @@ def normalize(sql: str) -> str:
     return " ".join(sql.strip().rstrip(";").split()).lower()
 
 
-def merge(static: list[Finding], observed: list[Finding], slack: int = 3) -> tuple[list[Finding], list[Finding]]:
+def _call_span(path: str, line: int, root: Path, cache: dict) -> tuple[int, int]:
+    """The lines of the Python call that starts at ``line`` (a migration operation, `op.create_table(…)`, a
+    `create_all()`): the scan reports a construct inside it at its own line (a field, an index)."""
+    import ast
+
+    full = path if os.path.isabs(path) else str(root / path)
+    if not full.endswith(".py"):
+        return line, line
+    spans = cache.get(full)
+    if spans is None:
+        spans = {}
+        try:
+            with open(full, encoding="utf-8", errors="replace") as fh:
+                tree = ast.parse(fh.read(4_000_000))
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Call) and node.end_lineno:
+                    end = spans.get(node.lineno, node.lineno)
+                    spans[node.lineno] = max(end, node.end_lineno)  # the outermost call starting there
+        except (OSError, SyntaxError, ValueError):
+            pass
+        cache[full] = spans
+    return line, spans.get(line, line)
+
+
+def _under(path: str, roots: list[Path], root: Path) -> bool:
+    full = Path(path) if os.path.isabs(path) else root / path
+    try:
+        full = full.resolve()
+    except OSError:
+        return False
+    return any(full == r or r in full.parents for r in roots)
+
+
+def merge(static: list[Finding], observed: list[Finding], scan_roots: list[str] | None = None,
+          root: Path | None = None, slack: int = 3) -> tuple[list[Finding], list[Finding], list[Finding]]:
     """Join observed findings with a static scan's: a violation found both ways is the static finding, marked
-    observed (with the count); the rest of the observed ones are the scan's misses. Returns (all findings,
-    the misses)."""
+    observed (with the count) — found at the same rule and file, within the call that sent it (a migration
+    operation spans its fields) or ``slack`` lines of it. Returns (all findings, the scan's misses: observed
+    in the scanned paths and not found, and the observed outside the scanned paths)."""
+    root = root or Path.cwd()
+    roots = [Path(r).resolve() if os.path.isabs(r) else (root / r).resolve() for r in (scan_roots or ["."])]
     by_place: dict = {}
     for f in static:
         by_place.setdefault((f.name, f.path), []).append(f)
-    misses = []
+    spans: dict = {}
+    misses, outside = [], []
     for o in observed:
+        first, last = _call_span(o.path, o.line, root, spans)
         best, distance = None, slack + 1
         for s in by_place.get((o.name, o.path), ()):
-            d = 0 if s.line <= o.line <= max(s.end_line, s.line) else min(abs(o.line - s.line),
-                                                                          abs(o.line - s.end_line))
+            if first <= s.line <= last:
+                d = 0
+            else:
+                d = min(abs(s.line - first), abs(s.line - last), abs(s.end_line - first))
             if d < distance:
                 best, distance = s, d
-        if best is None:
+        if best is not None:
+            best.observed = (best.observed or 0) + o.observed
+        elif _under(o.path, roots, root):
             misses.append(o)
         else:
-            best.observed = (best.observed or 0) + o.observed
-    merged = static + misses
+            outside.append(o)
+    merged = static + misses + outside
     merged.sort(key=lambda f: (f.path, f.line, f.column, f.rule))
-    return merged, misses
+    return merged, misses, outside
 
 
 @dataclass
@@ -305,7 +348,8 @@ class RunResult:
     sessions: int = 0
     observed: int = 0  # distinct violations seen at run time
     with_site: int = 0  # … of which at a call site in the application
-    misses: list = field(default_factory=list)  # observed, not found by --scan
+    misses: list = field(default_factory=list)  # observed in the scanned paths, not found by --scan
+    outside: list = field(default_factory=list)  # observed outside the scanned paths (no verdict on the scan)
     scanned: bool = False
     inputs: int = 0
     units: int = 0
@@ -321,9 +365,10 @@ class RunResult:
                "distinct_violations": self.observed, "with_call_site": self.with_site,
                "left_running_and_ended": self.outcome.leftovers}
         if self.scanned:
-            found = self.observed - len(self.misses)
+            in_scope = self.observed - len(self.outside)
             out["observed_only"] = len(self.misses)
-            out["scan_recall"] = round(found / self.observed, 4) if self.observed else None
+            out["observed_outside_scan"] = len(self.outside)
+            out["scan_recall"] = round((in_scope - len(self.misses)) / in_scope, 4) if in_scope else None
             out["misses"] = [f"{f.name} {f.path}:{f.line}" for f in self.misses]
         return out
 
@@ -380,8 +425,8 @@ def observe(argv: list[str], *, profile: str | None = None, config=None, schema:
                        sessions=sessions, observed=len(observed), with_site=with_site, inputs=1,
                        units=stats.get("statements", 0))
     if scanned is not None:
-        merged, misses = merge(scanned.findings, observed)
-        result.findings, result.misses, result.scanned = merged, misses, True
+        merged, misses, outside = merge(scanned.findings, observed, scan_paths, root)
+        result.findings, result.misses, result.outside, result.scanned = merged, misses, outside, True
         result.inputs, result.units, result.frameworks = scanned.inputs + 1, scanned.units, scanned.frameworks
         result.bytes, result.adapters, result.schema = scanned.bytes, scanned.adapters, scanned.schema
     return result

@@ -489,12 +489,32 @@ class ClientConnection:
             self.send(P.row_description(fields) if fields else P.NO_DATA)
             return
         portal = self.portals.get(name)
+        if portal is None and self.server.engine.audit and name and self.session.pg_open:
+            # a cursor the SQL declared (DECLARE c CURSOR …: refused by DSQL, recorded, run in audit mode) is a
+            # portal of PostgreSQL's: psycopg 3's server-side cursors describe it by name
+            fields = self._describe_cursor(name)
+            if fields is not None:
+                self.send(P.row_description(fields) if fields else P.NO_DATA)
+                return
         if portal is None:
             return self._fail_extended(DsqlError("34000", f'portal "{name}" does not exist'))
         if not self._run_portal(portal):
             return
         fields, _, _ = _wire(portal.result, portal.result_formats)
         self.send(P.row_description(fields) if fields else P.NO_DATA)
+
+    def _describe_cursor(self, name: str) -> list | None:
+        """The columns of an SQL-declared cursor, as PostgreSQL describes it (None: no such cursor)."""
+        from psycopg import pq
+
+        self.session.settle()
+        conn = self.session.conn
+        with conn.lock:
+            res = conn.pgconn.describe_portal(name.encode())
+        if res.status != pq.ExecStatus.COMMAND_OK:
+            return None
+        return [Field(res.fname(i).decode(), res.ftable(i), res.ftablecol(i), res.ftype(i), res.fsize(i),
+                      res.fmod(i), 0) for i in range(res.nfields)]
 
     def _describe(self, query: str, oids: list) -> tuple[list, list]:
         """Parameter types and result columns of a statement without running it (PostgreSQL's own

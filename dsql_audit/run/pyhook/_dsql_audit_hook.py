@@ -638,6 +638,57 @@ def _patch_django_operations(mod):
         pending.extend(cls.__subclasses__())
 
 
+def _migration_site(migration):
+    """(file, line of its ``class Migration``, name) of a Django migration instance, or None."""
+    module = sys.modules.get(type(migration).__module__)
+    filename = getattr(module, "__file__", None)
+    if not filename:
+        return None
+    line = 1
+    try:
+        with open(filename, encoding="utf-8", errors="replace") as fh:
+            for number, text in enumerate(fh, 1):
+                if text.startswith("class Migration"):
+                    line = number
+                    break
+    except OSError:
+        pass
+    return (os.path.abspath(filename), line, "Migration")
+
+
+def _migration_wrapper(method):
+    """apply_migration / unapply_migration: what the migration sends outside its operations (Django's own
+    `INSERT INTO django_migrations`, the transaction around it) points at the migration's class."""
+    @functools.wraps(method)
+    def wrapper(self, state, migration, *args, **kwargs):
+        site = None
+        try:
+            site = _migration_site(migration)
+        except Exception as err:  # noqa: BLE001
+            _debug("django migration site", err)
+        if site is None:
+            return method(self, state, migration, *args, **kwargs)
+        token = _MIGRATION.set(site)
+        try:
+            return method(self, state, migration, *args, **kwargs)
+        finally:
+            _MIGRATION.reset(token)
+
+    wrapper._dsql_audit = True
+    return wrapper
+
+
+_BOUNDARIES.add(id(_migration_wrapper(lambda self, state, migration: None).__code__))
+
+
+def _patch_django_executor(mod):
+    executor = mod.MigrationExecutor
+    for name in ("apply_migration", "unapply_migration"):
+        method = executor.__dict__.get(name)
+        if method is not None and not getattr(method, "_dsql_audit", False):
+            setattr(executor, name, _migration_wrapper(method))
+
+
 class _DeferredList(list):
     """A schema editor's ``deferred_sql`` that remembers the operation that queued each statement."""
 
@@ -765,6 +816,7 @@ _PATCHES = {
     "asyncpg": _patch_asyncpg,
     "django.db.migrations.operations.base": _patch_django_operations,
     "django.db.backends.base.schema": _patch_django_schema,
+    "django.db.migrations.executor": _patch_django_executor,
     "alembic.runtime.migration": _patch_alembic,
 }
 
