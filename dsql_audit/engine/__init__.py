@@ -1225,14 +1225,18 @@ class Session:
             self.savepoint = self.probe = True  # our RETURNING did not fit the statement: run it unmeasured
             self._pg("ROLLBACK TO SAVEPOINT dsql_write")
             res, sized = self._user(facts.text, bind), False
+        if len(self.written) < 32:
+            self.written.append(facts.text)
+        return self._written(facts, res, sized)
+
+    def _written(self, facts, res, sized: bool) -> "_Ran":
+        """A write's answer; ``sized``: its last column is the engine's row-size measure (counted, dropped)."""
         if sized:
             keep = bool(facts.stmt.get("returningClause") or facts.stmt.get("returningList"))
             result, sizes = self._result(res, split_last=True, keep=keep)
             self.bytes += sum(sizes)
         else:
             result = self._result(res)
-        if len(self.written) < 32:
-            self.written.append(facts.text)
         return _Ran(result, res.rowcount if facts.klass == "dml" else 0)
 
     def _write_audit(self, facts, text: str, sized: bool, bind, exc) -> "_Ran":
@@ -1251,14 +1255,7 @@ class Session:
         self._pg("ROLLBACK TO SAVEPOINT dsql_write")
         self._pg("SET LOCAL lock_timeout = 0")  # wait, as PostgreSQL does
         self.probe = False
-        res = self._user(text, bind)
-        if sized:
-            keep = bool(facts.stmt.get("returningClause") or facts.stmt.get("returningList"))
-            result, sizes = self._result(res, split_last=True, keep=keep)
-            self.bytes += sum(sizes)
-        else:
-            result = self._result(res)
-        return _Ran(result, res.rowcount if facts.klass == "dml" else 0)
+        return self._written(facts, self._user(text, bind), sized)
 
     def _ddl(self, facts) -> "_Ran":
         """DDL runs to the end: a DSQL DDL does not wait for other sessions' transactions; they lose
