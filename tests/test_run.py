@@ -337,3 +337,31 @@ def test_psycopg3_server_side_cursors_run_in_audit_mode(tmp_path):
     assert "rows [(1,), (2,)] [(3,), (4,), (5,)]" in r.stdout
     assert ("unsupported-statement", "cursor.py", 5) in found(doc)
 
+
+
+NODE_PG = os.environ.get("DSQL_AUDIT_NODE_PG")  # a node_modules folder holding node-postgres (.ci/run installs it)
+
+
+@pytest.mark.skipif(not NODE_PG or not Path(NODE_PG, "pg").exists() or not shutil.which("node"),
+                    reason="set DSQL_AUDIT_NODE_PG to a node_modules folder with node-postgres (npm install pg)")
+def test_a_node_postgres_script_is_judged_and_located_through_the_scan(tmp_path):
+    """node-postgres reads PGHOST & co.; with --scan, a statement the JavaScript scanner found in the file is
+    reported at its line there."""
+    (tmp_path / "migrate.js").write_text(
+        "const { Client } = require('pg');\n"
+        "(async () => {\n"
+        "  const c = new Client();\n"
+        "  await c.connect();\n"
+        "  await c.query('CREATE TABLE jobs (id int PRIMARY KEY, state text)');\n"
+        "  await c.query('TRUNCATE jobs');\n"
+        "  await c.query('CREATE INDEX jobs_state ON jobs (state)');\n"
+        "  await c.end();\n"
+        "})().catch(e => { console.error(e); process.exit(1); });\n")
+    out = tmp_path / "run.json"
+    r = run(["-q", "-f", "json", "-o", str(out), "--scan", ".", "--", "node", "migrate.js"], tmp_path,
+            env={"NODE_PATH": NODE_PG})
+    doc = report(r, out)
+    assert doc["run"]["exit_status"] == 0, r.stderr[-2000:]
+    got = found(doc)
+    assert ("truncate", "migrate.js", 6) in got and ("sync-index", "migrate.js", 7) in got, sorted(got)
+    assert all(f.get("observed") for f in doc["findings"] if f["name"] in ("truncate", "sync-index"))
