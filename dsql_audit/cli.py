@@ -564,7 +564,8 @@ def replay(captures, schema_path, schema_dsn, convert_schema, data_paths, captur
 @click.option("--schema", "schema_path", type=click.Path(exists=True, dir_okay=False),
               help="Load this schema (SQL) before the command runs.")
 @click.option("--scan", "scan_paths", multiple=True, type=click.Path(exists=True),
-              help="Also scan this source tree and merge: what only the run saw is listed as the scan's misses.")
+              help="Also scan this source tree (repeatable) and merge: what only the run saw is listed as the "
+              "scan's misses.")
 @click.option("--env", "env_templates", multiple=True, metavar="NAME=TEMPLATE",
               help="Set NAME for the command, with {url} {host} {port} {user} {password} {dbname} expanded "
               "(for frameworks that read a variable of their own).")
@@ -573,7 +574,8 @@ def replay(captures, schema_path, schema_dsn, convert_schema, data_paths, captur
               "reported there).")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Keep the engine's data here (default: a "
               "temporary directory removed at the end).")
-@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="dsql-audit.toml or pyproject.toml to read (default: the nearest one).")
 @click.option("-q", "--quiet", is_flag=True, help="No line per violation while the command runs.")
 def run(command, profile_date, fmt, output, fail_on, fail_on_command, schema_path, scan_paths, env_templates,
         app_paths, data_dir, config_path, quiet):
