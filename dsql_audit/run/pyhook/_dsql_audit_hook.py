@@ -567,17 +567,22 @@ def _patch_asyncpg(mod):
 # ---------------------------------------------------------------------------------------------------------
 # Django migrations
 
+def _call_in(var, value, method, *args, **kwargs):
+    """``method(*args, **kwargs)`` with the context variable ``var`` set to ``value`` meanwhile."""
+    token = var.set(value)
+    try:
+        return method(*args, **kwargs)
+    finally:
+        var.reset(token)
+
+
 def _operation_wrapper(method):
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
         site = getattr(self, "_dsql_audit_site", None)
         if site is None:
             return method(self, *args, **kwargs)
-        token = _MIGRATION.set(site)
-        try:
-            return method(self, *args, **kwargs)
-        finally:
-            _MIGRATION.reset(token)
+        return _call_in(_MIGRATION, site, method, self, *args, **kwargs)
 
     wrapper._dsql_audit = True
     return wrapper
@@ -668,11 +673,7 @@ def _migration_wrapper(method):
             _debug("django migration site", err)
         if site is None:
             return method(self, state, migration, *args, **kwargs)
-        token = _MIGRATION.set(site)
-        try:
-            return method(self, state, migration, *args, **kwargs)
-        finally:
-            _MIGRATION.reset(token)
+        return _call_in(_MIGRATION, site, method, self, state, migration, *args, **kwargs)
 
     wrapper._dsql_audit = True
     return wrapper
@@ -751,11 +752,7 @@ def _schema_exit_wrapper(original):
         deferred = getattr(self, "deferred_sql", None)
         if type(deferred) is not _DeferredList:
             return original(self, *exc_info)
-        token = _DEFERRED_EXIT.set(deferred)
-        try:
-            return original(self, *exc_info)
-        finally:
-            _DEFERRED_EXIT.reset(token)
+        return _call_in(_DEFERRED_EXIT, deferred, original, self, *exc_info)
 
     __exit__._dsql_audit = True
     return __exit__
