@@ -60,7 +60,7 @@ def test_item(conn, n):
 def write_suite(root: Path, n: int) -> None:
     (root / "tests").mkdir(parents=True)
     (root / "tests" / "conftest.py").write_text(CONFTEST)
-    (root / "tests" / f"test_db.py").write_text(TESTS.format(n=n))
+    (root / "tests" / "test_db.py").write_text(TESTS.format(n=n))
     (root / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider\n")
 
 
