@@ -613,7 +613,9 @@ def run(command, profile_date, fmt, output, fail_on, fail_on_command, schema_pat
     err(f"dsql-audit run: the command {status} after {outcome.seconds:.1f} s; {summary['statements']:,} statements "
         f"sent, {summary['refused_by_dsql']:,} would be refused by DSQL; {summary['distinct_violations']} distinct "
         f"violations ({summary['with_call_site']} at a call site in the code)"
-        + (f"; {summary['observed_only']} not found by the static scan" if "observed_only" in summary else ""))
+        + (f"; {summary['observed_only']} not found by the static scan (recall "
+           f"{summary['scan_recall']:.0%}); {len(result.findings):,} findings in the report, the scan's included"
+           if "observed_only" in summary and summary.get("scan_recall") is not None else ""))
     if outcome.leftovers:
         err(f"dsql-audit run: ended {outcome.leftovers} process(es) the command left running")
     failed = command_error(outcome)
