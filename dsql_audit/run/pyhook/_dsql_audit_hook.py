@@ -155,24 +155,13 @@ def _classify(filename):
     return result
 
 
-def _app_frame(f):
-    """(frame, path) of the first application frame from ``f`` outwards, or (None, None). The decision is
-    cached per code filename (a str: its hash is cached too, unlike a code object's)."""
-    files = _FILES
-    while f is not None:
-        fn = f.f_code.co_filename
-        path = files.get(fn)
-        if path is None:
-            path = _classify(fn)
-        if path is not _LIB:
-            return f, path
-        f = f.f_back
-    return None, None
+_NO_STOP = frozenset()
 
 
-def _app_frame_within(f, stop_ids):
-    """_app_frame, but the walk ends (None, None) at a frame running a code object whose id is in
-    ``stop_ids``."""
+def _app_frame(f, stop_ids=_NO_STOP):
+    """(frame, path) of the first application frame from ``f`` outwards, or (None, None); the walk also ends
+    (None, None) at a frame running a code object whose id is in ``stop_ids``. The decision is cached per code
+    filename (a str: its hash is cached too, unlike a code object's)."""
     files = _FILES
     while f is not None:
         code = f.f_code
@@ -254,7 +243,7 @@ def _site_tag():
         tag = _TAGS.get(key)
         return tag if tag is not None else _tag_for(key, {"f": path, "l": line, "fn": code.co_name})
     mfile, mline, mname = migration
-    f, path = _app_frame_within(start, _BOUNDARIES)
+    f, path = _app_frame(start, _BOUNDARIES)
     if f is None:  # the operation's own statements: point at the operation in the migration file
         site = {"f": mfile, "l": mline, "fn": mname, "m": mfile, "ml": mline}
     else:  # code the operation runs (a RunPython function, a custom operation): its line
