@@ -511,10 +511,7 @@ class ClientConnection:
         conn = self.session.conn
         with conn.lock:
             res = conn.pgconn.describe_portal(name.encode())
-        if res.status != pq.ExecStatus.COMMAND_OK:
-            return None
-        return [Field(res.fname(i).decode(), res.ftable(i), res.ftablecol(i), res.ftype(i), res.fsize(i),
-                      res.fmod(i), 0) for i in range(res.nfields)]
+        return _fields(res) if res.status == pq.ExecStatus.COMMAND_OK else None
 
     def _describe(self, query: str, oids: list) -> tuple[list, list]:
         """Parameter types and result columns of a statement without running it (PostgreSQL's own
@@ -528,10 +525,7 @@ class ClientConnection:
             if res.status != pq.ExecStatus.COMMAND_OK:
                 return [o for o in oids], []
             res = conn.pgconn.describe_prepared(b"")
-        params = [res.param_type(i) for i in range(res.nparams)]
-        fields = [Field(res.fname(i).decode(), res.ftable(i), res.ftablecol(i), res.ftype(i), res.fsize(i),
-                        res.fmod(i), 0) for i in range(res.nfields)]
-        return params, fields
+        return [res.param_type(i) for i in range(res.nparams)], _fields(res)
 
     def _run_portal(self, portal: Portal) -> bool:
         if portal.result is not None:
@@ -652,6 +646,12 @@ def _options(options: str) -> dict:
             k, v = part[2:].split("=", 1)
             out[k.replace("-", "_")] = v
     return out
+
+
+def _fields(res) -> list:
+    """The columns of a libpq Describe answer, as RowDescription sends them (text format)."""
+    return [Field(res.fname(i).decode(), res.ftable(i), res.ftablecol(i), res.ftype(i), res.fsize(i), res.fmod(i), 0)
+            for i in range(res.nfields)]
 
 
 def _later(result: Result) -> None:
