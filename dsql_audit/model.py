@@ -57,6 +57,10 @@ class Unit:
     # synthesized SQL: where its parts come from, ((offset in text, line, column, source line, exact), …)
     # ascending; exact: the text is laid out on the source's own columns from there
     spans: tuple | None = None
+    # what runs before this file's own statements in their transaction (an earlier migration, a framework's
+    # bookkeeping write): it decides transaction findings and is never reported itself; construct holds
+    # {"kind": "TxnContext", "classes": ["ddl", "dml"]}
+    context: bool = False
 
 
 @dataclass(slots=True)

@@ -139,7 +139,7 @@ def _light(unit: Unit) -> Unit:
     nl = unit.text.find("\n")
     return Unit(unit.path, unit.text if nl < 0 else unit.text[:nl], unit.line, unit.column, unit.source,
                 unit.txn, unit.framework, unit.meta, unit.copy_rows, unit.index, origin=unit.origin,
-                snippet=unit.snippet)
+                snippet=unit.snippet, construct=unit.construct, context=unit.context)
 
 
 class _Transactions:
@@ -161,6 +161,13 @@ class _Transactions:
         if txn_op == "end":
             self.flush()
             self.explicit = False
+            return
+        if unit.context:  # earlier statements of the transaction this file's statements join
+            if unit.txn is not None and (self.cur is None or self.key != unit.txn):
+                self.flush()
+                self.cur, self.key = [], unit.txn
+            if self.cur is not None:
+                self.cur.extend((unit, k) for k in unit.construct.get("classes", ()))
             return
         if klass in ("meta", "app"):
             return
@@ -185,12 +192,15 @@ class _Transactions:
 
     def flush(self):
         if self.cur and self.record is not None:
-            self.record.append((self.cur[0][0].path, self.cur[0][0].line, [k for _, k in self.cur]))
+            own = [(u, k) for u, k in self.cur if not u.context]
+            if own:
+                self.record.append((own[0][0].path, own[0][0].line, [k for _, k in own]))
         if self.cur:
             implicit = not self.explicit
             for mod in self.rules:
                 for unit, hit in mod.check_transaction(self.cur, implicit):
-                    self.emit(unit, hit)
+                    if not unit.context:
+                        self.emit(unit, hit)
         self.cur, self.key = None, None
 
 

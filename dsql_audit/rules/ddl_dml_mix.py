@@ -1,16 +1,21 @@
-"""ddl-dml-mix: DDL and DML in one transaction (reported at the first statement that mixes)."""
+"""ddl-dml-mix: every statement that mixes DDL and DML in one transaction — a DML after any DDL, a DDL after
+any DML (DSQL refuses each; the engine reports each in audit mode)."""
 
 from dsql_audit.model import Hit
 
 
 def check_transaction(statements, implicit):
-    seen = None
+    seen_ddl = seen_dml = False
+    first = next((u for u, _ in statements if not u.context), None)
+    where = f" (transaction from line {first.line})" if first is not None and first.line else ""
     for unit, klass in statements:
-        if klass not in ("ddl", "dml"):
-            continue
-        if seen is None:
-            seen = klass
-        elif klass != seen:
-            yield unit, Hit("ddl-dml-mix", "implicit" if implicit else "explicit",
-                            detail=f"{klass.upper()} after {seen.upper()} in one transaction")
-            return
+        if klass == "ddl":
+            if seen_dml:
+                yield unit, Hit("ddl-dml-mix", "implicit" if implicit else "explicit",
+                                detail=f"DDL after DML in one transaction{where}")
+            seen_ddl = True
+        elif klass == "dml":
+            if seen_ddl:
+                yield unit, Hit("ddl-dml-mix", "implicit" if implicit else "explicit",
+                                detail=f"DML after DDL in one transaction{where}")
+            seen_dml = True

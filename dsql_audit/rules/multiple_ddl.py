@@ -1,11 +1,13 @@
-"""multiple-ddl: a second DDL statement in one transaction (reported once per transaction)."""
+"""multiple-ddl: every DDL statement after the first in one transaction (DSQL refuses each of them, as the
+engine does in audit mode: the fix is to move each one into a transaction of its own)."""
 
 from dsql_audit.model import Hit
 
 
 def check_transaction(statements, implicit):
     ddl = [unit for unit, klass in statements if klass == "ddl"]
-    if len(ddl) > 1:
-        first = ddl[0]
-        yield ddl[1], Hit("multiple-ddl", "implicit" if implicit else "explicit",
-                          detail=f"{len(ddl)} DDL statements in one transaction (first at line {first.line})")
+    first = ddl[0] if ddl else None
+    for n, unit in enumerate(ddl[1:], start=2):
+        where = f"after {first.origin}" if first.context else f"first at line {first.line}"
+        yield unit, Hit("multiple-ddl", "implicit" if implicit else "explicit",
+                        detail=f"DDL statement {n} of {len(ddl)} in one transaction ({where})")

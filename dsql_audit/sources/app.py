@@ -43,6 +43,7 @@ class Emitted:
     framework: str | None = None  # sqlalchemy, django, alembic, prisma, rails, liquibase, typeorm, jpa, …
     # synthesized SQL: [(offset in sql, line, column)] — where each part of it is written in the source
     spans: list | None = None
+    context: bool = False  # see Unit.context: earlier statements of the same transaction, never reported
 
 
 # a string that is SQL starts with one of these (after comments and whitespace)
@@ -104,7 +105,7 @@ def to_units(path: str, emitted: list, errors: list, source: str, source_lines: 
         if e.construct is not None:
             yield Unit(path=path, text="", line=e.line, column=e.column, source=source, txn=e.txn,
                        framework=e.framework, index=index, construct=e.construct, origin=e.origin,
-                       snippet=snippet)
+                       snippet=snippet, context=e.context)
             index += 1
             continue
         if not e.sql or not e.sql.strip():

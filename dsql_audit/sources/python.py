@@ -115,7 +115,8 @@ _OPTION_CALLS = {"relationship": "passive_deletes", "Column": "index", "mapped_c
                  "execution_options": "isolation_level", "sessionmaker": "isolation_level",
                  "connect": "isolation_level"}
 _MIGRATION_OPS = {"create_table", "create_foreign_key", "create_index", "add_column", "alter_column",
-                  "bulk_insert", "drop_table", "drop_index", "execute"}
+                  "bulk_insert", "drop_table", "drop_index", "execute", "drop_column", "drop_constraint",
+                  "create_unique_constraint", "create_primary_key", "create_check_constraint", "rename_table"}
 
 
 def _worth_parsing(path: str, text: str) -> bool:
@@ -185,6 +186,8 @@ def _worth_parsing(path: str, text: str) -> bool:
             if name in _MIGRATION_OPS and isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) \
                     and func.value.id == "op":
                 return True
+            if name == "run_migrations" and "alembic" in imports:
+                return True
         elif db and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
                 "atomic" in ast.dump(d) for d in node.decorator_list):
             return True
@@ -201,6 +204,9 @@ def _worth_parsing(path: str, text: str) -> bool:
 
 
 _BULK = {"bulk_create", "bulk_update"}
+# QuerySet / Model / related-manager calls that write rows (what RunPython code sends)
+_ORM_WRITES = {"create", "get_or_create", "update_or_create", "bulk_create", "bulk_update", "save", "update",
+               "delete", "add", "set"}
 
 
 def _unfiltered(receiver) -> bool:
@@ -321,8 +327,27 @@ class _Visitor(cst.CSTVisitor):
         self.alembic = parent == "versions"
         self.django_migration = parent == "migrations"
         self.migration_atomic = True
+        self._context_done = False
+        self._reach: set | None = None
         self.batch_tables: dict = {}  # `with op.batch_alter_table("t") as batch_op`: batch_op → "t"
         self.app_label = self.parts[-3] if len(self.parts) >= 3 and self.parts[-2] == "migrations" else "app"
+        self.django_file = None  # django_migrations.MigrationFile of this file
+        self.django_deferred: list = []
+        self.orm_writes: dict = {}  # module function → [(line, column, ORM write method)]
+        self.orm_calls: dict = {}  # module function → module functions it calls
+        if self.django_migration:
+            from dsql_audit.sources import django_migrations
+
+            self.app_label = django_migrations.app_label(path) or self.app_label
+            self.django_file = django_migrations.file_statements(path, self.app_label)
+
+    def visit_Module(self, node):
+        # a migration that a squashed one replaces never runs on a fresh database: nothing of it is reported
+        if self.django_file is not None and self.django_file.superseded:
+            self.out.append(Emitted(line=1, column=1, construct={"kind": "SupersededMigration"},
+                                    origin="a squashed migration replaces this one", framework="django"))
+            return False
+        return True
 
     # -- positions ------------------------------------------------------------------------------------
     def where(self, node) -> tuple:
@@ -338,6 +363,7 @@ class _Visitor(cst.CSTVisitor):
         line, column = self.where(node)
         if self.migration_txn is not None and "txn" not in kw and self.autocommit_depth == 0:
             kw["txn"] = self.migration_txn
+            self._before_first(kw["txn"], line, column)
         e = Emitted(line=line, column=column, **kw)
         self.out.append(e)
         return e
@@ -379,6 +405,9 @@ class _Visitor(cst.CSTVisitor):
     def leave_ClassDef(self, node):
         self.classes.pop()
         if node.name.value == "Migration":
+            for stmt in self.django_deferred:
+                self._django_emit(stmt)
+            self.django_deferred = []
             self.migration_txn = None
 
     def visit_FunctionDef(self, node):
@@ -393,7 +422,7 @@ class _Visitor(cst.CSTVisitor):
         self.functions.append(fn)
         self.all_functions[fn.name] = fn
         self.assigned.append({})
-        if self.alembic and fn.name == "upgrade" and not self.classes:
+        if self.alembic and len(self.functions) == 1 and not self.classes and fn.name in self._upgrade_reach():
             self.migration_txn = 1
         if fn.atomic:
             self.atomic_depth += 1
@@ -401,7 +430,7 @@ class _Visitor(cst.CSTVisitor):
     def leave_FunctionDef(self, node):
         fn = self.functions.pop()
         self.assigned.pop()
-        if self.alembic and fn.name == "upgrade" and not self.classes:
+        if self.alembic and not self.functions and not self.classes:
             self.migration_txn = None
         if fn.atomic:
             self.atomic_depth -= 1
@@ -418,6 +447,17 @@ class _Visitor(cst.CSTVisitor):
     def visit_AnnAssign(self, node):
         if isinstance(node.target, cst.Name) and node.value is not None:
             self.assigned[-1][node.target.value] = node.value
+
+    def visit_If(self, node):
+        """A branch for another database (``if dialect.name == "sqlite":``, ``connection.vendor != "postgresql"``,
+        Alembic's offline mode) sends nothing to PostgreSQL: only the other branch is read."""
+        foreign = _foreign_branch(node.test)
+        if foreign is None:
+            return True
+        keep = node.orelse if foreign == "body" else node.body
+        if keep is not None:
+            keep.visit(self)
+        return False
 
     def visit_Try(self, node):
         for handler in node.handlers:
@@ -449,6 +489,59 @@ class _Visitor(cst.CSTVisitor):
                 self.atomic_depth -= 1
             if "autocommit_block" in code:
                 self.autocommit_depth -= 1
+
+    def _before_first(self, txn: int, line: int, column: int):
+        """Before the first statement of a non-root Alembic migration: what its transaction already ran."""
+        if not self.alembic or self._context_done:
+            return
+        self._context_done = True
+        if self._alembic_follows_others():
+            self.out.append(Emitted(line=line, column=column, txn=txn, context=True, framework="alembic",
+                                    construct={"kind": "TxnContext", "classes": ["ddl", "dml"]},
+                                    origin="the migrations before it and their alembic_version writes (Alembic "
+                                           "runs an upgrade in one transaction unless env.py sets "
+                                           "transaction_per_migration=True)"))
+
+    def _upgrade_reach(self) -> set:
+        """upgrade() and the module's functions it calls, directly or through each other."""
+        if self._reach is None:
+            calls: dict = {}
+            for stmt in self.module.body:
+                if isinstance(stmt, cst.FunctionDef):
+                    found: set = set()
+
+                    class _Calls(cst.CSTVisitor):
+                        def visit_Call(self, call):
+                            if isinstance(call.func, cst.Name):
+                                found.add(call.func.value)
+
+                    stmt.visit(_Calls())
+                    calls[stmt.name.value] = found
+            reach, todo = set(), ["upgrade"]
+            while todo:
+                name = todo.pop()
+                if name in reach or name not in calls:
+                    continue
+                reach.add(name)
+                todo.extend(calls[name])
+            self._reach = reach
+        return self._reach
+
+    def _alembic_follows_others(self) -> bool:
+        """An Alembic migration with a down_revision runs, on a fresh database and whenever several are
+        applied, in the same transaction as the migrations before it and their alembic_version writes —
+        unless the env.py next to versions/ sets transaction_per_migration=True."""
+        down = None
+        for stmt in self.module.body:
+            if isinstance(stmt, cst.SimpleStatementLine):
+                for small in stmt.body:
+                    target = small.targets[0].target if isinstance(small, cst.Assign) and small.targets else \
+                        small.target if isinstance(small, cst.AnnAssign) else None
+                    if _name(target) == "down_revision" and small.value is not None:
+                        down = small.value
+        if down is None or isinstance(down, cst.Name) and down.value == "None":
+            return False
+        return not _alembic_env(self.path).get("transaction_per_migration")
 
     def _commits(self, how: str):
         if self.functions and not self.functions[-1].commits:
@@ -543,6 +636,7 @@ class _Visitor(cst.CSTVisitor):
             origin += ", partly dynamic"
         if self.migration_txn is not None and "txn" not in kw and self.autocommit_depth == 0:
             kw["txn"] = self.migration_txn
+            self._before_first(kw["txn"], line, column)
         self.out.append(Emitted(line=line, column=column, sql=text, origin=origin, dynamic=dynamic,
                                 params=("named",) if origin.startswith("text(") else ("format", "pyformat"), **kw))
         if self.functions and re.match(r"\s*(INSERT|UPDATE|DELETE|MERGE|COPY)\b", text, re.I):
@@ -572,6 +666,12 @@ class _Visitor(cst.CSTVisitor):
                 self.sql_argument(arg, f"{name}() argument", framework="sqlalchemy" if name == "text" else "django")
         if name == "commit" and not node.args:
             self._commits(f"{owner}.commit()")
+        if self.django_migration and self.functions:
+            top = self.functions[0].name
+            if name in _ORM_WRITES and isinstance(node.func, cst.Attribute):
+                self.orm_writes.setdefault(top, []).append((*self.where(node), name))
+            elif isinstance(node.func, cst.Name):
+                self.orm_calls.setdefault(top, set()).add(name)
         handler = getattr(self, "call_" + name, None)
         if handler is not None:
             handler(node, owner)
@@ -818,6 +918,19 @@ class _Visitor(cst.CSTVisitor):
                       origin=f"Django {op}() inside transaction.atomic", framework="django")
 
     # Alembic operations
+    def call_run_migrations(self, node, owner):
+        """env.py's context.run_migrations(): Alembic writes alembic_version after each migration, in the
+        transaction that ran the migration's DDL (offline mode writes a script instead: nothing sent)."""
+        if owner != "context" or "alembic" not in self.imports or \
+                any("offline" in fn.name.lower() for fn in self.functions):
+            return
+        txn = 1_000_000 + len(self.out)
+        self.emit(node, construct={"kind": "TxnContext", "classes": ["ddl"]}, context=True, txn=txn,
+                  origin="the migration's own DDL", framework="alembic")
+        self.emit(node, sql="INSERT INTO alembic_version (version_num) VALUES ('rev')", literal=False, txn=txn,
+                  origin="Alembic's alembic_version write after each migration, in the migration's transaction",
+                  framework="alembic")
+
     def call_create_table(self, node, owner):
         if owner != "op":
             return
@@ -842,13 +955,10 @@ class _Visitor(cst.CSTVisitor):
             elif kind == "ForeignKeyConstraint":
                 refs = _strings(_positional(call, 1) or cst.List([]))
                 local = _strings(_positional(call, 0) or cst.List([]))
-                ondelete = _const(_kw(call, "ondelete"))
-                self.emit(call, construct={"kind": "OrmForeignKey", "orm": "Alembic",
-                                           "object": f"{table}.{', '.join(local)}" if local else table,
-                                                "target": ", ".join(refs) or None,
-                                                "on_delete": ondelete.upper() if isinstance(ondelete, str) else None,
-                                                "added_later": False},
-                          origin="Alembic op.create_table(ForeignKeyConstraint)", framework="alembic")
+                target = refs[0].rsplit(".", 1)[0] if refs and "." in refs[0] else "p"
+                columns.append(f"FOREIGN KEY ({', '.join(_q(c) for c in local) or 'id'}) REFERENCES {_q(target)} "
+                               f"({', '.join(_q(r.rsplit('.', 1)[-1]) for r in refs) or 'id'}){_fk_actions(call)}")
+                parts.append(call)
             elif kind in ("PrimaryKeyConstraint", "UniqueConstraint"):
                 cols = _strings_args(call)
                 word = "PRIMARY KEY" if kind == "PrimaryKeyConstraint" else "UNIQUE"
@@ -894,15 +1004,15 @@ class _Visitor(cst.CSTVisitor):
             parts.append("PRIMARY KEY")
         if _const(_kw(call, "nullable")) is False:
             parts.append("NOT NULL")
+        default = _server_default(_kw(call, "server_default"))
+        if default is not None:
+            parts.insert(2, f"DEFAULT {default}")
         for arg in call.args:
             if arg.keyword is None and isinstance(arg.value, cst.Call) and _name(arg.value.func) == "ForeignKey":
                 target = _const(_positional(arg.value, 0))
-                ondelete = _const(_kw(arg.value, "ondelete"))
-                self.emit(arg.value, construct={"kind": "OrmForeignKey", "orm": "Alembic", "object": f"{table}.{name}",
-                                                "target": target if isinstance(target, str) else None,
-                                                "on_delete": ondelete.upper() if isinstance(ondelete, str) else None,
-                                                "added_later": False},
-                          origin="Alembic sa.ForeignKey in op.create_table()", framework="alembic")
+                target = target if isinstance(target, str) and "." in target else "p.id"
+                parts.append(f"REFERENCES {_q(target.rsplit('.', 1)[0])} ({_q(target.rsplit('.', 1)[1])})"
+                             f"{_fk_actions(arg.value)}")
         return " ".join(parts), enum
 
     def _alembic_table(self, owner: str) -> str | None:
@@ -921,15 +1031,61 @@ class _Visitor(cst.CSTVisitor):
         args = self._args(node, owner)
         if owner != "op":  # batch_op.create_foreign_key(name, referent, …): the table goes second
             args[0:2] = [args[1], args[0]] if len(args) >= 2 else args[0:2]
+        name = _const(args[0]) if args else None
         source = _const(args[1]) if len(args) > 1 else None
         target = _const(args[2]) if len(args) > 2 else None
-        ondelete = _const(_kw(node, "ondelete"))
-        self.emit(node, construct={"kind": "OrmForeignKey", "orm": "Alembic",
-                                   "object": source if isinstance(source, str) else None,
-                                   "target": target if isinstance(target, str) else None,
-                                   "on_delete": ondelete.upper() if isinstance(ondelete, str) else None,
-                                   "added_later": True},
-                  origin=f"Alembic {owner}.create_foreign_key() (ALTER TABLE … ADD CONSTRAINT)", framework="alembic")
+        local = _strings(args[3] if len(args) > 3 else _kw(node, "local_cols") or cst.List([]))
+        remote = _strings(args[4] if len(args) > 4 else _kw(node, "remote_cols") or cst.List([]))
+        self.emit(node, sql=f"ALTER TABLE {_q(source if isinstance(source, str) else 't')} ADD CONSTRAINT "
+                            f"{_q(name if isinstance(name, str) else 'fk')} FOREIGN KEY "
+                            f"({', '.join(_q(c) for c in local) or 'id'}) REFERENCES "
+                            f"{_q(target if isinstance(target, str) else 'p')} "
+                            f"({', '.join(_q(c) for c in remote) or 'id'}){_fk_actions(node)}",
+                  literal=False, origin=f"Alembic {owner}.create_foreign_key()", framework="alembic")
+
+    def call_drop_constraint(self, node, owner):
+        table = self._alembic_table(owner)
+        if table is None:
+            return
+        args = self._args(node, owner)
+        name = _const(args[0]) if args else None
+        table = _const(args[1]) if len(args) > 1 else _const(_kw(node, "table_name"))
+        self.emit(node, sql=f"ALTER TABLE {_q(table if isinstance(table, str) else 't')} DROP CONSTRAINT "
+                            f"{_q(name if isinstance(name, str) else 'c')}", literal=False,
+                  origin=f"Alembic {owner}.drop_constraint()", framework="alembic")
+
+    def _add_constraint(self, node, owner, body: str, what: str):
+        args = self._args(node, owner)
+        name = _const(args[0]) if args else None
+        table = _const(args[1]) if len(args) > 1 else _const(_kw(node, "table_name"))
+        self.emit(node, sql=f"ALTER TABLE {_q(table if isinstance(table, str) else 't')} ADD CONSTRAINT "
+                            f"{_q(name if isinstance(name, str) else 'c')} {body}", literal=False,
+                  origin=f"Alembic {owner}.{what}()", framework="alembic")
+
+    def call_create_unique_constraint(self, node, owner):
+        if self._alembic_table(owner) is not None:
+            args = self._args(node, owner)
+            cols = _strings(args[2] if len(args) > 2 else _kw(node, "columns") or cst.List([]))
+            self._add_constraint(node, owner, f"UNIQUE ({', '.join(_q(c) for c in cols) or 'id'})",
+                                 "create_unique_constraint")
+
+    def call_create_primary_key(self, node, owner):
+        if self._alembic_table(owner) is not None:
+            args = self._args(node, owner)
+            cols = _strings(args[2] if len(args) > 2 else _kw(node, "columns") or cst.List([]))
+            self._add_constraint(node, owner, f"PRIMARY KEY ({', '.join(_q(c) for c in cols) or 'id'})",
+                                 "create_primary_key")
+
+    def call_create_check_constraint(self, node, owner):
+        if self._alembic_table(owner) is not None:
+            self._add_constraint(node, owner, "CHECK (true)", "create_check_constraint")
+
+    def call_rename_table(self, node, owner):
+        if owner == "op":
+            old, new = _const(_positional(node, 0)), _const(_positional(node, 1))
+            self.emit(node, sql=f"ALTER TABLE {_q(old if isinstance(old, str) else 't')} RENAME TO "
+                                f"{_q(new if isinstance(new, str) else 't2')}", literal=False,
+                      origin="Alembic op.rename_table()", framework="alembic")
 
     def call_create_index(self, node, owner):
         if self._alembic_table(owner) is None:
@@ -1010,164 +1166,59 @@ class _Visitor(cst.CSTVisitor):
             self.emit(node, sql=f"DROP INDEX {_q(name if isinstance(name, str) else 'ix')}", literal=False,
                       origin="Alembic op.drop_index()", framework="alembic")
 
-    # Django migration operations
-    def call_CreateModel(self, node, owner):
-        if not self.django_migration:
+    # Django migration operations: the SQL comes from sources/django_migrations (the app's migrations read
+    # together, so an AlterField is compared with the field as it was); deferred statements (foreign keys,
+    # indexes) run at the end of the migration, as Django's schema editor runs them
+    def _django_operation(self, node, owner):
+        if not self.django_migration or self.django_file is None:
             return
-        model = _const(_kw(node, "name") or _positional(node, 0))
-        if not isinstance(model, str):
-            return
-        table = self._django_table(model)
-        fields = _kw(node, "fields") or _positional(node, 1)
-        columns, later, parts = [], [], []
-        if isinstance(fields, (cst.List, cst.Tuple)):
-            for element in fields.elements:
-                pair = element.value
-                if not isinstance(pair, cst.Tuple) or len(pair.elements) < 2:
-                    continue
-                fname = _const(pair.elements[0].value)
-                fcall = pair.elements[1].value
-                if not isinstance(fcall, cst.Call):
-                    continue
-                if not isinstance(fname, str):  # a name computed at run time: the column still exists
-                    fname = f"_dyn_field_{len(columns)}"
-                column = self._django_column(table, fname, fcall, later)
-                if column:
-                    columns.append(column)
-                    parts.append(pair)
-        sql, spans = _create_table(table, columns, parts)
-        self.emit(node, sql=sql, literal=False, origin=f"Django CreateModel({model})", framework="django",
-                  spans=spans)
-        for at, sql, origin, construct in later:
-            if construct is not None:
-                self.emit(at, construct=construct, origin=origin, framework="django")
+        line, _ = self.where(node)
+        for stmt in self.django_file.statements.get(line, ()):
+            if stmt.deferred:
+                self.django_deferred.append(stmt)
             else:
-                self.emit(at, sql=sql, literal=False, origin=origin, framework="django")
+                self._django_emit(stmt)
 
-    def _django_column(self, table: str, fname: str, fcall, later: list) -> str | None:
-        kind = _name(fcall.func) or ""
-        if kind == "ManyToManyField":
-            if _const(_kw(fcall, "db_constraint")) is not False:
-                later.append((fcall, None, "Django ManyToManyField (its join table has two foreign keys)",
-                              {"kind": "OrmForeignKey", "orm": "Django", "object": f"{table}.{fname}",
-                               "target": _dotted(_positional(fcall, 0)) if _positional(fcall, 0) is not None else None,
-                               "on_delete": "CASCADE", "added_later": True}))
-            return None
-        sql_type = DJANGO_TYPES.get(kind, "text")
-        if sql_type in ("varchar",):
-            length = _const(_kw(fcall, "max_length"))
-            sql_type = f"varchar({length})" if isinstance(length, int) else "varchar(255)"
-        if kind == "DecimalField":
-            p, s = _const(_kw(fcall, "max_digits")), _const(_kw(fcall, "decimal_places"))
-            if isinstance(p, int) and isinstance(s, int):
-                sql_type = f"numeric({p}, {s})"
-        column = fname
-        if kind in ("ForeignKey", "OneToOneField"):
-            column = f"{fname}_id"
-            if _const(_kw(fcall, "db_constraint")) is not False:
-                target = _positional(fcall, 0) or _kw(fcall, "to")
-                on_delete = _kw(fcall, "on_delete")
-                later.append((fcall, None, f"Django {kind} (migrate adds it with ALTER TABLE … ADD CONSTRAINT)",
-                              {"kind": "OrmForeignKey", "orm": "Django", "object": f"{table}.{column}",
-                               "target": (_const(target) if isinstance(_const(target), str) else _dotted(target))
-                               if target is not None else None,
-                               "on_delete": _name(on_delete) if on_delete is not None else None,
-                               "added_later": True}))
-            if _const(_kw(fcall, "db_index")) is not False and kind == "ForeignKey" and \
-                    _const(_kw(fcall, "primary_key")) is not True and _const(_kw(fcall, "unique")) is not True:
-                later.append((fcall, f"CREATE INDEX {_q(table + '_' + column)} ON {_q(table)} ({_q(column)})",
-                              f"Django {kind} (migrate indexes the column with CREATE INDEX)", None))
-        parts = [_q(column), sql_type]
-        if _const(_kw(fcall, "primary_key")) is True or kind.endswith("AutoField"):
-            parts.append("PRIMARY KEY")
-        if _const(_kw(fcall, "unique")) is True and kind != "OneToOneField":
-            parts.append("UNIQUE")
-        unique = _const(_kw(fcall, "unique")) is True
-        db_index = _const(_kw(fcall, "db_index"))
-        indexed = db_index is True or (kind == "SlugField" and db_index is not False)
-        if indexed and not unique and kind not in ("ForeignKey", "OneToOneField"):
-            later.append((fcall, f"CREATE INDEX {_q(table + '_' + column)} ON {_q(table)} ({_q(column)})",
-                          "Django db_index (migrate emits CREATE INDEX)", None))
-        if (indexed or unique) and sql_type.startswith(("varchar", "text")):
-            ops = "varchar_pattern_ops" if sql_type.startswith("varchar") else "text_pattern_ops"
-            later.append((fcall, f"CREATE INDEX {_q(table + '_' + column + '_like')} ON {_q(table)} "
-                                 f"({_q(column)} {ops})",
-                          "Django indexes text columns twice: migrate adds a _like index for LIKE queries", None))
-        return " ".join(parts)
+    def _django_emit(self, stmt):
+        kw = {"txn": self.migration_txn} if self.migration_txn is not None else {}
+        self.out.append(Emitted(line=stmt.line, column=stmt.column, sql=stmt.sql, literal=False,
+                                origin=stmt.origin, framework="django", spans=stmt.spans, **kw))
 
-    def call_AddField(self, node, owner):
-        if not self.django_migration:
-            return
-        model, fname = _const(_kw(node, "model_name")), _const(_kw(node, "name"))
-        fcall = _kw(node, "field")
-        if not isinstance(model, str) or not isinstance(fname, str) or not isinstance(fcall, cst.Call):
-            return
-        table = self._django_table(model)
-        later: list = []
-        column = self._django_column(table, fname, fcall, later)
-        if column:
-            self.emit(node, sql=f"ALTER TABLE {_q(table)} ADD COLUMN {column}", literal=False,
-                      origin=f"Django AddField({model}.{fname})", framework="django")
-        for at, sql, origin, construct in later:
-            if construct is not None:
-                self.emit(at, construct=construct, origin=origin, framework="django")
-            else:
-                self.emit(at, sql=sql, literal=False, origin=origin, framework="django")
-
-    def call_AlterField(self, node, owner):
-        """Django sends SQL for an AlterField only when a database attribute changed, which needs the field's
-        earlier state (most AlterFields change verbose_name or help_text: 153 of 228 in wagtail). Not
-        modelled yet, so nothing is claimed."""
-        return
-
-    def call_AddIndex(self, node, owner):
-        if not self.django_migration:
-            return
-        model = _const(_kw(node, "model_name"))
-        index = _kw(node, "index")
-        if isinstance(model, str) and isinstance(index, cst.Call):
-            fields = _strings(_kw(index, "fields") or cst.List([]))
-            name = _const(_kw(index, "name"))
-            self.emit(node, sql=f"CREATE INDEX {_q(name if isinstance(name, str) else 'idx')} ON "
-                                f"{_q(self._django_table(model))} "
-                                f"({', '.join(_q(f.lstrip('-')) for f in fields) or 'id'})",
-                      literal=False, origin=f"Django AddIndex({model})", framework="django")
-
-    def call_AddConstraint(self, node, owner):
-        if not self.django_migration:
-            return
-        model = _const(_kw(node, "model_name"))
-        constraint = _kw(node, "constraint")
-        if isinstance(model, str) and isinstance(constraint, cst.Call):
-            kind = _name(constraint.func)
-            name = _const(_kw(constraint, "name"))
-            if kind == "UniqueConstraint":
-                fields = _strings(_kw(constraint, "fields") or cst.List([]))
-                body = f"UNIQUE ({', '.join(_q(f) for f in fields) or 'id'})"
-            else:
-                body = "CHECK (true)"
-            self.emit(node, sql=f"ALTER TABLE {_q(self._django_table(model))} ADD CONSTRAINT "
-                                f"{_q(name if isinstance(name, str) else 'c')} {body}", literal=False,
-                      origin=f"Django AddConstraint({model})", framework="django")
+    call_CreateModel = call_AddField = call_AlterField = call_AddIndex = call_AddConstraint = _django_operation
+    call_DeleteModel = call_RemoveField = call_RenameField = call_RenameModel = _django_operation
+    call_AlterUniqueTogether = call_AlterIndexTogether = call_AlterModelTable = _django_operation
 
     def call_RunPython(self, node, owner):
-        if self.django_migration:
-            # data-migration code: it writes rows in the migration's transaction
+        """Data-migration code runs in the migration's transaction: each ORM write in the function (and the
+        module functions it calls) is a DML there; get_or_create / update_or_create open a SAVEPOINT inside
+        the migration's atomic block."""
+        if not self.django_migration:
+            return
+        code = _positional(node, 0) or _kw(node, "code")
+        name = code.value if isinstance(code, cst.Name) else None
+        writes = []
+        seen, todo = set(), [name] if name else []
+        while todo:
+            fn = todo.pop()
+            if fn in seen:
+                continue
+            seen.add(fn)
+            writes += self.orm_writes.get(fn, [])
+            todo.extend(self.orm_calls.get(fn, ()))
+        if not writes:
             self.emit(node, sql="UPDATE django_data_migration SET applied = true WHERE id = 1", literal=False,
                       origin="Django RunPython (data-migration code, counted as a write)", framework="django")
-
-    def call_DeleteModel(self, node, owner):
-        if self.django_migration:
-            model = _const(_kw(node, "name") or _positional(node, 0))
-            self.emit(node, sql=f"DROP TABLE {_q(self._django_table(model if isinstance(model, str) else 'model'))}",
-                      literal=False, origin="Django DeleteModel", framework="django")
-
-    def call_RemoveField(self, node, owner):
-        if self.django_migration:
-            model, fname = _const(_kw(node, "model_name")), _const(_kw(node, "name"))
-            if isinstance(model, str) and isinstance(fname, str):
-                self.emit(node, sql=f"ALTER TABLE {_q(self._django_table(model))} DROP COLUMN {_q(fname)}",
-                          literal=False, origin="Django RemoveField", framework="django")
+            return
+        for line, column, method in sorted(writes):
+            kw = {"txn": self.migration_txn} if self.migration_txn is not None else {}
+            if method in ("get_or_create", "update_or_create"):
+                self.out.append(Emitted(line=line, column=column, sql="SAVEPOINT django_savepoint", literal=False,
+                                        origin=f"Django {method}() inside the migration's atomic block",
+                                        framework="django", **kw))
+            verb = "DELETE FROM t" if method == "delete" else "UPDATE t SET c = 1" if method in (
+                "update", "bulk_update") else "INSERT INTO t DEFAULT VALUES"
+            self.out.append(Emitted(line=line, column=column, sql=verb, literal=False,
+                                    origin=f"Django {method}() in RunPython code", framework="django", **kw))
 
     # -- settings and connection strings ---------------------------------------------------------------------
     def _settings_dict(self, node):
@@ -1298,6 +1349,95 @@ class _Function:
         self.calls: set = set()
         self.writes = False
         self.atomic = False
+
+
+_PG_DIALECTS = {"postgresql", "postgres", "psycopg", "psycopg2", "asyncpg", "pg8000", "postgis"}
+_DIALECT_WORDS = re.compile(r"dialect|vendor|engine\.name|bind\.name|driver|backend|db_type|database_type", re.I)
+
+
+def _foreign_branch(test) -> str | None:
+    """Which branch of an if is for another database: "body", "orelse", or None (both may run here)."""
+    negate = False
+    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        test, negate = test.expression, True
+    flip = {"body": "orelse", "orelse": "body"}
+    if isinstance(test, cst.Call) and _name(test.func) == "is_offline_mode":
+        return flip["body"] if negate else "body"  # offline mode writes a script: nothing reaches a database
+    if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1:
+        return None
+    left, target = test.left, test.comparisons[0]
+    op = target.operator
+    try:
+        code = cst.Module([]).code_for_node(left)
+    except Exception:  # noqa: BLE001
+        return None
+    if not _DIALECT_WORDS.search(code):
+        return None
+    right = target.comparator
+    if isinstance(right, (cst.Tuple, cst.List, cst.Set)):
+        values = [_const(e.value) for e in right.elements]
+    else:
+        values = [_const(right)]
+    if not values or not all(isinstance(v, str) for v in values):
+        return None
+    pg = any(v.lower() in _PG_DIALECTS for v in values)
+    if isinstance(op, (cst.Equal, cst.In)):
+        side = "orelse" if pg else "body"
+    elif isinstance(op, (cst.NotEqual, cst.NotIn)):
+        side = "body" if pg else "orelse"
+    else:
+        return None
+    return flip[side] if negate else side
+
+
+def _fk_actions(call) -> str:
+    """ondelete=/onupdate= of a SQLAlchemy ForeignKey / ForeignKeyConstraint / create_foreign_key, as SQL."""
+    out = ""
+    for key, words in (("ondelete", "ON DELETE"), ("onupdate", "ON UPDATE")):
+        value = _const(_kw(call, key))
+        if isinstance(value, str) and re.fullmatch(r"[A-Za-z ]+", value):
+            out += f" {words} {value.upper()}"
+    return out
+
+
+def _server_default(node) -> str | None:
+    """A column's server_default as the SQL DEFAULT SQLAlchemy renders ("x" → 'x', text("0") → 0)."""
+    if node is None:
+        return None
+    value = _const(node)
+    if isinstance(value, str):
+        return _lit(value)
+    if isinstance(node, cst.Call):
+        name = _name(node.func)
+        if name in ("text", "literal_column") and node.args:
+            inner = _const(node.args[0].value)
+            return inner if isinstance(inner, str) and inner else "0"
+        if name in ("false", "true"):
+            return name
+        return "0"
+    return "0"
+
+
+_ENV_CACHE: dict = {}
+
+
+def _alembic_env(path: str) -> dict:
+    """What the env.py beside a versions/ folder configures (read once per folder; never run)."""
+    folder = PurePosixPath(path.replace("\\", "/")).parent.parent
+    key = str(folder)
+    if key not in _ENV_CACHE:
+        found: dict = {}
+        try:
+            with open(folder / "env.py", encoding="utf-8", errors="replace") as fh:
+                text = fh.read(1_000_000)
+        except OSError:
+            text = ""
+        if re.search(r"transaction_per_migration\s*=\s*True", text):
+            found["transaction_per_migration"] = True
+        if len(_ENV_CACHE) > 1000:
+            _ENV_CACHE.clear()
+        _ENV_CACHE[key] = found
+    return _ENV_CACHE[key]
 
 
 def _wait_policy(call) -> str:
