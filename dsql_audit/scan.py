@@ -78,6 +78,7 @@ class ScanResult:
     schema: SchemaModel | None = None  # the schema the whole input builds
     adapters: set = field(default_factory=set)  # AWS DSQL adapters the application uses
     transactions: list | None = None  # with record_transactions: (path, first line, [statement classes])
+    superseded: list = field(default_factory=list)  # migrations a squashed one replaces (never run: not reported)
 
 
 _TOKEN = re.compile(r"\"[^\"\n]*\"|'[^'\n]*'|[\w$.]+|\S")
@@ -329,11 +330,14 @@ def scan(paths, *, config: Config | None = None, profile: Profile | None = None,
             yield Unit(path=f.path, text="", line=0, meta="end", index=-1, copy_rows=number)
 
     adapters: set = set()
+    superseded: list = []
 
     def absorb(unit: Unit, res: UnitResult):
         """Order-dependent work on one statement: the schema model, then its hits."""
         if unit.construct is not None and unit.construct.get("kind") == "Adapter":
             adapters.add(unit.construct.get("name"))
+        if unit.construct is not None and unit.construct.get("kind") == "SupersededMigration":
+            superseded.append(unit.path)
         if unit.framework and unit.source not in ("sql", "pg_dump", "migration"):
             frameworks.setdefault(unit.path, unit.framework)  # application source: the ORM it uses
         if res.effects:
@@ -388,7 +392,8 @@ def scan(paths, *, config: Config | None = None, profile: Profile | None = None,
         downgrade(findings, adapters)
     inputs = sum(1 for f in disc.files if f.kind != "unreadable")
     return ScanResult(findings, errors, profile, inputs=inputs, units=n_units, frameworks=frameworks,
-                      bytes=total_bytes, schema=schema, transactions=recorded, adapters=adapters)
+                      bytes=total_bytes, schema=schema, transactions=recorded, adapters=adapters,
+                      superseded=sorted(superseded))
 
 
 def scan_sql(text: str, *, path: str = "<sql>", profile: Profile | str | None = None,

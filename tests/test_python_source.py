@@ -254,3 +254,19 @@ def test_scanned_code_is_never_run(tmp_path):
     result = scan([str(tmp_path)])
     assert not marker.exists()
     assert sum(f.name == "truncate" for f in result.findings) == 5  # and every file was read
+
+
+def test_superseded_migrations_are_named_not_reported():
+    """0001 and 0002 are replaced by the squash: nothing of them is reported, the summary says so, and the
+    AlterField after the squash is judged against the squash's state (varchar(200) → varchar(250))."""
+    import json
+
+    from dsql_audit.report.json_report import report_dict
+
+    found, result = _found(APPS / "django_squash")
+    assert not [f for f in found if Path(f[0]).name in ("0001_initial.py", "0002_story_headline.py")]
+    assert sorted(Path(p).name for p in result.superseded) == ["0001_initial.py", "0002_story_headline.py"]
+    summary = json.loads(json.dumps(report_dict(result)))["summary"]
+    assert len(summary["superseded_migrations"]) == 2
+    alter = [f for f in result.findings if f.name == "alter-table" and f.line == 26]
+    assert alter and "newsroom_story" in alter[0].message  # the AppConfig label names the table

@@ -355,6 +355,7 @@ class RunResult:
     frameworks: dict = field(default_factory=dict)
     bytes: int = 0
     adapters: set = field(default_factory=set)
+    superseded: list = field(default_factory=list)
     schema: object = None
 
     def run_summary(self) -> dict:
@@ -428,6 +429,7 @@ def observe(argv: list[str], *, profile: str | None = None, config=None, schema:
         result.findings, result.misses, result.outside, result.scanned = merged, misses, outside, True
         result.inputs, result.units, result.frameworks = scanned.inputs + 1, scanned.units, scanned.frameworks
         result.bytes, result.adapters, result.schema = scanned.bytes, scanned.adapters, scanned.schema
+        result.superseded = scanned.superseded
     return result
 
 

@@ -50,6 +50,7 @@ DRIVER_CALLS = {"connect", "create_engine", "create_async_engine", "create_pool"
                 "AsyncConnectionPool", "Connection", "SimpleConnectionPool", "ThreadedConnectionPool"}
 # a module that commits PostgreSQL transactions imports one of these
 DB_LIBRARIES = {"psycopg", "psycopg2", "psycopg_pool", "asyncpg", "sqlalchemy", "sqlmodel", "django", "pg8000",
+                "flask_sqlalchemy",
                 "databases", "peewee", "tortoise", "piccolo", "aurora_dsql_psycopg", "aurora_dsql_psycopg2"}
 _SQLALCHEMY = {"sqlalchemy", "sqlmodel", "alembic"}
 RETRY_WORDS = re.compile(r"SerializationFailure|40001|TransactionRollbackError|retry|backoff|tenacity|"
@@ -93,6 +94,9 @@ def extract(path: str, text: str) -> list[Emitted]:
     visitor = _Visitor(path, wrapper.module, positions)
     wrapper.module.visit(visitor)
     visitor.finish()
+    # a migration's statements outside its transaction (downgrade(), helpers it alone calls) go last, so that
+    # they do not cut the upgrade's transaction in two
+    visitor.out.sort(key=lambda e: e.txn is None)
     return visitor.out
 
 
@@ -178,7 +182,7 @@ def _worth_parsing(path: str, text: str) -> bool:
             if name in _MIGRATION_OPS and isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) \
                     and func.value.id == "op":
                 return True
-            if name == "run_migrations" and "alembic" in imports:
+            if name == "run_migrations" and "alembic" in imports or name in ("create_all", "stamp"):
                 return True
         elif db and isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and any(
                 "atomic" in ast.dump(d) for d in node.decorator_list):
@@ -490,9 +494,8 @@ class _Visitor(cst.CSTVisitor):
         if self._alembic_follows_others():
             self.out.append(Emitted(line=line, column=column, txn=txn, context=True, framework="alembic",
                                     construct={"kind": "TxnContext", "classes": ["ddl", "dml"]},
-                                    origin="the migrations before it and their alembic_version writes (Alembic "
-                                           "runs an upgrade in one transaction unless env.py sets "
-                                           "transaction_per_migration=True)"))
+                                    origin="the earlier migrations and their alembic_version writes (one "
+                                           "transaction for the whole upgrade)"))
 
     def _upgrade_reach(self) -> set:
         """upgrade() and the module's functions it calls, directly or through each other."""
@@ -629,6 +632,13 @@ class _Visitor(cst.CSTVisitor):
         if self.migration_txn is not None and "txn" not in kw and self.autocommit_depth == 0:
             kw["txn"] = self.migration_txn
             self._before_first(kw["txn"], line, column)
+        if (self.alembic or self.django_migration) and isinstance(node, cst.Name) and self.functions and \
+                node.value not in self.assigned[-1] and node.value in self.assigned[0]:
+            # a migration sending a module constant: the statement runs here, where the call is
+            line, column = self.where(node)
+            self.out.append(Emitted(line=line, column=column, sql=text, origin=origin, dynamic=dynamic,
+                                    literal=False, **kw))
+            return True
         self.out.append(Emitted(line=line, column=column, sql=text, origin=origin, dynamic=dynamic,
                                 params=("named",) if origin.startswith("text(") else ("format", "pyformat"), **kw))
         if self.functions and re.match(r"\s*(INSERT|UPDATE|DELETE|MERGE|COPY)\b", text, re.I):
@@ -648,8 +658,9 @@ class _Visitor(cst.CSTVisitor):
             arg = first if first is not None else _kw(node, "query") or _kw(node, "sql") or _kw(node, "statement")
             if arg is not None:
                 framework = "alembic" if owner == "op" else None
-                self.sql_argument(arg, f"{owner}.{name}() argument" if owner else f"{name}() argument",
-                                  framework=framework)
+                if not self.sql_argument(arg, f"{owner}.{name}() argument" if owner else f"{name}() argument",
+                                         framework=framework) and name == "execute":
+                    self._core_dml(node, arg)
         elif name in SQL_FUNCTIONS:
             arg = first if first is not None else _kw(node, "sql")
             if name == "RunSQL" and arg is not None:
@@ -878,9 +889,37 @@ class _Visitor(cst.CSTVisitor):
     # Django querysets
     def call_delete(self, node, owner):
         self._unbounded(node, "delete")
+        self._migration_orm_write(node, "delete")
 
     def call_update(self, node, owner):
         self._unbounded(node, "update")
+        self._migration_orm_write(node, "update")
+
+    def _migration_orm_write(self, node, op: str):
+        """``session.query(Model).delete()`` in an Alembic migration: a DML in the migration's transaction."""
+        if not self.alembic or self.migration_txn is None or not isinstance(node.func, cst.Attribute):
+            return
+        if ".query(" in self.module.code_for_node(node.func.value):
+            self._dml(node, op, "SQLAlchemy Query." + op + "() in a migration")
+
+    def _dml(self, node, op: str, origin: str):
+        # a write whose rows are not known here; never claimed unbounded (it may well filter)
+        sql = {"insert": "INSERT INTO migration_rows DEFAULT VALUES",
+               "update": "UPDATE migration_rows SET c = 1 WHERE c = 1",
+               "delete": "DELETE FROM migration_rows WHERE c = 1"}[op]
+        self.emit(node, sql=sql, literal=False, origin=origin, framework="alembic")
+
+    def _core_dml(self, node, arg) -> bool:
+        """``conn.execute(table.insert().values(…))`` / ``op.execute(sa.update(t)…)`` in a migration: the
+        SQLAlchemy Core statement is a DML in the migration's transaction."""
+        if not (self.alembic or self.django_migration) or self.migration_txn is None or arg is None:
+            return False
+        code = self.module.code_for_node(arg)
+        m = re.search(r"(?:^|[.\s(])(insert|update|delete)\(", code)
+        if not m or isinstance(arg, (cst.SimpleString, cst.FormattedString, cst.ConcatenatedString)):
+            return False
+        self._dml(node, m.group(1), f"SQLAlchemy Core {m.group(1)}() in a migration")
+        return True
 
     def _unbounded(self, node, op):
         if "django" not in self.imports or not isinstance(node.func, cst.Attribute):
@@ -923,10 +962,36 @@ class _Visitor(cst.CSTVisitor):
                   origin="Alembic's alembic_version write after each migration, in the migration's transaction",
                   framework="alembic")
 
+    def call_create_all(self, node, owner):
+        """metadata.create_all() / Flask-SQLAlchemy db.create_all(): every table of the package's models, with
+        their types, sequences and indexes, in one transaction at this call."""
+        if not (owner.endswith("metadata") or owner in ("db", "self.db", "database")) or \
+                not self.imports & {"sqlalchemy", "sqlmodel", "flask_sqlalchemy"}:
+            return
+        from dsql_audit.sources.sqlalchemy_models import create_all_sql, project_tables
+
+        statements = create_all_sql(project_tables(self.path))
+        txn = 2_000_000 + len(self.out)
+        for sql in statements:
+            self.emit(node, sql=sql, literal=False, txn=txn, framework="sqlalchemy",
+                      origin=f"{owner}.create_all() creates every table of the models in one transaction")
+
+    def call_stamp(self, node, owner):
+        """Alembic's stamp() on a database without alembic_version creates the table and inserts the revision
+        in one transaction."""
+        if "alembic" not in self.imports or not owner.endswith(("context", "command")):
+            return
+        txn = 3_000_000 + len(self.out)
+        origin = f"Alembic {owner}.stamp() creates alembic_version and writes the revision in one transaction"
+        self.emit(node, sql="CREATE TABLE alembic_version (version_num varchar(32) NOT NULL PRIMARY KEY)",
+                  literal=False, txn=txn, framework="alembic", origin=origin)
+        self.emit(node, sql="INSERT INTO alembic_version (version_num) VALUES ('rev')", literal=False, txn=txn,
+                  framework="alembic", origin=origin)
+
     def call_create_table(self, node, owner):
         if owner != "op":
             return
-        table = _const(_positional(node, 0))
+        table = _const(self._tablename(_positional(node, 0)))
         if not isinstance(table, str):
             return
         columns, extra, parts = [], [], []
@@ -1011,9 +1076,31 @@ class _Visitor(cst.CSTVisitor):
         """"" for Alembic's op (the table is an argument), the table for a batch_alter_table alias, else None."""
         return "" if owner == "op" else self.batch_tables.get(owner)
 
+    def _returned_call(self, node):
+        """``helper()`` of a module function whose body returns one call (``return sa.Column(…)``): that call."""
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Name) and not node.args:
+            for stmt in self.module.body:
+                if isinstance(stmt, cst.FunctionDef) and stmt.name.value == node.func.value and \
+                        isinstance(stmt.body, cst.IndentedBlock):
+                    for line in stmt.body.body:
+                        if isinstance(line, cst.SimpleStatementLine) and isinstance(line.body[0], cst.Return) and \
+                                isinstance(line.body[0].value, cst.Call):
+                            return line.body[0].value
+        return node
+
+    def _tablename(self, node):
+        """``Model.__tablename__`` as the literal it is (the model read from the package), else the node."""
+        if isinstance(node, cst.Attribute) and node.attr.value == "__tablename__":
+            from dsql_audit.sources.sqlalchemy_models import model_table
+
+            table = model_table(self.path, _dotted(node.value).split(".")[-1])
+            if table:
+                return cst.SimpleString(repr(table))
+        return node
+
     def _args(self, node, owner: str) -> list:
         """The positional arguments as op.X takes them: a batch op's table is put back in front."""
-        args = [a.value for a in node.args if a.keyword is None and not a.star]
+        args = [self._tablename(a.value) for a in node.args if a.keyword is None and not a.star]
         batch = self.batch_tables.get(owner) if owner != "op" else None
         return args if batch is None else [cst.SimpleString(repr(batch))] + args
 
@@ -1099,7 +1186,7 @@ class _Visitor(cst.CSTVisitor):
             return
         args = self._args(node, owner)
         table = _const(args[0]) if args else None
-        column = args[1] if len(args) > 1 else None
+        column = self._returned_call(args[1]) if len(args) > 1 else None
         if not isinstance(table, str) or not isinstance(column, cst.Call):
             return
         col, enum = self._sa_column(column, table)
