@@ -317,6 +317,7 @@ class _Visitor(cst.CSTVisitor):
         self.classes: list = []  # stack of (class name, table name or None)
         self.imports: set = set()
         self.atomic_depth = 0
+        self.driver_txn_depth = 0  # psycopg 3 / asyncpg `with conn.transaction()` nesting
         self.autocommit_depth = 0
         self.migration_txn: int | None = None
         parent = self.parts[-2] if len(self.parts) >= 2 else ""
@@ -466,10 +467,16 @@ class _Visitor(cst.CSTVisitor):
         for item in node.items:
             code = self.module.code_for_node(item.item)
             if re.search(r"\batomic\b", code):
+                if self._in_atomic() and not re.search(r"savepoint\s*=\s*False", code) and not self.django_migration:
+                    self._savepoint(item.item, "a transaction.atomic() block inside another opens a SAVEPOINT")
                 self.atomic_depth += 1
                 self._commits("transaction.atomic")
             elif re.search(r"\.(begin|transaction)\(", code):
                 self._commits(code.split("(")[0] + "()")
+                if re.search(r"\.transaction\(", code) and self.imports & {"psycopg", "asyncpg"}:
+                    if self.driver_txn_depth > 0:
+                        self._savepoint(item.item, "a driver transaction() block inside another opens a SAVEPOINT")
+                    self.driver_txn_depth += 1
             if "autocommit_block" in code:
                 self.autocommit_depth += 1
             call = item.item
@@ -483,6 +490,8 @@ class _Visitor(cst.CSTVisitor):
             code = self.module.code_for_node(item.item)
             if re.search(r"\batomic\b", code):
                 self.atomic_depth -= 1
+            elif re.search(r"\.transaction\(", code) and self.imports & {"psycopg", "asyncpg"}:
+                self.driver_txn_depth -= 1
             if "autocommit_block" in code:
                 self.autocommit_depth -= 1
 
@@ -537,6 +546,60 @@ class _Visitor(cst.CSTVisitor):
         if down is None or isinstance(down, cst.Name) and down.value == "None":
             return False
         return not _alembic_env(self.path).get("transaction_per_migration")
+
+    def _in_atomic(self) -> bool:
+        """Inside a Django atomic block: lexically, or in a view when ATOMIC_REQUESTS wraps every request."""
+        if self.atomic_depth > 0:
+            return True
+        return "django" in self.imports and bool(self.functions) and _atomic_requests(self.path) and \
+            (self.parts[-1] in ("views.py", "api.py") or "views" in self.parts[:-1])
+
+    def _savepoint(self, node, why: str):
+        self.emit(node, sql="SAVEPOINT orm_savepoint", literal=False, origin=why)
+
+    def call_get_or_create(self, node, owner):
+        self._orm_savepoint(node, "get_or_create")
+
+    def call_update_or_create(self, node, owner):
+        self._orm_savepoint(node, "update_or_create")
+
+    def _orm_savepoint(self, node, method: str):
+        """Django's get_or_create / update_or_create run in transaction.atomic(): a SAVEPOINT when a
+        transaction is already open (migrations are handled with their RunPython code)."""
+        if "django" in self.imports and not self.django_migration and self._in_atomic():
+            self._savepoint(node, f"Django {method}() inside an atomic block opens a SAVEPOINT")
+
+    def call_begin_nested(self, node, owner):
+        if self.imports & {"sqlalchemy", "sqlmodel", "flask_sqlalchemy"}:
+            self._savepoint(node, "SQLAlchemy begin_nested() opens a SAVEPOINT")
+
+    def _param_values(self, node) -> list:
+        """The values a keyword argument can take: a literal; or, for a parameter of the enclosing function,
+        its default and every literal the module's calls of that function pass for it."""
+        value = _const(node)
+        if value is not _UNKNOWN or not isinstance(node, cst.Name) or not self.functions:
+            return [value]
+        fn = self.functions[-1].node
+        params = list(fn.params.params) + list(fn.params.kwonly_params) + list(fn.params.posonly_params)
+        for param in params:
+            if param.name.value == node.value:
+                values = [_const(param.default)] if param.default is not None else []
+                values += self._call_site_values(fn.name.value, param.name.value)
+                return values or [_UNKNOWN]
+        return [value]
+
+    def _call_site_values(self, function: str, param: str) -> list:
+        out = []
+
+        class _Calls(cst.CSTVisitor):
+            def visit_Call(self, call):
+                if _name(call.func) == function:
+                    for arg in call.args:
+                        if arg.keyword is not None and arg.keyword.value == param:
+                            out.append(_const(arg.value))
+
+        self.module.visit(_Calls())
+        return out
 
     def _commits(self, how: str):
         if self.functions and not self.functions[-1].commits:
@@ -797,7 +860,9 @@ class _Visitor(cst.CSTVisitor):
                       origin="SQLAlchemy Column(index=True) (create_all emits CREATE INDEX)", framework="sqlalchemy")
 
     def call_with_for_update(self, node, owner):
-        read, key_share = _const(_kw(node, "read")) is True, _const(_kw(node, "key_share")) is True
+        # a helper forwarding its parameters: the worst value any caller (or the default) passes
+        read = True in self._param_values(_kw(node, "read"))
+        key_share = True in self._param_values(_kw(node, "key_share"))
         clause = ("FOR KEY SHARE" if key_share else "FOR SHARE") if read else (
             "FOR NO KEY UPDATE" if key_share else "FOR UPDATE")
         clause += _wait_policy(node)
@@ -805,7 +870,7 @@ class _Visitor(cst.CSTVisitor):
                   origin=f"SQLAlchemy with_for_update() emits {clause}", framework="sqlalchemy")
 
     def call_select_for_update(self, node, owner):
-        clause = "FOR NO KEY UPDATE" if _const(_kw(node, "no_key")) is True else "FOR UPDATE"
+        clause = "FOR NO KEY UPDATE" if True in self._param_values(_kw(node, "no_key")) else "FOR UPDATE"
         clause += _wait_policy(node)
         self.emit(node, sql=f"SELECT * FROM orm_query {clause}", literal=False,
                   origin=f"Django select_for_update() emits {clause}", framework="django")
@@ -1498,6 +1563,46 @@ def _server_default(node) -> str | None:
 
 
 _ENV_CACHE: dict = {}
+_ATOMIC_REQUESTS = re.compile(r"""["']?ATOMIC_REQUESTS["']?\s*[:=]\s*True""")
+
+
+def _atomic_requests(path: str) -> bool:
+    """Does a Django settings module near this file set ATOMIC_REQUESTS = True (every view in a transaction)?
+    The settings are looked for in the folders up to three levels above (settings.py, settings/*.py)."""
+    folder = PurePosixPath(path.replace("\\", "/")).parent
+    key = ("atomic_requests", str(folder))
+    if key in _ENV_CACHE:
+        return _ENV_CACHE[key]
+    found = False
+    import os
+
+    for up in [folder, *list(folder.parents)[:3]]:
+        try:
+            names = os.listdir(up)
+        except OSError:
+            continue
+        candidates = []
+        for name in names:
+            if name.startswith("settings") and name.endswith(".py"):
+                candidates.append(up / name)
+            elif os.path.isdir(up / name):
+                for sub in ("settings.py", "settings"):
+                    if os.path.exists(up / name / sub):
+                        candidates.append(up / name / sub)
+        for candidate in candidates:
+            files = [candidate] if str(candidate).endswith(".py") else \
+                [candidate / n for n in os.listdir(candidate) if n.endswith(".py")] if os.path.isdir(candidate) else []
+            for f in files:
+                try:
+                    with open(f, encoding="utf-8", errors="replace") as fh:
+                        if _ATOMIC_REQUESTS.search(fh.read(500_000)):
+                            found = True
+                except OSError:
+                    pass
+        if found:
+            break
+    _ENV_CACHE[key] = found
+    return found
 
 
 def _alembic_env(path: str) -> dict:
