@@ -280,9 +280,11 @@ def _call_span(path: str, line: int, root: Path, cache: dict) -> tuple[int, int]
             with open(full, encoding="utf-8", errors="replace") as fh:
                 tree = ast.parse(fh.read(4_000_000))
             for node in ast.walk(tree):
-                if isinstance(node, ast.Call) and node.end_lineno:
+                # the outermost call starting there; a `with` block (Alembic's batch_alter_table sends its
+                # operations when the block ends, at the `with` line) spans its body
+                if isinstance(node, (ast.Call, ast.With, ast.AsyncWith)) and node.end_lineno:
                     end = spans.get(node.lineno, node.lineno)
-                    spans[node.lineno] = max(end, node.end_lineno)  # the outermost call starting there
+                    spans[node.lineno] = max(end, node.end_lineno)
         except (OSError, SyntaxError, ValueError):
             pass
         cache[full] = spans

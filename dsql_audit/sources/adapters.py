@@ -6,6 +6,7 @@ ADAPTERS = {
         "frameworks": {"django"},
         "handles": {
             "orm-foreign-key": "supports_foreign_keys=False: foreign-key DDL is skipped",
+            "foreign-key": "supports_foreign_keys=False: foreign-key DDL is skipped",
             "sync-index": "index SQL becomes CREATE INDEX ASYNC",
             "index-definition": "operator classes and _like indexes are dropped",
             "sequence": "AutoField/BigAutoField become uuid (or identity with CACHE 65536)",
@@ -18,6 +19,7 @@ ADAPTERS = {
         "frameworks": {"sqlalchemy", "alembic"},
         "handles": {
             "orm-foreign-key": "foreign-key constraints are left out of CREATE TABLE and never ALTERed in",
+            "foreign-key": "foreign-key constraints are left out of CREATE TABLE and never ALTERed in",
             "sync-index": "CREATE [UNIQUE] INDEX ASYNC",
             "sequence": "Sequence gets BIGINT and CACHE 65536; autoincrement keys become identity with a cache",
             "custom-type": "supports_native_enum=False: Enum becomes VARCHAR",

@@ -103,6 +103,27 @@ class Stmt:
     origin: str
     deferred: bool = False  # run at the end of the migration (Django's deferred_sql)
     spans: list | None = None  # [(offset in sql, line, column)]: where each column of a CREATE TABLE is declared
+    # a deferred index or foreign key, as Django keeps it (a Statement whose table and column references a later
+    # RenameField / RenameModel of the same migration rewrites, name included): ("index", table, [columns],
+    # suffix, opclass) or ("fk", table, column, to_table, to_column)
+    recipe: tuple | None = None
+
+    def render(self):
+        kind, table, cols, a, b = self.recipe
+        if kind == "index":
+            column_sql = ", ".join(q(c) + (f" {b}" if b else "") for c in cols)
+            self.sql = f"CREATE INDEX {q(index_name(table, cols, a))} ON {q(table)} ({column_sql})"
+        else:
+            name = index_name(table, [cols], suffix=f"_fk_{a}_{b}")
+            self.sql = (f"ALTER TABLE {q(table)} ADD CONSTRAINT {q(name)} FOREIGN KEY ({q(cols)}) REFERENCES "
+                        f"{q(a)} ({q(b)}) DEFERRABLE INITIALLY DEFERRED")
+        return self
+
+
+def drop_fk(table: str, name: str, line: int, column: int, origin: str) -> Stmt:
+    """Django's sql_delete_fk on PostgreSQL: one query string that makes the constraint immediate, then drops it."""
+    return Stmt(f"SET CONSTRAINTS {q(name)} IMMEDIATE; ALTER TABLE {q(table)} DROP CONSTRAINT {q(name)}", line,
+                column, origin)
 
 
 def _value(node):
@@ -292,6 +313,26 @@ class Renderer:
 
     def __init__(self, state: AppState, app: str):
         self.state, self.app = state, app
+        self.pending: list = []  # this migration's deferred statements with a recipe (renames rewrite them)
+
+    def _deferred(self, stmt: Stmt) -> Stmt:
+        self.pending.append(stmt)
+        return stmt
+
+    def _renamed(self, table: str | None = None, old_col: str | None = None, new_col: str | None = None,
+                 old_table: str | None = None, new_table: str | None = None):
+        """A rename later in the migration: Django rewrites the references in its deferred SQL."""
+        for stmt in self.pending:
+            kind, t, cols, a, b = stmt.recipe
+            if old_table is not None:
+                t = new_table if t == old_table else t
+                if kind == "fk" and a == old_table:
+                    a = new_table
+            elif t == table:
+                cols = [new_col if c == old_col else c for c in cols] if kind == "index" else \
+                    (new_col if cols == old_col else cols)
+            stmt.recipe = (kind, t, cols, a, b)
+            stmt.render()
 
     def table(self, model_name: str) -> str:
         model = self.state.get(self.app, model_name)
@@ -304,21 +345,20 @@ class Renderer:
         col = column_name(name, f)
         to_table = _table_of(self.state, self.app, f.target)
         to_col = _pk(self.state, self.app, f.target)[0]
-        cname = index_name(table, [col], suffix=f"_fk_{to_table}_{to_col}")
-        return Stmt(f"ALTER TABLE {q(table)} ADD CONSTRAINT {q(cname)} FOREIGN KEY ({q(col)}) REFERENCES "
-                    f"{q(to_table)} ({q(to_col)}) DEFERRABLE INITIALLY DEFERRED", line, column, origin, True)
+        return self._deferred(Stmt("", line, column, origin, True, recipe=("fk", table, col, to_table, to_col))
+                              .render())
 
     def indexes(self, table: str, name: str, f: Field, line: int, column: int, origin: str) -> list[Stmt]:
         out = []
         col = column_name(name, f)
         sql_type = _base_type(f, self.state, self.app)
         if _indexed(f):
-            out.append(Stmt(f"CREATE INDEX {q(index_name(table, [col]))} ON {q(table)} ({q(col)})",
-                            line, column, origin, True))
+            out.append(self._deferred(Stmt("", line, column, origin, True, recipe=("index", table, [col], "", None))
+                                      .render()))
         if _like(f, sql_type):
             ops = "varchar_pattern_ops" if sql_type.startswith("varchar") else "text_pattern_ops"
-            out.append(Stmt(f"CREATE INDEX {q(index_name(table, [col], '_like'))} ON {q(table)} ({q(col)} {ops})",
-                            line, column, origin, True))
+            out.append(self._deferred(Stmt("", line, column, origin, True,
+                                           recipe=("index", table, [col], "_like", ops)).render()))
         return out
 
     def together(self, model: Model, groups: list, kind: str, line: int, column: int, origin: str) -> list[Stmt]:
@@ -515,6 +555,11 @@ class Renderer:
         tgt_type = _pk(self.state, self.app, f.target)[1]
         origin = f"Django ManyToManyField {model.name}.{fname} (its join table)"
         line, column = f.line, f.column
+        through = Model(self.app, f"{model.name}_{fname}", table)
+        through.fields = {source_col[:-3]: Field("ForeignKey", {}, f"{self.app}.{model.name}"),
+                          target_col[:-3]: Field("ForeignKey", {}, f.target if f.target and "." in f.target
+                                                 else f"{self.app}.{f.target}")}
+        self.state.models[(self.app, through.name.lower())] = through
         out = [Stmt(f"CREATE TABLE {q(table)} ({q('id')} {id_type} NOT NULL PRIMARY KEY GENERATED BY DEFAULT AS "
                     f"IDENTITY, {q(source_col)} {src_type} NOT NULL, {q(target_col)} {tgt_type} NOT NULL)",
                     line, column, origin)]
@@ -558,9 +603,9 @@ class Renderer:
             inline_fk = f"CONSTRAINT {q(cname)} REFERENCES {q(to_table)}({q(to_col)}) DEFERRABLE INITIALLY DEFERRED"
         definition = column_definition(fname, f, self.state, self.app, include_default=with_default,
                                        inline_fk=inline_fk)
-        out.append(Stmt(f"ALTER TABLE {q(table)} ADD COLUMN {q(col)} {definition}", line, column, origin))
-        if inline_fk:
-            out.append(Stmt(f"SET CONSTRAINTS {q(cname)} IMMEDIATE", line, column, origin))
+        set_immediate = f"; SET CONSTRAINTS {q(cname)} IMMEDIATE" if inline_fk else ""
+        out.append(Stmt(f"ALTER TABLE {q(table)} ADD COLUMN {q(col)} {definition}{set_immediate}", line, column,
+                        origin))
         if with_default:
             out.append(Stmt(f"ALTER TABLE {q(table)} ALTER COLUMN {q(col)} DROP DEFAULT", line, column, origin))
         out += self.indexes(table, fname, f, line, column, origin)
@@ -593,7 +638,7 @@ class Renderer:
                 new.kind not in RELATED or new.target != old.target or new.kw.get("db_constraint") is False):
             to_table = _table_of(self.state, self.app, old.target)
             cname = index_name(table, [old_col], suffix=f"_fk_{to_table}_{_pk(self.state, self.app, old.target)[0]}")
-            out.append(Stmt(f"ALTER TABLE {q(table)} DROP CONSTRAINT {q(cname)}", line, column, origin))
+            out.append(drop_fk(table, cname, line, column, origin))
         if _unique(old) and not _unique(new):
             out.append(Stmt(f"ALTER TABLE {q(table)} DROP CONSTRAINT {q(index_name(table, [old_col], '_uniq'))}",
                             line, column, origin))
@@ -607,10 +652,32 @@ class Renderer:
         if old_col != new_col:
             out.append(Stmt(f"ALTER TABLE {q(table)} RENAME COLUMN {q(old_col)} TO {q(new_col)}", line, column,
                             origin))
+        # a primary key changing type (AutoField → BigAutoField): Django drops the foreign keys that point at it,
+        # changes their columns too, and adds the keys back
+        incoming = []
+        if (old.kw.get("primary_key") is True or old.kind in AUTO) and \
+                _base_type(old, self.state, self.app) != _base_type(new, self.state, self.app):
+            incoming = self._incoming(model)
+        for other, rname, rel in incoming:
+            rcol = column_name(rname, rel)
+            out.append(drop_fk(other.table, index_name(other.table, [rcol], suffix=f"_fk_{table}_{new_col}"), line,
+                               column, origin))
         if old_type != new_type or (old.kind in AUTO) != (new.kind in AUTO):
             using = f" USING {q(new_col)}::{new_type}" if old_type.split("(")[0] != new_type.split("(")[0] else ""
             out.append(Stmt(f"ALTER TABLE {q(table)} ALTER COLUMN {q(new_col)} TYPE {new_type}{using}", line, column,
                             origin))
+            if old.kind in AUTO and new.kind in AUTO:
+                out.append(Stmt(f"ALTER SEQUENCE IF EXISTS {q(table + '_' + new_col + '_seq')} AS {new_type}", line,
+                                column, origin))
+        for other, rname, rel in incoming:
+            rcol = column_name(rname, rel)
+            out.append(Stmt(f"ALTER TABLE {q(other.table)} ALTER COLUMN {q(rcol)} TYPE {new_type} USING "
+                            f"{q(rcol)}::{new_type}", line, column, origin))
+        for other, rname, rel in incoming:  # added back under the name _create_fk_sql(…, "_fk") gives
+            rcol = column_name(rname, rel)
+            out.append(Stmt(f"ALTER TABLE {q(other.table)} ADD CONSTRAINT {q(index_name(other.table, [rcol], '_fk'))} "
+                            f"FOREIGN KEY ({q(rcol)}) REFERENCES {q(table)} ({q(new_col)}) DEFERRABLE INITIALLY DEFERRED",
+                            line, column, origin))
         old_null = old.kw.get("null") is True
         new_null = new.kw.get("null") is True
         if old_null and not new_null:
@@ -641,6 +708,7 @@ class Renderer:
                 old.kind not in RELATED or new.target != old.target or old.kw.get("db_constraint") is False):
             fk = self.fk(table, fname, new, line, column, origin)
             if fk:
+                self.pending.remove(fk)
                 fk.deferred = False
                 out.append(fk)
         return out
@@ -714,7 +782,7 @@ class Renderer:
         if old is not None and old.kind in RELATED and old.kw.get("db_constraint") is not False:
             to_table = _table_of(self.state, self.app, old.target)
             cname = index_name(table, [col], suffix=f"_fk_{to_table}_{_pk(self.state, self.app, old.target)[0]}")
-            out.append(Stmt(f"ALTER TABLE {q(table)} DROP CONSTRAINT {q(cname)}", line, column, origin))
+            out.append(drop_fk(table, cname, line, column, origin))
         out.append(Stmt(f"ALTER TABLE {q(table)} DROP COLUMN {q(col)} CASCADE", line, column, origin))
         return out
 
@@ -739,24 +807,75 @@ class Renderer:
             return []
         old_col = column_name(old, f) if f else old
         new_col = column_name(new, f) if f else new
-        return [Stmt(f"ALTER TABLE {q(self.table(model_name))} RENAME COLUMN {q(old_col)} TO {q(new_col)}", line,
-                     column, f"Django RenameField({model_name}.{old})")]
+        table, origin = self.table(model_name), f"Django RenameField({model_name}.{old})"
+        out = [Stmt(f"ALTER TABLE {q(table)} RENAME COLUMN {q(old_col)} TO {q(new_col)}", line, column, origin)]
+        if f is not None and f.kind in RELATED and f.kw.get("db_constraint") is not False:
+            # alter_field() with a new column: the foreign key is dropped and added back under its new name
+            to_table, to_col = _table_of(self.state, self.app, f.target), _pk(self.state, self.app, f.target)[0]
+            out.insert(0, drop_fk(table, index_name(table, [old_col], f"_fk_{to_table}_{to_col}"), line, column,
+                                  origin))
+            fk = self.fk(table, new, f, line, column, origin)
+            if fk:
+                self.pending.remove(fk)
+                fk.deferred = False
+                out.append(fk)
+        self._renamed(table=table, old_col=old_col, new_col=new_col)
+        return out
 
     def rename_model(self, call: ast.Call, line: int, column: int) -> list[Stmt]:
         old, new = _value(_kw(call, "old_name", 0)), _value(_kw(call, "new_name", 1))
         if not isinstance(old, str) or not isinstance(new, str):
             return []
-        model = self.state.models.pop((self.app, old.lower()), None)
+        model = self.state.get(self.app, old)
+        incoming = self._incoming(model) if model is not None else []
+        self.state.models.pop((self.app, old.lower()), None)
         old_table = model.table if model else f"{self.app}_{old.lower()}"
         new_table = f"{self.app}_{new.lower()}" if model is None or model.table == f"{self.app}_{old.lower()}" \
             else model.table
         if model is not None:
             model.name, model.table = new, new_table
             self.state.models[(self.app, new.lower())] = model
+        for other, rname, rel in incoming:  # relations now name the model by its new name
+            if rel.target and rel.target.split(".")[-1].lower() == old.lower():
+                rel.target = (rel.target.rsplit(".", 1)[0] + "." + new) if "." in rel.target else new
         if old_table == new_table:
             return []
-        return [Stmt(f"ALTER TABLE {q(old_table)} RENAME TO {q(new_table)}", line, column,
-                     f"Django RenameModel({old})")]
+        origin = f"Django RenameModel({old})"
+        out = [Stmt(f"ALTER TABLE {q(old_table)} RENAME TO {q(new_table)}", line, column, origin)]
+        self._renamed(old_table=old_table, new_table=new_table)
+        for other, rname, rel in incoming:
+            rcol = column_name(rname, rel)
+            out.append(drop_fk(other.table, index_name(other.table, [rcol], f"_fk_{old_table}_id"), line, column,
+                               origin))
+            fk = self.fk(other.table, rname, rel, line, column, origin)
+            if fk:
+                self.pending.remove(fk)
+                fk.deferred = False
+                out.append(fk)
+        return out
+
+    def remove_constraint(self, call: ast.Call, line: int, column: int) -> list[Stmt]:
+        model_name, name = _value(_kw(call, "model_name", 0)), _value(_kw(call, "name", 1))
+        if not isinstance(model_name, str) or not isinstance(name, str):
+            return []
+        return [Stmt(f"ALTER TABLE {q(self.table(model_name))} DROP CONSTRAINT {q(name)}", line, column,
+                     f"Django RemoveConstraint({model_name})")]
+
+    def remove_index(self, call: ast.Call, line: int, column: int) -> list[Stmt]:
+        model_name, name = _value(_kw(call, "model_name", 0)), _value(_kw(call, "name", 1))
+        if not isinstance(model_name, str) or not isinstance(name, str):
+            return []
+        return [Stmt(f"DROP INDEX IF EXISTS {q(name)}", line, column, f"Django RemoveIndex({model_name})")]
+
+    def _incoming(self, model: Model) -> list:
+        """(model, field name, field) of every foreign key in the known models that points at ``model``."""
+        out = []
+        for other in self.state.models.values():
+            for rname, rel in other.fields.items():
+                if rel.kind in RELATED and rel.kw.get("db_constraint") is not False and \
+                        self.state.resolve(other.app, rel.target) is model:
+                    out.append((other, rname, rel))
+        return out
 
     def alter_model_table(self, call: ast.Call, line: int, column: int) -> list[Stmt]:
         name, table = _value(_kw(call, "name", 0)), _value(_kw(call, "table", 1))
@@ -781,6 +900,7 @@ OPERATIONS = {"CreateModel": Renderer.create_model, "AddField": Renderer.add_fie
               "AddConstraint": Renderer.add_constraint, "RemoveField": Renderer.remove_field,
               "DeleteModel": Renderer.delete_model, "RenameField": Renderer.rename_field,
               "RenameModel": Renderer.rename_model, "AlterModelTable": Renderer.alter_model_table,
+              "RemoveConstraint": Renderer.remove_constraint, "RemoveIndex": Renderer.remove_index,
               "AlterUniqueTogether": lambda self, call, line, col: self.together_change(call, line, col, "unique"),
               "AlterIndexTogether": lambda self, call, line, col: self.together_change(call, line, col, "index")}
 
@@ -798,10 +918,38 @@ def _migration_class(tree: ast.Module) -> ast.ClassDef | None:
     return None
 
 
-def _class_value(cls: ast.ClassDef, name: str):
-    for stmt in cls.body:
+_PG = {"postgresql", "postgres", "postgis"}
+
+
+def _postgres_branch(test) -> bool | None:
+    """For ``if connection.vendor == "postgresql":`` in a class body: True when the body is what PostgreSQL
+    runs, False when the else branch is, None when the test is not about the database."""
+    if not isinstance(test, ast.Compare) or len(test.ops) != 1 or "vendor" not in ast.unparse(test.left) and \
+            "dialect" not in ast.unparse(test.left):
+        return None
+    right = test.comparators[0]
+    values = [_value(right)] if isinstance(right, ast.Constant) else _value(right)
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        return None
+    pg = any(v in _PG for v in values)
+    if isinstance(test.ops[0], (ast.Eq, ast.In)):
+        return pg
+    if isinstance(test.ops[0], (ast.NotEq, ast.NotIn)):
+        return not pg
+    return None
+
+
+def _class_value(cls: ast.ClassDef, name: str, body=None):
+    """An attribute of the Migration class, looking into ``if connection.vendor == …`` branches."""
+    for stmt in cls.body if body is None else body:
         if isinstance(stmt, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in stmt.targets):
             return stmt.value
+        if isinstance(stmt, ast.If):
+            branch = _postgres_branch(stmt.test)
+            if branch is not None:
+                found = _class_value(cls, name, stmt.body if branch else stmt.orelse)
+                if found is not None:
+                    return found
     return None
 
 
@@ -842,6 +990,7 @@ def app_migrations(folder: str, app: str) -> dict:
             out[name] = MigrationFile({}, superseded=True)
             continue
         statements: dict = {}
+        renderer.pending = []
         ops = _class_value(cls, "operations")
         if isinstance(ops, (ast.List, ast.Tuple)):
             for op in ops.elts:

@@ -402,9 +402,15 @@ class _Visitor(cst.CSTVisitor):
     def leave_ClassDef(self, node):
         self.classes.pop()
         if node.name.value == "Migration":
-            for stmt in self.django_deferred:
+            deferred, self.django_deferred = self.django_deferred, []
+            for stmt in deferred:
                 self._django_emit(stmt)
-            self.django_deferred = []
+            if self.django_migration and self.migration_txn is not None and not deferred and any(
+                    e.txn == self.migration_txn and e.sql for e in self.out):
+                # with no deferred SQL, Django records the migration inside its transaction (executor.apply_migration)
+                self.emit(node.name, sql="INSERT INTO django_migrations (app, name, applied) VALUES ('a', 'n', now())",
+                          literal=False, framework="django",
+                          origin="Django records the migration in django_migrations inside the migration's transaction")
             self.migration_txn = None
 
     def visit_FunctionDef(self, node):
@@ -1091,6 +1097,14 @@ class _Visitor(cst.CSTVisitor):
                       framework="alembic")
         sql, spans = _create_table(table, columns, parts)
         self.emit(node, sql=sql, literal=False, origin="Alembic op.create_table()", framework="alembic", spans=spans)
+        for call in calls:  # Column(index=True): create_table creates its index right after the table
+            if _name(call.func) == "Column" and _const(_kw(call, "index")) is True:
+                name = _const(_positional(call, 0))
+                name = name if isinstance(name, str) else "column"
+                unique = "UNIQUE " if _const(_kw(call, "unique")) is True else ""
+                self.emit(call, sql=f"CREATE {unique}INDEX {_q('ix_' + table + '_' + name)} ON {_q(table)} "
+                                    f"({_q(name)})", literal=False,
+                          origin="Alembic op.create_table(): Column(index=True) creates an index", framework="alembic")
 
     def _sa_column(self, call, table: str, lone_pk: bool = False) -> tuple[str, str | None]:
         name = _const(_positional(call, 0))
@@ -1138,8 +1152,13 @@ class _Visitor(cst.CSTVisitor):
         return " ".join(parts), enum
 
     def _alembic_table(self, owner: str) -> str | None:
-        """"" for Alembic's op (the table is an argument), the table for a batch_alter_table alias, else None."""
-        return "" if owner == "op" else self.batch_tables.get(owner)
+        """"" for Alembic's op (the table is an argument), the table for a batch_alter_table alias, else None
+        (a helper given the batch as a parameter named batch_op: its table is not known here)."""
+        if owner == "op":
+            return ""
+        if owner not in self.batch_tables and self.alembic and owner.endswith("batch_op"):
+            return "t"
+        return self.batch_tables.get(owner)
 
     def _returned_call(self, node):
         """``helper()`` of a module function whose body returns one call (``return sa.Column(…)``): that call."""
@@ -1166,8 +1185,8 @@ class _Visitor(cst.CSTVisitor):
     def _args(self, node, owner: str) -> list:
         """The positional arguments as op.X takes them: a batch op's table is put back in front."""
         args = [self._tablename(a.value) for a in node.args if a.keyword is None and not a.star]
-        batch = self.batch_tables.get(owner) if owner != "op" else None
-        return args if batch is None else [cst.SimpleString(repr(batch))] + args
+        batch = self._alembic_table(owner) if owner != "op" else None
+        return args if not batch else [cst.SimpleString(repr(batch))] + args
 
     def call_create_foreign_key(self, node, owner):
         if self._alembic_table(owner) is None:
@@ -1331,6 +1350,7 @@ class _Visitor(cst.CSTVisitor):
     call_CreateModel = call_AddField = call_AlterField = call_AddIndex = call_AddConstraint = _django_operation
     call_DeleteModel = call_RemoveField = call_RenameField = call_RenameModel = _django_operation
     call_AlterUniqueTogether = call_AlterIndexTogether = call_AlterModelTable = _django_operation
+    call_RemoveConstraint = call_RemoveIndex = _django_operation
 
     def call_RunPython(self, node, owner):
         """Data-migration code runs in the migration's transaction: each ORM write in the function (and the
