@@ -26,6 +26,7 @@ class Located:
     stmt_line: int
     origin: str | None = None  # application source: what in the code sends the statement
     snippet_column: int = 1  # file column of the snippet's first character (a long line is shown as a window)
+    restates: bool = False  # from Unit.restates
 
 
 class _Fmt(dict):
@@ -75,7 +76,7 @@ def make_finding(loc: Located, catalog: Catalog, profile: Profile, config: Confi
         path=loc.path, line=loc.line, column=loc.column, end_line=loc.end_line, end_column=loc.end_column,
         source=loc.source, object=hit.object, snippet=mask(loc.snippet), fix=rule.fix, docs=rule.docs,
         sqlstate=variant.sqlstate, dsql_message=_fill(variant.dsql_message, hit), framework=loc.framework,
-        snippet_column=loc.snippet_column,
+        snippet_column=loc.snippet_column, claim=hit.args.get("claim"), restates=loc.restates,
     )
     f.compute_fingerprint()
     return f
@@ -124,4 +125,30 @@ def count_by_severity(findings) -> dict:
     out = {s.name: 0 for s in sorted(Severity, reverse=True)}
     for f in findings:
         out[f.severity.name] += 1
+    return out
+
+
+# the rules a model-level declaration and the statement a migration sends for it are judged by
+_FAMILY = {"orm-foreign-key": "foreign-key"}
+
+
+def merge_restatements(findings: list) -> list:
+    """A model-level finding (models.py, a declarative class) that restates one on the statement a migration
+    or create_all() sends — same rule family, same schema object — becomes a related location of that one.
+    A model declaration nothing sends yet (no migration for it) stays a finding of its own."""
+    sent: dict = {}
+    for f in findings:
+        if f.claim and not f.restates:
+            sent.setdefault((_FAMILY.get(f.name, f.name), f.claim), []).append(f)
+    out = []
+    for f in findings:
+        if f.restates and f.claim:
+            targets = sent.get((_FAMILY.get(f.name, f.name), f.claim))
+            if targets:
+                for t in targets:
+                    place = {"path": f.path, "line": f.line}
+                    if place not in t.related:
+                        t.related.append(place)
+                continue
+        out.append(f)
     return out

@@ -61,6 +61,7 @@ class Unit:
     # bookkeeping write): it decides transaction findings and is never reported itself; construct holds
     # {"kind": "TxnContext", "classes": ["ddl", "dml"]}
     context: bool = False
+    restates: bool = False  # a model declaration whose DDL a migration or create_all() sends (see Finding.restates)
 
 
 @dataclass(slots=True)
@@ -108,6 +109,11 @@ class Finding:
     # construct ("…" marks each cut end); the caret goes under snippet[column - snippet_column]
     snippet_column: int = 1
     observed: int = 0  # `run`: times the engine saw this violation happen (0: not observed, or not run)
+    # other places saying the same thing: a model declaration the migration (or create_all) that sends it
+    # restates, [{"path", "line"}]
+    related: list = field(default_factory=list)
+    claim: str | None = None  # the schema object the finding is about ("fk:t.c", "index:t(a,b)"): joins restatements
+    restates: bool = False  # a model-level declaration of what a migration or create_all() sends
 
     def compute_fingerprint(self) -> str:
         """Stable across runs and line shifts: rule, file, object and the
@@ -134,7 +140,8 @@ class Finding:
                 dsql_message=dsql.get("message"), framework=d.get("framework"),
                 occurrences=int(d.get("calls", d.get("occurrences", 1))), fingerprint=d.get("fingerprint", ""),
                 queryid=d.get("queryid"), transaction=d.get("transaction"),
-                snippet_column=int(d.get("snippet_column", 1)), observed=int(d.get("observed", 0)))
+                snippet_column=int(d.get("snippet_column", 1)), observed=int(d.get("observed", 0)),
+                related=list(d.get("related") or []))
         if not f.fingerprint:
             f.compute_fingerprint()
         return f
@@ -173,6 +180,8 @@ class Finding:
             out["snippet_column"] = self.snippet_column
         if self.observed:
             out["observed"] = self.observed
+        if self.related:
+            out["related"] = list(self.related)
         return out
 
 

@@ -18,7 +18,7 @@ from dsql_audit.config import Config
 from dsql_audit.facts import analyse, schema_elements
 from dsql_audit.facts.plpgsql import embedded_statements
 from dsql_audit.facts.schema import SchemaModel, effects
-from dsql_audit.findings import Located, build_findings
+from dsql_audit.findings import merge_restatements, Located, build_findings
 from dsql_audit.model import Finding, Hit, InputError, Unit
 from dsql_audit.profile import Profile, load_profile
 from dsql_audit.rules import rule_module, statement_hits
@@ -107,7 +107,7 @@ def locate(unit: Unit, hit: Hit) -> Located:
         snippet, snippet_column = frame(snippet, 0, len(snippet), 1, column)
         return Located(hit=hit, path=unit.path, line=line, column=column, end_line=line,
                        end_column=end_column, snippet=snippet, source=unit.source, framework=unit.framework,
-                       stmt_line=unit.line, origin=unit.origin, snippet_column=snippet_column)
+                       stmt_line=unit.line, origin=unit.origin, snippet_column=snippet_column, restates=unit.restates)
     text = unit.text
     offset = hit.offset if hit.offset is not None and 0 <= hit.offset <= len(text) else 0
     line = unit.line + text.count("\n", 0, offset)
@@ -132,7 +132,7 @@ def locate(unit: Unit, hit: Hit) -> Located:
     snippet, snippet_column = frame(text, line_start, line_end, first_column, column)
     return Located(hit=hit, path=unit.path, line=line, column=column, end_line=end_line,
                    end_column=end_column, snippet=snippet, source=unit.source, framework=unit.framework,
-                   stmt_line=unit.line, origin=unit.origin, snippet_column=snippet_column)
+                   stmt_line=unit.line, origin=unit.origin, snippet_column=snippet_column, restates=unit.restates)
 
 
 def _light(unit: Unit) -> Unit:
@@ -385,7 +385,8 @@ def scan(paths, *, config: Config | None = None, profile: Profile | None = None,
             mod = rule_module(rule.slug)
             for unit, hit in mod.finish(schema, profile):
                 located.append(locate(unit, hit))
-    findings = build_findings(located, catalog, profile, config, suppressions, aggregate=aggregate)
+    findings = merge_restatements(build_findings(located, catalog, profile, config, suppressions,
+                                                 aggregate=aggregate))
     if adapters:  # an AWS DSQL adapter rewrites some of what the ORM emits: those findings become info
         from dsql_audit.sources.adapters import downgrade
 

@@ -80,7 +80,8 @@ def test_sarif_and_junit_validate_against_their_schemas(saved, tmp_path):
     errors = [f for f in data["findings"] if f["severity"] == "error"]
     assert junit.count("<testcase ") == len(list(load_catalog()))
     assert junit.count("<failure ") == len(errors)
-    failing = {m for m in re.findall(r'name="(DSQL\d+) [^"]*"[^>]*><failure', junit)}
+    failing = {code for code, body in re.findall(r'<testcase [^>]*name="(DSQL\d+) [^"]*"[^>]*>(.*?)</testcase>', junit,
+                                                 re.S) if "<failure" in body}
     assert failing == {f["rule"] for f in errors}
 
 

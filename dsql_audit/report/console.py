@@ -42,6 +42,9 @@ def render_console(result, *, color: bool = False, width: int | None = None) -> 
                 span = max(1, (f.end_column - f.column) if f.end_line == f.line else len(f.snippet) - offset)
                 con.print(Text(" " * len(gutter) + " " * offset + "^" * min(span, 60), style=_STYLE[sev]),
                           no_wrap=True, crop=False)
+            if f.related:
+                con.print(Text("         declared at: " + ", ".join(f"{r['path']}:{r['line']}" for r in f.related),
+                               style="dim"))
             if f.dsql_message:
                 con.print(Text(f"         DSQL says: {f.sqlstate + ' ' if f.sqlstate else ''}{f.dsql_message}",
                                style="dim"))

@@ -64,7 +64,8 @@ def render_markdown(result) -> str:
         out += head
         size += block_size
         for i, f in enumerate(items):
-            row = f"| {f.severity.name} | `{_cell(f.path)}:{f.line}` | {_cell(f.message)} |"
+            also = ("; declared at " + ", ".join(f"{r['path']}:{r['line']}" for r in f.related)) if f.related else ""
+            row = f"| {f.severity.name} | `{_cell(f.path)}:{f.line}` | {_cell(f.message + also)} |"
             if size + len(row) + 1 > LIMIT:
                 left_out[name] += len(items) - i
                 break

@@ -44,6 +44,11 @@ def render_sarif(result) -> str:
             "partialFingerprints": {"dsqlAudit/v1": f.fingerprint},
             "properties": {"name": f.name, "category": f.category, "source": f.source},
         }
+        if f.related:  # the model declaration a migration's statement restates
+            res["relatedLocations"] = [{"id": n, **_location(r["path"].replace("\\", "/"),
+                                                              {"startLine": int(r["line"])}),
+                                        "message": {"text": "declared here"}}
+                                       for n, r in enumerate(f.related)]
         if f.object:
             res["properties"]["object"] = f.object
         if f.sqlstate:

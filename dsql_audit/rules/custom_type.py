@@ -16,7 +16,8 @@ def _qual(parts) -> tuple:
 def check(facts):
     node, s = facts.node, facts.stmt
     if node == "CreateEnumStmt":
-        yield Hit("custom-type", "enum", rel=_qual(names(s.get("typeName"))))
+        rel = _qual(names(s.get("typeName")))
+        yield Hit("custom-type", "enum", rel=rel, args={"claim": f"type:{rel[1].lower()}"})
     elif node == "CompositeTypeStmt":
         rv = s.get("typevar") or {}
         yield Hit("custom-type", "composite", rel=(rv.get("schemaname"), rv.get("relname")))

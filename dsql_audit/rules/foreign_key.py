@@ -28,7 +28,20 @@ def fk_name(table: str, con: dict, column: str | None) -> str:
     return f"{table.split('.')[-1]}_{'_'.join(cols)}_fkey"
 
 
+def _unique_column_sets(facts) -> list:
+    """The column sets CREATE TABLE makes unique (primary key, UNIQUE): a child keyed by its foreign key is
+    1:1 with its parent, and a cascade reaches one row."""
+    out = []
+    for con, _rv, _where, column in constraints(facts):
+        if con.get("contype") in ("CONSTR_PRIMARY", "CONSTR_UNIQUE"):
+            cols = names(con.get("keys")) or ([column] if column else [])
+            if cols:
+                out.append({c.lower() for c in cols})
+    return out
+
+
 def check(facts):
+    unique = None
     for con, rv, where, column in constraints(facts):
         if con.get("contype") != "CONSTR_FOREIGN":
             continue
@@ -40,7 +53,14 @@ def check(facts):
             variant = "add_not_valid" if con.get("skip_validation") else "add_constraint"
         else:
             variant = "inline"
-        yield Hit("foreign-key", variant, offset=at, rel=rel_of(rv), object=obj, detail=f"{table} → {target}")
+        cols = names(con.get("fk_attrs")) or ([column] if column else [])
+        claim = f"fk:{table.split('.')[-1].lower()}.{','.join(c.lower() for c in cols)}"
+        yield Hit("foreign-key", variant, offset=at, rel=rel_of(rv), object=obj, detail=f"{table} → {target}",
+                  args={"claim": claim})
+        if unique is None:
+            unique = _unique_column_sets(facts)
+        if {c.lower() for c in cols} in unique:
+            continue  # one child row per parent: nothing fans out
         for key, label in (("fk_del_action", "ON DELETE"), ("fk_upd_action", "ON UPDATE")):
             action = _ACTIONS.get(con.get(key))
             if action:

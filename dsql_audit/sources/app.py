@@ -44,6 +44,7 @@ class Emitted:
     # synthesized SQL: [(offset in sql, line, column)] — where each part of it is written in the source
     spans: list | None = None
     context: bool = False  # see Unit.context: earlier statements of the same transaction, never reported
+    restates: bool = False  # see Unit.restates: a model declaration that migrations or create_all() send
 
 
 # a string that is SQL starts with one of these (after comments and whitespace)
@@ -105,7 +106,7 @@ def to_units(path: str, emitted: list, errors: list, source: str, source_lines: 
         if e.construct is not None:
             yield Unit(path=path, text="", line=e.line, column=e.column, source=source, txn=e.txn,
                        framework=e.framework, index=index, construct=e.construct, origin=e.origin,
-                       snippet=snippet, context=e.context)
+                       snippet=snippet, context=e.context, restates=e.restates)
             index += 1
             continue
         if not e.sql or not e.sql.strip():
@@ -129,7 +130,7 @@ def to_units(path: str, emitted: list, errors: list, source: str, source_lines: 
                 spans = tuple(spans)
             yield Unit(path=path, text=e.sql, line=e.line, column=e.column, source=source, txn=e.txn,
                        framework=e.framework, index=index, origin=e.origin, snippet=snippet, dynamic=e.dynamic,
-                       spans=spans)
+                       spans=spans, restates=e.restates)
             index += 1
             continue
         text = normalize_params(e.sql, e.params)

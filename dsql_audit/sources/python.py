@@ -557,8 +557,15 @@ class _Visitor(cst.CSTVisitor):
         """Inside a Django atomic block: lexically, or in a view when ATOMIC_REQUESTS wraps every request."""
         if self.atomic_depth > 0:
             return True
-        return "django" in self.imports and bool(self.functions) and _atomic_requests(self.path) and \
-            (self.parts[-1] in ("views.py", "api.py") or "views" in self.parts[:-1])
+        return "django" in self.imports and bool(self.functions) and self._is_view() and _atomic_requests(self.path)
+
+    def _is_view(self) -> bool:
+        """A Django view: a function (or a method after self) whose first parameter is the request."""
+        for fn in self.functions:
+            params = [p.name.value for p in fn.node.params.params]
+            if params[:1] == ["request"] or params[:2] in (["self", "request"], ["cls", "request"]):
+                return True
+        return False
 
     def _savepoint(self, node, why: str):
         self.emit(node, sql="SAVEPOINT orm_savepoint", literal=False, origin=why)
@@ -624,7 +631,7 @@ class _Visitor(cst.CSTVisitor):
                 return None
             return left[0] + right[0], left[1] or right[1]
         if isinstance(node, cst.FormattedString):
-            return self._fstring(node), True
+            return self._fstring(node, depth), True
         if isinstance(node, cst.BinaryOperation):
             if isinstance(node.operator, cst.Add):
                 left = self.resolve(node.left, depth + 1)
@@ -635,20 +642,48 @@ class _Visitor(cst.CSTVisitor):
                 left = left or ([_Piece("_dyn", line, column)], True)
                 right = right or ([_Piece(" _dyn", line, column)], True)
                 return left[0] + right[0], True
-            if isinstance(node.operator, cst.Modulo):  # "… %s" % args: Python formatting
+            if isinstance(node.operator, cst.Modulo):  # "… %s" % args: Python formatting, not driver parameters
                 left = self.resolve(node.left, depth + 1)
-                return (left[0], True) if left else None
+                if not left:
+                    return None
+                return [_Piece(_PY_FORMAT.sub(lambda m: "%" if m.group(0) == "%%" else _placeholder(len(m.group(0))),
+                                              p.text), p.line, p.column) for p in left[0]], True
         if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "format":
             base = self.resolve(node.func.value, depth + 1)
             if base is None:
                 return None
             return [_Piece(re.sub(r"\{[^{}]*\}", lambda m: _placeholder(len(m.group(0))), p.text), p.line, p.column)
                     for p in base[0]], True
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "join" \
+                and node.args:
+            return self._joined(node, depth)
         if isinstance(node, cst.Name):
             for scope in reversed(self.assigned):
                 if node.value in scope:
                     return self.resolve(scope[node.value], depth + 1)
         return None
+
+    def _joined(self, node, depth: int):
+        """``sep.join([...])`` / ``sep.join(f"…" for x in xs)``: the parts joined by the separator (one element
+        of a comprehension stands for all of them: what decides a rule is the fixed text it repeats)."""
+        sep = self.resolve(node.func.value, depth + 1)
+        sep_text = "".join(p.text for p in sep[0]) if sep else " "
+        items = node.args[0].value
+        if isinstance(items, (cst.GeneratorExp, cst.ListComp, cst.SetComp)):
+            elements = [items.elt]
+        elif isinstance(items, (cst.List, cst.Tuple)):
+            elements = [e.value for e in items.elements]
+        else:
+            return None
+        line, column = self.where(node)
+        pieces, found = [], False
+        for n, element in enumerate(elements):
+            part = self.resolve(element, depth + 1)
+            if part is not None:
+                found = True
+            text = "".join(p.text for p in part[0]) if part else "_dyn"
+            pieces.append(_Piece((sep_text if n else "") + text, line, column))
+        return (pieces, True) if found else None
 
     def _simple(self, node) -> list:
         value = node.value
@@ -664,7 +699,7 @@ class _Visitor(cst.CSTVisitor):
         line, column = self.where(node)
         return [_Piece(raw, line, column + prefix + len(quote))]
 
-    def _fstring(self, node) -> list:
+    def _fstring(self, node, depth: int = 0) -> list:
         line, column = self.where(node)
         start = len(node.prefix) + len(node.start)
         text = []
@@ -672,6 +707,12 @@ class _Visitor(cst.CSTVisitor):
             code = self.module.code_for_node(part)
             if isinstance(part, cst.FormattedStringText):
                 text.append(part.value)
+                continue
+            # {name} bound to SQL text built here (a joined list of lock calls): that text, not a placeholder
+            inner = self.resolve(part.expression, depth + 1) if isinstance(part.expression, cst.Name) and \
+                depth < 4 else None
+            if inner is not None and all("\n" not in p.text for p in inner[0]):
+                text.append("".join(p.text for p in inner[0]))
             else:
                 text.append(_placeholder(len(code)) if "\n" not in code else "_dyn" + "\n" * code.count("\n"))
         return [_Piece("".join(text), line, column + start)]
@@ -768,11 +809,13 @@ class _Visitor(cst.CSTVisitor):
             return  # a namedtuple or class of the same name (seen in pgcli)
         target = _const(_positional(node, 0) or _kw(node, "column"))
         ondelete = _const(_kw(node, "ondelete"))
-        self.emit(node, construct={"kind": "OrmForeignKey", "orm": "SQLAlchemy", "object": self._column_object(),
+        obj = self._column_object()
+        self.emit(node, construct={"kind": "OrmForeignKey", "orm": "SQLAlchemy", "object": obj,
                                    "target": target if isinstance(target, str) else None,
                                    "on_delete": ondelete.upper() if isinstance(ondelete, str) else None,
-                                   "added_later": False},
-                  origin="SQLAlchemy ForeignKey", framework="sqlalchemy")
+                                   "added_later": False,
+                                   "claim": f"fk:{obj.lower()}" if obj and self._table() else None},
+                  origin="SQLAlchemy ForeignKey", framework="sqlalchemy", restates=not self.alembic)
 
     def call_ForeignKeyConstraint(self, node, owner):
         if self.alembic and self.migration_txn is not None:
@@ -809,12 +852,20 @@ class _Visitor(cst.CSTVisitor):
             return
         on_delete = _kw(node, "on_delete") or _positional(node, 1)
         target = _positional(node, 0)
+        table = self._django_model_table()
+        field = getattr(self, "_target", None) or "field"
+        target_name = _dotted(target) if target is not None and not isinstance(_const(target), str) else (
+            _const(target) if target is not None else None)
+        if kind == "ManyToManyField":  # the join table's key to this model
+            claim = f"fk:{table}_{field}.{table.split('_', 1)[-1]}_id".lower() if table else None
+        else:
+            claim = f"fk:{table}.{field}_id".lower() if table else None
         self.emit(node, construct={"kind": "OrmForeignKey", "orm": "Django", "object": self._column_object(),
-                                   "target": _dotted(target) if target is not None and not isinstance(
-                                       _const(target), str) else (_const(target) if target is not None else None),
+                                   "target": target_name,
                                    "on_delete": _name(on_delete) if on_delete is not None else None,
-                                   "added_later": True},
-                  origin=f"Django {kind}", framework="django")
+                                   "added_later": True, "claim": claim, "one_to_one": kind == "OneToOneField"
+                                   or _const(_kw(node, "unique")) is True},
+                  origin=f"Django {kind}", framework="django", restates=True)
 
     def call_Enum(self, node, owner):
         if "sqlalchemy" not in self.imports:
@@ -826,7 +877,8 @@ class _Visitor(cst.CSTVisitor):
         name = name if isinstance(name, str) else (self._column_object() or "enum").split(".")[-1] + "_enum"
         labels = ", ".join("'" + v.replace("'", "''") + "'" for v in values) or "'value'"
         self.emit(node, sql=f'CREATE TYPE "{name}" AS ENUM ({labels})', literal=False,
-                  origin="SQLAlchemy Enum creates a PostgreSQL enum type", framework="sqlalchemy")
+                  origin="SQLAlchemy Enum creates a PostgreSQL enum type", framework="sqlalchemy",
+                  restates=not self.alembic)
 
     def call_Index(self, node, owner):
         if "sqlalchemy" not in self.imports or self.django_migration or "django" in self.imports:
@@ -838,17 +890,18 @@ class _Visitor(cst.CSTVisitor):
         unique = "UNIQUE " if _const(_kw(node, "unique")) is True else ""
         self.emit(node, sql=f'CREATE {unique}INDEX "{name if isinstance(name, str) else "ix"}" ON "{table}" '
                             f'({", ".join(_q(c) for c in cols) or "id"})', literal=False,
-                  origin="SQLAlchemy Index (create_all emits CREATE INDEX)", framework="sqlalchemy")
+                  origin="SQLAlchemy Index (create_all emits CREATE INDEX)", framework="sqlalchemy",
+                  restates=not self.alembic)
 
     def _django_index(self, node):
         if "django" not in self.imports or self.django_migration:
             return
         fields = _strings(_kw(node, "fields") or cst.List([]))
         name = _const(_kw(node, "name"))
-        table = self._django_table(self.classes[-1][0]) if self.classes else "t"
+        table = self._django_model_table() or "t"
         self.emit(node, sql=f'CREATE INDEX "{name if isinstance(name, str) else "idx"}" ON "{table}" '
                             f'({", ".join(_q(f.lstrip("-")) for f in fields) or "id"})', literal=False,
-                  origin="Django Index (migrate emits CREATE INDEX)", framework="django")
+                  origin="Django Index (migrate emits CREATE INDEX)", framework="django", restates=True)
 
     def call_Column(self, node, owner):
         self._indexed_column(node)
@@ -863,7 +916,8 @@ class _Visitor(cst.CSTVisitor):
             table = self._table() or "t"
             column = self._column_object().split(".")[-1] if self._column_object() else "column"
             self.emit(node, sql=f'CREATE INDEX "ix_{table}_{column}" ON "{table}" ({_q(column)})', literal=False,
-                      origin="SQLAlchemy Column(index=True) (create_all emits CREATE INDEX)", framework="sqlalchemy")
+                      origin="SQLAlchemy Column(index=True) (create_all emits CREATE INDEX)", framework="sqlalchemy",
+                      restates=True)
 
     def call_with_for_update(self, node, owner):
         # a helper forwarding its parameters: the worst value any caller (or the default) passes
@@ -1403,9 +1457,15 @@ class _Visitor(cst.CSTVisitor):
                           origin=f"DATABASES ENGINE {engine}")
             age = entries.get("CONN_MAX_AGE")
             value = _const(age.value) if age is not None else 0
+            checks = entries.get("CONN_HEALTH_CHECKS")
             if age is not None and (value is None or isinstance(value, (int, float)) and value >= 3600):
-                self.emit(age, construct={"kind": "ConnectionSettings", "setting": "CONN_MAX_AGE", "value": value},
+                self.emit(age, construct={"kind": "ConnectionSettings", "setting": "CONN_MAX_AGE", "value": value,
+                                          "health_checks": checks is not None and _const(checks.value) is True},
                           origin="Django DATABASES CONN_MAX_AGE", framework="django")
+            atomic = entries.get("ATOMIC_REQUESTS")
+            if atomic is not None and _const(atomic.value) is True:
+                self.emit(atomic, construct={"kind": "ConnectionSettings", "setting": "ATOMIC_REQUESTS", "value": True},
+                          origin="Django DATABASES ATOMIC_REQUESTS", framework="django")
             password = entries.get("PASSWORD")
             if password is not None and isinstance(_const(password.value), str) and _const(password.value):
                 self.emit(password, construct={"kind": "ConnectionSettings", "setting": "password"},
@@ -1474,6 +1534,18 @@ class _Visitor(cst.CSTVisitor):
 
     def _django_table(self, model: str) -> str:
         return f"{self.app_label}_{model.lower()}"
+
+    def _django_model_table(self) -> str | None:
+        """The table of the Django model being read (its Meta class skipped): the app's label (its AppConfig
+        label, else the app folder) and the model's name."""
+        model = next((name for name, _ in reversed(self.classes) if name != "Meta"), None)
+        if model is None:
+            return None
+        from dsql_audit.sources import django_migrations
+
+        folders = [p for p in self.parts[:-1] if p != "models"]  # blog/models/post.py: the app is blog
+        label = django_migrations.app_label(self.path + "/x") or (folders[-1] if folders else "app")
+        return f"{label}_{model.lower()}".lower()
 
     # -- missing-occ-retry ------------------------------------------------------------------------------------------
     def finish(self):
@@ -1582,6 +1654,7 @@ def _server_default(node) -> str | None:
     return "0"
 
 
+_PY_FORMAT = re.compile(r"%%|%(?:\([^)]*\))?[-#0 +]*\d*(?:\.\d+)?[sdrifxXeEgGc]")
 _ENV_CACHE: dict = {}
 _ATOMIC_REQUESTS = re.compile(r"""["']?ATOMIC_REQUESTS["']?\s*[:=]\s*True""")
 
