@@ -411,3 +411,14 @@ def test_a_scan_of_the_app_reports_the_bad_files_only(lang):
         assert "clean" not in _Path(f.path).name.lower(), (f.path, f.line, f.message)
         line = _Path(f.path).read_text().splitlines()[f.line - 1]
         assert line.strip(), (f.path, f.line)
+
+
+def test_a_session_statement_needs_a_database_call(tmp_path):
+    """Log text and vendored code read like SET/SHOW/BEGIN: only a database call's argument is such a statement
+    (issue 18: `log("SET …")` in minified JavaScript was a session-setting finding)."""
+    from dsql_audit.scan import scan
+
+    (tmp_path / "vendor.js").write_text('function init(db) {\n  log("SET the value of x = 1");\n'
+                                        '  console.debug("SET statement_timeout = 0");\n'
+                                        '  db.query("SET statement_timeout = 0");\n}\n')
+    assert [(f.line, f.name) for f in scan([str(tmp_path)]).findings] == [(4, "session-setting")]

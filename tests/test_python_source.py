@@ -277,3 +277,16 @@ def test_superseded_migrations_are_named_not_reported():
     assert len(summary["superseded_migrations"]) == 2
     alter = [f for f in result.findings if f.name == "alter-table" and f.line == 26]
     assert alter and "newsroom_story" in alter[0].message  # the AppConfig label names the table
+
+
+def test_a_static_password_is_only_a_database_connections(tmp_path):
+    """DSQL703's static password: a psycopg/psycopg2 connect() — not FTP, SMTP or a message broker's login."""
+    (tmp_path / "services.py").write_text(
+        "import ftplib\nimport pika\nimport psycopg2\nfrom psycopg import connect\n\n\n"
+        "def ftp_upload():\n    ftp = ftplib.FTP()\n    ftp.connect('files.example.com', 21)\n"
+        "    ftp.login(user='u', passwd='secret')\n"
+        "    return pika.ConnectionParameters(host='mq', credentials=pika.PlainCredentials('u', password='mq'))\n\n\n"
+        "def db():\n    a = psycopg2.connect(host='db', password='dbsecret')\n"
+        "    b = connect(host='db', password='dbsecret2')\n    return a, b\n")
+    found = {(f.line, f.name) for f in scan([str(tmp_path)]).findings}
+    assert found == {(15, "connection-settings"), (16, "connection-settings")}

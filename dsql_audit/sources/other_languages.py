@@ -19,7 +19,8 @@ placeholders of the language (``PARAMS``) are made ``$n``, or when it is an uppe
 reaches the rules as a parse error. Prose that happens to parse (``"Select an option"``, ``"Show more"``) is not
 kept: outside a database call (``query()``, ``prepareStatement()``, ``Exec()``, ``CommandText =`` …) a string
 whose first keyword is not upper case needs SQL punctuation (``*``, ``=``, ``$1``, ``::``, ``()``) or two SQL
-clause words, and a one-word string (``"DELETE"``, an HTTP method) needs a database call.
+clause words, and a one-word string (``"DELETE"``, an HTTP method) or a session or transaction statement (``SET``,
+``SHOW``, ``BEGIN``, ``LOCK`` …, which log lines and UI text read like) needs a database call.
 
 Files skipped whole (``[]``, cheaply, before parsing): larger than ``MAX_BYTES`` (2 MB), or with a line longer than
 ``MAX_LINE`` (5,000 characters) — minified or generated code — or with no SQL keyword right after an opening quote
@@ -657,6 +658,11 @@ def _parses(sql: str) -> bool:
         return False
 
 
+# statements that read like prose or log text: kept only as the argument of a database call
+_NEEDS_DB_CALL = {"SET", "SHOW", "RESET", "BEGIN", "COMMIT", "ROLLBACK", "LOCK", "GRANT", "REVOKE", "ANALYZE",
+                  "EXPLAIN", "DISCARD", "LISTEN", "NOTIFY", "COMMENT"}
+
+
 def _keep(sql: str, styles: tuple, db_call: bool) -> bool:
     """Is this string SQL? (See the module doc: prose that parses is not kept.)"""
     if not looks_like_sql(sql):
@@ -669,6 +675,8 @@ def _keep(sql: str, styles: tuple, db_call: bool) -> bool:
         return False
     m = _FIRST_WORD.match(sql)
     word = m.group(1) if m else ""
+    if word.upper() in _NEEDS_DB_CALL:  # log("SET …"), "Show all": text that only a database call makes SQL
+        return False
     if word.isupper():
         return parses or bool(_SHAPE_UPPER.match(sql))
     if not parses:

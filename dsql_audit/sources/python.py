@@ -318,6 +318,7 @@ class _Visitor(cst.CSTVisitor):
         self.imports: set = set()
         self.atomic_depth = 0
         self.driver_txn_depth = 0  # psycopg 3 / asyncpg `with conn.transaction()` nesting
+        self.db_names: set = set()  # names imported from a database library
         self.autocommit_depth = 0
         self.migration_txn: int | None = None
         parent = self.parts[-2] if len(self.parts) >= 2 else ""
@@ -375,6 +376,9 @@ class _Visitor(cst.CSTVisitor):
         if node.module is not None:
             self.imports.add(_dotted(node.module).split(".")[0])
             self._adapter(_dotted(node.module), node)
+            if _dotted(node.module).split(".")[0] in DB_LIBRARIES and not isinstance(node.names, cst.ImportStar):
+                for alias in node.names:  # `from psycopg import connect`: a bare connect() is the driver's
+                    self.db_names.add(_dotted(alias.asname.name if alias.asname else alias.name))
 
     def _adapter(self, module: str, node):
         name = module.split(".")[0]
@@ -1488,8 +1492,21 @@ class _Visitor(cst.CSTVisitor):
                                                    + word.replace("_", " "), literal=False,
                                           origin="Django DATABASES OPTIONS isolation_level", framework="django")
 
+    def _driver_call(self, node) -> bool:
+        """A call that opens a database connection: password=/sslmode= of an FTP, SMTP, HTTP or message-broker
+        connection (``ftplib.FTP(…).connect``, ``pika.ConnectionParameters``) or a login form are not the
+        database's. A generic name (connect, Connection) counts when it comes from a database library."""
+        name = _name(node.func)
+        if name not in DRIVER_CALLS:
+            return False
+        if isinstance(node.func, cst.Name):
+            return name in self.db_names or name in ("create_engine", "create_async_engine")
+        root = _dotted(node.func.value).split(".")[0]
+        return root in DB_LIBRARIES or root in self.db_names or root in ("sqlalchemy", "sa") or \
+            root.startswith("aurora_dsql")
+
     def _connection_strings(self, node):
-        driver_call = _name(node.func) in DRIVER_CALLS  # password=/sslmode= of a login form is not the DB's
+        driver_call = self._driver_call(node)  # password=/sslmode= of a login form is not the DB's
         for arg in node.args:
             value = _const(arg.value)
             if isinstance(value, str) and _LOOKS_DSN.search(value):
