@@ -9,6 +9,8 @@ def check_transaction(statements, implicit):
     seen_ddl = seen_dml = False
     first = next((u for u, _ in statements if not u.context), None)
     where = f" (transaction from line {first.line})" if first is not None and first.line else ""
+    if statements and statements[0][0].context:  # the transaction began before this file's statements
+        where = f" (after {statements[0][0].origin})"
     reported = set()
     for unit, klass in statements:
         if klass == "ddl":

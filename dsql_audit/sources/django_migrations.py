@@ -261,10 +261,8 @@ def _indexed(f: Field) -> bool:
 
 def _like(f: Field, sql_type: str) -> bool:
     """Django adds a varchar_pattern_ops / text_pattern_ops index to an indexed or unique text column."""
-    if f.kw.get("primary_key") is True and not sql_type.startswith(("varchar", "text")):
-        return False
-    return (f.kw.get("db_index") is True or _unique(f) or (f.kind == "SlugField" and f.kw.get("db_index")
-                                                           is not False)) and \
+    return (f.kw.get("db_index") is True or _unique(f) or f.kw.get("primary_key") is True or
+            (f.kind == "SlugField" and f.kw.get("db_index") is not False)) and \
         sql_type.startswith(("varchar", "text")) and not sql_type.endswith("[]")
 
 
@@ -314,6 +312,7 @@ class Renderer:
     def __init__(self, state: AppState, app: str):
         self.state, self.app = state, app
         self.pending: list = []  # this migration's deferred statements with a recipe (renames rewrite them)
+        self.big_auto = False  # settings.DEFAULT_AUTO_FIELD is BigAutoField
 
     def _deferred(self, stmt: Stmt) -> Stmt:
         self.pending.append(stmt)
@@ -550,7 +549,7 @@ class Renderer:
             source_col, target_col = f"{source_name}_id", f"{target_name}_id"
         # the auto-created through model of migration state takes settings.DEFAULT_AUTO_FIELD (AutoField unless
         # the project sets it; an AppConfig's default_auto_field is not consulted there)
-        id_type = "integer"
+        id_type = "bigint" if self.big_auto else "integer"
         src_type = _pk(self.state, self.app, model.name)[1]
         tgt_type = _pk(self.state, self.app, f.target)[1]
         origin = f"Django ManyToManyField {model.name}.{fname} (its join table)"
@@ -593,7 +592,10 @@ class Renderer:
         if "default" not in f.kw and f.kw.get("null") is not True and f.kw.get("blank") is True and \
                 _base_type(f, self.state, self.app).startswith(("varchar", "text")) and f.kind not in RELATED:
             f.kw["default"] = ""
-        with_default = "default" in f.kw and f.kw.get("default") is not None and f.kw.get("null") is not True
+        if "default" not in f.kw and (f.kw.get("auto_now") is True or f.kw.get("auto_now_add") is True):
+            f.kw["default"] = "<callable>"  # effective_default: the time the migration runs
+        # effective_default(): any default that is not None is set on the column, then dropped (nullable too)
+        with_default = "default" in f.kw and f.kw.get("default") is not None
         inline_fk = None
         out = []
         if f.kind in RELATED and f.kw.get("db_constraint") is not False:
@@ -984,6 +986,7 @@ def app_migrations(folder: str, app: str) -> dict:
                     replaced.add(pair[1] + ".py")
     state = AppState()
     renderer = Renderer(state, app)
+    renderer.big_auto = "BigAutoField" in (settings_value(os.path.join(folder, "x.py"), "DEFAULT_AUTO_FIELD") or "")
     out: dict = {}
     for name, cls in trees.items():
         if name in replaced:
@@ -1029,3 +1032,53 @@ def app_label(path: str) -> str | None:
             pass
         _CACHE[key] = label
     return _CACHE[key]
+
+
+_SETTINGS_CACHE: dict = {}
+
+
+def settings_value(path: str, name: str) -> str | None:
+    """The text assigned to a Django setting (``NAME = …`` or ``"NAME": …``) in a settings module near ``path``:
+    settings.py / settings*.py / settings/*.py in the folders up to four levels above. Read, never imported."""
+    import re
+
+    folder = os.path.dirname(os.path.abspath(path))
+    key = (folder, name)
+    if key in _SETTINGS_CACHE:
+        return _SETTINGS_CACHE[key]
+    pattern = re.compile(rf"""^[ \t]*["']?{re.escape(name)}["']?\s*[:=]\s*([^\n#]+)""", re.M)
+    found = None
+    up = folder
+    for _ in range(5):
+        try:
+            entries = sorted(os.listdir(up))
+        except OSError:
+            entries = []
+        files = []
+        for entry in entries:
+            full = os.path.join(up, entry)
+            if entry.startswith("settings") and entry.endswith(".py"):
+                files.append(full)
+            elif os.path.isdir(full) and not entry.startswith("."):
+                for sub in ("settings.py", "settings"):
+                    inner = os.path.join(full, sub)
+                    if os.path.isfile(inner):
+                        files.append(inner)
+                    elif os.path.isdir(inner):
+                        files += [os.path.join(inner, n) for n in sorted(os.listdir(inner)) if n.endswith(".py")]
+        for f in files:
+            try:
+                with open(f, encoding="utf-8", errors="replace") as fh:
+                    m = pattern.search(fh.read(500_000))
+            except OSError:
+                continue
+            if m:
+                found = m.group(1).strip().rstrip(",")
+                break
+        if found is not None or os.path.dirname(up) == up:
+            break
+        up = os.path.dirname(up)
+    if len(_SETTINGS_CACHE) > 4096:
+        _SETTINGS_CACHE.clear()
+    _SETTINGS_CACHE[key] = found
+    return found

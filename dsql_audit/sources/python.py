@@ -106,7 +106,8 @@ def extract(path: str, text: str) -> list[Emitted]:
 
 _GATED_CALLS = {"ForeignKey", "ForeignKeyConstraint", "OneToOneField", "ManyToManyField", "Enum", "Index",
                 "with_for_update", "select_for_update", "create_engine", "ConnectionPool", "AsyncConnectionPool",
-                "create_pool", "set_isolation_level", "notifies", "add_listener", "bulk_create", "bulk_update"}
+                "create_pool", "set_isolation_level", "notifies", "add_listener", "bulk_create", "bulk_update",
+                "iterator", "yield_per", "begin_nested", "get_or_create", "update_or_create"}
 _OPTION_CALLS = {"relationship": "passive_deletes", "Column": "index", "mapped_column": "index",
                  "execution_options": "isolation_level", "sessionmaker": "isolation_level",
                  "connect": "isolation_level"}
@@ -319,6 +320,7 @@ class _Visitor(cst.CSTVisitor):
         self.atomic_depth = 0
         self.driver_txn_depth = 0  # psycopg 3 / asyncpg `with conn.transaction()` nesting
         self.db_names: set = set()  # names imported from a database library
+        self.enums_created: set = set()  # CREATE TYPE statements an Alembic migration already sent
         self.autocommit_depth = 0
         self.migration_txn: int | None = None
         parent = self.parts[-2] if len(self.parts) >= 2 else ""
@@ -433,6 +435,17 @@ class _Visitor(cst.CSTVisitor):
             self.migration_txn = 1
         if fn.atomic:
             self.atomic_depth += 1
+        if _FOREIGN_FUNCTION.search(fn.name):
+            return False  # _create_db_from_orm_mysql, upgrade_sqlite: code for another database
+        body = node.body.body if isinstance(node.body, cst.IndentedBlock) else ()
+        for n, stmt in enumerate(body):
+            # `if dialect == "postgresql": return` — nothing after it runs on PostgreSQL
+            if isinstance(stmt, cst.If) and stmt.orelse is None and _foreign_branch(stmt.test) == "orelse" and \
+                    _terminal(stmt.body):
+                for kept in body[:n]:
+                    kept.visit(self)
+                return False
+        return True
 
     def leave_FunctionDef(self, node):
         fn = self.functions.pop()
@@ -493,7 +506,7 @@ class _Visitor(cst.CSTVisitor):
             if isinstance(call, cst.Call) and _name(call.func) == "batch_alter_table" and \
                     item.asname is not None and isinstance(item.asname.name, cst.Name):
                 table = _const(_positional(call, 0) or _kw(call, "table_name"))
-                self.batch_tables[item.asname.name.value] = table if isinstance(table, str) else "t"
+                self.batch_tables[item.asname.name.value] = table if isinstance(table, str) else "unknown_table"
 
     def leave_With(self, node):
         for item in node.items:
@@ -585,6 +598,26 @@ class _Visitor(cst.CSTVisitor):
         transaction is already open (migrations are handled with their RunPython code)."""
         if "django" in self.imports and not self.django_migration and self._in_atomic():
             self._savepoint(node, f"Django {method}() inside an atomic block opens a SAVEPOINT")
+
+    def call_iterator(self, node, owner):
+        """QuerySet.iterator() on PostgreSQL reads through a server-side cursor (DECLARE … CURSOR), unless the
+        settings set DISABLE_SERVER_SIDE_CURSORS."""
+        if "django" not in self.imports or not isinstance(node.func, cst.Attribute):
+            return
+        chain = _dotted(node.func.value)
+        if not (".objects" in chain or chain.endswith("objects") or re.search(r"\.(filter|exclude|all|order_by|"
+                                                                              r"values|values_list|only)\(", chain)):
+            return
+        if _setting_true(self.path, "DISABLE_SERVER_SIDE_CURSORS"):
+            return
+        self.emit(node, sql="DECLARE orm_cursor NO SCROLL CURSOR WITHOUT HOLD FOR SELECT 1", literal=False,
+                  origin="Django QuerySet.iterator() reads through a server-side cursor", framework="django")
+
+    def call_yield_per(self, node, owner):
+        if self.imports & {"sqlalchemy", "sqlmodel", "flask_sqlalchemy"}:
+            self.emit(node, sql="DECLARE orm_cursor CURSOR WITHOUT HOLD FOR SELECT 1", literal=False,
+                      origin="SQLAlchemy yield_per() streams results through a server-side cursor",
+                      framework="sqlalchemy")
 
     def call_begin_nested(self, node, owner):
         if self.imports & {"sqlalchemy", "sqlmodel", "flask_sqlalchemy"}:
@@ -872,8 +905,8 @@ class _Visitor(cst.CSTVisitor):
                   origin=f"Django {kind}", framework="django", restates=True)
 
     def call_Enum(self, node, owner):
-        if "sqlalchemy" not in self.imports:
-            return
+        if "sqlalchemy" not in self.imports or self.alembic:
+            return  # in a migration, op.create_table creates the type (add_column and existing_type do not)
         if _const(_kw(node, "native_enum")) is False or _const(_kw(node, "create_type")) is False:
             return
         values = [v for v in (_const(a.value) for a in node.args if a.keyword is None) if isinstance(v, str)]
@@ -890,7 +923,7 @@ class _Visitor(cst.CSTVisitor):
         name = _const(_positional(node, 0))
         cols = [_dotted(a.value).split(".")[-1] if _const(a.value) is _UNKNOWN else str(_const(a.value))
                 for a in node.args[1:] if a.keyword is None]
-        table = self._table() or "t"
+        table = self._table() or "unknown_table"
         unique = "UNIQUE " if _const(_kw(node, "unique")) is True else ""
         self.emit(node, sql=f'CREATE {unique}INDEX "{name if isinstance(name, str) else "ix"}" ON "{table}" '
                             f'({", ".join(_q(c) for c in cols) or "id"})', literal=False,
@@ -902,7 +935,7 @@ class _Visitor(cst.CSTVisitor):
             return
         fields = _strings(_kw(node, "fields") or cst.List([]))
         name = _const(_kw(node, "name"))
-        table = self._django_model_table() or "t"
+        table = self._django_model_table() or "unknown_table"
         self.emit(node, sql=f'CREATE INDEX "{name if isinstance(name, str) else "idx"}" ON "{table}" '
                             f'({", ".join(_q(f.lstrip("-")) for f in fields) or "id"})', literal=False,
                   origin="Django Index (migrate emits CREATE INDEX)", framework="django", restates=True)
@@ -917,7 +950,7 @@ class _Visitor(cst.CSTVisitor):
         if "sqlalchemy" not in self.imports or self.alembic:
             return
         if _const(_kw(node, "index")) is True:
-            table = self._table() or "t"
+            table = self._table() or "unknown_table"
             column = self._column_object().split(".")[-1] if self._column_object() else "column"
             self.emit(node, sql=f'CREATE INDEX "ix_{table}_{column}" ON "{table}" ({_q(column)})', literal=False,
                       origin="SQLAlchemy Column(index=True) (create_all emits CREATE INDEX)", framework="sqlalchemy",
@@ -1091,12 +1124,38 @@ class _Visitor(cst.CSTVisitor):
                   origin="Alembic's alembic_version write after each migration, in the migration's transaction",
                   framework="alembic")
 
+    def call_create(self, node, owner):
+        """``sa.Enum(…).create(bind)`` / ``enum_type.create(bind, checkfirst=True)``: CREATE TYPE, now."""
+        if not self.imports & {"sqlalchemy", "alembic"} or not isinstance(node.func, cst.Attribute):
+            return
+        target = node.func.value
+        if isinstance(target, cst.Name):
+            for scope in reversed(self.assigned):
+                if target.value in scope:
+                    target = scope[target.value]
+                    break
+        if not (isinstance(target, cst.Call) and _name(target.func) in ("Enum", "ENUM")):
+            return
+        name = _const(_kw(target, "name"))
+        first = _positional(target, 0)
+        if not isinstance(name, str):
+            name = (_dotted(first).split(".")[-1].lower() if first is not None and _const(first) is _UNKNOWN
+                    else "enum_type")
+        sql = f'CREATE TYPE "{name}" AS ENUM (\'value\')'
+        if sql in self.enums_created:
+            return
+        self.enums_created.add(sql)
+        self.emit(node, sql=sql, literal=False, origin="SQLAlchemy Enum.create() creates a PostgreSQL enum type",
+                  framework="alembic" if self.alembic else "sqlalchemy")
+
     def call_create_all(self, node, owner):
         """metadata.create_all() / Flask-SQLAlchemy db.create_all(): every table of the package's models, with
         their types, sequences and indexes, in one transaction at this call."""
         if not (owner.endswith("metadata") or owner in ("db", "self.db", "database")) or \
                 not self.imports & {"sqlalchemy", "sqlmodel", "flask_sqlalchemy"}:
             return
+        if owner.startswith(("self.", "cls.")) and owner.endswith("metadata"):
+            return  # a class's metadata attribute (set by a subclass): which models it holds is not known here
         from dsql_audit.sources.sqlalchemy_models import create_all_sql, project_tables
 
         statements = create_all_sql(project_tables(self.path))
@@ -1150,7 +1209,10 @@ class _Visitor(cst.CSTVisitor):
                 word = "PRIMARY KEY" if kind == "PrimaryKeyConstraint" else "UNIQUE"
                 columns.append(f"{word} ({', '.join(_q(c) for c in cols)})")
                 parts.append(call)
-        for at, enum in extra:
+        for at, enum in extra:  # the table's create event creates each type once (checkfirst)
+            if enum in self.enums_created:
+                continue
+            self.enums_created.add(enum)
             self.emit(at, sql=enum, literal=False, origin="Alembic sa.Enum creates a PostgreSQL enum type",
                       framework="alembic")
         sql, spans = _create_table(table, columns, parts)
@@ -1215,7 +1277,7 @@ class _Visitor(cst.CSTVisitor):
         if owner == "op":
             return ""
         if owner not in self.batch_tables and self.alembic and owner.endswith("batch_op"):
-            return "t"
+            return "unknown_table"
         return self.batch_tables.get(owner)
 
     def _returned_call(self, node):
@@ -1246,60 +1308,81 @@ class _Visitor(cst.CSTVisitor):
         batch = self._alembic_table(owner) if owner != "op" else None
         return args if not batch else [cst.SimpleString(repr(batch))] + args
 
+    # Alembic's signatures (op.X; a batch op has no table argument: the batch's table is used)
+    _OP_PARAMS = {
+        "create_foreign_key": ("constraint_name", "source_table", "referent_table", "local_cols", "remote_cols"),
+        "drop_constraint": ("constraint_name", "table_name"),
+        "create_unique_constraint": ("constraint_name", "table_name", "columns"),
+        "create_primary_key": ("constraint_name", "table_name", "columns"),
+        "create_check_constraint": ("constraint_name", "table_name", "condition"),
+    }
+
+    def _op_args(self, node, owner: str, op: str) -> dict:
+        """{parameter: value} of an Alembic operation, positional or keyword; the table as a string."""
+        params = list(self._OP_PARAMS[op])
+        table_param = params[1]
+        if owner != "op":
+            params.remove(table_param)
+        out = {}
+        positional = [a.value for a in node.args if a.keyword is None and not a.star]
+        for name, value in zip(params, positional):
+            out[name] = value
+        for a in node.args:
+            if a.keyword is not None:
+                out[a.keyword.value] = a.value
+        table = self._alembic_table(owner) if owner != "op" else None
+        if not table:
+            value = _const(self._tablename(out[table_param])) if table_param in out else None
+            table = value if isinstance(value, str) else "unknown_table"
+        out["_table"] = "unknown_table" if table == "t" else table
+        return out
+
     def call_create_foreign_key(self, node, owner):
         if self._alembic_table(owner) is None:
             return
-        args = self._args(node, owner)
-        if owner != "op":  # batch_op.create_foreign_key(name, referent, …): the table goes second
-            args[0:2] = [args[1], args[0]] if len(args) >= 2 else args[0:2]
-        name = _const(args[0]) if args else None
-        source = _const(args[1]) if len(args) > 1 else None
-        target = _const(args[2]) if len(args) > 2 else None
-        local = _strings(args[3] if len(args) > 3 else _kw(node, "local_cols") or cst.List([]))
-        remote = _strings(args[4] if len(args) > 4 else _kw(node, "remote_cols") or cst.List([]))
-        self.emit(node, sql=f"ALTER TABLE {_q(source if isinstance(source, str) else 't')} ADD CONSTRAINT "
+        a = self._op_args(node, owner, "create_foreign_key")
+        name, target = _const(a.get("constraint_name")), _const(self._tablename(a.get("referent_table")))
+        local = _strings(a.get("local_cols") or cst.List([]))
+        remote = _strings(a.get("remote_cols") or cst.List([]))
+        self.emit(node, sql=f"ALTER TABLE {_q(a['_table'])} ADD CONSTRAINT "
                             f"{_q(name if isinstance(name, str) else 'fk')} FOREIGN KEY "
                             f"({', '.join(_q(c) for c in local) or 'id'}) REFERENCES "
-                            f"{_q(target if isinstance(target, str) else 'p')} "
+                            f"{_q(target if isinstance(target, str) else 'unknown_table')} "
                             f"({', '.join(_q(c) for c in remote) or 'id'}){_fk_actions(node)}",
                   literal=False, origin=f"Alembic {owner}.create_foreign_key()", framework="alembic")
 
     def call_drop_constraint(self, node, owner):
-        table = self._alembic_table(owner)
-        if table is None:
+        if self._alembic_table(owner) is None:
             return
-        args = self._args(node, owner)
-        name = _const(args[0]) if args else None
-        table = _const(args[1]) if len(args) > 1 else _const(_kw(node, "table_name"))
-        self.emit(node, sql=f"ALTER TABLE {_q(table if isinstance(table, str) else 't')} DROP CONSTRAINT "
-                            f"{_q(name if isinstance(name, str) else 'c')}", literal=False,
+        a = self._op_args(node, owner, "drop_constraint")
+        name = _const(a.get("constraint_name"))
+        self.emit(node, sql=f"ALTER TABLE {_q(a['_table'])} DROP CONSTRAINT "
+                            f"{_q(name if isinstance(name, str) else 'unnamed_constraint')}", literal=False,
                   origin=f"Alembic {owner}.drop_constraint()", framework="alembic")
 
-    def _add_constraint(self, node, owner, body: str, what: str):
-        args = self._args(node, owner)
-        name = _const(args[0]) if args else None
-        table = _const(args[1]) if len(args) > 1 else _const(_kw(node, "table_name"))
-        self.emit(node, sql=f"ALTER TABLE {_q(table if isinstance(table, str) else 't')} ADD CONSTRAINT "
-                            f"{_q(name if isinstance(name, str) else 'c')} {body}", literal=False,
+    def _add_constraint(self, node, owner, what: str):
+        a = self._op_args(node, owner, what)
+        name = _const(a.get("constraint_name"))
+        if what == "create_check_constraint":
+            body = "CHECK (true)"
+        else:
+            cols = ", ".join(_q(c) for c in _strings(a.get("columns") or cst.List([]))) or "id"
+            body = f"{'PRIMARY KEY' if what == 'create_primary_key' else 'UNIQUE'} ({cols})"
+        self.emit(node, sql=f"ALTER TABLE {_q(a['_table'])} ADD CONSTRAINT "
+                            f"{_q(name if isinstance(name, str) else 'unnamed_constraint')} {body}", literal=False,
                   origin=f"Alembic {owner}.{what}()", framework="alembic")
 
     def call_create_unique_constraint(self, node, owner):
         if self._alembic_table(owner) is not None:
-            args = self._args(node, owner)
-            cols = _strings(args[2] if len(args) > 2 else _kw(node, "columns") or cst.List([]))
-            self._add_constraint(node, owner, f"UNIQUE ({', '.join(_q(c) for c in cols) or 'id'})",
-                                 "create_unique_constraint")
+            self._add_constraint(node, owner, "create_unique_constraint")
 
     def call_create_primary_key(self, node, owner):
         if self._alembic_table(owner) is not None:
-            args = self._args(node, owner)
-            cols = _strings(args[2] if len(args) > 2 else _kw(node, "columns") or cst.List([]))
-            self._add_constraint(node, owner, f"PRIMARY KEY ({', '.join(_q(c) for c in cols) or 'id'})",
-                                 "create_primary_key")
+            self._add_constraint(node, owner, "create_primary_key")
 
     def call_create_check_constraint(self, node, owner):
         if self._alembic_table(owner) is not None:
-            self._add_constraint(node, owner, "CHECK (true)", "create_check_constraint")
+            self._add_constraint(node, owner, "create_check_constraint")
 
     def call_rename_table(self, node, owner):
         if owner == "op":
@@ -1331,10 +1414,7 @@ class _Visitor(cst.CSTVisitor):
         column = self._returned_call(args[1]) if len(args) > 1 else None
         if not isinstance(table, str) or not isinstance(column, cst.Call):
             return
-        col, enum = self._sa_column(column, table)
-        if enum:
-            self.emit(column, sql=enum, literal=False, origin="Alembic sa.Enum creates a PostgreSQL enum type",
-                      framework="alembic")
+        col, _enum = self._sa_column(column, table)  # add_column never creates the enum type
         self.emit(node, sql=f"ALTER TABLE {_q(table)} ADD COLUMN {col}", literal=False,
                   origin=f"Alembic {owner}.add_column()", framework="alembic")
 
@@ -1402,8 +1482,11 @@ class _Visitor(cst.CSTVisitor):
 
     def _django_emit(self, stmt):
         kw = {"txn": self.migration_txn} if self.migration_txn is not None else {}
-        self.out.append(Emitted(line=stmt.line, column=stmt.column, sql=stmt.sql, literal=False,
-                                origin=stmt.origin, framework="django", spans=stmt.spans, **kw))
+        # Django sends "ALTER TABLE …; SET CONSTRAINTS … IMMEDIATE" as one query string: two statements
+        for n, sql in enumerate(re.split(r";\s+(?=SET CONSTRAINTS |ALTER TABLE )", stmt.sql)):
+            self.out.append(Emitted(line=stmt.line, column=stmt.column, sql=sql, literal=False,
+                                    origin=stmt.origin, framework="django", spans=stmt.spans if n == 0 else None,
+                                    **kw))
 
     call_CreateModel = call_AddField = call_AlterField = call_AddIndex = call_AddConstraint = _django_operation
     call_DeleteModel = call_RemoveField = call_RenameField = call_RenameModel = _django_operation
@@ -1560,8 +1643,13 @@ class _Visitor(cst.CSTVisitor):
             return None
         from dsql_audit.sources import django_migrations
 
-        folders = [p for p in self.parts[:-1] if p != "models"]  # blog/models/post.py: the app is blog
-        label = django_migrations.app_label(self.path + "/x") or (folders[-1] if folders else "app")
+        import os
+
+        app_dir = os.path.dirname(os.path.abspath(self.path))
+        if os.path.basename(app_dir) == "models":  # blog/models/post.py: the app is blog
+            app_dir = os.path.dirname(app_dir)
+        label = django_migrations.app_label(os.path.join(app_dir, "migrations", "x.py")) or \
+            os.path.basename(app_dir) or "app"
         return f"{label}_{model.lower()}".lower()
 
     # -- missing-occ-retry ------------------------------------------------------------------------------------------
@@ -1643,6 +1731,18 @@ def _foreign_branch(test) -> str | None:
     return flip[side] if negate else side
 
 
+_FOREIGN_FUNCTION = re.compile(r"(?:^|_)(mysql|mariadb|sqlite|mssql|oracle)(?:_|$)", re.I)
+
+
+def _terminal(block) -> bool:
+    """A branch that ends the function: its last statement returns or raises."""
+    lines = block.body if isinstance(block, cst.IndentedBlock) else ()
+    if not lines:
+        return False
+    last = lines[-1]
+    return isinstance(last, cst.SimpleStatementLine) and isinstance(last.body[-1], (cst.Return, cst.Raise))
+
+
 def _fk_actions(call) -> str:
     """ondelete=/onupdate= of a SQLAlchemy ForeignKey / ForeignKeyConstraint / create_foreign_key, as SQL."""
     out = ""
@@ -1673,46 +1773,18 @@ def _server_default(node) -> str | None:
 
 _PY_FORMAT = re.compile(r"%%|%(?:\([^)]*\))?[-#0 +]*\d*(?:\.\d+)?[sdrifxXeEgGc]")
 _ENV_CACHE: dict = {}
-_ATOMIC_REQUESTS = re.compile(r"""["']?ATOMIC_REQUESTS["']?\s*[:=]\s*True""")
 
 
 def _atomic_requests(path: str) -> bool:
-    """Does a Django settings module near this file set ATOMIC_REQUESTS = True (every view in a transaction)?
-    The settings are looked for in the folders up to three levels above (settings.py, settings/*.py)."""
-    folder = PurePosixPath(path.replace("\\", "/")).parent
-    key = ("atomic_requests", str(folder))
-    if key in _ENV_CACHE:
-        return _ENV_CACHE[key]
-    found = False
-    import os
+    """Does a Django settings module near this file set ATOMIC_REQUESTS = True (every view in a transaction)?"""
+    return _setting_true(path, "ATOMIC_REQUESTS")
 
-    for up in [folder, *list(folder.parents)[:3]]:
-        try:
-            names = os.listdir(up)
-        except OSError:
-            continue
-        candidates = []
-        for name in names:
-            if name.startswith("settings") and name.endswith(".py"):
-                candidates.append(up / name)
-            elif os.path.isdir(up / name):
-                for sub in ("settings.py", "settings"):
-                    if os.path.exists(up / name / sub):
-                        candidates.append(up / name / sub)
-        for candidate in candidates:
-            files = [candidate] if str(candidate).endswith(".py") else \
-                [candidate / n for n in os.listdir(candidate) if n.endswith(".py")] if os.path.isdir(candidate) else []
-            for f in files:
-                try:
-                    with open(f, encoding="utf-8", errors="replace") as fh:
-                        if _ATOMIC_REQUESTS.search(fh.read(500_000)):
-                            found = True
-                except OSError:
-                    pass
-        if found:
-            break
-    _ENV_CACHE[key] = found
-    return found
+
+def _setting_true(path: str, name: str) -> bool:
+    """Does a Django settings module near this file set ``name`` to True? (read, never imported)"""
+    from dsql_audit.sources.django_migrations import settings_value
+
+    return (settings_value(path, name) or "").startswith("True")
 
 
 def _alembic_env(path: str) -> dict:
