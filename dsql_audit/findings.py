@@ -128,8 +128,9 @@ def count_by_severity(findings) -> dict:
     return out
 
 
-# the rules a model-level declaration and the statement a migration sends for it are judged by
-_FAMILY = {"orm-foreign-key": "foreign-key"}
+# the rules a model-level declaration and the statement a migration sends for it are judged by: a model's
+# foreign key is sent as ADD CONSTRAINT (foreign-key) or inline in ADD COLUMN (alter-table)
+_FAMILY = {"orm-foreign-key": ("foreign-key", "alter-table")}
 
 
 def merge_restatements(findings: list) -> list:
@@ -139,11 +140,11 @@ def merge_restatements(findings: list) -> list:
     sent: dict = {}
     for f in findings:
         if f.claim and not f.restates:
-            sent.setdefault((_FAMILY.get(f.name, f.name), f.claim), []).append(f)
+            sent.setdefault((f.name, f.claim), []).append(f)
     out = []
     for f in findings:
         if f.restates and f.claim:
-            targets = sent.get((_FAMILY.get(f.name, f.name), f.claim))
+            targets = [t for family in _FAMILY.get(f.name, (f.name,)) for t in sent.get((family, f.claim), ())]
             if targets:
                 for t in targets:
                     place = {"path": f.path, "line": f.line}

@@ -60,8 +60,12 @@ def check(facts):
                             for c in cd.get("constraints", ()) if "Constraint" in c
                             and c["Constraint"].get("contype") != "CONSTR_NULL"})
             if kinds:
+                references = any((c.get("Constraint") or {}).get("contype") == "CONSTR_FOREIGN"
+                                 for c in cd.get("constraints", ()))
+                claim = f"fk:{(rv.get('relname') or '').lower()}.{(cd.get('colname') or '').lower()}" \
+                    if references else None  # joins the model's declaration of this key (a restatement)
                 yield Hit("alter-table", "add_column_constraint", rel=rel_of(rv), object=cd.get("colname"),
-                          detail=", ".join(kinds))
+                          detail=", ".join(kinds), args={"claim": claim})
         elif sub == "AT_AddConstraint":
             con = (cmd.get("def") or {}).get("Constraint") or {}
             ctype = con.get("contype")

@@ -9,4 +9,4 @@ NODES = {"MissingOccRetry"}
 def check(facts):
     c = facts.stmt or {}
     yield Hit("missing-occ-retry", object=c.get("function"),
-              args={"function": c.get("function") or "?", "commits": c.get("commits") or "commit"})
+              args={"function": c.get("function") or "a function", "commits": c.get("commits") or "commit"})

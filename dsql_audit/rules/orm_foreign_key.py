@@ -9,9 +9,9 @@ CASCADING = {"CASCADE", "SET NULL", "SET_NULL", "SET DEFAULT", "SET_DEFAULT"}
 
 def check(facts):
     c = facts.stmt or {}
-    args = {"orm": c.get("orm") or "ORM", "target": c.get("target") or "?",
+    args = {"orm": c.get("orm") or "ORM", "target": c.get("target") or "its target",
             "on_delete": (c.get("on_delete") or "").upper().replace("_", " "), "claim": c.get("claim")}
-    obj = c.get("object")
+    obj = c.get("object") or "a relation"
     yield Hit("orm-foreign-key", "declared", object=obj, args=args)
     if c.get("added_later"):
         yield Hit("orm-foreign-key", "added_later", object=obj, args=args)

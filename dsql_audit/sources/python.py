@@ -204,6 +204,21 @@ _BULK = {"bulk_create", "bulk_update"}
 # QuerySet / Model / related-manager calls that write rows (what RunPython code sends)
 _ORM_WRITES = {"create", "get_or_create", "update_or_create", "bulk_create", "bulk_update", "save", "update",
                "delete", "add", "set"}
+# receivers whose update()/delete()/add()/set() are no database write (a dict, a set, Django's cache, a file)
+_NOT_ORM = re.compile(r"(?:^|\.)(cache|caches|cache_\w*|\w*_cache|file|files|storage|dict|data|kwargs|params|"
+                      r"settings|context|headers|environ|config|options|meta|seen|done|result|results)$", re.I)
+
+
+def _orm_receiver(receiver, method: str) -> bool:
+    """Is ``receiver.method(…)`` a database write? A queryset, a manager or a model instance; not a dict's
+    update(), a set's add(), the cache's delete() or a file's."""
+    chain = _dotted(receiver)
+    if not chain or _NOT_ORM.search(chain):
+        return False
+    if method in ("add", "set", "update") and "." not in chain and "(" not in chain:
+        # a bare name: `seen.add(x)`, `d.update(…)`; a related manager is an attribute (`obj.tags.add`)
+        return method == "update" and chain[:1].isupper()
+    return True
 
 
 def _unfiltered(receiver) -> bool:
@@ -321,6 +336,8 @@ class _Visitor(cst.CSTVisitor):
         self.driver_txn_depth = 0  # psycopg 3 / asyncpg `with conn.transaction()` nesting
         self.db_names: set = set()  # names imported from a database library
         self.enums_created: set = set()  # CREATE TYPE statements an Alembic migration already sent
+        self.class_nodes: list = []  # the ClassDef nodes of self.classes
+        self.core_tables: list = []  # the SQLAlchemy Table("name", …) calls being read
         self.autocommit_depth = 0
         self.migration_txn: int | None = None
         parent = self.parts[-2] if len(self.parts) >= 2 else ""
@@ -404,9 +421,11 @@ class _Visitor(cst.CSTVisitor):
         if node.name.value == "Migration" and "Migration" in bases and self.django_migration:
             self.migration_txn = None if not self.migration_atomic else 1
         self.classes.append((node.name.value, table))
+        self.class_nodes.append(node)
 
     def leave_ClassDef(self, node):
         self.classes.pop()
+        self.class_nodes.pop()
         if node.name.value == "Migration":
             deferred, self.django_deferred = self.django_deferred, []
             for stmt in deferred:
@@ -818,13 +837,20 @@ class _Visitor(cst.CSTVisitor):
             self._commits(f"{owner}.commit()")
         if self.django_migration and self.functions:
             top = self.functions[0].name
-            if name in _ORM_WRITES and isinstance(node.func, cst.Attribute):
+            if name in _ORM_WRITES and isinstance(node.func, cst.Attribute) and _orm_receiver(node.func.value, name):
                 self.orm_writes.setdefault(top, []).append((*self.where(node), name))
             elif isinstance(node.func, cst.Name):
                 self.orm_calls.setdefault(top, set()).add(name)
+        if name == "Table" and self.imports & _SQLALCHEMY:  # Table("name", metadata, Column…, Index…)
+            table = _const(first)
+            self.core_tables.append(table if isinstance(table, str) else None)
         handler = getattr(self, "call_" + name, None)
         if handler is not None:
             handler(node, owner)
+
+    def leave_Call(self, node):
+        if _name(node.func) == "Table" and self.imports & _SQLALCHEMY and self.core_tables:
+            self.core_tables.pop()
         self._connection_strings(node)
 
     def _run_sql(self, arg):
@@ -868,7 +894,8 @@ class _Visitor(cst.CSTVisitor):
                   origin="SQLAlchemy ForeignKeyConstraint", framework="sqlalchemy")
 
     def call_relationship(self, node, owner):
-        if self.imports & _SQLALCHEMY and _const(_kw(node, "passive_deletes")) in (True, "all"):
+        if self.imports & _SQLALCHEMY and _const(_kw(node, "passive_deletes")) in (True, "all") and \
+                _const(_kw(node, "uselist")) is not False:  # uselist=False: one child row, nothing fans out
             target = _const(_positional(node, 0))
             self.emit(node, construct={"kind": "OrmForeignKey", "orm": "SQLAlchemy", "object": self._column_object(),
                                        "target": target if isinstance(target, str) else None,
@@ -887,6 +914,8 @@ class _Visitor(cst.CSTVisitor):
             return  # in a migration the operation reports it (CreateModel / AddField)
         if _const(_kw(node, "db_constraint")) is False:
             return
+        if self._abstract_model() and self._app_has_migrations():
+            return  # each concrete model's table gets the key, and its migrations report it there
         on_delete = _kw(node, "on_delete") or _positional(node, 1)
         target = _positional(node, 0)
         table = self._django_model_table()
@@ -911,7 +940,8 @@ class _Visitor(cst.CSTVisitor):
             return
         values = [v for v in (_const(a.value) for a in node.args if a.keyword is None) if isinstance(v, str)]
         name = _const(_kw(node, "name"))
-        name = name if isinstance(name, str) else (self._column_object() or "enum").split(".")[-1] + "_enum"
+        name = name if isinstance(name, str) else _enum_class_name(node) or \
+            (self._column_object() or "enum").split(".")[-1] + "_enum"
         labels = ", ".join("'" + v.replace("'", "''") + "'" for v in values) or "'value'"
         self.emit(node, sql=f'CREATE TYPE "{name}" AS ENUM ({labels})', literal=False,
                   origin="SQLAlchemy Enum creates a PostgreSQL enum type", framework="sqlalchemy",
@@ -923,7 +953,7 @@ class _Visitor(cst.CSTVisitor):
         name = _const(_positional(node, 0))
         cols = [_dotted(a.value).split(".")[-1] if _const(a.value) is _UNKNOWN else str(_const(a.value))
                 for a in node.args[1:] if a.keyword is None]
-        table = self._table() or "unknown_table"
+        table = self._table() or (self.core_tables[-1] if self.core_tables else None) or "unknown_table"
         unique = "UNIQUE " if _const(_kw(node, "unique")) is True else ""
         self.emit(node, sql=f'CREATE {unique}INDEX "{name if isinstance(name, str) else "ix"}" ON "{table}" '
                             f'({", ".join(_q(c) for c in cols) or "id"})', literal=False,
@@ -1246,7 +1276,7 @@ class _Visitor(cst.CSTVisitor):
                 values = [v for v in (_const(a.value) for a in type_node.args if a.keyword is None)
                           if isinstance(v, str)]
                 enum_name = _const(_kw(type_node, "name"))
-                enum_name = enum_name if isinstance(enum_name, str) else f"{name}_enum"
+                enum_name = enum_name if isinstance(enum_name, str) else _enum_class_name(type_node) or f"{name}_enum"
                 if _const(_kw(type_node, "native_enum")) is not False and _const(_kw(type_node, "create_type")) \
                         is not False:
                     enum = f'CREATE TYPE "{enum_name}" AS ENUM ({", ".join(_lit(v) for v in values) or _lit("value")})'
@@ -1520,8 +1550,10 @@ class _Visitor(cst.CSTVisitor):
                 self.out.append(Emitted(line=line, column=column, sql="SAVEPOINT django_savepoint", literal=False,
                                         origin=f"Django {method}() inside the migration's atomic block",
                                         framework="django", **kw))
-            verb = "DELETE FROM t" if method == "delete" else "UPDATE t SET c = 1" if method in (
-                "update", "bulk_update") else "INSERT INTO t DEFAULT VALUES"
+            # rows not known here: never claimed unbounded (a queryset write may well filter)
+            verb = "DELETE FROM migration_rows WHERE c = 1" if method == "delete" else \
+                "UPDATE migration_rows SET c = 1 WHERE c = 1" if method in ("update", "bulk_update", "save") \
+                else "INSERT INTO migration_rows DEFAULT VALUES"
             self.out.append(Emitted(line=line, column=column, sql=verb, literal=False,
                                     origin=f"Django {method}() in RunPython code", framework="django", **kw))
 
@@ -1635,6 +1667,25 @@ class _Visitor(cst.CSTVisitor):
     def _django_table(self, model: str) -> str:
         return f"{self.app_label}_{model.lower()}"
 
+    def _abstract_model(self) -> bool:
+        """Is the Django model being read abstract (``class Meta: abstract = True``)?"""
+        model = next((c for c in reversed(self.class_nodes) if c.name.value != "Meta"), None)
+        if model is None or not isinstance(model.body, cst.IndentedBlock):
+            return False
+        for stmt in model.body.body:
+            if isinstance(stmt, cst.ClassDef) and stmt.name.value == "Meta":
+                code = self.module.code_for_node(stmt)
+                return bool(re.search(r"\babstract\s*=\s*True", code))
+        return False
+
+    def _app_has_migrations(self) -> bool:
+        import os
+
+        app_dir = os.path.dirname(os.path.abspath(self.path))
+        if os.path.basename(app_dir) == "models":
+            app_dir = os.path.dirname(app_dir)
+        return os.path.isdir(os.path.join(app_dir, "migrations"))
+
     def _django_model_table(self) -> str | None:
         """The table of the Django model being read (its Meta class skipped): the app's label (its AppConfig
         label, else the app folder) and the model's name."""
@@ -1732,6 +1783,14 @@ def _foreign_branch(test) -> str | None:
 
 
 _FOREIGN_FUNCTION = re.compile(r"(?:^|_)(mysql|mariadb|sqlite|mssql|oracle)(?:_|$)", re.I)
+
+
+def _enum_class_name(call) -> str | None:
+    """SQLAlchemy's name for ``Enum(SomePythonEnum)`` without name=: the class name in lower case."""
+    first = _positional(call, 0)
+    if isinstance(first, (cst.Name, cst.Attribute)):
+        return _dotted(first).split(".")[-1].lower()
+    return None
 
 
 def _terminal(block) -> bool:

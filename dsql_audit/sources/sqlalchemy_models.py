@@ -87,6 +87,8 @@ def _column(call: ast.Call, name: str | None, aliases: frozenset = frozenset()) 
         elif type_name == "Enum" and isinstance(arg, ast.Call):
             labels = tuple(v for v in (_const(a) for a in arg.args) if isinstance(v, str))
             enum_name = _const(_kw(arg, "name"))
+            if not isinstance(enum_name, str) and arg.args and isinstance(arg.args[0], (ast.Name, ast.Attribute)):
+                enum_name = _callee(arg.args[0]).lower()  # Enum(SomePythonEnum): SQLAlchemy names it so
             if _const(_kw(arg, "native_enum")) is not False and _const(_kw(arg, "create_type")) is not False:
                 enum = (enum_name if isinstance(enum_name, str) else f"{name}_enum", labels)
                 sql_type = f'"{enum[0]}"'
