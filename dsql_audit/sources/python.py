@@ -951,12 +951,21 @@ class _Visitor(cst.CSTVisitor):
         if "sqlalchemy" not in self.imports or self.django_migration or "django" in self.imports:
             return self._django_index(node)
         name = _const(_positional(node, 0))
-        cols = [_dotted(a.value).split(".")[-1] if _const(a.value) is _UNKNOWN else str(_const(a.value))
-                for a in node.args[1:] if a.keyword is None]
+        cols = []
+        for a in node.args[1:]:
+            if a.keyword is not None:
+                continue
+            value, desc = a.value, ""
+            if isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and \
+                    value.func.attr.value in ("desc", "asc"):  # Model.column.desc()
+                desc = " DESC" if value.func.attr.value == "desc" else ""
+                value = value.func.value
+            cols.append((_dotted(value).split(".")[-1] if _const(value) is _UNKNOWN else str(_const(value))) + desc)
         table = self._table() or (self.core_tables[-1] if self.core_tables else None) or "unknown_table"
         unique = "UNIQUE " if _const(_kw(node, "unique")) is True else ""
+        rendered = ", ".join(_q(c[:-5]) + " DESC" if c.endswith(" DESC") else _q(c) for c in cols)
         self.emit(node, sql=f'CREATE {unique}INDEX "{name if isinstance(name, str) else "ix"}" ON "{table}" '
-                            f'({", ".join(_q(c) for c in cols) or "id"})', literal=False,
+                            f'({rendered or "id"})', literal=False,
                   origin="SQLAlchemy Index (create_all emits CREATE INDEX)", framework="sqlalchemy",
                   restates=not self.alembic)
 

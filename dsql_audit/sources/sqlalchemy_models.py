@@ -111,9 +111,13 @@ def _index(call: ast.Call, table: str) -> tuple | None:
     name = _const(call.args[0]) if call.args else None
     cols = []
     for a in call.args[1:]:
+        desc = ""
+        if isinstance(a, ast.Call) and _callee(a) in ("desc", "asc") and isinstance(a.func, ast.Attribute):
+            desc = " DESC" if _callee(a) == "desc" else ""
+            a = a.func.value  # Model.column.desc()
         value = _const(a)
-        cols.append(value if isinstance(value, str) else a.attr if isinstance(a, ast.Attribute) else
-                    a.id if isinstance(a, ast.Name) else "expr")
+        cols.append((value if isinstance(value, str) else a.attr if isinstance(a, ast.Attribute) else
+                     a.id if isinstance(a, ast.Name) else "expr") + desc)
     return (name if isinstance(name, str) else f"ix_{table}", cols, _const(_kw(call, "unique")) is True)
 
 
@@ -251,8 +255,9 @@ def create_all_sql(tables: list[Table]) -> list[str]:
             parts.append(f"PRIMARY KEY ({', '.join(q(c.name) for c in pks)})")
         creates.append(f"CREATE TABLE {q(table.name)} ({', '.join(parts)})")
         for name, cols, unique in table.indexes:
+            rendered = ", ".join(q(c[:-5]) + " DESC" if c.endswith(" DESC") else q(c) for c in cols)
             indexes.append(f"CREATE {'UNIQUE ' if unique else ''}INDEX {q(name)} ON {q(table.name)} "
-                           f"({', '.join(q(c) for c in cols) or q('id')})")
+                           f"({rendered or q('id')})")
     return types + sequences + creates + indexes
 
 
