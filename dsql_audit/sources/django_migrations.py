@@ -171,6 +171,8 @@ def read_field(node, line: int = 0, column: int = 0) -> Field | None:
             target = to.value
         elif isinstance(to, ast.Attribute) and to.attr == "AUTH_USER_MODEL":
             target = "auth.User"
+        elif isinstance(to, ast.Attribute):  # another swappable model: named by its setting
+            target = f"settings.{to.attr}"
         elif isinstance(to, ast.Name):
             target = to.id
     if kind == "ArrayField":
@@ -399,7 +401,7 @@ class Renderer:
                 piece += " DESC"
             parts.append(piece)
         if not parts and call.args:  # expressions: Index(Lower("title"), name=…)
-            parts = ["(" + ast.unparse(call.args[0]) + ")"]
+            parts = [_expression(a, wrap=True) for a in call.args]
         method = INDEX_METHODS.get(kind, None)
         using = f" USING {method}" if method else ""
         include = _value(_kw(call, "include")) if _kw(call, "include") is not None else None
@@ -423,7 +425,7 @@ class Renderer:
             fields = [f for f in (fields if isinstance(fields, list) else []) if isinstance(f, str)]
             cols = [column_name(n, model.fields[n]) if model is not None and n in model.fields else n for n in fields]
             if not cols and call.args:
-                cols = ["(" + ast.unparse(call.args[0]) + ")"]
+                cols = [_expression(a, wrap=True) for a in call.args]
             col_sql = ", ".join(c if c.startswith("(") else q(c) for c in cols)
             include = _value(_kw(call, "include")) if _kw(call, "include") is not None else None
             include_sql = f" INCLUDE ({', '.join(q(c) for c in include if isinstance(c, str))})" \
@@ -434,7 +436,7 @@ class Renderer:
                 defer_sql = " DEFERRABLE INITIALLY DEFERRED" if "DEFERRED" in ast.unparse(deferrable) else \
                     " DEFERRABLE INITIALLY IMMEDIATE"
             if _kw(call, "condition") is not None or (cols and cols[0].startswith("(")) or \
-                    _kw(call, "opclasses") is not None:
+                    _kw(call, "opclasses") is not None or include_sql:  # Django makes these a unique index
                 where = " WHERE true" if _kw(call, "condition") is not None else ""
                 return None, f"CREATE UNIQUE INDEX {q(name)} ON {q(table)} ({col_sql}){include_sql}{where}"
             return f"CONSTRAINT {q(name)} UNIQUE ({col_sql}){include_sql}{defer_sql}", None
@@ -886,6 +888,25 @@ class Renderer:
             return []
         old, model.table = model.table, table
         return [Stmt(f"ALTER TABLE {q(old)} RENAME TO {q(table)}", line, column, f"Django AlterModelTable({name})")]
+
+
+# Django's database functions as PostgreSQL spells them
+_FUNCTIONS = {"Lower": "LOWER", "Upper": "UPPER", "Abs": "ABS", "Length": "LENGTH", "Trim": "TRIM",
+              "Coalesce": "COALESCE", "MD5": "MD5", "Cast": None}
+
+
+def _expression(node, wrap: bool = False) -> str:
+    """An index expression as Django renders it: Lower("title") → (LOWER("title")), F("a") → "a"; ``wrap``:
+    as an index column, always in parentheses."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return f"({q(node.value)})" if wrap else q(node.value)
+    if isinstance(node, ast.Call):
+        name = _callee(node)
+        if name == "F" and node.args:
+            return _expression(node.args[0], wrap)
+        if _FUNCTIONS.get(name):
+            return f"({_FUNCTIONS[name]}({', '.join(_expression(a) for a in node.args)}))"
+    return f"({ast.unparse(node)})"
 
 
 def _groups(value) -> list:

@@ -107,7 +107,7 @@ def extract(path: str, text: str) -> list[Emitted]:
 _GATED_CALLS = {"ForeignKey", "ForeignKeyConstraint", "OneToOneField", "ManyToManyField", "Enum", "Index",
                 "with_for_update", "select_for_update", "create_engine", "ConnectionPool", "AsyncConnectionPool",
                 "create_pool", "set_isolation_level", "notifies", "add_listener", "bulk_create", "bulk_update",
-                "iterator", "yield_per", "begin_nested", "get_or_create", "update_or_create"}
+                "iterator", "yield_per", "begin_nested", "get_or_create", "update_or_create", "call_command"}
 _OPTION_CALLS = {"relationship": "passive_deletes", "Column": "index", "mapped_column": "index",
                  "execution_options": "isolation_level", "sessionmaker": "isolation_level",
                  "connect": "isolation_level"}
@@ -338,6 +338,7 @@ class _Visitor(cst.CSTVisitor):
         self.enums_created: set = set()  # CREATE TYPE statements an Alembic migration already sent
         self.class_nodes: list = []  # the ClassDef nodes of self.classes
         self.core_tables: list = []  # the SQLAlchemy Table("name", …) calls being read
+        self._atomic_fns: set | None = None
         self.autocommit_depth = 0
         self.migration_txn: int | None = None
         parent = self.parts[-2] if len(self.parts) >= 2 else ""
@@ -588,6 +589,28 @@ class _Visitor(cst.CSTVisitor):
         if down is None or isinstance(down, cst.Name) and down.value == "None":
             return False
         return not _alembic_env(self.path).get("transaction_per_migration")
+
+    def _atomic_functions(self) -> set:
+        """The module's functions that open a transaction.atomic() block: decorated with it, or with one at the
+        top of their body (read once per module)."""
+        if self._atomic_fns is None:
+            found = set()
+            for stmt in self.module.body:
+                fns = [stmt] if isinstance(stmt, cst.FunctionDef) else \
+                    [b for b in stmt.body.body if isinstance(b, cst.FunctionDef)] if isinstance(stmt, cst.ClassDef) \
+                    and isinstance(stmt.body, cst.IndentedBlock) else []
+                for fn in fns:
+                    decorated = any(re.search(r"\batomic\b", self.module.code_for_node(d.decorator)) and
+                                    "savepoint=False" not in self.module.code_for_node(d.decorator)
+                                    for d in fn.decorators)
+                    body = fn.body.body if isinstance(fn.body, cst.IndentedBlock) else ()
+                    opens = any(isinstance(b, cst.With) and any(
+                        re.search(r"\batomic\b", self.module.code_for_node(i.item)) and
+                        "savepoint=False" not in self.module.code_for_node(i.item) for i in b.items) for b in body)
+                    if decorated or opens:
+                        found.add(fn.name.value)
+            self._atomic_fns = found
+        return self._atomic_fns
 
     def _in_atomic(self) -> bool:
         """Inside a Django atomic block: lexically, or in a view when ATOMIC_REQUESTS wraps every request."""
@@ -841,6 +864,14 @@ class _Visitor(cst.CSTVisitor):
                 self.orm_writes.setdefault(top, []).append((*self.where(node), name))
             elif isinstance(node.func, cst.Name):
                 self.orm_calls.setdefault(top, set()).add(name)
+        if "django" in self.imports and not self.django_migration and self.functions and \
+                (isinstance(node.func, cst.Name) or owner in ("self", "cls")) and \
+                name in self._atomic_functions() and name != self.functions[-1].name and self._in_atomic():
+            # a function of this module that opens an atomic block, called inside one: a SAVEPOINT
+            self._savepoint(node, f"{name}() opens a transaction.atomic() block inside the caller's: a SAVEPOINT")
+        if name == "call_command" and "django" in self.imports and first is not None and \
+                _const(first) == "migrate" and _const(_kw(node, "run_syncdb")) is True:
+            self._run_syncdb(node)
         if name == "Table" and self.imports & _SQLALCHEMY:  # Table("name", metadata, Column…, Index…)
             table = _const(first)
             self.core_tables.append(table if isinstance(table, str) else None)
@@ -1186,6 +1217,32 @@ class _Visitor(cst.CSTVisitor):
         self.enums_created.add(sql)
         self.emit(node, sql=sql, literal=False, origin="SQLAlchemy Enum.create() creates a PostgreSQL enum type",
                   framework="alembic" if self.alembic else "sqlalchemy")
+
+    def _run_syncdb(self, node):
+        """``migrate --run-syncdb``: Django creates the tables of every app without migrations in one
+        schema-editor transaction (their CREATE TABLEs, then the deferred keys and indexes)."""
+        import os
+
+        from dsql_audit.sources.sqlalchemy_models import _package_root
+
+        root = os.path.dirname(_package_root(self.path))  # the folder holding the project's apps
+        models = []
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in ("migrations", "tests",
+                                                                                     "node_modules"))
+            if "models.py" in files and not os.path.isdir(os.path.join(folder, "migrations")):
+                try:
+                    with open(os.path.join(folder, "models.py"), encoding="utf-8", errors="replace") as fh:
+                        text = fh.read(1_000_000)
+                except OSError:
+                    continue
+                app = os.path.basename(folder)
+                models += [f"{app}_{m.lower()}" for m in re.findall(r"^class (\w+)\([^)]*Model\b", text, re.M)]
+        txn = 4_000_000 + len(self.out)
+        for table in models[:200]:
+            self.emit(node, sql=f"CREATE TABLE {_q(table)} (id bigint PRIMARY KEY)", literal=False, txn=txn,
+                      framework="django",
+                      origin="migrate --run-syncdb creates the tables of apps without migrations in one transaction")
 
     def call_create_all(self, node, owner):
         """metadata.create_all() / Flask-SQLAlchemy db.create_all(): every table of the package's models, with
