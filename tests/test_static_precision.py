@@ -31,7 +31,8 @@ def test_an_early_return_for_postgresql_skips_the_rest(tmp_path):
 
 def test_a_function_for_another_database_is_not_read(tmp_path):
     found = _scan(tmp_path, {"m/versions/0001_x.py": ALEMBIC_HEAD +
-                             "def _create_procedures_mysql():\n    op.execute('CREATE TRIGGER t BEFORE INSERT ON a')\n\n\n"
+                             "def _create_procedures_mysql():\n"
+                             "    op.execute('CREATE TRIGGER t BEFORE INSERT ON a')\n\n\n"
                              "def upgrade():\n    op.create_index('ix', 'a', ['b'])\n"})
     assert found == [("0001_x.py", 13, "sync-index")]
 
@@ -55,8 +56,10 @@ def test_an_enum_type_is_created_once_and_never_by_add_column_or_existing_type(t
     enum = "sa.Enum('a', 'b', name='mode')"
     found = _scan(tmp_path, {"m/versions/0001_x.py": ALEMBIC_HEAD +
                              "def upgrade():\n"
-                             f"    op.create_table('p', sa.Column('id', sa.Uuid(), primary_key=True), sa.Column('m', {enum}))\n"
-                             f"    op.create_table('q', sa.Column('id', sa.Uuid(), primary_key=True), sa.Column('m', {enum}))\n"
+                             f"    op.create_table('p', sa.Column('id', sa.Uuid(), primary_key=True),"
+                             f" sa.Column('m', {enum}))\n"
+                             f"    op.create_table('q', sa.Column('id', sa.Uuid(), primary_key=True),"
+                             f" sa.Column('m', {enum}))\n"
                              f"    op.add_column('r', sa.Column('m', {enum}))\n"
                              f"    op.alter_column('r', 'm', existing_type={enum}, nullable=True)\n"})
     assert [f for f in found if f[2] == "custom-type"] == [("0001_x.py", 9, "custom-type")]

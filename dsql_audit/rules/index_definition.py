@@ -22,18 +22,22 @@ def check(facts):
         return
     s = facts.stmt
     rv = s.get("relation")
+    # the index as a schema object: a model's declaration of it restates the statement that is sent
+    columns = [(p.get("IndexElem") or {}).get("name") or "expr" for p in s.get("indexParams") or ()]
+    claim = {"claim": f"index:{((rv or {}).get('relname') or '?').lower()}({','.join(c.lower() for c in columns)})"}
     for p in s.get("indexParams", ()):
         elem = p.get("IndexElem") or {}
         if elem.get("ordering") in ("SORTBY_ASC", "SORTBY_DESC") or \
                 elem.get("nulls_ordering") in ("SORTBY_NULLS_FIRST", "SORTBY_NULLS_LAST"):
-            yield Hit("index-definition", "sort_order", rel=rel_of(rv), detail=elem.get("name") or "expression")
+            yield Hit("index-definition", "sort_order", rel=rel_of(rv), detail=elem.get("name") or "expression",
+                      args=claim)
         op = names(elem.get("opclass"))
         if op and op[-1].lower() not in _extension_opclasses():
-            yield Hit("index-definition", "opclass", rel=rel_of(rv), detail=op[-1])
+            yield Hit("index-definition", "opclass", rel=rel_of(rv), detail=op[-1], args=claim)
         if elem.get("expr") is not None:
-            yield Hit("index-definition", "expression", rel=rel_of(rv))
+            yield Hit("index-definition", "expression", rel=rel_of(rv), args=claim)
     for p in s.get("indexIncludingParams", ()):
         if (p.get("IndexElem") or {}).get("expr") is not None:
-            yield Hit("index-definition", "include_expression", rel=rel_of(rv))
+            yield Hit("index-definition", "include_expression", rel=rel_of(rv), args=claim)
     if s.get("whereClause") is not None:
-        yield Hit("index-definition", "partial", rel=rel_of(rv))
+        yield Hit("index-definition", "partial", rel=rel_of(rv), args=claim)

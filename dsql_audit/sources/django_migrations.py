@@ -679,9 +679,10 @@ class Renderer:
                             f"{q(rcol)}::{new_type}", line, column, origin))
         for other, rname, rel in incoming:  # added back under the name _create_fk_sql(…, "_fk") gives
             rcol = column_name(rname, rel)
-            out.append(Stmt(f"ALTER TABLE {q(other.table)} ADD CONSTRAINT {q(index_name(other.table, [rcol], '_fk'))} "
-                            f"FOREIGN KEY ({q(rcol)}) REFERENCES {q(table)} ({q(new_col)}) DEFERRABLE INITIALLY DEFERRED",
-                            line, column, origin))
+            fk_name = index_name(other.table, [rcol], "_fk")
+            out.append(Stmt(f"ALTER TABLE {q(other.table)} ADD CONSTRAINT {q(fk_name)} FOREIGN KEY ({q(rcol)}) "
+                            f"REFERENCES {q(table)} ({q(new_col)}) DEFERRABLE INITIALLY DEFERRED", line, column,
+                            origin))
         old_null = old.kw.get("null") is True
         new_null = new.kw.get("null") is True
         if old_null and not new_null:

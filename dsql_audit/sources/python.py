@@ -1003,7 +1003,7 @@ class _Visitor(cst.CSTVisitor):
     def _django_index(self, node):
         if "django" not in self.imports or self.django_migration:
             return
-        fields = _strings(_kw(node, "fields") or cst.List([]))
+        fields = [self._django_column(f.lstrip("-")) for f in _strings(_kw(node, "fields") or cst.List([]))]
         name = _const(_kw(node, "name"))
         table = self._django_model_table() or "unknown_table"
         self.emit(node, sql=f'CREATE INDEX "{name if isinstance(name, str) else "idx"}" ON "{table}" '
@@ -1498,8 +1498,9 @@ class _Visitor(cst.CSTVisitor):
         cols = _strings((args[2] if len(args) > 2 else None) or _kw(node, "columns") or cst.List([]))
         unique = "UNIQUE " if _const(_kw(node, "unique")) is True else ""
         concurrently = "CONCURRENTLY " if _const(_kw(node, "postgresql_concurrently")) is True else ""
+        table = table if isinstance(table, str) else "unknown_table"
         self.emit(node, sql=f"CREATE {unique}INDEX {concurrently}{_q(name if isinstance(name, str) else 'ix')} ON "
-                            f"{_q(table if isinstance(table, str) else 't')} ({', '.join(_q(c) for c in cols) or 'id'})",
+                            f"{_q(table)} ({', '.join(_q(c) for c in cols) or 'id'})",
                   literal=False, origin=f"Alembic {owner}.create_index()", framework="alembic")
 
     def call_add_column(self, node, owner):
@@ -1732,6 +1733,17 @@ class _Visitor(cst.CSTVisitor):
 
     def _django_table(self, model: str) -> str:
         return f"{self.app_label}_{model.lower()}"
+
+    def _django_column(self, field: str) -> str:
+        """The column of a field of the model being read: a relation's is ``<field>_id``."""
+        model = next((c for c in reversed(self.class_nodes) if c.name.value != "Meta"), None)
+        if model is not None and isinstance(model.body, cst.IndentedBlock):
+            for stmt in model.body.body:
+                if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Assign) and \
+                        _name(stmt.body[0].targets[0].target) == field and isinstance(stmt.body[0].value, cst.Call) \
+                        and _name(stmt.body[0].value.func) in ("ForeignKey", "OneToOneField"):
+                    return f"{field}_id"
+        return field
 
     def _abstract_model(self) -> bool:
         """Is the Django model being read abstract (``class Meta: abstract = True``)?"""
