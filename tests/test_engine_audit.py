@@ -132,3 +132,23 @@ def test_a_write_meeting_an_open_transactions_row_is_recorded_and_waits(audit):
     a.execute("COMMIT")
     b.execute("COMMIT")
     assert not [f for f in audit.findings[before:] if f["rule"] == "occ-conflict"]
+
+
+def test_concurrently_alone_in_an_extended_protocol_exchange_runs(audit):
+    """asyncpg fetch() / psycopg send CREATE INDEX CONCURRENTLY as Parse/Bind/Execute/Sync: an implicit
+    transaction holding only that statement, which PostgreSQL runs (prefect's autocommit_block migrations
+    failed under `run` before: the engine wrapped it in BEGIN)."""
+    s = audit.session()
+    s.execute("CREATE TABLE au_cc (id int PRIMARY KEY, v text)")
+    before = len(audit.findings)
+    s.begin_implicit()
+    s.execute("CREATE INDEX CONCURRENTLY au_cc_v ON au_cc (v)")
+    s.end_implicit()
+    assert s.execute("SELECT count(*) FROM pg_indexes WHERE indexname = 'au_cc_v'").rows == [(1,)]
+    assert "sync-index" in rules(audit, before)
+    # with another statement before it in the same exchange it is inside a block, as on PostgreSQL
+    s.begin_implicit()
+    s.execute("INSERT INTO au_cc VALUES (1, 'a')")
+    with pytest.raises(DsqlError):
+        s.execute("CREATE INDEX CONCURRENTLY au_cc_v2 ON au_cc (v)")
+    s.end_implicit()

@@ -1157,7 +1157,10 @@ class Session:
             self.savepoint = self.probe = False
         if facts.node == "IndexStmt" and "index_async" in facts.dsql:
             return self._async_job("INDEX_BUILD", facts)
-        if self.engine.audit and not self.in_txn and (facts.node in _NO_TXN_BLOCK or (
+        # the extended protocol's implicit transaction holding only this statement is no transaction block to
+        # PostgreSQL (Parse/Bind/Execute/Sync of CREATE INDEX CONCURRENTLY runs): nothing opened, nothing before
+        alone = not self.in_txn or (self.implicit and not self.pg_open and self.ddl <= 1 and not self.dml)
+        if self.engine.audit and alone and (facts.node in _NO_TXN_BLOCK or (
                 facts.node == "IndexStmt" and facts.stmt.get("concurrent"))):
             # audit mode runs what DSQL refused; these PostgreSQL runs only outside a transaction block
             return _Ran(self._result(self._user(facts.text, self._bind)), 0)
