@@ -92,3 +92,42 @@ def test_a_join_table_takes_the_projects_default_auto_field(tmp_path):
             "serialize=False)), ('tags', models.ManyToManyField(to='shop.tag'))]),\n    ]\n"})
     messages = [f.message for f in scan([str(tmp_path)]).findings if f.name == "sequence"]
     assert messages and not any("is integer" in m for m in messages), messages
+
+
+def test_only_a_sole_integer_key_that_is_no_foreign_key_is_serial(tmp_path):
+    """Airflow 0026/0048: composite integer keys and a key that is also a foreign key are not SERIAL
+    (SQLAlchemy's autoincrement="auto"); the sole integer key is."""
+    found = _scan(tmp_path, {"m/versions/0001_x.py": ALEMBIC_HEAD + "def upgrade():\n"
+                             "    op.create_table('pair', sa.Column('a', sa.Integer(), primary_key=True),\n"
+                             "                    sa.Column('b', sa.Integer(), primary_key=True))\n"})
+    assert not [f for f in found if f[2] == "sequence"]
+    found = _scan(tmp_path / "2", {"m/versions/0001_x.py": ALEMBIC_HEAD + "def upgrade():\n"
+                                   "    op.create_table('note', sa.Column('run_id', sa.Integer(), "
+                                   "sa.ForeignKey('run.id'), primary_key=True))\n"})
+    assert not [f for f in found if f[2] == "sequence"]
+    found = _scan(tmp_path / "3", {"m/versions/0001_x.py": ALEMBIC_HEAD + "def upgrade():\n"
+                                   "    op.create_table('run', sa.Column('id', sa.Integer(), primary_key=True))\n"})
+    assert [f[2] for f in found] == ["sequence"]
+
+
+def test_a_method_of_another_class_is_not_the_callers(tmp_path):
+    """pretix stripe views: `self.get(request)` in one view is not the atomic get() of another class."""
+    found = _scan(tmp_path, {"views.py": "from django.db import transaction\n\n\n"
+                             "class Return:\n    @transaction.atomic\n    def get(self, request):\n        return 1\n\n\n"
+                             "class Pay:\n    @transaction.atomic\n    def post(self, request):\n"
+                             "        return self.get(request)\n\n    def get(self, request):\n        return 2\n"})
+    assert not [f for f in found if f[2] == "savepoint"]
+
+
+def test_the_user_model_is_the_one_the_settings_name(tmp_path):
+    """pretix: AUTH_USER_MODEL = "shop.User" — a relation to settings.AUTH_USER_MODEL points at shop_user."""
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "settings.py").write_text("AUTH_USER_MODEL = 'shop.User'\n")
+    _scan(tmp_path, {"proj/shop/migrations/0001_initial.py":
+                     "from django.conf import settings\nfrom django.db import migrations, models\n\n\n"
+                     "class Migration(migrations.Migration):\n    operations = [\n"
+                     "        migrations.CreateModel(name='Order', fields=[('id', models.BigAutoField(primary_key=True,"
+                     " serialize=False)), ('owner', models.ForeignKey(on_delete=models.CASCADE, "
+                     "to=settings.AUTH_USER_MODEL))]),\n    ]\n"})
+    messages = [f.message for f in scan([str(tmp_path)]).findings if f.name == "foreign-key"]
+    assert messages and all("shop_user" in m for m in messages), messages

@@ -19,6 +19,7 @@ it sends nothing here and does not change the model.
 from __future__ import annotations
 
 import ast
+import re
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -169,9 +170,7 @@ def read_field(node, line: int = 0, column: int = 0) -> Field | None:
         to = _kw(node, "to", 0)
         if isinstance(to, ast.Constant) and isinstance(to.value, str):
             target = to.value
-        elif isinstance(to, ast.Attribute) and to.attr == "AUTH_USER_MODEL":
-            target = "auth.User"
-        elif isinstance(to, ast.Attribute):  # another swappable model: named by its setting
+        elif isinstance(to, ast.Attribute):  # a swappable model: named by its setting (resolved per project)
             target = f"settings.{to.attr}"
         elif isinstance(to, ast.Name):
             target = to.id
@@ -187,6 +186,7 @@ class AppState:
 
     def __init__(self):
         self.models: dict = {}  # (app, model name lower) → Model
+        self.settings: dict = {}  # swappable model settings → "app.Model" (AUTH_USER_MODEL = "shop.User")
 
     def get(self, app: str, name: str) -> Model | None:
         return self.models.get((app, name.lower()))
@@ -200,7 +200,19 @@ class AppState:
         return self.get(app, target)
 
 
+def _swapped(state: AppState, target: str | None) -> str | None:
+    """settings.AUTH_USER_MODEL (or another swappable setting) as the "app.Model" the project's settings name."""
+    if target and target.startswith("settings."):
+        setting = target.split(".", 1)[1]
+        value = state.settings.get(setting)
+        if value:
+            return value
+        return "auth.User" if setting == "AUTH_USER_MODEL" else target
+    return target
+
+
 def _table_of(state: AppState, app: str, target: str | None) -> str:
+    target = _swapped(state, target)
     model = state.resolve(app, target)
     if model is not None:
         return model.table
@@ -212,6 +224,7 @@ def _table_of(state: AppState, app: str, target: str | None) -> str:
 
 def _pk(state: AppState, app: str, target: str | None) -> tuple[str, str]:
     """(column, type) of a relation's target primary key."""
+    target = _swapped(state, target)
     model = state.resolve(app, target)
     if model is not None:
         for name, f in model.fields.items():
@@ -1009,6 +1022,9 @@ def app_migrations(folder: str, app: str) -> dict:
     state = AppState()
     renderer = Renderer(state, app)
     renderer.big_auto = "BigAutoField" in (settings_value(os.path.join(folder, "x.py"), "DEFAULT_AUTO_FIELD") or "")
+    user = (settings_value(os.path.join(folder, "x.py"), "AUTH_USER_MODEL") or "").strip("'\" ")
+    if re.fullmatch(r"\w+\.\w+", user):
+        state.settings["AUTH_USER_MODEL"] = user
     out: dict = {}
     for name, cls in trees.items():
         if name in replaced:

@@ -600,6 +600,8 @@ class _Visitor(cst.CSTVisitor):
                     [b for b in stmt.body.body if isinstance(b, cst.FunctionDef)] if isinstance(stmt, cst.ClassDef) \
                     and isinstance(stmt.body, cst.IndentedBlock) else []
                 for fn in fns:
+                    qualified = fn.name.value if isinstance(stmt, cst.FunctionDef) else \
+                        f"{stmt.name.value}.{fn.name.value}"
                     decorated = any(re.search(r"\batomic\b", self.module.code_for_node(d.decorator)) and
                                     "savepoint=False" not in self.module.code_for_node(d.decorator)
                                     for d in fn.decorators)
@@ -608,7 +610,7 @@ class _Visitor(cst.CSTVisitor):
                         re.search(r"\batomic\b", self.module.code_for_node(i.item)) and
                         "savepoint=False" not in self.module.code_for_node(i.item) for i in b.items) for b in body)
                     if decorated or opens:
-                        found.add(fn.name.value)
+                        found.add(qualified)
             self._atomic_fns = found
         return self._atomic_fns
 
@@ -864,9 +866,11 @@ class _Visitor(cst.CSTVisitor):
                 self.orm_writes.setdefault(top, []).append((*self.where(node), name))
             elif isinstance(node.func, cst.Name):
                 self.orm_calls.setdefault(top, set()).add(name)
-        if "django" in self.imports and not self.django_migration and self.functions and \
-                (isinstance(node.func, cst.Name) or owner in ("self", "cls")) and \
-                name in self._atomic_functions() and name != self.functions[-1].name and self._in_atomic():
+        own_class = next((c for c, _ in reversed(self.classes) if c != "Meta"), None)
+        callee = name if isinstance(node.func, cst.Name) else \
+            f"{own_class}.{name}" if owner in ("self", "cls") and own_class else None
+        if "django" in self.imports and not self.django_migration and self.functions and callee and \
+                callee in self._atomic_functions() and name != self.functions[-1].name and self._in_atomic():
             # a function of this module that opens an atomic block, called inside one: a SAVEPOINT
             self._savepoint(node, f"{name}() opens a transaction.atomic() block inside the caller's: a SAVEPOINT")
         if name == "call_command" and "django" in self.imports and first is not None and \
@@ -901,6 +905,8 @@ class _Visitor(cst.CSTVisitor):
             return self._django_fk(node, "ForeignKey")
         if not self.imports & _SQLALCHEMY:
             return  # a namedtuple or class of the same name (seen in pgcli)
+        if self.alembic and self.migration_txn is not None:
+            return  # inside op.create_table / add_column: the statement's SQL holds the key
         target = _const(_positional(node, 0) or _kw(node, "column"))
         ondelete = _const(_kw(node, "ondelete"))
         obj = self._column_object()
@@ -1322,7 +1328,7 @@ class _Visitor(cst.CSTVisitor):
                                     f"({_q(name)})", literal=False,
                           origin="Alembic op.create_table(): Column(index=True) creates an index", framework="alembic")
 
-    def _sa_column(self, call, table: str, lone_pk: bool = False) -> tuple[str, str | None]:
+    def _sa_column(self, call, table: str, lone_pk: bool | None = None) -> tuple[str, str | None]:
         name = _const(_positional(call, 0))
         name = name if isinstance(name, str) else "column"
         type_node = _positional(call, 1)
@@ -1349,7 +1355,12 @@ class _Visitor(cst.CSTVisitor):
                 sql_type = f'"{enum_name}"' if enum else "varchar"
         pk = _const(_kw(call, "primary_key")) is True
         autoincrement = _const(_kw(call, "autoincrement"))
-        if (pk or lone_pk) and sql_type in ("integer", "bigint") and autoincrement is not False:
+        # SQLAlchemy's autoincrement="auto": the table's only primary-key column, an integer, not a foreign key
+        references = any(a.keyword is None and isinstance(a.value, cst.Call) and _name(a.value.func) == "ForeignKey"
+                         for a in call.args)
+        sole = lone_pk if lone_pk is not None else pk
+        if sole and sql_type in ("integer", "bigint") and (autoincrement is True or
+                                                           autoincrement is not False and not references):
             sql_type = "serial" if sql_type == "integer" else "bigserial"  # what SQLAlchemy emits for PostgreSQL
         parts = [_q(name), sql_type]
         if pk:
