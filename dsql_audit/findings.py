@@ -27,6 +27,7 @@ class Located:
     origin: str | None = None  # application source: what in the code sends the statement
     snippet_column: int = 1  # file column of the snippet's first character (a long line is shown as a window)
     restates: bool = False  # from Unit.restates
+    superseded: bool = False  # from Unit.superseded
 
 
 class _Fmt(dict):
@@ -77,6 +78,7 @@ def make_finding(loc: Located, catalog: Catalog, profile: Profile, config: Confi
         source=loc.source, object=hit.object, snippet=mask(loc.snippet), fix=rule.fix, docs=rule.docs,
         sqlstate=variant.sqlstate, dsql_message=_fill(variant.dsql_message, hit), framework=loc.framework,
         snippet_column=loc.snippet_column, claim=hit.args.get("claim"), restates=loc.restates,
+        superseded=loc.superseded,
     )
     f.compute_fingerprint()
     return f

@@ -62,6 +62,7 @@ class Unit:
     # {"kind": "TxnContext", "classes": ["ddl", "dml"]}
     context: bool = False
     restates: bool = False  # a model declaration whose DDL a migration or create_all() sends (see Finding.restates)
+    superseded: bool = False  # in a migration a squashed one replaces: a fresh database never runs it
 
 
 @dataclass(slots=True)
@@ -114,6 +115,7 @@ class Finding:
     related: list = field(default_factory=list)
     claim: str | None = None  # the schema object the finding is about ("fk:t.c", "index:t(a,b)"): joins restatements
     restates: bool = False  # a model-level declaration of what a migration or create_all() sends
+    superseded: bool = False  # found in a superseded migration: counted, not reported
 
     def compute_fingerprint(self) -> str:
         """Stable across runs and line shifts: rule, file, object and the

@@ -79,6 +79,7 @@ class ScanResult:
     adapters: set = field(default_factory=set)  # AWS DSQL adapters the application uses
     transactions: list | None = None  # with record_transactions: (path, first line, [statement classes])
     superseded: list = field(default_factory=list)  # migrations a squashed one replaces (never run: not reported)
+    superseded_findings: int = 0  # … and how many findings they would have had
 
 
 _TOKEN = re.compile(r"\"[^\"\n]*\"|'[^'\n]*'|[\w$.]+|\S")
@@ -107,7 +108,8 @@ def locate(unit: Unit, hit: Hit) -> Located:
         snippet, snippet_column = frame(snippet, 0, len(snippet), 1, column)
         return Located(hit=hit, path=unit.path, line=line, column=column, end_line=line,
                        end_column=end_column, snippet=snippet, source=unit.source, framework=unit.framework,
-                       stmt_line=unit.line, origin=unit.origin, snippet_column=snippet_column, restates=unit.restates)
+                       stmt_line=unit.line, origin=unit.origin, snippet_column=snippet_column,
+                       restates=unit.restates, superseded=unit.superseded)
     text = unit.text
     offset = hit.offset if hit.offset is not None and 0 <= hit.offset <= len(text) else 0
     line = unit.line + text.count("\n", 0, offset)
@@ -132,7 +134,8 @@ def locate(unit: Unit, hit: Hit) -> Located:
     snippet, snippet_column = frame(text, line_start, line_end, first_column, column)
     return Located(hit=hit, path=unit.path, line=line, column=column, end_line=end_line,
                    end_column=end_column, snippet=snippet, source=unit.source, framework=unit.framework,
-                   stmt_line=unit.line, origin=unit.origin, snippet_column=snippet_column, restates=unit.restates)
+                   stmt_line=unit.line, origin=unit.origin, snippet_column=snippet_column,
+                       restates=unit.restates, superseded=unit.superseded)
 
 
 def _light(unit: Unit) -> Unit:
@@ -140,7 +143,7 @@ def _light(unit: Unit) -> Unit:
     nl = unit.text.find("\n")
     return Unit(unit.path, unit.text if nl < 0 else unit.text[:nl], unit.line, unit.column, unit.source,
                 unit.txn, unit.framework, unit.meta, unit.copy_rows, unit.index, origin=unit.origin,
-                snippet=unit.snippet, construct=unit.construct, context=unit.context)
+                snippet=unit.snippet, construct=unit.construct, context=unit.context, superseded=unit.superseded)
 
 
 class _Transactions:
@@ -387,6 +390,8 @@ def scan(paths, *, config: Config | None = None, profile: Profile | None = None,
                 located.append(locate(unit, hit))
     findings = merge_restatements(build_findings(located, catalog, profile, config, suppressions,
                                                  aggregate=aggregate))
+    superseded_findings = sum(1 for f in findings if f.superseded)
+    findings = [f for f in findings if not f.superseded]
     if adapters:  # an AWS DSQL adapter rewrites some of what the ORM emits: those findings become info
         from dsql_audit.sources.adapters import downgrade
 
@@ -394,7 +399,7 @@ def scan(paths, *, config: Config | None = None, profile: Profile | None = None,
     inputs = sum(1 for f in disc.files if f.kind != "unreadable")
     return ScanResult(findings, errors, profile, inputs=inputs, units=n_units, frameworks=frameworks,
                       bytes=total_bytes, schema=schema, transactions=recorded, adapters=adapters,
-                      superseded=sorted(superseded))
+                      superseded=sorted(superseded), superseded_findings=superseded_findings)
 
 
 def scan_sql(text: str, *, path: str = "<sql>", profile: Profile | str | None = None,

@@ -275,6 +275,8 @@ def test_superseded_migrations_are_named_not_reported():
     assert sorted(Path(p).name for p in result.superseded) == ["0001_initial.py", "0002_story_headline.py"]
     summary = json.loads(json.dumps(report_dict(result)))["summary"]
     assert len(summary["superseded_migrations"]) == 2
+    # 0001's identity column and 0002's ALTER COLUMN TYPE, never sent to a fresh database
+    assert summary["superseded_findings"] >= 2 and result.superseded_findings == summary["superseded_findings"]
     alter = [f for f in result.findings if f.name == "alter-table" and f.line == 26]
     assert alter and "newsroom_story" in alter[0].message  # the AppConfig label names the table
 

@@ -76,8 +76,9 @@ def render_console(result, *, color: bool = False, width: int | None = None) -> 
     if getattr(result, "adapters", None):
         summary += " — DSQL adapters: " + ", ".join(sorted(result.adapters))
     if getattr(result, "superseded", None):
-        summary += (f" — {len(result.superseded)} superseded migration(s) not reported (a squashed migration "
-                    "replaces them; a fresh database never runs them)")
+        summary += (f" — {getattr(result, 'superseded_findings', 0)} finding(s) in {len(result.superseded)} "
+                    "superseded migration(s) not reported (a squashed migration replaces them; a fresh database "
+                    "never runs them)")
     con.print(Text(summary, style="bold"))
     if hasattr(result, "replay_summary"):
         _replay_lines(con, result.replay_summary())

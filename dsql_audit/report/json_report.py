@@ -19,7 +19,9 @@ def report_dict(result) -> dict:
             "findings": count_by_severity(result.findings),
             "frameworks": result.frameworks,
             **({"adapters": sorted(result.adapters)} if getattr(result, "adapters", None) else {}),
-            **({"superseded_migrations": list(result.superseded)} if getattr(result, "superseded", None) else {}),
+            **({"superseded_migrations": list(result.superseded),
+                "superseded_findings": getattr(result, "superseded_findings", 0)}
+               if getattr(result, "superseded", None) else {}),
             "readiness": assess(result).to_json(),
             # `run --scan`: distinct violations only the run saw (the static scan's misses)
             **({"observed_only": result.run_summary()["observed_only"]}

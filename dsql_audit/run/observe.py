@@ -358,6 +358,7 @@ class RunResult:
     bytes: int = 0
     adapters: set = field(default_factory=set)
     superseded: list = field(default_factory=list)
+    superseded_findings: int = 0
     schema: object = None
 
     def run_summary(self) -> dict:
@@ -431,7 +432,7 @@ def observe(argv: list[str], *, profile: str | None = None, config=None, schema:
         result.findings, result.misses, result.outside, result.scanned = merged, misses, outside, True
         result.inputs, result.units, result.frameworks = scanned.inputs + 1, scanned.units, scanned.frameworks
         result.bytes, result.adapters, result.schema = scanned.bytes, scanned.adapters, scanned.schema
-        result.superseded = scanned.superseded
+        result.superseded, result.superseded_findings = scanned.superseded, scanned.superseded_findings
     return result
 
 

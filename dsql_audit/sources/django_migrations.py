@@ -1025,23 +1025,26 @@ def app_migrations(folder: str, app: str) -> dict:
     user = (settings_value(os.path.join(folder, "x.py"), "AUTH_USER_MODEL") or "").strip("'\" ")
     if re.fullmatch(r"\w+\.\w+", user):
         state.settings["AUTH_USER_MODEL"] = user
+    # the replaced migrations are rendered on a state of their own: what they would send is counted (the
+    # summary says how many findings a fresh database never meets), and never shapes the real state
+    side = Renderer(AppState(), app)
+    side.big_auto, side.state.settings = renderer.big_auto, state.settings
     out: dict = {}
     for name, cls in trees.items():
-        if name in replaced:
-            out[name] = MigrationFile({}, superseded=True)
-            continue
+        superseded = name in replaced
+        current = side if superseded else renderer
         statements: dict = {}
-        renderer.pending = []
+        current.pending = []
         ops = _class_value(cls, "operations")
         if isinstance(ops, (ast.List, ast.Tuple)):
             for op in ops.elts:
                 if isinstance(op, ast.Call) and _callee(op) in OPERATIONS:
                     try:
-                        stmts = OPERATIONS[_callee(op)](renderer, op, op.lineno, op.col_offset + 1)
+                        stmts = OPERATIONS[_callee(op)](current, op, op.lineno, op.col_offset + 1)
                     except (KeyError, TypeError, AttributeError, ValueError):
                         stmts = []  # an operation written in a way this reading does not follow
                     statements[op.lineno] = stmts
-        out[name] = MigrationFile(statements)
+        out[name] = MigrationFile(statements, superseded=superseded)
     if len(_CACHE) > 256:
         _CACHE.clear()
     _CACHE[key] = out

@@ -97,6 +97,9 @@ def extract(path: str, text: str) -> list[Emitted]:
     # a migration's statements outside its transaction (downgrade(), helpers it alone calls) go last, so that
     # they do not cut the upgrade's transaction in two
     visitor.out.sort(key=lambda e: e.txn is None)
+    if visitor.django_file is not None and visitor.django_file.superseded:
+        for e in visitor.out:
+            e.superseded = True
     return visitor.out
 
 
@@ -360,11 +363,11 @@ class _Visitor(cst.CSTVisitor):
             self.django_file = django_migrations.file_statements(path, self.app_label)
 
     def visit_Module(self, node):
-        # a migration that a squashed one replaces never runs on a fresh database: nothing of it is reported
+        # a migration that a squashed one replaces never runs on a fresh database: it is read as any other, and
+        # the scan counts its findings instead of reporting them (see extract)
         if self.django_file is not None and self.django_file.superseded:
             self.out.append(Emitted(line=1, column=1, construct={"kind": "SupersededMigration"},
                                     origin="a squashed migration replaces this one", framework="django"))
-            return False
         return True
 
     # -- positions ------------------------------------------------------------------------------------
