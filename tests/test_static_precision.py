@@ -131,3 +131,18 @@ def test_the_user_model_is_the_one_the_settings_name(tmp_path):
                      "to=settings.AUTH_USER_MODEL))]),\n    ]\n"})
     messages = [f.message for f in scan([str(tmp_path)]).findings if f.name == "foreign-key"]
     assert messages and all("shop_user" in m for m in messages), messages
+
+
+def test_a_helpers_batch_operations_run_where_the_batch_block_is(tmp_path):
+    """Airflow 0041: a helper given batch_op adds an index; Alembic runs it when the caller's batch block ends,
+    so the statement is sent there (the helper's own lines send nothing); an op.X() in a helper runs there."""
+    found = _scan(tmp_path, {"m/versions/0001_x.py": ALEMBIC_HEAD +
+                             "def _rename_index(batch_op, name, columns):\n"
+                             "    batch_op.create_index(name, columns)\n\n\n"
+                             "def _direct():\n    op.create_index('ix_b', 'b', ['c'])\n\n\n"
+                             "def upgrade():\n"
+                             "    with op.batch_alter_table('asset') as batch_op:\n"
+                             "        _rename_index(batch_op, 'ix_a', ['name'])\n"
+                             "    _direct()\n"})
+    sync = [f[1] for f in found if f[2] == "sync-index"]
+    assert sync == [13, 18], found  # the op.create_index in its helper, the batch one at its call

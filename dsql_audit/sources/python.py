@@ -94,6 +94,7 @@ def extract(path: str, text: str) -> list[Emitted]:
     visitor = _Visitor(path, wrapper.module, positions)
     wrapper.module.visit(visitor)
     visitor.finish()
+    visitor.expand_helpers()
     # a migration's statements outside its transaction (downgrade(), helpers it alone calls) go last, so that
     # they do not cut the upgrade's transaction in two
     visitor.out.sort(key=lambda e: e.txn is None)
@@ -342,6 +343,10 @@ class _Visitor(cst.CSTVisitor):
         self.class_nodes: list = []  # the ClassDef nodes of self.classes
         self.core_tables: list = []  # the SQLAlchemy Table("name", …) calls being read
         self._atomic_fns: set | None = None
+        # Alembic helper functions: what each sends (synthesized statements), and where each is called
+        self._helper_start: int | None = None
+        self.helper_emits: dict = {}
+        self.helper_calls: list = []  # (name, index in out or None inside a helper, line, column, txn, in helper)
         self.autocommit_depth = 0
         self.migration_txn: int | None = None
         parent = self.parts[-2] if len(self.parts) >= 2 else ""
@@ -452,6 +457,9 @@ class _Visitor(cst.CSTVisitor):
                 fn.commits = fn.commits or "transaction.atomic"
                 fn.atomic = True
         self.functions.append(fn)
+        if self.alembic and len(self.functions) == 1 and not self.classes and \
+                fn.name not in ("upgrade", "downgrade"):
+            self._helper_start = len(self.out)  # a helper: what it sends is sent where it is called
         self.all_functions[fn.name] = fn
         self.assigned.append({})
         if self.alembic and len(self.functions) == 1 and not self.classes and fn.name in self._upgrade_reach():
@@ -473,6 +481,16 @@ class _Visitor(cst.CSTVisitor):
     def leave_FunctionDef(self, node):
         fn = self.functions.pop()
         self.assigned.pop()
+        if self.alembic and not self.functions and not self.classes and fn.name not in ("upgrade", "downgrade") \
+                and self._helper_start is not None:
+            start, self._helper_start = self._helper_start, None
+            # a batch operation a helper adds runs when the caller's `with op.batch_alter_table()` block ends:
+            # there, not in the helper (an op.X() call in a helper runs in the helper, and stays)
+            moved = [e for e in self.out[start:] if not e.literal and not e.context and
+                     (e.origin or "").startswith("Alembic batch_op.")]
+            if moved:
+                self.helper_emits[fn.name] = moved
+                self.out[start:] = [e for e in self.out[start:] if not any(e is m for m in moved)]
         if self.alembic and not self.functions and not self.classes:
             self.migration_txn = None
         if fn.atomic:
@@ -540,6 +558,39 @@ class _Visitor(cst.CSTVisitor):
                 self.driver_txn_depth -= 1
             if "autocommit_block" in code:
                 self.autocommit_depth -= 1
+
+    def expand_helpers(self):
+        """Put the batch operations each Alembic helper adds at the places it is called (in the caller's
+        transaction), where Alembic runs them. A helper called by a helper is expanded too (three levels)."""
+        if not self.helper_emits:
+            return
+
+        def copies(name: str, line: int, column: int, txn, depth: int) -> list:
+            out = []
+            for e in self.helper_emits.get(name, ()):
+                out.append(Emitted(line=line, column=column, sql=e.sql, construct=e.construct, literal=False,
+                                   origin=f"{e.origin} (in {name}())", dynamic=e.dynamic, txn=txn,
+                                   framework=e.framework, params=e.params))
+            if depth < 3:  # helpers this helper calls
+                for inner, _i, _l, _c, _t, within in self.helper_calls:
+                    if within == name and inner != name:
+                        out += copies(inner, line, column, txn, depth + 1)
+            return out
+
+        top = [c for c in self.helper_calls if c[5] is None and c[0] in self.helper_emits]
+        for name, index, line, column, txn, _within in sorted(top, key=lambda c: -c[1]):
+            self.out[index:index] = copies(name, line, column, txn, 0)
+            if txn is not None:
+                self._context_first(txn)
+
+    def _context_first(self, txn: int):
+        """The TxnContext of a transaction stays its first record once helper statements are placed."""
+        for n, e in enumerate(self.out):
+            if e.context and e.txn == txn:
+                first = next((k for k, o in enumerate(self.out) if o.txn == txn), n)
+                if first < n:
+                    self.out.insert(first, self.out.pop(n))
+                return
 
     def _before_first(self, txn: int, line: int, column: int):
         """Before the first statement of a non-root Alembic migration: what its transaction already ran."""
@@ -869,6 +920,11 @@ class _Visitor(cst.CSTVisitor):
                 self.orm_writes.setdefault(top, []).append((*self.where(node), name))
             elif isinstance(node.func, cst.Name):
                 self.orm_calls.setdefault(top, set()).add(name)
+        if self.alembic and isinstance(node.func, cst.Name) and self.functions and not self.classes:
+            line, column = self.where(node)
+            txn = self.migration_txn if self.autocommit_depth == 0 else None
+            self.helper_calls.append((name, len(self.out), line, column, txn,
+                                      self.functions[0].name if self._helper_start is not None else None))
         own_class = next((c for c, _ in reversed(self.classes) if c != "Meta"), None)
         callee = name if isinstance(node.func, cst.Name) else \
             f"{own_class}.{name}" if owner in ("self", "cls") and own_class else None
