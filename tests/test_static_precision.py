@@ -146,3 +146,22 @@ def test_a_helpers_batch_operations_run_where_the_batch_block_is(tmp_path):
                              "    _direct()\n"})
     sync = [f[1] for f in found if f[2] == "sync-index"]
     assert sync == [13, 18], found  # the op.create_index in its helper, the batch one at its call
+
+
+def test_a_locking_helper_is_judged_with_the_values_that_reach_it(tmp_path):
+    """A helper forwarding key_share=/read=/no_key= into the ORM's locking call: its default, and the literals
+    the module's callers pass, decide the clause (FOR NO KEY UPDATE / FOR SHARE are refused)."""
+    found = _scan(tmp_path, {
+        "accounts.py": "from sqlalchemy import select\n\n\n"
+                       "def lock_account(session, account_id, *, key_share=True):\n"
+                       "    stmt = select(Account).where(Account.id == account_id)\n"
+                       "    return session.scalars(stmt.with_for_update(key_share=key_share)).one()\n\n\n"
+                       "def lock_plain(session, account_id, *, read=False):\n"
+                       "    return session.scalars(select(Account).with_for_update(read=read)).one()\n\n\n"
+                       "def audit(session):\n    return lock_plain(session, 1, read=True)\n",
+        "orders.py": "from django.db import models\n\n\n"
+                     "def lock(qs, no_key=False):\n    return qs.select_for_update(no_key=no_key)\n\n\n"
+                     "def plain(qs):\n    return lock(qs)\n"})
+    locking = [(f[0], f[1]) for f in found if f[2] == "select-for-update"]
+    # the default key_share=True; read=True from audit(); no_key stays False everywhere (FOR UPDATE is accepted)
+    assert locking == [("accounts.py", 6), ("accounts.py", 10)], found
