@@ -7,6 +7,7 @@ Exit codes: 0 nothing at or above --fail-on, 1 findings at or above it,
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -19,6 +20,7 @@ from dsql_audit.model import Severity
 from dsql_audit.report import FORMATS as REPORT_FORMATS
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a program whose reader went away
 
 # what the command is doing, for the message a Ctrl-C prints: a string, or a function that says it
 _DOING: dict = {"now": None}
@@ -44,6 +46,24 @@ def _split(values) -> list[str]:
     return out
 
 
+def _input_errors(errors, limit: int = 20) -> None:
+    for e in errors[:limit]:
+        where = f"{e.path}:{e.line}" if e.line else e.path
+        click.echo(f"dsql-audit: {where}: {e.message}", err=True)
+    if len(errors) > limit:
+        click.echo(f"dsql-audit: … and {len(errors) - limit} more input errors (all of them in -f json)", err=True)
+
+
+def _stdout_closed() -> None:
+    """stdout went away (`dsql-audit rules | head -3`): stop quietly, as a program killed by SIGPIPE does."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not raise again
+    except (OSError, ValueError):
+        pass
+    os._exit(EXIT_BROKEN_PIPE)
+
+
 class _Group(click.Group):
     def invoke(self, ctx):
         from dsql_audit.output import OutputError
@@ -54,6 +74,8 @@ class _Group(click.Group):
         except KeyboardInterrupt:  # Ctrl-C: 130 as shells expect (1 would say "findings"), and where it stopped
             click.echo(_interrupted(), err=True)
             sys.exit(EXIT_INTERRUPTED)
+        except BrokenPipeError:
+            _stdout_closed()
         except OutputError as exc:  # an output that cannot or must not be written: a usage error
             click.echo(f"dsql-audit: {exc}", err=True)
             sys.exit(EXIT_USAGE)
@@ -68,7 +90,7 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="dsql-audit")
+@click.version_option(__version__, "-V", "--version", prog_name="dsql-audit")
 def main():
     """What in your PostgreSQL estate will break on Amazon Aurora DSQL."""
 
@@ -236,15 +258,19 @@ def scan(paths, profile_date, fmt, output, fail_on, select, ignore, framework, s
             click.echo(f"dsql-audit: {n_known} finding(s) already in the baseline", err=True)
 
     fmt = fmt or "console"
+    if not disc.files and disc.errors:  # nothing was read: no report, only the errors (on stderr) and exit 2
+        _input_errors(result.errors)
+        sys.exit(EXIT_USAGE)
     use_color = color if color is not None else (output is None and sys.stdout.isatty())
     text = render(fmt, result, color=bool(use_color), fail_on=config.fail_on)
     _emit(text, output)
 
+    # input errors go to stderr whatever the format and wherever the report goes (a CI log shows them; a
+    # JSON report also carries them as data)
+    _input_errors(result.errors)
     # a file named directly that could not be read at all (binary, NUL bytes, unreadable): an input error
     explicit = {f.path for f in disc.files if f.explicit}
     unread = [e for e in result.errors if e.skipped and e.path in explicit]
-    for e in unread:
-        click.echo(f"dsql-audit: {e.path}: {e.message}", err=True)
     if named_missing or unread or (not disc.files and disc.errors):
         sys.exit(EXIT_USAGE)
     if config.fail_on == "never":
@@ -548,9 +574,7 @@ def replay(captures, schema_path, schema_dsn, convert_schema, data_paths, captur
     # whatever else was reported
     cut = [e for e in result.errors if e.skipped]
     nothing = not s.statements and bool(result.errors)
-    for e in (result.errors[:10] if nothing else cut):
-        click.echo(f"dsql-audit replay: {e.path}{f':{e.line}' if e.line else ''}: {e.message}", err=True)
-    _report_and_exit(result, fmt, output, fail_on, unread=bool(cut) or nothing)
+    _report_and_exit(result, fmt, output, fail_on, unread=bool(cut) or nothing)  # it prints the input errors
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -625,6 +649,7 @@ def run(command, profile_date, fmt, output, fail_on, fail_on_command, schema_pat
 
     text = render(fmt, result, color=output is None and fmt == "console" and sys.stdout.isatty(), fail_on=fail_on)
     _emit(text, output)
+    _input_errors([e for e in result.errors if e is not failed])  # the command's own failure is said above
     if outcome.interrupted:
         sys.exit(EXIT_INTERRUPTED)
     if fail_on != "never" and any(f.severity >= Severity.parse(fail_on) for f in result.findings):
@@ -676,6 +701,7 @@ def _report_and_exit(result, fmt, output, fail_on, unread: bool = False) -> None
     _doing("rendering the report")
     text = render(fmt, result, color=output is None and fmt == "console" and sys.stdout.isatty(), fail_on=fail_on)
     _emit(text, output)
+    _input_errors(result.errors)
     if unread:
         sys.exit(EXIT_USAGE)
     if fail_on != "never" and any(f.severity >= Severity.parse(fail_on) for f in result.findings):

@@ -185,3 +185,35 @@ def test_progress_bar_only_on_a_terminal(repo):
         (repo / f"f{i}.sql").write_text(CLEAN)
     res = run("scan", str(repo))
     assert res.returncode == 0 and "scanning" not in res.stderr
+
+
+def test_a_closed_stdout_ends_quietly(tmp_path):
+    """`dsql-audit rules | head -1`: the reader goes away; no traceback, the exit status of a closed pipe
+    (issue 21: it crashed with BrokenPipeError and exit 3 about half the time)."""
+    import subprocess
+    import sys
+
+    for _ in range(5):
+        proc = subprocess.Popen([sys.executable, "-m", "dsql_audit", "rules"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        proc.stdout.readline()
+        proc.stdout.close()  # the reader goes away
+        err = proc.stderr.read().decode()
+        proc.wait(timeout=60)
+        assert "Traceback" not in err and "BrokenPipe" not in err, err
+        assert proc.returncode in (0, 141)
+
+
+def test_a_missing_path_is_an_error_on_stderr_and_nothing_on_stdout(tmp_path):
+    import subprocess
+    import sys
+
+    missing = str(tmp_path / "nowhere")
+    r = subprocess.run([sys.executable, "-m", "dsql_audit", "scan", missing], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stdout == "" and "nowhere: no such file or directory" in r.stderr
+    out = tmp_path / "report.json"
+    r = subprocess.run([sys.executable, "-m", "dsql_audit", "scan", missing, "-f", "json", "-o", str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "nowhere: no such file or directory" in r.stderr and not out.exists()
+    r = subprocess.run([sys.executable, "-m", "dsql_audit", "-V"], capture_output=True, text=True)
+    assert r.returncode == 0 and "dsql-audit" in r.stdout

@@ -200,7 +200,7 @@ def test_files_with_nul_bytes_are_input_errors_naming_them(tmp_path):
     assert errors["late.sql"]["line"] == 2001 and errors["late.py"]["line"] == 3002
     truncated = {Path(f["path"]).name for f in data["findings"] if f["name"] == "truncate"}
     assert truncated == {"good.sql", "late.sql"}  # late.sql was read past its NUL, the others were not read
-    console = run("scan", d, "--no-color").stdout
+    console = run("scan", d, "--no-color").stderr  # input errors go to stderr (issue 21)
     assert "nul.py" in console and "NUL" in console
     # named directly, a file that could not be read at all is an input error
     for name in ("nul.sql", "nul.py"):
@@ -221,7 +221,7 @@ def test_a_file_skipped_for_size_is_listed_with_the_option_that_reads_it(tmp_pat
     (e,) = json.loads(r.stdout)["errors"]
     assert e["path"].endswith("generated.py") and "--max-file-size 1MB" in e["message"] and "1 kB limit" in e["message"]
     assert r.returncode == 0  # under a folder: listed, the scan goes on
-    console = run("scan", d, "--max-file-size", "1kB", "--no-color").stdout
+    console = run("scan", d, "--max-file-size", "1kB", "--no-color").stderr  # input errors: stderr (issue 21)
     assert "generated.py" in console and "--max-file-size" in console
     for args in (["--max-file-size", "0"], ["--max-file-size", "1MB"]):
         data = json.loads(run("scan", d, "-f", "json", *args).stdout)

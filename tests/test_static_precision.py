@@ -82,7 +82,7 @@ def test_alembic_keyword_arguments_and_batch_signatures_name_the_tables(tmp_path
 
 def test_a_join_table_takes_the_projects_default_auto_field(tmp_path):
     """pretix: DEFAULT_AUTO_FIELD = BigAutoField makes the auto-created join table's id bigint."""
-    found = _scan(tmp_path, {
+    _scan(tmp_path, {
         "proj/settings.py": "DEFAULT_AUTO_FIELD = 'django.db.models.BigAutoField'\n",
         "proj/shop/migrations/0001_initial.py":
             "from django.db import migrations, models\n\n\nclass Migration(migrations.Migration):\n"

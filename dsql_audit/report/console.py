@@ -52,11 +52,7 @@ def render_console(result, *, color: bool = False, width: int | None = None) -> 
                 shown_fix.add(f.rule)
                 con.print(Text("         fix: ", style="green") + Text(" ".join(f.fix.split())))
         con.print()
-    for e in result.errors:
-        where = f"{e.path}:{e.line}" if e.line else e.path
-        con.print(Text(f"input: {where}: {e.message}", style="magenta"))
-    if result.errors:
-        con.print()
+    # input errors are the command's to print, on stderr (cli._input_errors): the report is findings
     counts = count_by_severity(result.findings)
     table = Table(title=f"dsql-audit — profile {result.profile.date}", show_lines=False)
     table.add_column("rule")
