@@ -776,11 +776,11 @@ def catalog_cmd(dsn, profile_date, fmt, output, fail_on, capture_path, schema_ou
     except EndpointError as exc:
         click.echo(f"dsql-audit catalog: {exc}", err=True)
         sys.exit(EXIT_USAGE)
-    for e in result.errors:
-        click.echo(f"dsql-audit catalog: {e.message}", err=True)
     click.echo(f"{redact_dsn(dsn) or '(PG* environment)'}: PostgreSQL {result.server_version}, "
                f"{result.units} catalog queries, {len(result.findings)} findings", err=True)
-    _report_and_exit(result, fmt, output, fail_on)
+    # a catalog read only in part (or not at all) is no clean bill of health: exit 2, naming what was not read
+    # (_report_and_exit prints each error)
+    _report_and_exit(result, fmt, output, fail_on, unread=bool(result.errors))
 
 
 @main.command()

@@ -63,7 +63,8 @@ def test_catalog_reports_what_a_scan_of_the_dump_reports(shop_db):
 def test_a_role_that_cannot_read_a_catalog_table_gets_a_partial_report(shop_db):
     _, host = shop_db
     r = _catalog(f"postgresql://auditor:audit-secret@/postgres?host={host}", "-f", "json")
-    assert r.returncode == 1, r.stderr
+    # read only in part: the report still comes, and the exit status says the audit is incomplete (issue 21)
+    assert r.returncode == 2, r.stderr
     assert "could not read triggers (skipped)" in r.stderr and "audit-secret" not in r.stderr + r.stdout
     doc = json.loads(r.stdout)
     names = {f["name"] for f in doc["findings"]}

@@ -666,3 +666,16 @@ def test_serve_on_a_full_disk_refuses_to_start_with_a_clear_message(small_disk):
     r = subprocess.run([sys.executable, "-m", "dsql_audit", "serve", "--port", "0", "--data-dir",
                         str(small_disk / "data")], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "cannot start the engine" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_catalog_reads_through_serve(server):
+    """`dsql-audit catalog` opens its transaction with BEGIN READ ONLY, which DSQL (and so serve) accepts — it
+    sent SET TRANSACTION READ ONLY before, refused, and read nothing (issue 21)."""
+    from dsql_audit.live import read
+
+    with connect(server, autocommit=True) as c:
+        c.execute("CREATE TABLE sv_catalog (id uuid PRIMARY KEY, note text)")
+    result = read(server.dsn)
+    assert result.units > 0
+    assert not [e for e in result.errors if "SET TRANSACTION" in e.message or "connection lost" in e.message], \
+        result.errors

@@ -2,9 +2,9 @@
 PostgreSQL 12–18 catalog — a fixed set of catalog queries (not one per table), each turned into the same
 rule hits the scan's rules produce (same slugs, variants and messages; objects schema-qualified).
 
-Safety: one READ ONLY transaction with a statement_timeout and a lock_timeout; nothing is written. A query
-the role may not run (a catalog view it cannot read) is skipped and reported as an input error; the rest
-goes on. The DSN shown anywhere has its password removed.
+Safety: one transaction opened with BEGIN READ ONLY, with a statement_timeout and a lock_timeout (on DSQL,
+which refuses setting them, the client cancels a query that runs past the timeout); nothing is written. A query the role may not run (a catalog view it cannot read) is skipped and reported as an input
+error; the rest goes on. The DSN shown anywhere has its password removed.
 """
 
 from __future__ import annotations
@@ -449,6 +449,7 @@ def read(dsn: str, *, profile=None, config=None, timeout_ms: int = 30_000, clock
     located: list = []
     try:
         conn = psycopg.connect(dsn, autocommit=False, connect_timeout=15)
+        conn.read_only = True  # psycopg opens the transaction with BEGIN READ ONLY (DSQL refuses SET TRANSACTION)
     except psycopg.Error as exc:
         raise EndpointError(f"cannot connect to {where}: {driver_error(exc, dsn or '')}") from None
     ran = 0
@@ -476,10 +477,21 @@ def _read(conn, located: list, errors: list, where: str, profile, timeout_ms: in
     from dsql_audit.findings import Located
     from dsql_audit.model import InputError
 
+    import threading
+
     ran = 0
-    conn.execute("SET TRANSACTION READ ONLY")
-    conn.execute(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
-    conn.execute("SET LOCAL lock_timeout = 5000")
+    # PostgreSQL: server-side timeouts and a savepoint around each query, in one snapshot. DSQL refuses SET of
+    # statement_timeout/lock_timeout and SAVEPOINT (0A000): there the timeout is the client's (a cancel request
+    # when it passes) and a query that fails ends its read-only transaction, the next one opens another
+    server_side = True
+    try:
+        conn.execute(f"SET LOCAL statement_timeout = {int(timeout_ms)}")
+        conn.execute("SET LOCAL lock_timeout = 5000")
+        conn.execute("SAVEPOINT q")
+        conn.execute("RELEASE SAVEPOINT q")
+    except psycopg.errors.FeatureNotSupported:
+        conn.rollback()
+        server_side = False
     version = conn.execute("SHOW server_version").fetchone()[0]
     version_num = int(conn.execute("SHOW server_version_num").fetchone()[0])
     ctx = {"profile": profile, "now": (clock or time.time)()}
@@ -487,19 +499,32 @@ def _read(conn, located: list, errors: list, where: str, profile, timeout_ms: in
         if isinstance(sql, dict):  # per server version: the newest form this server has
             sql = sql[max(v for v in sql if v <= version_num)] if any(v <= version_num for v in sql) else \
                 sql[min(sql)]
+        timer = None
         try:
-            conn.execute("SAVEPOINT q")
+            if server_side:
+                conn.execute("SAVEPOINT q")
+            else:
+                timer = threading.Timer(timeout_ms / 1000, conn.cancel)
+                timer.daemon = True
+                timer.start()
             rows = conn.execute(sql).fetchall()
-            conn.execute("RELEASE SAVEPOINT q")
+            if server_side:
+                conn.execute("RELEASE SAVEPOINT q")
         except psycopg.Error as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if conn.broken or conn.closed:  # the server went away: a partial report of what was read
                 unread = [q[0] for q in QUERIES[number:]]
                 errors.append(InputError(where, f"connection lost ({reason}); not read: {', '.join(unread)}"))
                 return ran, version
-            conn.execute("ROLLBACK TO SAVEPOINT q")
+            if server_side:
+                conn.execute("ROLLBACK TO SAVEPOINT q")
+            else:
+                conn.rollback()
             errors.append(InputError(where, f"could not read {name} (skipped): {reason}"))
             continue
+        finally:
+            if timer is not None:
+                timer.cancel()
         ran += 1
         for hit in fn(rows, ctx):
             located.append(Located(hit, where, 0, 0, 0, 0, hit.object or "", "catalog", None, 0))
@@ -517,7 +542,7 @@ def capture(dsn: str, out) -> int:
     from dsql_audit.replay.endpoints import EndpointError, redact_dsn
 
     with psycopg.connect(dsn, autocommit=False, connect_timeout=15) as conn:
-        conn.execute("SET TRANSACTION READ ONLY")
+        conn.read_only = True  # BEGIN READ ONLY, which PostgreSQL and DSQL both accept
         conn.execute("SET LOCAL statement_timeout = 60000")
         found = conn.execute("SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
                              "WHERE e.extname = 'pg_stat_statements'").fetchone()
