@@ -127,8 +127,11 @@ def main():
               "files named directly and SQL files (streamed) are always read.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar; only the report.")
 @click.option("--color/--no-color", default=None, help="Colour the console report (default: when a terminal).")
+@click.option("--report-unused-ignores", is_flag=True,
+              help="List inline ignores that suppressed nothing (and exit 1 when there are any), as ruff's RUF100.")
 def scan(paths, profile_date, fmt, output, fail_on, select, ignore, framework, single_transaction, config_path,
-         baseline, write_baseline, jobs, no_aggregate, sql_only, diff_base, max_file_size, quiet, color):
+         baseline, write_baseline, jobs, no_aggregate, sql_only, diff_base, max_file_size, quiet, color,
+         report_unused_ignores):
     """Audit SQL files, pg_dump output, migration folders and application source (Python in depth; SQL
     strings in other languages; ORM and migration DSLs). PATHS are files or folders; - reads stdin."""
     from dsql_audit import output as out
@@ -268,11 +271,19 @@ def scan(paths, profile_date, fmt, output, fail_on, select, ignore, framework, s
     # input errors go to stderr whatever the format and wherever the report goes (a CI log shows them; a
     # JSON report also carries them as data)
     _input_errors(result.errors)
+    for path, line, names, hints in result.unknown_ignores:  # a typo must not silently ignore nothing
+        hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
+        click.echo(f"dsql-audit: warning: {path}:{line}: ignore names no rule: {', '.join(names)}{hint}", err=True)
+    if report_unused_ignores:
+        for path, line in result.unused_ignores:
+            click.echo(f"dsql-audit: {path}:{line}: unused ignore (it suppresses no finding)", err=True)
     # a file named directly that could not be read at all (binary, NUL bytes, unreadable): an input error
     explicit = {f.path for f in disc.files if f.explicit}
     unread = [e for e in result.errors if e.skipped and e.path in explicit]
     if named_missing or unread or (not disc.files and disc.errors):
         sys.exit(EXIT_USAGE)
+    if report_unused_ignores and result.unused_ignores:
+        sys.exit(EXIT_FINDINGS)
     if config.fail_on == "never":
         sys.exit(EXIT_CLEAN)
     threshold = Severity.parse(config.fail_on)

@@ -43,15 +43,34 @@ def _fill(template: str | None, hit: Hit) -> str | None:
     return template.format_map(values)
 
 
-def _suppressed(loc: Located, rule_slug: str, rule_code: str, sups) -> bool:
+def _suppressed(loc: Located, rule_slug: str, rule_code: str, sups, used: set | None = None) -> bool:
     for s in sups:
         if s.rules is not None and rule_slug not in s.rules and rule_code.lower() not in s.rules:
             continue
-        if s.line == loc.line:
-            return True
-        if s.own_line and (s.line + 1 == loc.line or s.line + 1 == loc.stmt_line):
+        if s.line == loc.line or s.own_line and (s.line + 1 == loc.line or s.line + 1 == loc.stmt_line):
+            if used is not None:
+                used.add((loc.path, s.line))
             return True
     return False
+
+
+def ignore_problems(suppressions: dict, used: set, catalog: Catalog) -> tuple[list, list]:
+    """(unknown, unused): inline ignores naming a rule that does not exist — (path, line, names, suggestions) —
+    and ignores that suppressed nothing — (path, line) — as ruff's RUF100 reports them."""
+    import difflib
+
+    known = {r.slug for r in catalog} | {r.code.lower() for r in catalog}
+    unknown, unused = [], []
+    for path, sups in suppressions.items():
+        for s in sups or ():
+            if s.rules is not None:
+                bad = sorted(r for r in s.rules if r not in known)
+                if bad:
+                    hints = [m for r in bad for m in difflib.get_close_matches(r, sorted(known), n=1)]
+                    unknown.append((path, s.line, bad, hints))
+            if (path, s.line) not in used:
+                unused.append((path, s.line))
+    return unknown, unused
 
 
 def make_finding(loc: Located, catalog: Catalog, profile: Profile, config: Config) -> Finding | None:
@@ -85,7 +104,7 @@ def make_finding(loc: Located, catalog: Catalog, profile: Profile, config: Confi
 
 
 def build_findings(located, catalog: Catalog, profile: Profile, config: Config, suppressions: dict,
-                   *, aggregate: bool = True) -> list[Finding]:
+                   *, aggregate: bool = True, used: set | None = None) -> list[Finding]:
     out: list[Finding] = []
     idioms: dict = {}
     idiom_details: dict = {}
@@ -93,7 +112,7 @@ def build_findings(located, catalog: Catalog, profile: Profile, config: Config, 
         f = make_finding(loc, catalog, profile, config)
         if f is None:
             continue
-        if _suppressed(loc, f.name, f.rule, suppressions.get(loc.path, ())):
+        if _suppressed(loc, f.name, f.rule, suppressions.get(loc.path, ()), used):
             continue
         rule = catalog[f.name]
         if aggregate and loc.source == "pg_dump" and rule.variant(loc.hit.variant).dump_idiom:

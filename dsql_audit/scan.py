@@ -18,7 +18,7 @@ from dsql_audit.config import Config
 from dsql_audit.facts import analyse, schema_elements
 from dsql_audit.facts.plpgsql import embedded_statements
 from dsql_audit.facts.schema import SchemaModel, effects
-from dsql_audit.findings import merge_restatements, Located, build_findings
+from dsql_audit.findings import Located, build_findings, ignore_problems, merge_restatements
 from dsql_audit.model import Finding, Hit, InputError, Unit
 from dsql_audit.profile import Profile, load_profile
 from dsql_audit.rules import rule_module, statement_hits
@@ -80,6 +80,8 @@ class ScanResult:
     transactions: list | None = None  # with record_transactions: (path, first line, [statement classes])
     superseded: list = field(default_factory=list)  # migrations a squashed one replaces (never run: not reported)
     superseded_findings: int = 0  # … and how many findings they would have had
+    unknown_ignores: list = field(default_factory=list)  # (path, line, [names], [suggestions]) of inline ignores
+    unused_ignores: list = field(default_factory=list)  # (path, line) of inline ignores that suppressed nothing
 
 
 _TOKEN = re.compile(r"\"[^\"\n]*\"|'[^'\n]*'|[\w$.]+|\S")
@@ -388,8 +390,10 @@ def scan(paths, *, config: Config | None = None, profile: Profile | None = None,
             mod = rule_module(rule.slug)
             for unit, hit in mod.finish(schema, profile):
                 located.append(locate(unit, hit))
+    used: set = set()
     findings = merge_restatements(build_findings(located, catalog, profile, config, suppressions,
-                                                 aggregate=aggregate))
+                                                 aggregate=aggregate, used=used))
+    unknown_ignores, unused_ignores = ignore_problems(suppressions, used, catalog)
     superseded_findings = sum(1 for f in findings if f.superseded)
     findings = [f for f in findings if not f.superseded]
     if adapters:  # an AWS DSQL adapter rewrites some of what the ORM emits: those findings become info
@@ -399,7 +403,8 @@ def scan(paths, *, config: Config | None = None, profile: Profile | None = None,
     inputs = sum(1 for f in disc.files if f.kind != "unreadable")
     return ScanResult(findings, errors, profile, inputs=inputs, units=n_units, frameworks=frameworks,
                       bytes=total_bytes, schema=schema, transactions=recorded, adapters=adapters,
-                      superseded=sorted(superseded), superseded_findings=superseded_findings)
+                      superseded=sorted(superseded), superseded_findings=superseded_findings,
+                      unknown_ignores=unknown_ignores, unused_ignores=unused_ignores)
 
 
 def scan_sql(text: str, *, path: str = "<sql>", profile: Profile | str | None = None,

@@ -217,3 +217,24 @@ def test_a_missing_path_is_an_error_on_stderr_and_nothing_on_stdout(tmp_path):
     assert r.returncode == 2 and "nowhere: no such file or directory" in r.stderr and not out.exists()
     r = subprocess.run([sys.executable, "-m", "dsql_audit", "-V"], capture_output=True, text=True)
     assert r.returncode == 0 and "dsql-audit" in r.stdout
+
+
+def test_an_ignore_naming_no_rule_is_a_warning_and_unused_ignores_are_reported(tmp_path):
+    """ruff's idea: a typo in an inline ignore (`ignore[truncat]`) is warned about with the likely rule, and
+    `--report-unused-ignores` lists ignores that suppress nothing and fails the gate (issue 21)."""
+    import subprocess
+    import sys
+
+    (tmp_path / "a.sql").write_text("TRUNCATE t; -- dsql-audit: ignore[truncat]\n"
+                                    "-- dsql-audit: ignore[sync-index]\nCREATE TABLE u (id uuid PRIMARY KEY);\n"
+                                    "TRUNCATE v; -- dsql-audit: ignore[truncate]\n")
+    r = subprocess.run([sys.executable, "-m", "dsql_audit", "scan", str(tmp_path), "-q", "--fail-on", "never"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0
+    assert "a.sql:1: ignore names no rule: truncat (did you mean truncate?)" in r.stderr
+    assert "unused ignore" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "dsql_audit", "scan", str(tmp_path), "-q", "--fail-on", "never",
+                        "--report-unused-ignores"], capture_output=True, text=True)
+    assert r.returncode == 1
+    assert "a.sql:1: unused ignore" in r.stderr and "a.sql:2: unused ignore" in r.stderr
+    assert "a.sql:4: unused ignore" not in r.stderr  # that one suppressed the TRUNCATE on its line
