@@ -46,6 +46,21 @@ def _split(values) -> list[str]:
     return out
 
 
+def _use_color(flag, output, fmt: str = "console") -> bool:
+    """--color/--no-color win; then FORCE_COLOR (set, not "0") and NO_COLOR (set, not empty) as
+    https://force-color.org and https://no-color.org say; then colour only on a terminal."""
+    if fmt != "console":
+        return False
+    if flag is not None:
+        return bool(flag)
+    force = os.environ.get("FORCE_COLOR")
+    if force is not None and force != "0":
+        return True
+    if os.environ.get("NO_COLOR"):
+        return False
+    return output is None and sys.stdout.isatty()
+
+
 def _input_errors(errors, limit: int = 20) -> None:
     for e in errors[:limit]:
         where = f"{e.path}:{e.line}" if e.line else e.path
@@ -126,7 +141,8 @@ def main():
               "or max-file-size in the config; 0: no limit). Each skipped file is listed in the report's errors; "
               "files named directly and SQL files (streamed) are always read.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar; only the report.")
-@click.option("--color/--no-color", default=None, help="Colour the console report (default: when a terminal).")
+@click.option("--color/--no-color", default=None, help="Colour the console report (default: on a terminal; "
+              "FORCE_COLOR forces it, NO_COLOR turns it off).")
 @click.option("--report-unused-ignores", is_flag=True,
               help="List inline ignores that suppressed nothing (and exit 1 when there are any), as ruff's RUF100.")
 def scan(paths, profile_date, fmt, output, fail_on, select, ignore, framework, single_transaction, config_path,
@@ -264,9 +280,9 @@ def scan(paths, profile_date, fmt, output, fail_on, select, ignore, framework, s
     if not disc.files and disc.errors:  # nothing was read: no report, only the errors (on stderr) and exit 2
         _input_errors(result.errors)
         sys.exit(EXIT_USAGE)
-    use_color = color if color is not None else (output is None and sys.stdout.isatty())
-    text = render(fmt, result, color=bool(use_color), fail_on=config.fail_on)
-    _emit(text, output)
+    use_color = _use_color(color, output, fmt)
+    text = render(fmt, result, color=use_color, fail_on=config.fail_on)
+    _emit(text, output, color=use_color)
 
     # input errors go to stderr whatever the format and wherever the report goes (a CI log shows them; a
     # JSON report also carries them as data)
@@ -342,7 +358,7 @@ class _quiet_workers:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _emit(text: str, output) -> None:
+def _emit(text: str, output, color: bool = False) -> None:
     """The report to ``output`` (atomically: a failed or interrupted write leaves the previous file intact)
     or to stdout; an output that cannot be written is a usage error (exit 2)."""
     from dsql_audit import output as out
@@ -356,10 +372,10 @@ def _emit(text: str, output) -> None:
             sys.exit(EXIT_USAGE)
         return
     try:
-        click.echo(text, nl=False)
+        click.echo(text, nl=False, color=color or None)  # click strips colour on a pipe unless told
     except UnicodeEncodeError:  # a stdout that cannot encode some character (a lone surrogate, a C locale)
         enc = getattr(sys.stdout, "encoding", None) or "utf-8"
-        click.echo(text.encode(enc, "replace").decode(enc, "replace"), nl=False)
+        click.echo(text.encode(enc, "replace").decode(enc, "replace"), nl=False, color=color or None)
 
 
 @main.command()
@@ -498,8 +514,10 @@ def profiles():
               show_default=True)
 @click.option("--redact", is_flag=True, help="Replace literals in reported statements with ?.")
 @click.option("-q", "--quiet", is_flag=True)
+@click.option("--color/--no-color", default=None, help="Colour the console report (default: on a terminal; "
+              "FORCE_COLOR forces it, NO_COLOR turns it off).")
 def replay(captures, schema_path, schema_dsn, convert_schema, data_paths, capture_format, log_line_prefix, speed,
-           target_dsn, allow_writes, profile_date, fmt, output, fail_on, redact, quiet):
+           target_dsn, allow_writes, profile_date, fmt, output, fail_on, redact, quiet, color):
     """Replay captured workloads (server logs, pg_stat_statements exports, SQL scripts) through the engine."""
     import tempfile
 
@@ -585,7 +603,7 @@ def replay(captures, schema_path, schema_dsn, convert_schema, data_paths, captur
     # whatever else was reported
     cut = [e for e in result.errors if e.skipped]
     nothing = not s.statements and bool(result.errors)
-    _report_and_exit(result, fmt, output, fail_on, unread=bool(cut) or nothing)  # it prints the input errors
+    _report_and_exit(result, fmt, output, fail_on, unread=bool(cut) or nothing, color=color)  # prints input errors
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
@@ -612,8 +630,10 @@ def replay(captures, schema_path, schema_dsn, convert_schema, data_paths, captur
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), default=None,
               help="dsql-audit.toml or pyproject.toml to read (default: the nearest one).")
 @click.option("-q", "--quiet", is_flag=True, help="No line per violation while the command runs.")
+@click.option("--color/--no-color", default=None, help="Colour the console report (default: on a terminal; "
+              "FORCE_COLOR forces it, NO_COLOR turns it off).")
 def run(command, profile_date, fmt, output, fail_on, fail_on_command, schema_path, scan_paths, env_templates,
-        app_paths, data_dir, config_path, quiet):
+        app_paths, data_dir, config_path, quiet, color):
     """Run COMMAND (after --) against the DSQL engine in audit mode and report every statement DSQL would
     refuse, at the line of code that sent it: `dsql-audit run -- python manage.py migrate`."""
     from dsql_audit.config import ConfigError, load_config
@@ -658,8 +678,9 @@ def run(command, profile_date, fmt, output, fail_on, fail_on_command, schema_pat
         result.errors.append(failed)
     from dsql_audit.report import render
 
-    text = render(fmt, result, color=output is None and fmt == "console" and sys.stdout.isatty(), fail_on=fail_on)
-    _emit(text, output)
+    use_color = _use_color(color, output, fmt)
+    text = render(fmt, result, color=use_color, fail_on=fail_on)
+    _emit(text, output, color=use_color)
     _input_errors([e for e in result.errors if e is not failed])  # the command's own failure is said above
     if outcome.interrupted:
         sys.exit(EXIT_INTERRUPTED)
@@ -704,14 +725,15 @@ def _check_output(output, usage, inputs=(), folders=(), label: str = "-o") -> No
         usage(str(exc))
 
 
-def _report_and_exit(result, fmt, output, fail_on, unread: bool = False) -> None:
+def _report_and_exit(result, fmt, output, fail_on, unread: bool = False, color=None) -> None:
     """Render the result (to a file or stdout) and exit 1 when a finding is at or above --fail-on (2 when
     ``unread``: the input could not be read at all)."""
     from dsql_audit.report import render
 
     _doing("rendering the report")
-    text = render(fmt, result, color=output is None and fmt == "console" and sys.stdout.isatty(), fail_on=fail_on)
-    _emit(text, output)
+    use_color = _use_color(color, output, fmt)
+    text = render(fmt, result, color=use_color, fail_on=fail_on)
+    _emit(text, output, color=use_color)
     _input_errors(result.errors)
     if unread:
         sys.exit(EXIT_USAGE)
@@ -728,7 +750,9 @@ def _report_and_exit(result, fmt, output, fail_on, unread: bool = False) -> None
 @click.option("--baseline", type=click.Path(dir_okay=False), help="List only findings not in this baseline.")
 @click.option("--fail-on", type=click.Choice(["error", "warning", "info", "never"]), default="never",
               show_default=True, help="Exit 1 when a finding is at or above this severity.")
-def report_cmd(results, fmt, output, baseline, fail_on):
+@click.option("--color/--no-color", default=None, help="Colour the console report (default: on a terminal; "
+              "FORCE_COLOR forces it, NO_COLOR turns it off).")
+def report_cmd(results, fmt, output, baseline, fail_on, color):
     """Re-render saved JSON results (`scan`/`catalog`/`replay -f json`) in any format without re-running;
     several RESULTS are merged into one report (a scan, a catalog read and a replay of one estate)."""
     from dsql_audit.baseline import filter_new, load_baseline
@@ -743,7 +767,7 @@ def report_cmd(results, fmt, output, baseline, fail_on):
     except ValueError as exc:
         click.echo(f"dsql-audit: {exc}", err=True)
         sys.exit(EXIT_USAGE)
-    _report_and_exit(result, fmt, output, fail_on)
+    _report_and_exit(result, fmt, output, fail_on, color=color)
 
 
 @main.command("catalog")
@@ -758,7 +782,9 @@ def report_cmd(results, fmt, output, baseline, fail_on):
               help="Also export pg_stat_statements (and table sizes) as JSON for `dsql-audit replay`.")
 @click.option("--schema-out", "schema_out", type=click.Path(dir_okay=False, writable=True),
               help="Also write the schema as DDL (pg_dump --schema-only) for scan, replay or convert.")
-def catalog_cmd(dsn, profile_date, fmt, output, fail_on, capture_path, schema_out):
+@click.option("--color/--no-color", default=None, help="Colour the console report (default: on a terminal; "
+              "FORCE_COLOR forces it, NO_COLOR turns it off).")
+def catalog_cmd(dsn, profile_date, fmt, output, fail_on, capture_path, schema_out, color):
     """Audit a live PostgreSQL database (DSN, or PG* environment variables / a service name): read-only."""
     from dsql_audit import live
     from dsql_audit import output as out
@@ -791,7 +817,7 @@ def catalog_cmd(dsn, profile_date, fmt, output, fail_on, capture_path, schema_ou
                f"{result.units} catalog queries, {len(result.findings)} findings", err=True)
     # a catalog read only in part (or not at all) is no clean bill of health: exit 2, naming what was not read
     # (_report_and_exit prints each error)
-    _report_and_exit(result, fmt, output, fail_on, unread=bool(result.errors))
+    _report_and_exit(result, fmt, output, fail_on, unread=bool(result.errors), color=color)
 
 
 @main.command()

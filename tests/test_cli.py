@@ -238,3 +238,26 @@ def test_an_ignore_naming_no_rule_is_a_warning_and_unused_ignores_are_reported(t
     assert r.returncode == 1
     assert "a.sql:1: unused ignore" in r.stderr and "a.sql:2: unused ignore" in r.stderr
     assert "a.sql:4: unused ignore" not in r.stderr  # that one suppressed the TRUNCATE on its line
+
+
+def test_colour_follows_the_flag_then_force_color_then_no_color(tmp_path):
+    """--color works when piped (click stripped it), FORCE_COLOR forces colour, NO_COLOR turns it off, and the
+    flag wins over both (no-color.org, force-color.org; issue 21)."""
+    import os
+    import subprocess
+    import sys
+
+    def out(*args, **env):
+        environ = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+        return subprocess.run([sys.executable, "-m", "dsql_audit", "scan", "fixtures/migrations/flyway", "-q",
+                               *args], capture_output=True, text=True, env={**environ, **env}).stdout
+
+    esc = "\x1b["
+    assert esc not in out()  # a pipe: no colour
+    assert esc in out("--color")
+    assert esc in out(FORCE_COLOR="1") and esc not in out(FORCE_COLOR="0")
+    assert esc not in out("--no-color", FORCE_COLOR="1")
+    assert esc in out("--color", NO_COLOR="1")
+    for command in ("replay", "report", "catalog", "run"):
+        r = subprocess.run([sys.executable, "-m", "dsql_audit", command, "--help"], capture_output=True, text=True)
+        assert "--color / --no-color" in r.stdout, command
