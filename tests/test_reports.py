@@ -401,3 +401,33 @@ def test_the_pre_commit_hooks_are_valid_and_run_as_pre_commit_runs_them(tmp_path
         argv = [sys.executable, "-m", "dsql_audit", *entry[1:], *hook["args"]]
         assert subprocess.run([*argv, str(bad), str(good)], capture_output=True).returncode == 1
         assert subprocess.run([*argv, str(good)], capture_output=True).returncode == 0
+
+
+def test_markdown_is_valid_gfm_with_no_broken_code_span():
+    """Rendered with a real Markdown parser (markdown-it-py, CommonMark with GFM tables): every table row keeps its cells, no code
+    span shows an escaped `&lt;`, and a fix cut to its length never leaves a code span open (issue 21)."""
+    from markdown_it import MarkdownIt
+
+    from dsql_audit.model import Finding, Severity
+    from dsql_audit.report.markdown import _cell, render_markdown
+    from dsql_audit.scan import scan
+
+    long_fix = "Use `CREATE INDEX ASYNC` instead. " * 12 + "Then `SELECT * FROM sys.jobs WHERE a < b` to watch it."
+    cut = _cell(long_fix, 280)
+    assert cut.count("`") % 2 == 0 and cut.endswith("…")
+    result = scan(["fixtures/migrations/flyway"])
+    result.findings.append(Finding(rule="DSQL401", name="truncate", severity=Severity.error, category="x",
+                                   message="`a < b` | and `c|d` <b>not html</b>", path="x/<odd>.sql", line=3,
+                                   column=1, end_line=3, end_column=2, source="sql", fix=long_fix))
+    text = render_markdown(result)
+    md = MarkdownIt("commonmark").enable(["table", "strikethrough"])  # GFM tables without linkify
+    html = md.render(text)
+    assert "&amp;lt;" not in html  # `&lt;` written inside a code span would render as &amp;lt;
+    assert "<code>a &lt; b</code>" in html and "<b>not html</b>" not in html
+    tokens = md.parse(text)
+    rows = [t for t in tokens if t.type == "tr_open"]
+    cells = [t for t in tokens if t.type == "td_open"]
+    assert rows and len(cells) % 3 == 0  # every row kept its three cells (an unescaped | would add one)
+    for t in tokens:
+        if t.type == "inline":
+            assert "`" not in "".join(c.content for c in (t.children or []) if c.type == "text"), t.content

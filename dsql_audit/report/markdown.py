@@ -15,8 +15,26 @@ MARKER = "<!-- dsql-audit -->"  # lets a CI step find and update its own earlier
 _ICON = {"error": "🔴", "warning": "🟠", "info": "🔵"}
 
 
-def _cell(text) -> str:
-    return " ".join(str(text or "").split()).replace("|", "\\|").replace("<", "&lt;")[:300]
+def _cell(text, limit: int = 300) -> str:
+    """Text for a table cell or a line: one line, pipes escaped (GFM needs it inside code spans too), `<`
+    escaped outside code spans only (inside one, `&lt;` would show as written), and when cut at ``limit``
+    cut before a code span it would leave open."""
+    text = " ".join(str(text or "").split())
+    cut = len(text) > limit
+    if cut:
+        text = text[:limit]
+        if text.count("`") % 2:  # a code span left open: end before it
+            text = text[:text.rfind("`")].rstrip()
+    parts = text.split("`")
+    for i in range(0, len(parts), 2):  # the even parts are outside code spans
+        parts[i] = parts[i].replace("<", "&lt;")
+    return "`".join(parts).replace("|", "\\|") + ("…" if cut else "")
+
+
+def _code(text) -> str:
+    """An inline code span holding ``text`` as written (a backtick inside gets a longer fence)."""
+    text = " ".join(str(text or "").split()).replace("|", "\\|")
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
 
 
 def render_markdown(result) -> str:
@@ -43,7 +61,7 @@ def render_markdown(result) -> str:
                 f"the command exited {s['exit_status']}", ""]
         if "observed_only" in s:
             out += [f"Seen only at run time, not by the static scan: **{s['observed_only']:,}**"
-                    + "".join(f"\n- `{_cell(m)}`" for m in s["misses"][:30]), ""]
+                    + "".join(f"\n- {_code(m)}" for m in s["misses"][:30]), ""]
     if not result.findings:
         out += [f"No {new}findings." if not result.errors else ""]
     groups: dict = {}
@@ -55,7 +73,7 @@ def render_markdown(result) -> str:
     for (code, name), items in order:
         worst = max(f.severity for f in items).name
         head = [f"<details><summary>{_ICON[worst]} <b>{code} {name}</b> — {len(items):,} finding(s)</summary>", "",
-                f"Fix: {_cell(items[0].fix)[:280]}" if items[0].fix else "", "",
+                f"Fix: {_cell(items[0].fix, 280)}" if items[0].fix else "", "",
                 "| severity | where | message |", "|---|---|---|"]
         block_size = sum(len(line) + 1 for line in head) + 20
         if size + block_size > LIMIT:
@@ -65,7 +83,7 @@ def render_markdown(result) -> str:
         size += block_size
         for i, f in enumerate(items):
             also = ("; declared at " + ", ".join(f"{r['path']}:{r['line']}" for r in f.related)) if f.related else ""
-            row = f"| {f.severity.name} | `{_cell(f.path)}:{f.line}` | {_cell(f.message + also)} |"
+            row = f"| {f.severity.name} | {_code(f'{f.path}:{f.line}')} | {_cell(f.message + also)} |"
             if size + len(row) + 1 > LIMIT:
                 left_out[name] += len(items) - i
                 break
@@ -76,6 +94,6 @@ def render_markdown(result) -> str:
         out += [f"… and {sum(left_out.values()):,} more finding(s) not listed (comment size limit): "
                 + ", ".join(f"`{k}` {v:,}" for k, v in left_out.most_common(40)), ""]
     if result.errors:
-        out += [f"{len(result.errors):,} input error(s), first: `{_cell(result.errors[0].path)}` "
+        out += [f"{len(result.errors):,} input error(s), first: {_code(result.errors[0].path)} "
                 f"{_cell(result.errors[0].message)}", ""]
     return "\n".join(out).rstrip("\n") + "\n"
