@@ -941,7 +941,8 @@ def convert(inputs, outdir, python_retry, write, from_dsn, profile_date, cache, 
 @click.option("--tls", is_flag=True, help="Require TLS (sslmode=require) with a generated self-signed certificate, "
               "as DSQL's endpoint does.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False), help="Write every violation seen "
-              "here on exit (.json, .sarif or .md).")
+              "here on exit, through the same reporters as scan and run (.json, .sarif, .md, .html, .xml for "
+              "JUnit, .txt); `dsql-audit report` re-renders or merges it.")
 @click.option("--max-connections", default=200, show_default=True, type=click.IntRange(1, 5000),
               help="Clients connected at once; one more gets 53300 (the embedded PostgreSQL has 40 slots more).")
 @click.option("--audit", is_flag=True, help="Audit mode: record what DSQL would refuse and run it with "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import ssl
 import tempfile
@@ -42,49 +41,64 @@ def self_signed_context(directory: str) -> ssl.SSLContext:
     return ctx
 
 
-def write_report(server: Server, path: str, started: float) -> None:
-    """The violations seen while serving, as json, sarif or markdown (by the file's extension)."""
-    from dsql_audit import __version__
-    from dsql_audit.catalog import load_catalog
-    from dsql_audit.output import write_text  # atomic: an interrupted write leaves the previous file
+# the report's format from its file name (anything else: the JSON that `dsql-audit report` reads)
+_FORMATS = {".json": "json", ".sarif": "sarif", ".md": "markdown", ".markdown": "markdown", ".html": "html",
+            ".htm": "html", ".xml": "junit", ".txt": "console"}
 
-    findings = server.findings()
-    for f in findings:
-        f["time"] = datetime.datetime.fromtimestamp(f["time"], datetime.timezone.utc).isoformat()
-    suffix = Path(path).suffix.lower()
-    if suffix == ".sarif":
-        catalog = load_catalog()
-        used = sorted({f["code"] for f in findings if f.get("code")})
-        rules = [{"id": c, "name": catalog.get(c).slug, "shortDescription": {"text": catalog.get(c).title},
-                  "helpUri": catalog.get(c).docs} for c in used]
-        results = [{"ruleId": f["code"] or f["rule"], "level": "error",
-                    "message": {"text": f"{f['sqlstate']} {f['message']} — {' '.join(f['statement'].split())}"},
-                    "locations": [{"logicalLocations": [{"name": f"session {f['session']}", "kind": "module",
-                                                          "fullyQualifiedName": f"{f['client']}/{f['session']}"}]}],
-                    "properties": {k: f[k] for k in ("client", "user", "application_name", "time", "transaction")}}
-                   for f in findings]
-        doc = {"$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0",
-               "runs": [{"tool": {"driver": {"name": "dsql-audit serve", "version": __version__,
-                                             "informationUri": "https://github.com/", "rules": rules}},
-                         "results": results}]}
-        write_text(path, json.dumps(doc, indent=2))
-        return
-    if suffix in (".md", ".markdown"):
-        lines = [f"# dsql-audit serve: {len(findings)} DSQL violations", "",
-                 "| time | client | rule | SQLSTATE | message | statement |", "|---|---|---|---|---|---|"]
-        for f in findings:
-            stmt = " ".join(f["statement"].split()).replace("|", "\\|")[:200]
-            lines.append(f"| {f['time']} | {f['client']} | {f.get('code') or ''} {f['rule']} | {f['sqlstate']} | "
-                         f"{f['message'].replace('|', '/')} | `{stmt}` |")
-        write_text(path, "\n".join(lines) + "\n")
-        return
-    doc = {"tool": {"name": "dsql-audit", "version": __version__}, "mode": "serve",
-           "profile": server.engine.profile.date if hasattr(server.engine.profile, "date") else None,
-           "started": datetime.datetime.fromtimestamp(started, datetime.timezone.utc).isoformat(),
-           "summary": {"violations": len(findings),
-                       "by_rule": {r: sum(1 for f in findings if f["rule"] == r) for r in sorted({f["rule"] for f in findings})}},
-           "findings": findings}
-    write_text(path, json.dumps(doc, indent=2, default=str))
+
+def write_report(server: Server, path: str, started: float) -> None:
+    """The violations seen while serving, through the same reporters and JSON contract as scan and run (one
+    finding per rule and call site, or per statement when a client sent no call site): `dsql-audit report`
+    re-renders or merges the file. The format follows the file's extension."""
+    from dsql_audit.config import Config
+    from dsql_audit.output import write_text  # atomic: an interrupted write leaves the previous file
+    from dsql_audit.report import render
+    from dsql_audit.report.loaded import LoadedRunResult
+    from dsql_audit.run.observe import group, observed_findings
+
+    raw = server.findings()
+    observations = group(raw)
+    config, root = Config(), Path.cwd()
+    per = [observed_findings([obs], config, root) for obs in observations]  # one finding per observation
+    findings = [f for found in per for f in found]
+    # who sent it: serve's clients are the report's subject (users, applications, client addresses)
+    senders: dict = {}
+    for f in raw:
+        site = f.get("site") or None
+        key = (f["rule"], site.get("f"), site.get("l")) if site else (f["rule"], " ".join(f["statement"].split()))
+        senders.setdefault(key, []).append(f)
+    for obs, found in zip(observations, per):
+        site = obs.site or None
+        key = (obs.rule, site.get("f"), site.get("l")) if site else (obs.rule, " ".join(obs.statement.split()))
+        for finding in found:
+            finding.message += _sent_by(senders.get(key, ()))
+    findings.sort(key=lambda f: (f.path, f.line, f.rule))
+    stats = getattr(server.engine, "stats", {}) or {}
+    summary = {"command": ["dsql-audit", "serve"], "exit_status": 0,
+               "started": datetime.datetime.fromtimestamp(started, datetime.timezone.utc).isoformat(),
+               "seconds": round(max(0.0, datetime.datetime.now().timestamp() - started), 3),
+               "interrupted": False, "statements": stats.get("statements", 0),
+               "refused_by_dsql": stats.get("refused", len(raw)), "sessions": len({f.get("session") for f in raw}),
+               "distinct_violations": len(findings), "with_call_site": sum(1 for f in raw if f.get("site")),
+               "left_running_and_ended": 0}
+    result = LoadedRunResult(findings=findings, errors=[], profile=server.engine.profile, inputs=0,
+                             units=summary["statements"], run=summary)
+    fmt = _FORMATS.get(Path(path).suffix.lower(), "json")
+    write_text(path, render(fmt, result, color=False, fail_on="never"))
+
+
+def _sent_by(raw: list) -> str:
+    users = sorted({f.get("user") for f in raw if f.get("user")})
+    apps = sorted({f.get("application_name") for f in raw if f.get("application_name")})
+    clients = sorted({f.get("client") for f in raw if f.get("client")})
+    parts = []
+    if users:
+        parts.append("user " + ", ".join(users[:3]) + (" …" if len(users) > 3 else ""))
+    if apps:
+        parts.append("application " + ", ".join(apps[:3]) + (" …" if len(apps) > 3 else ""))
+    if clients:
+        parts.append("from " + (clients[0] if len(clients) == 1 else f"{len(clients)} clients"))
+    return f" — sent by {'; '.join(parts)}" if parts else ""
 
 
 def temp_dir() -> str:
