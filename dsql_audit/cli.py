@@ -833,13 +833,17 @@ def catalog_cmd(dsn, profile_date, fmt, output, fail_on, capture_path, schema_ou
 @click.option("--cache", type=click.IntRange(min=1), default=65536, show_default=True,
               help="CACHE for sequences and identity columns: 1 (strict order) or >= 65536.")
 @click.option("--keys", type=click.Choice(["identity", "uuid"]), default="identity", show_default=True,
-              help="serial keys become bigint identity columns, or uuid with gen_random_uuid().")
+              help="serial keys become bigint identity columns, or uuid with gen_random_uuid() (always uuid on a "
+              "profile before 2026-02-13, which has no sequences).")
+@click.option("--allow-partial", is_flag=True, help="Exit 0 even when objects had to be left out of schema.sql "
+              "(they are in PLAN.md either way).")
 @click.option("--check/--no-check", default=True, show_default=True,
               help="Prove schema.sql by loading it into a fresh DSQL engine (exit 1 if anything is rejected).")
 @click.option("--force", is_flag=True, help="Write into an -o directory that holds files convert did not write "
               "(they are left alone; convert's own five files are replaced). Never overwrites an input.")
 @click.option("-q", "--quiet", is_flag=True)
-def convert(inputs, outdir, python_retry, write, from_dsn, profile_date, cache, keys, check, force, quiet):
+def convert(inputs, outdir, python_retry, write, from_dsn, profile_date, cache, keys, check, force, quiet,
+            allow_partial):
     """Turn a PostgreSQL schema (dump, migration folder, live database) into DSQL DDL plus a migration plan."""
     import tempfile
 
@@ -924,6 +928,13 @@ def convert(inputs, outdir, python_retry, write, from_dsn, profile_date, cache, 
                    f"changes{checked}")
     if check and conv.check.get("rejected"):
         sys.exit(EXIT_FINDINGS)
+    left_out = [step for step, _state, _message in getattr(conv, "refused", ())]
+    if left_out:  # objects the converted schema could not hold: in PLAN.md, and not a clean conversion
+        click.echo(f"dsql-audit convert: {len(left_out)} object(s) left out of schema.sql (see PLAN.md): "
+                   + ", ".join(f"{s.kind} {s.object}" for s in left_out[:10]) + (" …" if len(left_out) > 10 else ""),
+                   err=True)  # even with -q: the conversion is not complete
+        if not allow_partial:
+            sys.exit(EXIT_FINDINGS)
     # input that could not be read is not in schema.sql: an input error, though the rest was written
     sys.exit(EXIT_USAGE if conv.errors else EXIT_CLEAN)
 

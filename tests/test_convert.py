@@ -500,3 +500,26 @@ def test_enum_steps_name_their_source_and_short_cycles_are_planned(tmp_path):
     assert f"-- step 1 domain: public.mood ({src}:1)" in sql and "('a', 'b', 'c')" in sql
     (item,) = [p for p in _plan(out)["plan"] if p["kind"] == "sequence"]
     assert "1,000 values with CACHE 65536" in item["why"] and "--cache 1" in item["todo"]
+
+
+def test_keys_follow_the_profile_and_a_partial_conversion_is_not_clean(tmp_path):
+    """Issue 21: before 2026-02-13 (no sequences) serial and identity keys become uuid (the referencing column
+    follows) instead of identity columns the check then drops; an object left out of schema.sql is named and
+    the exit status says so unless --allow-partial."""
+    src = tmp_path / "s.sql"
+    src.write_text("CREATE TABLE users (id serial PRIMARY KEY, email text);\n"
+                   "CREATE TABLE orders (id bigserial PRIMARY KEY, user_id int REFERENCES users(id));\n"
+                   "CREATE TABLE events (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, n int);\n")
+    r, out = _convert(tmp_path, src, "--profile", "2026-01-01")
+    assert r.returncode == 0, r.stderr
+    schema = (out / "schema.sql").read_text()
+    for table in ("users", "orders", "events"):
+        assert f"CREATE TABLE public.{table} (id uuid" in schema, schema
+    assert "user_id uuid" in schema and "IDENTITY" not in schema
+    partial = tmp_path / "p.sql"
+    partial.write_text("CREATE TABLE a (id uuid PRIMARY KEY, v text);\n"
+                       "CREATE VIEW v1 AS SELECT id, v FROM a TABLESAMPLE SYSTEM (10);\n")
+    r, _ = _convert(tmp_path, partial, name="p")
+    assert r.returncode == 1 and "left out of schema.sql" in r.stderr and "view public.v1" in r.stderr
+    r, _ = _convert(tmp_path, partial, "--allow-partial", name="q")
+    assert r.returncode == 0

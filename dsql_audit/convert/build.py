@@ -84,11 +84,25 @@ def deparse(node) -> str:
     return RawStream()(node)
 
 
+def _in_sys_schema(stmt) -> bool:
+    """CREATE SCHEMA sys, or a statement on an object in schema sys (sys.jobs, sys.iam_pg_role_mappings …)."""
+    if isinstance(stmt, ast.CreateSchemaStmt):
+        return (stmt.schemaname or "").lower() == "sys"
+    for field in ("relation", "view", "into"):
+        rv = getattr(stmt, field, None)
+        rv = getattr(rv, "rel", rv)
+        if isinstance(rv, ast.RangeVar):
+            return (rv.schemaname or "").lower() == "sys"
+    return False
+
+
 class Builder:
     def __init__(self, profile, *, cache: int = 65536, keys: str = "identity"):
         self.profile = profile
         self.cache = cache
-        self.keys = keys
+        # a profile without sequences (before 2026-02-13) has no identity columns either: keys become uuid
+        self.no_sequences = profile.holds(["!sequences"])
+        self.keys = "uuid" if self.no_sequences else keys
         self.schema = Schema()
         self.uuid_keys: set = set()  # table.column made uuid by --keys uuid (their FK columns follow)
         self.search_path: list = ["public"]  # as the input's SET search_path / set_config left it
@@ -100,6 +114,9 @@ class Builder:
         if self._search_path(stmt):
             return
         self._qualify(stmt)
+        if _in_sys_schema(stmt):  # DSQL's own schema (a dump of DSQL or of the engine holds it): not the user's
+            self.schema.skip("objects of DSQL's own sys schema")
+            return
         handler = getattr(self, f"_{kind}", None)
         if handler is not None:
             handler(stmt, origin)
@@ -359,7 +376,10 @@ class Builder:
                 table.fks.append((c, origin))
                 continue
             if c.contype == CONSTR.CONSTR_IDENTITY:
-                T.identity(self, col, c, what, origin)
+                replaced = T.identity(self, col, c, what, origin)
+                if replaced is not None:  # no identity in this profile: what stands for it
+                    kept.extend(replaced)
+                    continue
             if c.contype == CONSTR.CONSTR_ATTR_DEFERRABLE or c.contype == CONSTR.CONSTR_ATTR_IMMEDIATE:
                 continue
             if c.contype in (CONSTR.CONSTR_PRIMARY, CONSTR.CONSTR_UNIQUE):

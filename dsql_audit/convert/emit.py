@@ -172,10 +172,10 @@ class Emitter:
                 if target not in tables:
                     self._drop_fk(t, c, origin, f"the referenced table {target} is not in the converted schema")
                     continue
+                self._fk_types(t, c)  # the referencing column follows a key made uuid, key or not enforced
                 if not fk_ok:
                     self._fk_to_plan(t, c, origin)
                     continue
-                self._fk_types(t, c)
                 if target != name and ("table", target) not in done:
                     if ("table", target) in visiting:  # a cycle: this one is added once both tables exist
                         self._late_fk(t, c, origin)

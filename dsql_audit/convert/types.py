@@ -104,12 +104,19 @@ def _sizes(b, tn, base: str, what: str, origin) -> None:
 
 
 def _serial(b, col, tn, base: str, what: str, origin) -> None:
+    why = "the profile has no sequences" if b.no_sequences else "--keys uuid"
     if b.keys == "uuid" and _is_key(col):
         tn.names, tn.typmods = type_name("uuid").names, None
         col.constraints = tuple(col.constraints or ()) + (
             ast.Constraint(contype=CONSTR.CONSTR_DEFAULT, raw_expr=_expr("gen_random_uuid()")),)
         b.uuid_keys.add(what)
-        b.schema.note(origin, f"{what}: {base} → uuid DEFAULT gen_random_uuid() (--keys uuid)")
+        b.schema.note(origin, f"{what}: {base} → uuid DEFAULT gen_random_uuid() ({why})")
+        return
+    if b.no_sequences:  # a counter that is no key: a plain bigint the application assigns
+        tn.names, tn.typmods = type_name("pg_catalog", "int8").names, None
+        b.schema.plan.append(PlanItem("column", what, "changed", f"{base} → bigint: the profile has no sequences",
+                                      "assign the value in the application (or move to a profile from 2026-02-13)",
+                                      origin, 0.5, {"from": base, "to": "bigint"}))
         return
     tn.names, tn.typmods = type_name("pg_catalog", "int8").names, None
     ident = ast.Constraint(contype=CONSTR.CONSTR_IDENTITY, generated_when="d",
@@ -164,8 +171,20 @@ def sequence_options(b, options, name: str, origin) -> tuple:
     return tuple(out)
 
 
-def identity(b, col, c, what: str, origin) -> None:
-    """An identity column: bigint, with a legal CACHE."""
+def identity(b, col, c, what: str, origin) -> list | None:
+    """An identity column: bigint, with a legal CACHE. On a profile without sequences there is no identity:
+    the constraints that stand for it are returned (a uuid key's default, or none for a bigint the
+    application assigns); None when the identity stays."""
+    if b.no_sequences:
+        tn = col.typeName
+        if _is_key(col):
+            tn.names, tn.typmods = type_name("uuid").names, None
+            b.uuid_keys.add(what)
+            b.schema.note(origin, f"{what}: identity → uuid DEFAULT gen_random_uuid() (the profile has no sequences)")
+            return [ast.Constraint(contype=CONSTR.CONSTR_DEFAULT, raw_expr=_expr("gen_random_uuid()"))]
+        b.schema.plan.append(PlanItem("column", what, "changed", "identity dropped: the profile has no sequences",
+                                      "assign the value in the application", origin, 0.5, {}))
+        return []
     parts = names_of(col.typeName.names) if col.typeName is not None else []
     if parts and parts[-1].lower() not in ("int8", "bigint"):
         b.schema.note(origin, f"{what}: identity column {parts[-1]} → bigint (DSQL identity columns are bigint)")
@@ -173,3 +192,4 @@ def identity(b, col, c, what: str, origin) -> None:
         col.typeName.typmods = None
     opts = [o for o in c.options or () if o.defname != "sequence_name"]
     c.options = sequence_options(b, opts, what, origin)
+    return None
