@@ -205,6 +205,10 @@ def _worth_parsing(path: str, text: str) -> bool:
 
 
 _BULK = {"bulk_create", "bulk_update"}
+# a write a migration makes whose rows are not known here: a DML in its transaction, never claimed unbounded
+_MIGRATION_DML = {"insert": "INSERT INTO migration_rows DEFAULT VALUES",
+                  "update": "UPDATE migration_rows SET c = 1 WHERE c = 1",
+                  "delete": "DELETE FROM migration_rows WHERE c = 1"}
 # QuerySet / Model / related-manager calls that write rows (what RunPython code sends)
 _ORM_WRITES = {"create", "get_or_create", "update_or_create", "bulk_create", "bulk_update", "save", "update",
                "delete", "add", "set"}
@@ -343,6 +347,7 @@ class _Visitor(cst.CSTVisitor):
         self.class_nodes: list = []  # the ClassDef nodes of self.classes
         self.core_tables: list = []  # the SQLAlchemy Table("name", …) calls being read
         self._atomic_fns: set | None = None
+        self._keyword_literals: dict | None = None  # (called name, keyword) → literals passed (_call_site_values)
         # Alembic helper functions: what each sends (synthesized statements), and where each is called
         self._helper_start: int | None = None
         self.helper_emits: dict = {}
@@ -737,17 +742,21 @@ class _Visitor(cst.CSTVisitor):
         return [value]
 
     def _call_site_values(self, function: str, param: str) -> list:
-        out = []
+        """The literals the module's calls of ``function`` pass for ``param`` (every call's keyword literals
+        are collected in one walk of the module, the first time any is asked for)."""
+        if self._keyword_literals is None:
+            found: dict = {}
 
-        class _Calls(cst.CSTVisitor):
-            def visit_Call(self, call):
-                if _name(call.func) == function:
+            class _Calls(cst.CSTVisitor):
+                def visit_Call(self, call):
+                    name = _name(call.func)
                     for arg in call.args:
-                        if arg.keyword is not None and arg.keyword.value == param:
-                            out.append(_const(arg.value))
+                        if name and arg.keyword is not None:
+                            found.setdefault((name, arg.keyword.value), []).append(_const(arg.value))
 
-        self.module.visit(_Calls())
-        return out
+            self.module.visit(_Calls())
+            self._keyword_literals = found
+        return self._keyword_literals.get((function, param), [])
 
     def _commits(self, how: str):
         if self.functions and not self.functions[-1].commits:
@@ -1200,10 +1209,7 @@ class _Visitor(cst.CSTVisitor):
             self._dml(node, op, "SQLAlchemy Query." + op + "() in a migration")
 
     def _dml(self, node, op: str, origin: str):
-        # a write whose rows are not known here; never claimed unbounded (it may well filter)
-        sql = {"insert": "INSERT INTO migration_rows DEFAULT VALUES",
-               "update": "UPDATE migration_rows SET c = 1 WHERE c = 1",
-               "delete": "DELETE FROM migration_rows WHERE c = 1"}[op]
+        sql = _MIGRATION_DML[op]
         self.emit(node, sql=sql, literal=False, origin=origin, framework="alembic")
 
     def _core_dml(self, node, arg) -> bool:
@@ -1687,10 +1693,8 @@ class _Visitor(cst.CSTVisitor):
                 self.out.append(Emitted(line=line, column=column, sql="SAVEPOINT django_savepoint", literal=False,
                                         origin=f"Django {method}() inside the migration's atomic block",
                                         framework="django", **kw))
-            # rows not known here: never claimed unbounded (a queryset write may well filter)
-            verb = "DELETE FROM migration_rows WHERE c = 1" if method == "delete" else \
-                "UPDATE migration_rows SET c = 1 WHERE c = 1" if method in ("update", "bulk_update", "save") \
-                else "INSERT INTO migration_rows DEFAULT VALUES"
+            verb = _MIGRATION_DML["delete" if method == "delete" else
+                                  "update" if method in ("update", "bulk_update", "save") else "insert"]
             self.out.append(Emitted(line=line, column=column, sql=verb, literal=False,
                                     origin=f"Django {method}() in RunPython code", framework="django", **kw))
 
