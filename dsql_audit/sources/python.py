@@ -32,6 +32,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from dsql_audit.sources.app import Emitted, SourceError, looks_like_sql
+from dsql_audit.sources.sqlalchemy_models import TYPES as SQLALCHEMY_TYPES
 
 PREFILTER = re.compile(
     r"execute|mogrify|copy_expert|\.fetch|text\(|exec_driver_sql|RawSQL|\.raw\(|RunSQL|sqlalchemy|django|alembic|"
@@ -61,13 +62,7 @@ _KEYWORD_PASSWORD = re.compile(r"(?:^|\s)password\s*=\s*(?!['\"]?\s*$)[^\s{}$%]+
 _LOOKS_DSN = re.compile(r"postgres(?:ql)?(?:\+\w+)?://|\b(?:host|dbname)\s*=\s*\S")
 
 # SQLAlchemy column types → PostgreSQL (what the ORM emits in CREATE TABLE; Django's: sources/django_migrations)
-SA_TYPES = {"Integer": "integer", "BigInteger": "bigint", "SmallInteger": "smallint", "String": "varchar",
-            "Unicode": "varchar", "Text": "text", "UnicodeText": "text", "Boolean": "boolean", "Date": "date",
-            "DateTime": "timestamp", "Time": "time", "Float": "double precision", "Numeric": "numeric",
-            "LargeBinary": "bytea", "JSON": "json", "JSONB": "jsonb", "UUID": "uuid", "Uuid": "uuid",
-            "Interval": "interval", "INET": "inet", "CIDR": "cidr", "MACADDR": "macaddr", "TSVECTOR": "tsvector",
-            "ARRAY": "text[]", "HSTORE": "hstore", "MONEY": "money", "BYTEA": "bytea", "TIMESTAMP": "timestamp",
-            "VARCHAR": "varchar", "TEXT": "text", "INTEGER": "integer", "BIGINT": "bigint"}
+SA_TYPES = SQLALCHEMY_TYPES  # the table lives in sources/sqlalchemy_models
 
 
 def extract(path: str, text: str) -> list[Emitted]:
