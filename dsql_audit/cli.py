@@ -79,6 +79,56 @@ def _stdout_closed() -> None:
     os._exit(EXIT_BROKEN_PIPE)
 
 
+FAIL_ON = ("error", "warning", "info", "never")
+
+
+def _selection_options(config_help: str = "dsql-audit.toml or pyproject.toml to read (default: the nearest one "
+                       "above the inputs, as ruff finds its config)."):
+    """The options every command that reports findings takes, with one meaning and one default each: the
+    rules (--select/--extend-select/--ignore), the exit threshold (--fail-on), the config file and colour."""
+    def decorate(f):
+        for opt in reversed((
+            click.option("--select", multiple=True, metavar="RULES",
+                         help="Only these rules: codes, code prefixes like DSQL1, or slugs (comma-separated or "
+                         "repeated; replaces the config's select)."),
+            click.option("--extend-select", multiple=True, metavar="RULES",
+                         help="Add these rules to the selection (the config's or --select's)."),
+            click.option("--ignore", multiple=True, metavar="RULES",
+                         help="Skip these rules (codes, prefixes or slugs; added to the config's ignore)."),
+            click.option("--fail-on", type=click.Choice(FAIL_ON), default=None,
+                         help="Exit 1 when a finding is at or above this severity (default: the config's "
+                         "fail-on, else error)."),
+            click.option("--config", "config_path", type=click.Path(dir_okay=False), help=config_help),
+            click.option("--color/--no-color", default=None, help="Colour the console report (default: on a "
+                         "terminal; FORCE_COLOR forces it, NO_COLOR turns it off)."),
+        )):
+            f = opt(f)
+        return f
+    return decorate
+
+
+def _load_config(config_path, start_paths, *, select=(), extend_select=(), ignore=(), fail_on=None,
+                 profile_date=None, then_cwd: bool = False):
+    """The config for a command: the file given, else the nearest one above ``start_paths`` (the cwd when
+    there are none; after them with ``then_cwd``), with the command line's choices laid over it and checked
+    (ConfigError)."""
+    from dsql_audit.config import config_start, load_config
+
+    config = load_config(config_path, start=config_start(start_paths), then_cwd=then_cwd)
+    if profile_date:
+        config.profile = profile_date
+    if select:
+        config.select = _split(select)
+    if extend_select:
+        config.extend_select(_split(extend_select))
+    if ignore:
+        config.ignore = config.ignore + _split(ignore)
+    if fail_on:
+        config.fail_on = fail_on
+    config.validate(load_catalog())
+    return config
+
+
 class _Group(click.Group):
     def invoke(self, ctx):
         from dsql_audit.output import OutputError
@@ -107,29 +157,39 @@ class _Group(click.Group):
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="dsql-audit")
 def main():
-    """What in your PostgreSQL estate will break on Amazon Aurora DSQL."""
+    """What in your PostgreSQL estate will break on Amazon Aurora DSQL.
+
+    Every command that reports findings takes the same rule, threshold, config and colour options
+    (--select, --extend-select, --ignore, --fail-on, --config, --color) and reads [tool.dsql-audit] from
+    the nearest pyproject.toml or dsql-audit.toml. `dsql-audit COMMAND -h` says more.
+
+    \b
+    Shell completion (bash; zsh_source and fish_source likewise):
+      eval "$(_DSQL_AUDIT_COMPLETE=bash_source dsql-audit)"
+    """
 
 
-@main.command()
+@main.command(short_help="Find what will break on DSQL in SQL, dumps, migrations and code.")
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--profile", "profile_date", metavar="YYYY-MM-DD",
               help="Judge against DSQL as of this date (default: newest profile).")
 @click.option("-f", "--format", "fmt", type=click.Choice(list(REPORT_FORMATS)), default=None,
               help="Report format (default: console).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write the report here.")
-@click.option("--fail-on", type=click.Choice(["error", "warning", "info", "never"]), default=None,
-              help="Exit 1 when a finding at or above this severity remains (default: error).")
-@click.option("--select", multiple=True, help="Only these rules (codes, code prefixes like DSQL1, or slugs).")
-@click.option("--ignore", multiple=True, help="Skip these rules (codes, prefixes or slugs).")
 @click.option("--framework", type=click.Choice(sorted(
     ["flyway", "goose", "golang-migrate", "dbmate", "sqitch", "rails", "prisma", "liquibase", "django",
      "alembic", "psql", "pg_dump"])), default=None, help="Force the migration framework (default: detect).")
 @click.option("-1", "--single-transaction", is_flag=True, default=None,
               help="Run each plain SQL file as one transaction (psql -1).")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Config file (default: nearest "
-              "dsql-audit.toml or pyproject.toml with [tool.dsql-audit]).")
+@_selection_options()
+@click.option("--exclude", multiple=True, metavar="GLOB", help="Skip files matching these patterns (replaces the "
+              "config's exclude; a folder name skips what is under it).")
+@click.option("--extend-exclude", multiple=True, metavar="GLOB", help="Skip these too (added to the excludes).")
+@click.option("--stdin-filename", metavar="PATH", help="The name of what - reads: findings carry it, per-file "
+              "ignores and excludes match it, and its suffix says how to read it (.py as Python; default SQL).")
 @click.option("--baseline", type=click.Path(dir_okay=False), help="Report only findings not in this baseline.")
-@click.option("--write-baseline", type=click.Path(dir_okay=False), help="Write all findings to a baseline file.")
+@click.option("--write-baseline", type=click.Path(dir_okay=False), help="Write every finding to this baseline "
+              "file (later scans with --baseline report only new ones), say how many, and exit 0.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 64), default=None, help="Worker processes (default: "
               "both cores for large inputs).")
 @click.option("--no-aggregate", is_flag=True, help="Report every pg_dump idiom instead of once per dump.")
@@ -141,48 +201,41 @@ def main():
               "or max-file-size in the config; 0: no limit). Each skipped file is listed in the report's errors; "
               "files named directly and SQL files (streamed) are always read.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar; only the report.")
-@click.option("--color/--no-color", default=None, help="Colour the console report (default: on a terminal; "
-              "FORCE_COLOR forces it, NO_COLOR turns it off).")
 @click.option("--report-unused-ignores", is_flag=True,
               help="List inline ignores that suppressed nothing (and exit 1 when there are any), as ruff's RUF100.")
-def scan(paths, profile_date, fmt, output, fail_on, select, ignore, framework, single_transaction, config_path,
-         baseline, write_baseline, jobs, no_aggregate, sql_only, diff_base, max_file_size, quiet, color,
-         report_unused_ignores):
+def scan(paths, profile_date, fmt, output, fail_on, select, extend_select, ignore, framework, single_transaction,
+         config_path, exclude, extend_exclude, stdin_filename, baseline, write_baseline, jobs, no_aggregate, sql_only,
+         diff_base, max_file_size, quiet, color, report_unused_ignores):
     """Audit SQL files, pg_dump output, migration folders and application source (Python in depth; SQL
     strings in other languages; ORM and migration DSLs). PATHS are files or folders; - reads stdin."""
     from dsql_audit import output as out
     from dsql_audit.baseline import filter_new, load_baseline
     from dsql_audit.baseline import write_baseline as do_write_baseline
-    from dsql_audit.config import ConfigError, load_config, parse_size
+    from dsql_audit.config import ConfigError, parse_size
     from dsql_audit.profile import load_profile
     from dsql_audit.report import render
     from dsql_audit.scan import scan as run_scan
     from dsql_audit.sources import discover
 
     try:
-        config = load_config(config_path)
-        catalog = load_catalog()
-        if profile_date:
-            config.profile = profile_date
+        config = _load_config(config_path, paths, select=select, extend_select=extend_select, ignore=ignore,
+                              fail_on=fail_on, profile_date=profile_date)
         if framework:
             config.framework = framework
         if single_transaction:
             config.single_transaction = True
-        if select:
-            config.select = _split(select)
-        if ignore:
-            config.ignore = config.ignore + _split(ignore)
-        if fail_on:
-            config.fail_on = fail_on
+        if exclude:
+            config.exclude = _split(exclude)
+        config.exclude = config.exclude + config.extend_exclude + _split(extend_exclude)
         if max_file_size is not None:
             try:
                 config.max_file_size = parse_size(max_file_size)
             except ValueError as exc:
                 raise ConfigError(f"--max-file-size: {exc}") from None
-        config.validate(catalog)
+        config.validate(load_catalog())
         profile = load_profile(config.profile)
-        if config.fail_on not in ("error", "warning", "info", "never"):
-            raise ConfigError(f"fail-on must be error, warning, info or never, not {config.fail_on!r}")
+        if stdin_filename and "-" not in paths:
+            raise ConfigError("--stdin-filename names what - reads; give - among the paths")
         for label, target in (("-o", output), ("--write-baseline", write_baseline)):
             if target:
                 out.check(target, label=label)
@@ -192,7 +245,7 @@ def scan(paths, profile_date, fmt, output, fail_on, select, ignore, framework, s
 
     _doing(lambda: f"finding the inputs under {', '.join(out.printable(p) for p in paths)}")
     disc = discover(paths, framework=config.framework, exclude=config.exclude, app=not sql_only,
-                    max_file_size=config.max_file_size)
+                    max_file_size=config.max_file_size, stdin_filename=stdin_filename)
     try:
         for label, target in (("-o", output), ("--write-baseline", write_baseline)):
             if target:
@@ -259,11 +312,25 @@ def scan(paths, profile_date, fmt, output, fail_on, select, ignore, framework, s
         result.inputs = sum(1 for f in disc.files if f.abspath is not None and f.abspath.resolve() in changed)
         if not quiet:
             click.echo(f"dsql-audit: {result.inputs} changed input(s) since {diff_base}", err=True)
-    if write_baseline:
+    if write_baseline:  # as ruff --add-noqa: the baseline, one line saying what it holds, exit 0
+        if not disc.files and disc.errors:
+            _input_errors(result.errors)
+            sys.exit(EXIT_USAGE)  # nothing read: an empty baseline would accept nothing and hide the mistake
         _doing(f"writing the baseline {out.printable(write_baseline)}")
         n = do_write_baseline(write_baseline, result.findings)
-        if not quiet:
-            click.echo(f"dsql-audit: wrote {n} finding(s) to baseline {write_baseline}", err=True)
+        if output:  # a report asked for by name is written too (stdout keeps the one line)
+            _emit(render(fmt or config.format or "console", result, fail_on=config.fail_on), output)
+        _input_errors(result.errors)
+        files = len({f.path for f in result.findings})
+        by_sev = ", ".join(f"{c} {s}" for s, c in (
+            (sev.name, sum(1 for f in result.findings if f.severity is sev)) for sev in
+            sorted({f.severity for f in result.findings}, reverse=True)) if c)
+        click.echo(f"dsql-audit: baseline {out.printable(write_baseline)} written: {n} finding(s) in {files} file(s)"
+                   + (f" ({by_sev})" if by_sev else "") + "; scans with --baseline "
+                   f"{out.printable(write_baseline)} now report only new ones")
+        explicit = {f.path for f in disc.files if f.explicit}
+        sys.exit(EXIT_USAGE if named_missing or any(e.skipped and e.path in explicit for e in result.errors)
+                 else EXIT_CLEAN)
     baseline = baseline or config.baseline
     if baseline and not write_baseline:
         try:
@@ -276,7 +343,7 @@ def scan(paths, profile_date, fmt, output, fail_on, select, ignore, framework, s
         if not quiet and n_known:
             click.echo(f"dsql-audit: {n_known} finding(s) already in the baseline", err=True)
 
-    fmt = fmt or "console"
+    fmt = fmt or config.format or "console"
     if not disc.files and disc.errors:  # nothing was read: no report, only the errors (on stderr) and exit 2
         _input_errors(result.errors)
         sys.exit(EXIT_USAGE)
@@ -378,10 +445,11 @@ def _emit(text: str, output, color: bool = False) -> None:
         click.echo(text.encode(enc, "replace").decode(enc, "replace"), nl=False, color=color or None)
 
 
-@main.command()
+@main.command(short_help="List the rules, or explain one (by slug or code).")
 @click.argument("rule", required=False)
 @click.option("--profile", "profile_date", metavar="YYYY-MM-DD", help="Show whether each rule applies then.")
-@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text")
+@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
+              show_default=True, help="text for reading, json for tools, markdown for docs.")
 def rules(rule, profile_date, fmt):
     """List the rules, or explain one (by slug or code)."""
     from dsql_audit.profile import load_profile
@@ -475,7 +543,7 @@ def rules_markdown(catalog) -> str:
     return "\n".join(rows)
 
 
-@main.command()
+@main.command(short_help="List the dated DSQL profiles (what changed when).")
 def profiles():
     """List the dated DSQL profiles (what changed when)."""
     from dsql_audit.profile import _changes
@@ -484,7 +552,7 @@ def profiles():
         click.echo(f"{c['date']}  {c.get('title', '')}")
 
 
-@main.command()
+@main.command(short_help="Replay captured logs and pg_stat_statements through the engine.")
 @click.argument("captures", nargs=-1, required=True)
 @click.option("--schema", "schema_path", type=click.Path(exists=True),
               help="Load this schema into the engine first (a SQL file or dump, or a repository / migration folder "
@@ -508,16 +576,15 @@ def profiles():
               "the target.")
 @click.option("--profile", "profile_date", metavar="YYYY-MM-DD", help="Behave as DSQL did on this date.")
 @click.option("-f", "--format", "fmt", type=click.Choice(list(REPORT_FORMATS)),
-              default="console")
+              default=None, help="Report format (default: the config's format, else console).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write the report here.")
-@click.option("--fail-on", type=click.Choice(["error", "warning", "info", "never"]), default="error",
-              show_default=True)
+@_selection_options("dsql-audit.toml or pyproject.toml to read (default: the nearest one above --schema, "
+                    "else above the current directory).")
 @click.option("--redact", is_flag=True, help="Replace literals in reported statements with ?.")
-@click.option("-q", "--quiet", is_flag=True)
-@click.option("--color/--no-color", default=None, help="Colour the console report (default: on a terminal; "
-              "FORCE_COLOR forces it, NO_COLOR turns it off).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress or summary lines on stderr; only the report.")
 def replay(captures, schema_path, schema_dsn, convert_schema, data_paths, capture_format, log_line_prefix, speed,
-           target_dsn, allow_writes, profile_date, fmt, output, fail_on, redact, quiet, color):
+           target_dsn, allow_writes, profile_date, fmt, output, select, extend_select, ignore, fail_on, config_path,
+           color, redact, quiet):
     """Replay captured workloads (server logs, pg_stat_statements exports, SQL scripts) through the engine."""
     import tempfile
 
@@ -525,11 +592,19 @@ def replay(captures, schema_path, schema_dsn, convert_schema, data_paths, captur
     from dsql_audit.replay.captures import detect_format
     from dsql_audit.replay.endpoints import EndpointError, dump_schema, redact_dsn
 
+    from dsql_audit.config import ConfigError
+
     usage = _usage("replay")
     missing = [c for c in captures if c != "-" and not Path(c).exists()]
     if missing:
         usage(f"no such capture: {', '.join(missing)}")
     _check_profile(profile_date, usage)
+    try:
+        config = _load_config(config_path, [schema_path] if schema_path else [], select=select,
+                              extend_select=extend_select, ignore=ignore, fail_on=fail_on, then_cwd=True)
+    except (ConfigError, ValueError) as exc:
+        usage(str(exc))
+    profile_date = profile_date or config.profile
     _check_output(output, usage, inputs=[*captures, schema_path, *data_paths], folders=[schema_path, *data_paths])
     if schema_path and schema_dsn:
         usage("give --schema or --schema-from, not both")
@@ -587,6 +662,7 @@ def replay(captures, schema_path, schema_dsn, convert_schema, data_paths, captur
             bar.stop()
         if tmp is not None:
             tmp.cleanup()
+    result.findings = config.apply(result.findings, load_catalog())
     s = result.stats
     summary = result.replay_summary()
     err(f"replayed {s.statements:,} statements from {len(captures)} capture(s), {s.sessions} sessions; "
@@ -603,16 +679,19 @@ def replay(captures, schema_path, schema_dsn, convert_schema, data_paths, captur
     # whatever else was reported
     cut = [e for e in result.errors if e.skipped]
     nothing = not s.statements and bool(result.errors)
-    _report_and_exit(result, fmt, output, fail_on, unread=bool(cut) or nothing, color=color)  # prints input errors
+    _report_and_exit(result, fmt or config.format or "console", output, config.fail_on, unread=bool(cut) or nothing,
+                     color=color)  # prints input errors
 
 
-@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@main.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+              short_help="Run your own command against the engine; violations at the code.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.option("--profile", "profile_date", metavar="YYYY-MM-DD", help="Behave as DSQL did on this date.")
-@click.option("-f", "--format", "fmt", type=click.Choice(list(REPORT_FORMATS)), default="console")
+@click.option("-f", "--format", "fmt", type=click.Choice(list(REPORT_FORMATS)), default=None,
+              help="Report format (default: the config's format, else console).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write the report here.")
-@click.option("--fail-on", type=click.Choice(["error", "warning", "info", "never"]), default=None,
-              help="Exit 1 when a finding is at or above this severity (default: the config's, else error).")
+@_selection_options("dsql-audit.toml or pyproject.toml to read (default: the nearest one above --scan's paths, "
+                    "else above the current directory, where the command runs).")
 @click.option("--fail-on-command", is_flag=True, help="Exit 1 when the command itself fails, too.")
 @click.option("--schema", "schema_path", type=click.Path(exists=True, dir_okay=False),
               help="Load this schema (SQL) before the command runs.")
@@ -627,16 +706,12 @@ def replay(captures, schema_path, schema_dsn, convert_schema, data_paths, captur
               "reported there).")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Keep the engine's data here (default: a "
               "temporary directory removed at the end).")
-@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="dsql-audit.toml or pyproject.toml to read (default: the nearest one).")
 @click.option("-q", "--quiet", is_flag=True, help="No line per violation while the command runs.")
-@click.option("--color/--no-color", default=None, help="Colour the console report (default: on a terminal; "
-              "FORCE_COLOR forces it, NO_COLOR turns it off).")
-def run(command, profile_date, fmt, output, fail_on, fail_on_command, schema_path, scan_paths, env_templates,
-        app_paths, data_dir, config_path, quiet, color):
+def run(command, profile_date, fmt, output, select, extend_select, ignore, fail_on, config_path, color,
+        fail_on_command, schema_path, scan_paths, env_templates, app_paths, data_dir, quiet):
     """Run COMMAND (after --) against the DSQL engine in audit mode and report every statement DSQL would
     refuse, at the line of code that sent it: `dsql-audit run -- python manage.py migrate`."""
-    from dsql_audit.config import ConfigError, load_config
+    from dsql_audit.config import ConfigError
     from dsql_audit.run.observe import UsageError, command_error, observe, parse_env_templates
 
     usage = _usage("run")
@@ -644,13 +719,12 @@ def run(command, profile_date, fmt, output, fail_on, fail_on_command, schema_pat
     _check_output(output, usage, inputs=[schema_path], folders=list(scan_paths))
     try:
         parse_env_templates(env_templates)
-        config = load_config(config_path)
-        if profile_date:
-            config.profile = profile_date
-        config.validate(load_catalog())
+        config = _load_config(config_path, list(scan_paths), select=select, extend_select=extend_select,
+                              ignore=ignore, fail_on=fail_on, profile_date=profile_date, then_cwd=True)
     except (UsageError, ConfigError, ValueError) as exc:
         usage(str(exc))
-    fail_on = fail_on or config.fail_on or "error"
+    fail_on = config.fail_on
+    fmt = fmt or config.format or "console"
     err = lambda line: click.echo(line, err=True)  # noqa: E731
     _doing(lambda: f"running {' '.join(command)}")
     try:
@@ -742,55 +816,68 @@ def _report_and_exit(result, fmt, output, fail_on, unread: bool = False, color=N
     sys.exit(EXIT_CLEAN)
 
 
-@main.command("report")
+@main.command("report", short_help="Re-render or merge saved JSON results in any format.")
 @click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("-f", "--format", "fmt", type=click.Choice(list(REPORT_FORMATS)), default="console",
-              show_default=True, help="Report format.")
+@click.option("-f", "--format", "fmt", type=click.Choice(list(REPORT_FORMATS)), default=None,
+              help="Report format (default: the config's format, else console).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write the report here.")
 @click.option("--baseline", type=click.Path(dir_okay=False), help="List only findings not in this baseline.")
-@click.option("--fail-on", type=click.Choice(["error", "warning", "info", "never"]), default="never",
-              show_default=True, help="Exit 1 when a finding is at or above this severity.")
-@click.option("--color/--no-color", default=None, help="Colour the console report (default: on a terminal; "
-              "FORCE_COLOR forces it, NO_COLOR turns it off).")
-def report_cmd(results, fmt, output, baseline, fail_on, color):
+@_selection_options("dsql-audit.toml or pyproject.toml to read (default: the nearest one above the current "
+                    "directory).")
+def report_cmd(results, fmt, output, baseline, select, extend_select, ignore, fail_on, config_path, color):
     """Re-render saved JSON results (`scan`/`catalog`/`replay -f json`) in any format without re-running;
     several RESULTS are merged into one report (a scan, a catalog read and a replay of one estate)."""
     from dsql_audit.baseline import filter_new, load_baseline
+    from dsql_audit.config import ConfigError
     from dsql_audit.report.loaded import load_results
 
-    _check_output(output, _usage("report"), inputs=[*results, baseline])
+    usage = _usage("report")
+    _check_output(output, usage, inputs=[*results, baseline])
+    try:
+        config = _load_config(config_path, [], select=select, extend_select=extend_select, ignore=ignore,
+                              fail_on=fail_on)
+    except (ConfigError, ValueError) as exc:
+        usage(str(exc))
     _doing(f"reading {', '.join(results)}")
     try:
         result = load_results(list(results))
+        result.findings = config.apply(result.findings, load_catalog())
         if baseline:
             result.findings, result.baseline_known = filter_new(result.findings, load_baseline(baseline))
     except ValueError as exc:
         click.echo(f"dsql-audit: {exc}", err=True)
         sys.exit(EXIT_USAGE)
-    _report_and_exit(result, fmt, output, fail_on, color=color)
+    _report_and_exit(result, fmt or config.format or "console", output, config.fail_on, color=color)
 
 
-@main.command("catalog")
+@main.command("catalog", short_help="Audit a live PostgreSQL database's catalog (read-only).")
 @click.argument("dsn", required=False, default="")
 @click.option("--profile", "profile_date", metavar="YYYY-MM-DD", help="Judge as DSQL was on this date.")
-@click.option("-f", "--format", "fmt", type=click.Choice(list(REPORT_FORMATS)),
-              default="console")
+@click.option("-f", "--format", "fmt", type=click.Choice(list(REPORT_FORMATS)), default=None,
+              help="Report format (default: the config's format, else console).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write the report here.")
-@click.option("--fail-on", type=click.Choice(["error", "warning", "info", "never"]), default="error",
-              show_default=True)
 @click.option("--capture", "capture_path", type=click.Path(dir_okay=False, writable=True),
               help="Also export pg_stat_statements (and table sizes) as JSON for `dsql-audit replay`.")
 @click.option("--schema-out", "schema_out", type=click.Path(dir_okay=False, writable=True),
               help="Also write the schema as DDL (pg_dump --schema-only) for scan, replay or convert.")
-@click.option("--color/--no-color", default=None, help="Colour the console report (default: on a terminal; "
-              "FORCE_COLOR forces it, NO_COLOR turns it off).")
-def catalog_cmd(dsn, profile_date, fmt, output, fail_on, capture_path, schema_out, color):
+@_selection_options("dsql-audit.toml or pyproject.toml to read (default: the nearest one above the current "
+                    "directory).")
+def catalog_cmd(dsn, profile_date, fmt, output, capture_path, schema_out, select, extend_select, ignore, fail_on,
+                config_path, color):
     """Audit a live PostgreSQL database (DSN, or PG* environment variables / a service name): read-only."""
     from dsql_audit import live
     from dsql_audit import output as out
     from dsql_audit.replay.endpoints import EndpointError, dump_schema, redact_dsn
 
+    from dsql_audit.config import ConfigError
+
     usage = _usage("catalog")
+    _check_profile(profile_date, usage)
+    try:
+        config = _load_config(config_path, [], select=select, extend_select=extend_select, ignore=ignore,
+                              fail_on=fail_on, profile_date=profile_date)
+    except (ConfigError, ValueError) as exc:
+        usage(str(exc))
     written = [(label, p) for label, p in (("-o", output), ("--capture", capture_path), ("--schema-out", schema_out))
                if p]
     for i, (label, p) in enumerate(written):
@@ -800,7 +887,7 @@ def catalog_cmd(dsn, profile_date, fmt, output, fail_on, capture_path, schema_ou
                 usage(f"{label} {p} and {other_label} {other} name the same file: each output needs its own")
     _doing(f"reading the catalog of {redact_dsn(dsn) or '(PG* environment)'}")
     try:
-        result = live.read(dsn, profile=profile_date)
+        result = live.read(dsn, profile=config.profile, config=config)
         if capture_path:
             _doing(f"exporting pg_stat_statements into {capture_path}")
             n = live.capture(dsn, capture_path)
@@ -817,10 +904,11 @@ def catalog_cmd(dsn, profile_date, fmt, output, fail_on, capture_path, schema_ou
                f"{result.units} catalog queries, {len(result.findings)} findings", err=True)
     # a catalog read only in part (or not at all) is no clean bill of health: exit 2, naming what was not read
     # (_report_and_exit prints each error)
-    _report_and_exit(result, fmt, output, fail_on, unread=bool(result.errors), color=color)
+    _report_and_exit(result, fmt or config.format or "console", output, config.fail_on, unread=bool(result.errors),
+                     color=color)
 
 
-@main.command()
+@main.command(short_help="Turn a PostgreSQL schema into DSQL DDL plus a migration plan.")
 @click.argument("inputs", nargs=-1)
 @click.option("-o", "--output", "outdir", type=click.Path(file_okay=False),
               help="Directory for schema.sql, apply.sh, apply.py, PLAN.md and plan.json.")
@@ -841,7 +929,7 @@ def catalog_cmd(dsn, profile_date, fmt, output, fail_on, capture_path, schema_ou
               help="Prove schema.sql by loading it into a fresh DSQL engine (exit 1 if anything is rejected).")
 @click.option("--force", is_flag=True, help="Write into an -o directory that holds files convert did not write "
               "(they are left alone; convert's own five files are replaced). Never overwrites an input.")
-@click.option("-q", "--quiet", is_flag=True)
+@click.option("-q", "--quiet", is_flag=True, help="No progress or summary lines; only problems.")
 def convert(inputs, outdir, python_retry, write, from_dsn, profile_date, cache, keys, check, force, quiet,
             allow_partial):
     """Turn a PostgreSQL schema (dump, migration folder, live database) into DSQL DDL plus a migration plan."""
@@ -939,7 +1027,7 @@ def convert(inputs, outdir, python_retry, write, from_dsn, profile_date, cache, 
     sys.exit(EXIT_USAGE if conv.errors else EXIT_CLEAN)
 
 
-@main.command()
+@main.command(short_help="DSQL on localhost: a PostgreSQL server with DSQL's rules.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback by default).")
 @click.option("--port", default=5433, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
 @click.option("--schema", "schema_path", type=click.Path(exists=True, dir_okay=False),

@@ -5,9 +5,11 @@
 profile = "2026-09-18"          # DSQL release to judge against (default: newest)
 framework = "flyway"            # force a migration framework
 select = ["DSQL1", "sequence"]  # codes, code prefixes or slugs (default: all)
+extend-select = ["DSQL404"]     # added to select (with ruff's meaning)
 ignore = ["missing-primary-key"]
 fail-on = "error"
-exclude = ["legacy/**"]
+exclude = ["legacy/**"]          # replaces the default excludes
+extend-exclude = ["vendor/**"]  # added to them
 single-transaction = false      # psql -1 semantics for plain .sql files
 max-file-size = "5MB"           # application source under a folder bigger than this is skipped (0: no limit)
 
@@ -29,8 +31,8 @@ from pathlib import Path
 from dsql_audit.catalog import Catalog, Rule
 from dsql_audit.model import Severity
 
-KEYS = {"profile", "framework", "select", "ignore", "fail-on", "exclude", "single-transaction",
-        "severity", "per-file-ignores", "format", "baseline", "max-file-size"}
+KEYS = {"profile", "framework", "select", "extend-select", "ignore", "fail-on", "exclude", "extend-exclude",
+        "single-transaction", "severity", "per-file-ignores", "format", "baseline", "max-file-size"}
 FAIL_ON = ("error", "warning", "info", "never")
 DEFAULT_MAX_FILE_SIZE = 5_000_000
 
@@ -70,11 +72,13 @@ class Config:
     select: list = field(default_factory=list)
     ignore: list = field(default_factory=list)
     fail_on: str = "error"
-    exclude: list = field(default_factory=list)
+    exclude: list = field(default_factory=list)  # replaces the default excludes when given
+    extend_exclude: list = field(default_factory=list)
     single_transaction: bool = False
     severity: dict = field(default_factory=dict)
     per_file_ignores: dict = field(default_factory=dict)
     baseline: str | None = None
+    format: str | None = None  # the report format when -f is not given
     max_file_size: int = DEFAULT_MAX_FILE_SIZE  # bytes; 0: no limit
     source: str | None = None  # the file the config came from
 
@@ -115,6 +119,24 @@ class Config:
                 return Severity.parse(sev)
         return default
 
+    def extend_select(self, keys) -> None:
+        """ruff's extend-select: added to a selection; with none (every rule) there is nothing to add."""
+        if self.select:
+            self.select = self.select + [k for k in keys if k not in self.select]
+
+    def apply(self, findings: list, catalog: Catalog) -> list:
+        """Findings made elsewhere (a replay, a catalog read, a saved report) under this config's selection,
+        per-file ignores and severity overrides, as a scan makes them; a finding of no known rule is kept."""
+        kept = []
+        for f in findings:
+            rule = catalog.get(f.name) or catalog.get(f.rule)
+            if rule is not None:
+                if not self.enabled(rule, f.path):
+                    continue
+                f.severity = self.severity_for(rule, f.severity)
+            kept.append(f)
+        return kept
+
 
 def _rule_matches(key: str, rule: Rule) -> bool:
     k = key.strip()
@@ -139,7 +161,8 @@ def _from_table(data: dict, source: str) -> Config:
         raise ConfigError(f"{source}: unknown setting(s) {', '.join(sorted(unknown))}")
     # each setting's shape, checked before use: a wrong one is a ConfigError naming the file and the key
     shapes = {"profile": str, "framework": str, "fail-on": str, "baseline": str, "format": str,
-              "single-transaction": bool, "select": list, "ignore": list, "exclude": list, "severity": dict,
+              "single-transaction": bool, "select": list, "extend-select": list, "ignore": list, "exclude": list,
+              "extend-exclude": list, "severity": dict,
               "per-file-ignores": dict}
     for key, kind in shapes.items():
         if key in data and not isinstance(data[key], kind):
@@ -153,13 +176,18 @@ def _from_table(data: dict, source: str) -> Config:
     cfg.profile = data.get("profile")
     cfg.framework = data.get("framework")
     cfg.select = list(data.get("select", []))
+    cfg.extend_select(list(data.get("extend-select", [])))
     cfg.ignore = list(data.get("ignore", []))
     cfg.fail_on = data.get("fail-on", "error")
     cfg.exclude = list(data.get("exclude", []))
+    cfg.extend_exclude = list(data.get("extend-exclude", []))
     cfg.single_transaction = bool(data.get("single-transaction", False))
     cfg.severity = dict(data.get("severity", {}))
     cfg.per_file_ignores = {k: list(v) for k, v in data.get("per-file-ignores", {}).items()}
     cfg.baseline = data.get("baseline")
+    if cfg.baseline and not Path(cfg.baseline).is_absolute() and source:
+        cfg.baseline = str(Path(source).parent / cfg.baseline)  # as ruff: relative to the config file
+    cfg.format = data.get("format")
     if "max-file-size" in data:
         try:
             cfg.max_file_size = parse_size(data["max-file-size"])
@@ -170,19 +198,46 @@ def _from_table(data: dict, source: str) -> Config:
 
         if data["format"] not in FORMATS:
             raise ConfigError(f"{source}: format must be one of {', '.join(FORMATS)}, not {data['format']!r}")
-    for name in ("select", "ignore", "exclude"):
+    for name in ("select", "ignore", "exclude", "extend_exclude"):
         if not all(isinstance(x, str) for x in getattr(cfg, name)):
             raise ConfigError(f"{source}: {name} must be a list of strings")
     return cfg
 
 
-def load_config(explicit: str | None = None, start: Path | None = None) -> Config:
-    """An explicit file, else the nearest dsql-audit.toml or pyproject.toml with a
-    [tool.dsql-audit] table, searching up from ``start`` (the cwd)."""
+def config_start(paths) -> Path | None:
+    """Where to look for the config of these inputs, as ruff does: the folder holding them (their common
+    folder when several are given); None for stdin alone (the cwd is used)."""
+    import os
+
+    folders = []
+    for p in paths or ():
+        if not p or p == "-":
+            continue
+        path = Path(p).absolute()
+        folders.append(str(path if path.is_dir() else path.parent))
+    if not folders:
+        return None
+    try:
+        return Path(os.path.commonpath(folders))
+    except ValueError:  # different drives
+        return Path(folders[0])
+
+
+def load_config(explicit: str | None = None, start: Path | None = None, *, then_cwd: bool = False) -> Config:
+    """An explicit file, else the nearest dsql-audit.toml or pyproject.toml with a [tool.dsql-audit] table,
+    searching up from ``start`` (the inputs' folder, see config_start; the cwd when None). As with ruff, a
+    scanned project's config is its own: a source tree outside the cwd's project does not take the cwd's
+    config. ``then_cwd``: inputs that are not a project (a log, a saved report) fall back to the cwd's."""
     if explicit:
         path = Path(explicit)
         return _load_file(path, required=True)
-    cur = (start or Path.cwd()).resolve()
+    found = _nearest(Path(start or Path.cwd()).resolve())
+    if found is None and then_cwd and start is not None:
+        found = _nearest(Path.cwd().resolve())
+    return found or Config()
+
+
+def _nearest(cur: Path) -> Config | None:
     for d in [cur, *cur.parents]:
         for name in ("dsql-audit.toml", ".dsql-audit.toml", "pyproject.toml"):
             p = d / name
@@ -190,7 +245,7 @@ def load_config(explicit: str | None = None, start: Path | None = None) -> Confi
                 cfg = _load_file(p, required=False)
                 if cfg is not None:
                     return cfg
-    return Config()
+    return None
 
 
 def _load_file(path: Path, required: bool) -> Config | None:

@@ -76,12 +76,30 @@ def human_size(n: int) -> str:
     return f"{n} bytes"
 
 
+def excluded(path: str, patterns) -> bool:
+    """Whether a shown path matches an exclude pattern: a glob on the whole path (``*`` crosses folders, as
+    in fnmatch), on its tail (``legacy/*.sql`` anywhere), or a folder name or path whose files all go
+    (``legacy``, ``db/old``)."""
+    import fnmatch
+
+    p = path.replace("\\", "/")
+    for pat in patterns:
+        pat = pat.replace("\\", "/").rstrip("/")
+        if pat.startswith("./"):
+            pat = pat[2:]
+        if (fnmatch.fnmatch(p, pat) or fnmatch.fnmatch(p, f"*/{pat}") or fnmatch.fnmatch(p, f"{pat}/*")
+                or fnmatch.fnmatch(p, f"*/{pat}/*") or Path(p).match(pat)):
+            return True
+    return False
+
+
 def discover(paths, *, framework: str | None = None, exclude=(), app: bool = True,
-             max_file_size: int | None = APP_MAX_BYTES) -> Discovery:
+             max_file_size: int | None = APP_MAX_BYTES, stdin_filename: str | None = None) -> Discovery:
     """The inputs under ``paths``: SQL files, dumps and archives, and (``app``) application source files,
     skipping vendored and ignored folders (.gitignore patterns are honoured). Application source files found
     under a folder that are bigger than ``max_file_size`` bytes (None or 0: no limit) are skipped, each named
-    in the errors; files named directly are always read."""
+    in the errors; files named directly are always read. ``stdin_filename`` names what ``-`` reads: its
+    suffix says how (``.py`` as Python, ``.ts`` as TypeScript, else SQL) and findings carry that path."""
     out = Discovery()
     limit = max_file_size or None
     seen_dirs: set = set()
@@ -98,7 +116,7 @@ def discover(paths, *, framework: str | None = None, exclude=(), app: bool = Tru
         seen_files.add(real)
         shown = _display_raw(p)
         disp = printable(shown)
-        if any(Path(disp).match(pat) for pat in exclude):
+        if excluded(disp, exclude):
             return
         try:
             st = real.stat()
@@ -117,7 +135,7 @@ def discover(paths, *, framework: str | None = None, exclude=(), app: bool = Tru
 
     for raw in paths:
         if raw == "-":
-            out.files.append(InputFile("<stdin>", None, None, kind="stdin", explicit=True))
+            out.files.append(_stdin_file(stdin_filename, app))
             continue
         p = Path(raw)
         if not p.exists() and not p.is_symlink():
@@ -216,6 +234,18 @@ class _Ignore:
             elif fnmatch.fnmatchcase(path.name, pattern):
                 return True
         return False
+
+
+def _stdin_file(name: str | None, app: bool) -> InputFile:
+    """``-`` as an input: SQL, unless --stdin-filename names application source (read now, as a file is)."""
+    if not name:
+        return InputFile("<stdin>", None, None, kind="stdin", explicit=True)
+    suffix = Path(name).suffix.lower()
+    if app and (suffix in APP_SUFFIXES or manifests.is_manifest(Path(name).name)) and suffix not in SQL_SUFFIXES:
+        data = sys.stdin.buffer.read()
+        return InputFile(printable(name), None, None, kind="python" if suffix == ".py" else "app",
+                         size=len(data), explicit=True, data=data)
+    return InputFile(printable(name), None, None, kind="stdin", explicit=True)
 
 
 def _classify(f: InputFile, forced: str | None, errors: list) -> None:
