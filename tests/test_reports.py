@@ -19,8 +19,9 @@ import pytest
 from tests.conftest import FIXTURES, ROOT, shared_path
 
 GOLDEN = ROOT / "tests" / "golden"
-FORMATS = ("console", "json", "sarif", "markdown", "html", "junit")
-SUFFIX = {"console": "txt", "json": "json", "sarif": "sarif", "markdown": "md", "html": "html", "junit": "xml"}
+FORMATS = ("console", "concise", "json", "sarif", "markdown", "html", "junit", "github", "gitlab")
+SUFFIX = {"console": "txt", "concise": "concise.txt", "json": "json", "sarif": "sarif", "markdown": "md",
+          "html": "html", "junit": "xml", "github": "github.txt", "gitlab": "gitlab.json"}
 # a Django app, a Flyway folder and a dump: application, migration and plain-SQL findings in one report
 INPUTS = ["fixtures/apps/python/django_blog", "fixtures/migrations/flyway"]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
@@ -83,6 +84,70 @@ def test_sarif_and_junit_validate_against_their_schemas(saved, tmp_path):
     failing = {code for code, body in re.findall(r'<testcase [^>]*name="(DSQL\d+) [^"]*"[^>]*>(.*?)</testcase>', junit,
                                                  re.S) if "<failure" in body}
     assert failing == {f["rule"] for f in errors}
+
+
+def test_gitlab_code_quality_validates_and_names_each_finding_once(saved):
+    import jsonschema
+
+    issues = json.loads(cli("report", str(saved), "-f", "gitlab").stdout)
+    schema = json.loads((ROOT / "tests" / "schemas" / "gitlab-codequality.json").read_text())
+    jsonschema.Draft7Validator(schema).validate(issues)
+    data = json.loads(saved.read_text())
+    assert len(issues) == len(data["findings"]) > 10
+    # GitLab keys an issue by its fingerprint (new / resolved between a merge request and its target): unique
+    assert len({i["fingerprint"] for i in issues}) == len(issues)
+    for issue, f in zip(issues, data["findings"]):
+        assert issue["location"] == {"path": f["path"], "lines": {"begin": f["line"], "end": f["end_line"]}}
+        assert issue["check_name"] == f"{f['rule']} {f['name']}"
+        assert issue["severity"] == {"error": "critical", "warning": "minor", "info": "info"}[f["severity"]]
+    # a finding that moves down the file keeps its fingerprint: GitLab does not call it new
+    moved = json.loads(saved.read_text())
+    for f in moved["findings"]:
+        f["line"] += 3
+        f["end_line"] += 3
+    shifted = saved.with_name("shifted.json")
+    shifted.write_text(json.dumps(moved))
+    again = json.loads(cli("report", str(shifted), "-f", "gitlab").stdout)
+    assert [i["fingerprint"] for i in again] == [i["fingerprint"] for i in issues]
+
+
+def test_concise_is_one_parseable_line_per_finding(saved):
+    text = cli("report", str(saved), "-f", "concise").stdout
+    data = json.loads(saved.read_text())
+    lines = text.splitlines()
+    assert len(lines) == len(data["findings"])
+    for line, f in zip(lines, data["findings"]):
+        m = re.fullmatch(r"(.+?):(\d+):(\d+): (DSQL\d+) ([a-z0-9-]+) (.+)", line)
+        assert m, line
+        assert (m[1], int(m[2]), int(m[3]), m[4], m[5]) == (f["path"], f["line"], f["column"], f["rule"], f["name"])
+
+
+def test_github_annotations_escape_what_the_runner_would_misread(tmp_path):
+    """A path with a comma and colon, a message with a newline and a percent sign: each command still parses
+    back to its file, line and message with the runner's own unescaping."""
+    folder = tmp_path / "db,v2:x"
+    folder.mkdir()
+    (folder / "m.sql").write_text("CREATE TABLE t (id int PRIMARY KEY);\nTRUNCATE t;\n")
+    (tmp_path / "bin.sql").write_bytes(b"\x00\x01\x02")
+    r = cli("scan", str(tmp_path), "-f", "github", cwd=tmp_path)
+    assert r.returncode == 1  # findings; bin.sql cannot be read: an input error on stderr, and an annotation
+    commands = r.stdout.splitlines()
+
+    def unescape(text, prop=False):
+        if prop:
+            text = text.replace("%3A", ":").replace("%2C", ",")
+        return text.replace("%0A", "\n").replace("%0D", "\r").replace("%25", "%")
+
+    parsed = []
+    for c in commands:
+        m = re.fullmatch(r"::(error|warning|notice) ([^:]*)::(.*)", c)
+        assert m, c
+        props = dict(p.split("=", 1) for p in m[2].split(","))
+        parsed.append((m[1], {k: unescape(v, True) for k, v in props.items()}, unescape(m[3])))
+    truncate = [p for p in parsed if p[1].get("title") == "DSQL401 truncate"]
+    assert truncate and truncate[0][0] == "error"
+    assert truncate[0][1]["file"] == "db,v2:x/m.sql" and truncate[0][1]["line"] == "2"
+    assert any(p[1]["file"] == "bin.sql" and p[1]["title"] == "dsql-audit input" for p in parsed)
 
 
 def test_junit_of_a_bad_input_has_an_error_and_still_validates(tmp_path):
@@ -256,9 +321,12 @@ def test_diff_base_runs_no_program_the_scanned_repository_configures(git_repo):
 # --- the HTML report in a real browser ------------------------------------------------------------------
 
 def _chromium(*args, timeout=60) -> subprocess.CompletedProcess:
-    return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                           "--user-data-dir=" + str(Path(os.environ.get("TMPDIR", "/tmp")) / "dsql-audit-chromium"),
-                           *args], capture_output=True, text=True, timeout=timeout)
+    import tempfile
+
+    # a profile of its own per run: two Chromiums on one profile (pytest -n 2) make the second one exit empty
+    with tempfile.TemporaryDirectory(prefix="dsql-audit-chromium-") as profile:
+        return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                               "--user-data-dir=" + profile, *args], capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-FORMATS = ("console", "json", "sarif", "markdown", "html", "junit")
+FORMATS = ("console", "concise", "json", "sarif", "markdown", "html", "junit", "github", "gitlab")
 
 
 def render(fmt: str, result, *, color: bool = False, width: int | None = None, fail_on: str = "warning") -> str:
@@ -18,6 +18,15 @@ def render(fmt: str, result, *, color: bool = False, width: int | None = None, f
     if fmt == "markdown":
         from dsql_audit.report.markdown import render_markdown
         return render_markdown(result)
+    if fmt == "concise":
+        from dsql_audit.report.concise import render_concise
+        return render_concise(result)
+    if fmt == "github":
+        from dsql_audit.report.github import render_github
+        return render_github(result)
+    if fmt == "gitlab":
+        from dsql_audit.report.gitlab import render_gitlab
+        return render_gitlab(result)
     if fmt == "sarif":
         from dsql_audit.report.sarif import render_sarif
         return render_sarif(result)
