@@ -61,6 +61,16 @@ def _use_color(flag, output, fmt: str = "console") -> bool:
     return output is None and sys.stdout.isatty()
 
 
+def _width(output) -> int | None:
+    """The terminal's columns when the report goes to one (COLUMNS wins, as everywhere); None: the reporter's
+    fixed width, so a report in a file or a pipe does not depend on the window it was made in."""
+    import shutil
+
+    if output is None and sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return None
+
+
 def _input_errors(errors, limit: int = 20) -> None:
     for e in errors[:limit]:
         where = f"{e.path}:{e.line}" if e.line else e.path
@@ -348,7 +358,7 @@ def scan(paths, profile_date, fmt, output, fail_on, select, extend_select, ignor
         _input_errors(result.errors)
         sys.exit(EXIT_USAGE)
     use_color = _use_color(color, output, fmt)
-    text = render(fmt, result, color=use_color, fail_on=config.fail_on)
+    text = render(fmt, result, color=use_color, fail_on=config.fail_on, width=_width(output))
     _emit(text, output, color=use_color)
 
     # input errors go to stderr whatever the format and wherever the report goes (a CI log shows them; a
@@ -753,7 +763,7 @@ def run(command, profile_date, fmt, output, select, extend_select, ignore, fail_
     from dsql_audit.report import render
 
     use_color = _use_color(color, output, fmt)
-    text = render(fmt, result, color=use_color, fail_on=fail_on)
+    text = render(fmt, result, color=use_color, fail_on=fail_on, width=_width(output))
     _emit(text, output, color=use_color)
     _input_errors([e for e in result.errors if e is not failed])  # the command's own failure is said above
     if outcome.interrupted:
@@ -806,7 +816,7 @@ def _report_and_exit(result, fmt, output, fail_on, unread: bool = False, color=N
 
     _doing("rendering the report")
     use_color = _use_color(color, output, fmt)
-    text = render(fmt, result, color=use_color, fail_on=fail_on)
+    text = render(fmt, result, color=use_color, fail_on=fail_on, width=_width(output))
     _emit(text, output, color=use_color)
     _input_errors(result.errors)
     if unread:
@@ -913,7 +923,8 @@ def catalog_cmd(dsn, profile_date, fmt, output, capture_path, schema_out, select
 @click.option("-o", "--output", "outdir", type=click.Path(file_okay=False),
               help="Directory for schema.sql, apply.sh, apply.py, PLAN.md and plan.json.")
 @click.option("--python-retry", "python_retry", multiple=True, type=click.Path(exists=True), metavar="PATH",
-              help="Codemod: wrap Python functions that run a transaction in @retry_on_conflict (a diff; see --write).")
+              help="Codemod: wrap Python functions that run a transaction in @retry_on_conflict, imported from a small "
+              "dsql_retry.py written into the project (a diff; see --write).")
 @click.option("--write", is_flag=True, help="With --python-retry: write the changes (unsafe fix: review the diff).")
 @click.option("--from-dsn", "from_dsn", metavar="DSN", help="Convert a live database's schema (pg_dump "
               "--schema-only; reads only).")
@@ -945,8 +956,11 @@ def convert(inputs, outdir, python_retry, write, from_dsn, profile_date, cache, 
         for path, why in problems:
             click.echo(f"{path}: {why}", err=True)
         n = sum(len(c.functions) for c in changes)
+        helpers = [c.path for c in changes if not c.functions]
         if not quiet:
-            click.echo(f"{n} function(s) in {len(changes)} file(s) wrapped in @retry_on_conflict"
+            click.echo(f"{n} function(s) in {len(changes) - len(helpers)} file(s) wrapped in @retry_on_conflict"
+                       + (f", imported from {', '.join(helpers)} (a new module of your project, standard library "
+                          "only: the application does not depend on dsql-audit)" if helpers else "")
                        + (" (written)" if write else " (diff only: --write applies it; unsafe fix — a function "
                           "with side effects outside the database would repeat them)"), err=True)
         sys.exit(EXIT_USAGE if problems else EXIT_CLEAN)

@@ -174,3 +174,24 @@ def merge_restatements(findings: list) -> list:
                 continue
         out.append(f)
     return out
+
+
+def merge_catalog_reads(findings: list) -> list:
+    """Results merged from a scan and a live catalog read of one estate name most objects twice: the
+    migration that creates a trigger and the trigger the database holds. A finding located by its object
+    (the catalog's) whose rule and object a file-located finding also has becomes that finding's related
+    place "in the database", so each object counts once; one only the database has stays a finding."""
+    in_files: dict = {}
+    for f in findings:
+        if not f.by_object and f.object:
+            in_files.setdefault((f.name, f.object), []).append(f)
+    out = []
+    for f in findings:
+        targets = in_files.get((f.name, f.object)) if f.by_object else None
+        if targets:
+            place = {"kind": "database", "path": f.path, "line": 0, "object": f.object}
+            if place not in targets[0].related:
+                targets[0].related.append(place)
+            continue
+        out.append(f)
+    return out

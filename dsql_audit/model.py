@@ -117,6 +117,31 @@ class Finding:
     restates: bool = False  # a model-level declaration of what a migration or create_all() sends
     superseded: bool = False  # found in a superseded migration: counted, not reported
 
+    def related_places(self) -> dict:
+        """{label: ["path:line" | "database: object", …]}: the model declarations a migration restates
+        ("declared at") and the same object found in a live database read merged in ("in the database")."""
+        out: dict = {}
+        for r in self.related:
+            label = "in the database" if r.get("kind") == "database" else "declared at"
+            place = f"{r['path']}: {r['object']}" if int(r.get("line") or 0) <= 0 and r.get("object") else \
+                f"{r['path']}:{r['line']}"
+            out.setdefault(label, []).append(place)
+        return out
+
+    @property
+    def by_object(self) -> bool:
+        """Located by a database object (a live catalog read), not by a line of a file."""
+        return self.line <= 0 and bool(self.object)
+
+    def where(self, column: bool = True) -> str:
+        """The place to show: ``path:line:col`` (``path:line`` without ``column``), or for a finding located
+        by object ``database: schema.table.column`` — never a ``0:0``."""
+        if self.by_object:
+            return f"{self.path}: {self.object}"
+        if self.line <= 0:
+            return self.path
+        return f"{self.path}:{self.line}:{self.column}" if column else f"{self.path}:{self.line}"
+
     def compute_fingerprint(self) -> str:
         """Stable across runs and line shifts: rule, file, object and the
         normalised offending line (not its number)."""

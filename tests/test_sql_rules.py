@@ -181,3 +181,13 @@ def test_unconfirmed_settings_are_warnings():
 def test_domain_over_unsupported_type():
     (f,) = findings_for("CREATE DOMAIN doc AS xml;")
     assert f.message.startswith("Domain public.doc is over type xml")
+
+
+def test_adding_a_foreign_key_names_not_valid_only_where_it_would_help():
+    sql = "ALTER TABLE orders ADD CONSTRAINT fk FOREIGN KEY (customer_id) REFERENCES customers (id);\n"
+    [before] = [f for f in findings_for(sql, profile="2026-06-30") if f.name == "foreign-key"]
+    assert "NOT VALID" not in before.message and "before 2026-08-26" in before.message
+    [after] = [f for f in findings_for(sql, profile="2026-09-18") if f.name == "foreign-key"]
+    assert "without NOT VALID" in after.message
+    assert not [f for f in findings_for(sql.replace(";", " NOT VALID;"), profile="2026-09-18")
+                if f.name == "foreign-key"]

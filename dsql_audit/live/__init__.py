@@ -527,7 +527,8 @@ def _read(conn, located: list, errors: list, where: str, profile, timeout_ms: in
                 timer.cancel()
         ran += 1
         for hit in fn(rows, ctx):
-            located.append(Located(hit, where, 0, 0, 0, 0, hit.object or "", "catalog", None, 0))
+            # located by its object (schema.table.column …): no file, no line, no code frame
+            located.append(Located(hit, where, 0, 0, 0, 0, "", "catalog", None, 0))
     conn.rollback()  # read only: nothing to keep
     return ran, version
 

@@ -95,6 +95,7 @@ class ReplayResult:
     frameworks: dict = field(default_factory=dict)
     bytes: int = 0
     target: dict | None = None  # --target: the endpoint's real outcomes beside the engine's
+    notes: list = field(default_factory=list)  # what the reader must know first (shown at the report's top)
 
     def replay_summary(self) -> dict:
         s = self.stats
@@ -321,8 +322,19 @@ def replay(paths: list[str], *, profile: str | None = None, schema: str | None =
             e.message = _redact_message(e.message)
     if remote is not None:
         remote.close()
-    return ReplayResult(findings=findings.list(), errors=errors, profile=profile_obj, stats=stats, inputs=len(paths),
-                        units=stats.statements, target=remote.stats.summary() if remote is not None else None)
+    found = findings.list()
+    notes = []
+    if not schema:
+        unresolved = sum(1 for f in found if f.name == "unresolved-name")
+        notes.append(f"Replayed without a schema: only what the capture itself creates exists in the engine, so "
+                     f"most table and column names do not resolve ({unresolved:,} unresolved-name finding(s)) and "
+                     f"what depends on them (primary keys, row counts, FOR UPDATE shapes) is not judged. Give "
+                     f"the schema with --schema FILE|FOLDER (a dump, a migration folder or the repository), "
+                     f"--schema-from DSN (pg_dump of the source, read-only), and --convert to load it as "
+                     f"converted for DSQL.")
+    return ReplayResult(findings=found, errors=errors, profile=profile_obj, stats=stats, inputs=len(paths),
+                        units=stats.statements, target=remote.stats.summary() if remote is not None else None,
+                        notes=notes)
 
 
 def _load_schema(engine, schema: str, errors: list, log) -> tuple[int, list]:

@@ -1,5 +1,6 @@
 """One line per finding, ``path:line:col: CODE name message`` — what editors' problem matchers, grep and
-``sort`` expect (ruff's and flake8's concise output). Nothing else: no header, no summary."""
+``sort`` expect (ruff's and flake8's concise output); a catalog finding is ``database: object: CODE …``.
+Nothing else: no header, no summary."""
 
 from __future__ import annotations
 
@@ -9,5 +10,4 @@ def one_line(text: str) -> str:
 
 
 def render_concise(result) -> str:
-    return "".join(f"{f.path}:{f.line}:{f.column}: {f.rule} {f.name} {one_line(f.message)}\n"
-                   for f in result.findings)
+    return "".join(f"{f.where()}: {f.rule} {f.name} {one_line(f.message)}\n" for f in result.findings)

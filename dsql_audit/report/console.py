@@ -14,11 +14,32 @@ from dsql_audit.findings import count_by_severity
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 
+INDENT = 9  # where a finding's message, DSQL's answer and the fix start, and where their wrapped lines go on
+
+
+def _wrapped(con, label: str, text: str, style: str = "", label_style: str = "", indent: int = INDENT) -> None:
+    """``label`` + ``text`` wrapped to the console's width, every line after the first indented under it."""
+    import textwrap
+
+    width = max(40, con.width)
+    lines = textwrap.wrap(" ".join(str(text).split()), width=width, initial_indent=" " * indent + label,
+                          subsequent_indent=" " * (indent if indent else len(label)), break_on_hyphens=False,
+                          break_long_words=True) or [""]
+    first = Text(lines[0][:indent]) + Text(label, style=label_style) + Text(lines[0][indent + len(label):], style=style)
+    con.print(first, no_wrap=True, crop=False)
+    for line in lines[1:]:
+        con.print(Text(line, style=style), no_wrap=True, crop=False)
+
+
 def render_console(result, *, color: bool = False, width: int | None = None) -> str:
+    """``width``: the terminal's columns (the command passes them when stdout is one); 110 otherwise."""
     buf = io.StringIO()
-    con = Console(file=buf, force_terminal=color, no_color=not color, width=width or 110,
+    con = Console(file=buf, force_terminal=color, no_color=not color, width=max(60, width or 110),
                   highlight=False, soft_wrap=False)
     shown_fix: set = set()  # a rule's fix is printed at its first finding only
+    for note in getattr(result, "notes", None) or ():  # what to know before reading the findings
+        _wrapped(con, "note: ", note, label_style="bold yellow", indent=0)
+        con.print()
     by_file: dict = {}
     for f in result.findings:
         by_file.setdefault(f.path, []).append(f)
@@ -30,27 +51,29 @@ def render_console(result, *, color: bool = False, width: int | None = None) -> 
         con.print(head, no_wrap=True, crop=False)
         for f in items:
             sev = f.severity.name
-            line = Text(f"  {f.line}:{f.column} ", style="dim")
+            # a catalog finding is located by its object (schema.table.column), not a 0:0
+            line = Text(f"  {f.object if f.by_object else f'{f.line}:{f.column}'} ", style="dim")
             line.append(f"{sev:<7}", style=_STYLE[sev])
             line.append(f" {f.rule} {f.name}", style="bold")
-            line.append(f"  {f.message}")
-            con.print(line)
-            if f.snippet:
+            con.print(line, no_wrap=True, crop=False)
+            _wrapped(con, "", f.message)
+            if f.snippet and not f.by_object:
                 gutter = f"{f.line:>6} │ "
-                con.print(Text(gutter, style="dim") + Text(f.snippet.expandtabs(4)), no_wrap=True, crop=False)
+                # a code frame is not wrapped: cut at the width with an ellipsis, as an editor shows it
+                con.print(Text(gutter, style="dim") + Text(f.snippet.expandtabs(4)), no_wrap=True,
+                          overflow="ellipsis")
                 offset = min(max(0, f.column - f.snippet_column), len(f.snippet))  # a long line: a window
                 span = max(1, (f.end_column - f.column) if f.end_line == f.line else len(f.snippet) - offset)
-                con.print(Text(" " * len(gutter) + " " * offset + "^" * min(span, 60), style=_STYLE[sev]),
-                          no_wrap=True, crop=False)
-            if f.related:
-                con.print(Text("         declared at: " + ", ".join(f"{r['path']}:{r['line']}" for r in f.related),
-                               style="dim"))
+                caret = " " * len(gutter) + " " * offset + "^" * min(span, 60)
+                con.print(Text(caret[:con.width], style=_STYLE[sev]), no_wrap=True, crop=True)
+            for label, places in f.related_places().items():
+                _wrapped(con, f"{label}: ", ", ".join(places), style="dim", label_style="dim")
             if f.dsql_message:
-                con.print(Text(f"         DSQL says: {f.sqlstate + ' ' if f.sqlstate else ''}{f.dsql_message}",
-                               style="dim"))
+                _wrapped(con, "DSQL says: ", f"{f.sqlstate + ' ' if f.sqlstate else ''}{f.dsql_message}",
+                         style="dim", label_style="dim")
             if f.fix and f.rule not in shown_fix:
                 shown_fix.add(f.rule)
-                con.print(Text("         fix: ", style="green") + Text(" ".join(f.fix.split())))
+                _wrapped(con, "fix: ", f.fix, style="dim", label_style="green")
         con.print()
     # input errors are the command's to print, on stderr (cli._input_errors): the report is findings
     counts = count_by_severity(result.findings)

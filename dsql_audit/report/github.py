@@ -21,15 +21,16 @@ def _prop(text: str) -> str:
 def render_github(result) -> str:
     out = []
     for f in result.findings:
-        props = [f"file={_prop(f.path)}"]
-        if f.line:
+        props = [] if f.by_object else [f"file={_prop(f.path)}"]  # a database object is no file of the PR
+        if f.line > 0:
             props += [f"line={f.line}", f"col={f.column}"]
             if f.end_line and f.end_line >= f.line:
                 props.append(f"endLine={f.end_line}")
                 if f.end_line == f.line and f.end_column > f.column:
                     props.append(f"endColumn={f.end_column}")
         props.append(f"title={_prop(f'{f.rule} {f.name}')}")
-        message = one_line(f.message) + (f" — fix: {one_line(f.fix)}" if f.fix else "")
+        message = (f"{f.object}: " if f.by_object else "") + one_line(f.message) + (
+            f" — fix: {one_line(f.fix)}" if f.fix else "")
         out.append(f"::{_LEVEL[f.severity.name]} {','.join(props)}::{_data(message)}\n")
     for e in result.errors:  # input the scan could not read: an annotation too, or a CI run hides it
         where = f"file={_prop(e.path)}" + (f",line={e.line}" if e.line else "")

@@ -179,7 +179,7 @@ def _blockers(findings, catalog) -> str:
             first = items[0]
             parts.append(f'<tr><td><a href="#rule-{_e(name)}">{_e(rule.code if rule else name)} {_e(name)}</a>'
                          f'</td><td>{shown or "—"}</td><td class="n">{len(items):,}</td>'
-                         f'<td><code>{_e(first.path)}:{first.line}</code></td></tr>')
+                         f'<td><code>{_e(first.where(column=False))}</code></td></tr>')
         parts.append("</table>")
     parts.append("</section>")
     return "".join(parts)
@@ -225,7 +225,7 @@ def _finding_list(findings, result) -> str:
             f'data-category="{_e(f.category)}" data-file="{_e(f.path)}"'
             + (f' data-object="{_e(f.object)}"' if f.object else "") + ">"
             f'<h4><span class="sev">{sev}</span> <a href="#rule-{_e(f.name)}">{_e(f.rule)} {_e(f.name)}</a> '
-            f'<code>{_e(f.path)}:{f.line}:{f.column}</code>'
+            f'<code>{_e(f.where())}</code>'
             + (f' <small>{_e(framework)}</small>' if framework else "")
             + (f' <small>× {f.occurrences:,}</small>' if f.occurrences > 1 else "")
             + f'</h4><p>{_e(f.message)}</p>{_frame(f)}{dsql}{fix}</article>')

@@ -13,6 +13,7 @@ def report_dict(result) -> dict:
     return {
         "tool": {"name": "dsql-audit", "version": __version__},
         "profile": result.profile.date,
+        **({"notes": list(result.notes)} if getattr(result, "notes", None) else {}),
         "summary": {
             "inputs": result.inputs,
             "units": result.units,

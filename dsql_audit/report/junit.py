@@ -49,7 +49,7 @@ def _case(code: str, slug: str, title: str, category: str, items: list, threshol
             f'time="0">')
     body = []
     for f in items:
-        where = f"{f.path}:{f.line}:{f.column}"
+        where = f.where()
         text = _clean(f"{where}\n{f.message}" + (f"\n    {f.snippet}" if f.snippet else "")
                       + (f"\nfix: {' '.join(f.fix.split())}" if f.fix else ""))
         if f.severity >= threshold:

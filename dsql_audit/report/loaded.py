@@ -25,6 +25,7 @@ class LoadedResult:
     frameworks: dict = field(default_factory=dict)
     adapters: set = field(default_factory=set)
     sources: list = field(default_factory=list)  # the files read, in order
+    notes: list = field(default_factory=list)  # what the saved results said first (replay without a schema …)
 
 
 @dataclass
@@ -52,7 +53,7 @@ def load_results(paths: list[str]) -> LoadedResult:
     findings, errors, seen = [], [], set()
     frameworks, adapters, profiles = {}, set(), []
     inputs = units = 0
-    replays, runs = [], []
+    replays, runs, notes = [], [], []
     for path in paths:
         try:
             with open(path, encoding="utf-8") as fh:
@@ -79,12 +80,17 @@ def load_results(paths: list[str]) -> LoadedResult:
         frameworks.update(summary.get("frameworks") or {})
         adapters.update(summary.get("adapters") or [])
         profiles.append(str(data["profile"]))
+        notes += [str(n) for n in data.get("notes") or () if str(n) not in notes]
         if isinstance(data.get("replay"), dict):
             replays.append(data["replay"])
         if isinstance(data.get("run"), dict) and {"statements", "distinct_violations"} <= set(data["run"]):
             runs.append(data["run"])
-    common = dict(findings=findings, errors=errors, profile=load_profile(max(profiles) if profiles else None),
-                  inputs=inputs, units=units, frameworks=frameworks, adapters=adapters, sources=list(paths))
+    from dsql_audit.findings import merge_catalog_reads
+
+    common = dict(findings=merge_catalog_reads(findings), errors=errors,
+                  profile=load_profile(max(profiles) if profiles else None),
+                  inputs=inputs, units=units, frameworks=frameworks, adapters=adapters, sources=list(paths),
+                  notes=notes)
     if replays:
         return LoadedReplayResult(**common, replay=merge_replays(replays))
     if len(runs) == 1:  # several runs' figures do not add up into one command's: shown only for one

@@ -47,6 +47,7 @@ def render_markdown(result) -> str:
            ", ".join(f"**{n:,}** {new}{sev}" for sev, n in counts.items())
            + (f" — {known:,} finding(s) already in the baseline are not listed" if known else ""), "",
            f"Score **{ready.score}/100** ({ready.basis}); estimated work {ready.hours:,} h.", ""]
+    out += [f"> **Note:** {_cell(note, 2000)}\n" for note in getattr(result, "notes", None) or ()]
     if hasattr(result, "replay_summary"):
         s = result.replay_summary()
         out += [f"Replay: {s['share_of_calls_affected']:.1%} of calls / {s['share_of_time_affected']:.1%} of "
@@ -82,8 +83,8 @@ def render_markdown(result) -> str:
         out += head
         size += block_size
         for i, f in enumerate(items):
-            also = ("; declared at " + ", ".join(f"{r['path']}:{r['line']}" for r in f.related)) if f.related else ""
-            row = f"| {f.severity.name} | {_code(f'{f.path}:{f.line}')} | {_cell(f.message + also)} |"
+            also = "".join(f"; {label} {', '.join(places)}" for label, places in f.related_places().items())
+            row = f"| {f.severity.name} | {_code(f.where(column=False))} | {_cell(f.message + also)} |"
             if size + len(row) + 1 > LIMIT:
                 left_out[name] += len(items) - i
                 break

@@ -40,15 +40,17 @@ def render_sarif(result) -> str:
             "ruleIndex": index[f.rule],
             "level": _LEVEL[f.severity.name],
             "message": {"text": f.message + (f" Fix: {' '.join(f.fix.split())}" if f.fix else "")},
-            "locations": [_location(f.path.replace("\\", "/"), region)],
+            "locations": [_object_location(f.path, f.object) if f.by_object else
+                          _location(f.path.replace("\\", "/"), region)],
             "partialFingerprints": {"dsqlAudit/v1": f.fingerprint},
             "properties": {"name": f.name, "category": f.category, "source": f.source},
         }
-        if f.related:  # the model declaration a migration's statement restates
-            res["relatedLocations"] = [{"id": n, **_location(r["path"].replace("\\", "/"),
-                                                              {"startLine": int(r["line"])}),
-                                        "message": {"text": "declared here"}}
-                                       for n, r in enumerate(f.related)]
+        if f.related:  # the model declaration a migration's statement restates; the object in the database
+            res["relatedLocations"] = [
+                {"id": n, **(_object_location(r["path"], r["object"]) if r.get("kind") == "database" else
+                             _location(r["path"].replace("\\", "/"), {"startLine": int(r["line"])})),
+                 "message": {"text": "in the database" if r.get("kind") == "database" else "declared here"}}
+                for n, r in enumerate(f.related)]
         if f.object:
             res["properties"]["object"] = f.object
         if f.sqlstate:
@@ -71,6 +73,12 @@ def render_sarif(result) -> str:
         }],
     }
     return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
+
+
+def _object_location(database: str, obj: str) -> dict:
+    """A database object a catalog read found (no file, no line): a logical location, named in full."""
+    return {"logicalLocations": [{"name": obj.rsplit(".", 1)[-1], "fullyQualifiedName": obj, "kind": "resource",
+                                  "properties": {"database": database}}]}
 
 
 def _location(path: str, region: dict | None = None) -> dict:

@@ -335,6 +335,7 @@ class _Visitor(cst.CSTVisitor):
         self.all_functions: dict = {}  # name → _Function (the last definition of that name)
         self.classes: list = []  # stack of (class name, table name or None)
         self.imports: set = set()
+        self.imported_from: dict = {}  # name → the module it was imported from
         self.atomic_depth = 0
         self.driver_txn_depth = 0  # psycopg 3 / asyncpg `with conn.transaction()` nesting
         self.db_names: set = set()  # names imported from a database library
@@ -404,6 +405,10 @@ class _Visitor(cst.CSTVisitor):
         if node.module is not None:
             self.imports.add(_dotted(node.module).split(".")[0])
             self._adapter(_dotted(node.module), node)
+            if not isinstance(node.names, cst.ImportStar):  # where each imported name comes from (models' app)
+                for alias in node.names:
+                    self.imported_from[_dotted(alias.asname.name if alias.asname else alias.name)] = \
+                        _dotted(node.module)
             if _dotted(node.module).split(".")[0] in DB_LIBRARIES and not isinstance(node.names, cst.ImportStar):
                 for alias in node.names:  # `from psycopg import connect`: a bare connect() is the driver's
                     self.db_names.add(_dotted(alias.asname.name if alias.asname else alias.name))
@@ -1102,14 +1107,70 @@ class _Visitor(cst.CSTVisitor):
         clause = ("FOR KEY SHARE" if key_share else "FOR SHARE") if read else (
             "FOR NO KEY UPDATE" if key_share else "FOR UPDATE")
         clause += _wait_policy(node)
-        self.emit(node, sql=f"SELECT * FROM orm_query {clause}", literal=False,
+        table, where = self._locked_query(node, django=False)
+        self.emit(node, sql=f"SELECT * FROM {table}{where} {clause}", literal=False,
                   origin=f"SQLAlchemy with_for_update() emits {clause}", framework="sqlalchemy")
 
     def call_select_for_update(self, node, owner):
         clause = "FOR NO KEY UPDATE" if True in self._param_values(_kw(node, "no_key")) else "FOR UPDATE"
         clause += _wait_policy(node)
-        self.emit(node, sql=f"SELECT * FROM orm_query {clause}", literal=False,
+        table, where = self._locked_query(node, django=True)
+        self.emit(node, sql=f"SELECT * FROM {table}{where} {clause}", literal=False,
                   origin=f"Django select_for_update() emits {clause}", framework="django")
+
+    # the calls of a query chain that pin rows by equality: (method, keyword filters count, first positional is
+    # the primary key)
+    _EQUALITY_FILTERS = {"filter_by": False, "filter": False, "get": True, "where": False}
+
+    def _locked_query(self, node, django: bool) -> tuple[str, str]:
+        """(the quoted table, a WHERE of the equality filters) a locking call's query chain reads: the model
+        the chain starts from (``Model.objects…``, ``Model.query…``, ``session.query(Model)…``,
+        ``select(Model)…``) mapped to its table; a model not known here is named as unknown, not guessed."""
+        model, columns = None, []
+        cur = node.func.value if isinstance(node.func, cst.Attribute) else None
+        while cur is not None:
+            if isinstance(cur, cst.Call):
+                method = _name(cur.func)
+                if method in ("query", "select") and cur.args and model is None:
+                    first = cur.args[0].value
+                    if isinstance(first, (cst.Name, cst.Attribute)):
+                        model = _name(first)
+                if method in self._EQUALITY_FILTERS:
+                    for arg in cur.args:
+                        if arg.keyword is not None:  # filter_by(id=…), filter(pk=…), get(pk=…)
+                            key = arg.keyword.value.split("__")[0]
+                            if "__" not in arg.keyword.value or arg.keyword.value.endswith("__exact"):
+                                columns.append("id" if key == "pk" else key)
+                        elif isinstance(arg.value, cst.Comparison) and len(arg.value.comparisons) == 1 and \
+                                isinstance(arg.value.comparisons[0].operator, cst.Equal) and \
+                                isinstance(arg.value.left, cst.Attribute):  # where(Model.id == …)
+                            columns.append(arg.value.left.attr.value)
+                        elif method == "get" and arg.keyword is None:  # session.get / query.get(pk)
+                            columns.append("id")
+                cur = cur.func.value if isinstance(cur.func, cst.Attribute) else None
+            elif isinstance(cur, cst.Attribute):
+                if cur.attr.value in ("objects", "query") and isinstance(cur.value, (cst.Name, cst.Attribute)):
+                    model = model or _name(cur.value)
+                    break
+                cur = cur.value
+            else:
+                break
+        table = self._model_table_name(model, django) if model else None
+        where = " WHERE " + " AND ".join(f"{_q(c)} = $1" for c in dict.fromkeys(columns)) if columns else ""
+        return (_q(table) if table else '"(unknown table)"'), where
+
+    def _model_table_name(self, model: str, django: bool) -> str | None:
+        if django:
+            if any(name == model for name, _ in self.classes):
+                return self._django_table(model)
+            module = self.imported_from.get(model, "")
+            parts = module.split(".")
+            if "models" in parts and parts.index("models") > 0:  # from shop.models import Order
+                return f"{parts[parts.index('models') - 1]}_{model.lower()}"
+            return None
+        from dsql_audit.sources.sqlalchemy_models import model_table
+
+        return model_table(self.path, model)
 
     def value(self, node):
         """A literal's value, following a name bound to one in this scope or the module."""
