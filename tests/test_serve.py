@@ -385,7 +385,8 @@ def test_cli_serve_reports_violations_and_cleans_up(tmp_path):
     assert "TRUNCATE cli_t" in doc["findings"][0]["message"] and "from 127.0.0.1:" in doc["findings"][0]["message"]
     again = subprocess.run([sys.executable, "-m", "dsql_audit.cli", "report", str(report), "-f", "json"],
                            capture_output=True, text=True)
-    assert again.returncode == 0, again.stderr  # `report` reads what serve wrote (it raised KeyError: 'name')
+    # `report` reads what serve wrote (it raised KeyError: 'name') and gates on it as scan would: exit 1
+    assert again.returncode == 1 and not again.stderr, again.stderr
     assert [f["name"] for f in json.loads(again.stdout)["findings"]] == ["truncate"]
     assert not Path(data_dir).exists()  # the temporary data directory is gone
 

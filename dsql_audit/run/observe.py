@@ -250,7 +250,9 @@ def observed_findings(observations: list[Observation], config, root: Path, state
         snippet = mask(snippet[:300])
         f = Finding(rule=rule.code if rule else obs.rule, name=obs.rule, severity=severity,
                     category=rule.category if rule else "workload", message=mask(message), path=shown, line=line,
-                    column=1, end_line=line, end_column=max(2, len(snippet.rstrip()) + 1), source="run",
+                    # the line's code, not its indentation: where an editor or a caret should point
+                    column=len(snippet) - len(snippet.lstrip()) + 1 if snippet.strip() else 1, end_line=line,
+                    end_column=max(2, len(snippet.rstrip()) + 1), source="run",
                     snippet=snippet, fix=rule.fix if rule else "", docs=rule.docs if rule else "",
                     sqlstate=obs.sqlstate, dsql_message=obs.message,
                     framework="migration" if site.get("m") else None, occurrences=obs.count)
