@@ -228,3 +228,16 @@ def test_a_scan_and_a_catalog_read_merged_count_each_object_once(shop_db, tmp_pa
     console = subprocess.run([sys.executable, "-m", "dsql_audit", "report", str(scanned), str(read), "--no-color"],
                              capture_output=True, text=True, timeout=120).stdout
     assert "in the database: " in console and "public.orders.orders_count" in console
+
+
+def test_a_live_foreign_key_is_judged_as_the_key_it_is_not_as_a_dump_statement(shop_db):
+    uri, _ = shop_db
+    from dsql_audit.live import read
+
+    obj = "public.order_lines.order_lines_order_id_fkey"
+    [now] = [f for f in read(uri).findings if f.name == "foreign-key" and f.object == obj and
+             f.severity.name != "info"]
+    assert now.severity.name == "warning" and "declared in CREATE TABLE" in now.message
+    [before] = [f for f in read(uri, profile="2026-06-30").findings if f.name == "foreign-key" and f.object == obj]
+    assert before.severity.name == "error" and "before 2026-08-26" in before.message
+    assert "NOT VALID" not in before.message
