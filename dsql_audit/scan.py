@@ -161,6 +161,8 @@ class _Transactions:
 
     def feed(self, unit: Unit, klass: str, txn_op: str | None):
         if txn_op == "begin":
+            if self.explicit:  # BEGIN inside a transaction block: a no-op (PostgreSQL's WARNING 25001), not a new one
+                return
             self.flush()
             self.explicit, self.cur = True, []
             return

@@ -324,3 +324,29 @@ def where_clause(text: str) -> str:
             end = tok.start
             break
     return text[start:end].rstrip().rstrip(";").rstrip() if start is not None else ""
+
+
+def lead(sql: str) -> str:
+    """The statement from its first token on: leading whitespace and comments (``--`` lines, nested
+    ``/* */``) skipped, as PostgreSQL's and DSQL's lexers skip them — so a statement recognised by its first
+    word (COMMIT, BEGIN …) is recognised behind a query tagger's comment too."""
+    i, n = 0, len(sql)
+    while i < n:
+        ch = sql[i]
+        if ch.isspace():
+            i += 1
+        elif sql.startswith("--", i):
+            j = sql.find("\n", i)
+            i = n if j < 0 else j + 1
+        elif sql.startswith("/*", i):
+            depth, i = 1, i + 2
+            while i < n and depth:
+                if sql.startswith("/*", i):
+                    depth, i = depth + 1, i + 2
+                elif sql.startswith("*/", i):
+                    depth, i = depth - 1, i + 2
+                else:
+                    i += 1
+        else:
+            break
+    return sql[i:]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import findings_for
 
 
@@ -167,7 +169,9 @@ def test_index_key_collation_and_explicit_btree():
     assert (f.name, f.severity.name) == ("collation", "error")
     assert findings_for('CREATE INDEX ASYNC r_name ON release (name COLLATE "C");') == []
     (f,) = findings_for("CREATE INDEX ASYNC r_name ON release USING btree (name);")
-    assert (f.name, f.severity.name, f.column) == ("index-method", "warning", 38)
+    # DSQL's CREATE INDEX ASYNC has no USING clause at all (DSQL-FACTS §4): refused, not a style point
+    assert (f.name, f.severity.name, f.column) == ("index-method", "error", 38)
+    assert findings_for("CREATE INDEX ASYNC /* USING btree */ r_name ON release (name);") == []
 
 
 def test_unconfirmed_settings_are_warnings():
@@ -191,3 +195,88 @@ def test_adding_a_foreign_key_names_not_valid_only_where_it_would_help():
     assert "without NOT VALID" in after.message
     assert not [f for f in findings_for(sql.replace(";", " NOT VALID;"), profile="2026-09-18")
                 if f.name == "foreign-key"]
+
+
+# --- issue 19: every refusal DSQL-FACTS documents is an error ---------------------------------------------
+
+REFUSED = [
+    # (statement, rule, a phrase of the message)
+    ('CREATE TABLE t (id uuid PRIMARY KEY, code text COLLATE "C");', "collation", 'per-column COLLATE, "C" included'),
+    ('CREATE TABLE t (id uuid PRIMARY KEY, name text COLLATE "en_US");', "collation", "per-column COLLATE"),
+    ("ALTER FUNCTION f(int) IMMUTABLE;", "unsupported-statement", "ALTER FUNCTION … IMMUTABLE"),
+    ("ALTER FUNCTION f(int) STRICT COST 5;", "unsupported-statement", "ALTER FUNCTION … STRICT COST"),
+    ("ALTER PROCEDURE p() SET search_path = app;", "unsupported-statement", "ALTER PROCEDURE … SET"),
+    ("ALTER AGGREGATE a(int) RENAME TO b;", "unsupported-statement", "ALTER AGGREGATE"),
+    ("ALTER AGGREGATE a(int) OWNER TO app;", "unsupported-statement", "ALTER AGGREGATE"),
+    ("DROP POLICY p ON t;", "row-level-security", "DROP POLICY"),
+    ("ALTER TABLE t DISABLE ROW LEVEL SECURITY;", "row-level-security", "DISABLE ROW LEVEL SECURITY"),
+    ("ALTER TABLE t NO FORCE ROW LEVEL SECURITY;", "row-level-security", "NO FORCE ROW LEVEL SECURITY"),
+    ("CREATE TABLE t (id uuid PRIMARY KEY) ON COMMIT DELETE ROWS;", "temporary-table", "ON COMMIT DELETE ROWS"),
+    ("CREATE INDEX ASYNC i ON t USING btree (c);", "index-method", "no USING clause"),
+    ("CREATE SEQUENCE s AS integer CACHE 1;", "sequence", "must be bigint"),
+    ("CREATE SEQUENCE s AS smallint CACHE 65536;", "sequence", "must be bigint"),
+    ("DROP TRIGGER trg ON t;", "trigger", "without IF EXISTS"),
+    ("ALTER TABLE t ENABLE ALWAYS TRIGGER trg;", "trigger", "ENABLE ALWAYS TRIGGER trg"),
+    ("ALTER TABLE t ENABLE REPLICA TRIGGER trg;", "trigger", "ENABLE REPLICA TRIGGER trg"),
+    ("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE;", "isolation-level", "SERIALIZABLE"),
+    ("CREATE TABLE d (body jsonb PRIMARY KEY);", "index-definition", "jsonb"),
+    ("ALTER ROLE app WITH PASSWORD 'x';", "unsupported-statement", "PASSWORD is refused"),
+    ("ALTER ROLE app VALID UNTIL 'infinity';", "unsupported-statement", "VALID UNTIL is refused"),
+    ("ALTER ROLE app SUPERUSER CREATEROLE;", "unsupported-statement", "SUPERUSER CREATEROLE is refused"),
+    ("ALTER USER app WITH PASSWORD 'x';", "unsupported-statement", "PASSWORD is refused"),
+    ("ALTER ROLE app SET work_mem = '64MB';", "unsupported-statement", "SET is not supported"),
+    ("ALTER POLICY p ON t RENAME TO q;", "row-level-security", "Policy"),
+    ("CREATE TABLE d (id uuid PRIMARY KEY, body jsonb UNIQUE);", "index-definition", "jsonb"),
+    ("CREATE TABLE d (id uuid PRIMARY KEY, body jsonb);\nCREATE INDEX ASYNC d_body ON d (body);",
+     "index-definition", "public.d.body is jsonb"),
+]
+ACCEPTED = [
+    "ALTER FUNCTION f(int) RENAME TO g;", "ALTER FUNCTION f(int) OWNER TO app;", "ALTER FUNCTION f(int) SET SCHEMA s;",
+    "DROP TRIGGER IF EXISTS trg ON t;", "ALTER TABLE t ENABLE TRIGGER ALL;", "CREATE SEQUENCE s AS bigint CACHE 1;",
+    "CREATE TABLE d (id uuid PRIMARY KEY, body jsonb);\nCREATE INDEX ASYNC d_k ON d ((body->>'k'));",
+    "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;",  # refused, but as SET TRANSACTION (next test)
+    "ALTER ROLE app INHERIT;", "ALTER ROLE app USER a, b;", "ALTER ROLE app RESET ALL;", "ALTER ROLE app RESET work_mem;",
+]
+
+
+@pytest.mark.parametrize("sql, phrase", [
+    ("ALTER INDEX i RENAME TO j;", "unconfirmed"),
+    ("ALTER TABLE t ALTER COLUMN c SET COMPRESSION lz4;", "unconfirmed"),
+    ("ALTER TABLE t ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (SEQUENCE NAME s CACHE 1);", "not confirmed"),
+])
+def test_what_the_facts_leave_unconfirmed_is_a_warning_that_says_so(sql, phrase):
+    found = [f for f in findings_for(sql) if f.name == "alter-table"]
+    assert [f.severity.name for f in found] == ["warning"] and phrase in found[0].message, found
+
+
+@pytest.mark.parametrize("sql, rule, phrase", REFUSED)
+def test_what_dsql_refuses_is_an_error(sql, rule, phrase):
+    found = [f for f in findings_for(sql) if f.name == rule]
+    assert found and all(f.severity.name == "error" for f in found), [(f.name, f.severity, f.message) for f in found]
+    assert any(phrase in f.message for f in found), [f.message for f in found]
+
+
+@pytest.mark.parametrize("sql", ACCEPTED)
+def test_what_dsql_accepts_is_not_an_error_of_these_rules(sql):
+    rules = {r for _, r, _ in REFUSED} - {"isolation-level"}
+    assert not [f for f in findings_for(sql) if f.name in rules], sql
+
+
+def test_set_transaction_keeps_its_own_message_unless_it_names_a_level_dsql_lacks():
+    (f,) = findings_for("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;")
+    assert f.dsql_message == 'setting configuration parameter "TRANSACTION" not supported'
+    (f,) = findings_for("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE;")
+    assert f.dsql_message == "Unsupported isolation level: SERIALIZABLE"
+
+
+def test_a_sequence_as_integer_in_pg_dumps_serial_idiom_is_an_error():
+    dump = ("--\n-- PostgreSQL database dump\n--\n\nCREATE TABLE public.users (id integer NOT NULL);\n"
+            "CREATE SEQUENCE public.users_id_seq\n    AS integer\n    START WITH 1\n    CACHE 1;\n")
+    found = [f for f in findings_for(dump) if f.name == "sequence"]
+    assert [(f.severity.name, f.line) for f in found] == [("error", 6)]
+
+
+def test_a_begin_inside_a_transaction_does_not_start_another():
+    found = findings_for("BEGIN;\nCREATE TABLE a (id uuid PRIMARY KEY);\nBEGIN;\nCREATE TABLE b (id uuid PRIMARY KEY);\n"
+                         "COMMIT;\n")
+    assert [(f.name, f.line) for f in found] == [("multiple-ddl", 4)]

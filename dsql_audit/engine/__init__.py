@@ -56,6 +56,7 @@ _UNMEASURABLE = None  # PostgreSQL errors our RETURNING column can cause (then t
 _RERUNS = 20  # a statement re-run after a winner ended its backend, at most this many times
 _LOCKING = re.compile(r"\bFOR\s+(?:UPDATE|KEY\s+SHARE)\b", re.I)
 _SHAPED = re.compile(r"\s*(?:SELECT|INSERT|UPDATE|DELETE|WITH)\b", re.I)
+_TRAILING_TAG = re.compile(r"\s*/\*[^*]*(?:\*(?!/)[^*]*)*\*/\s*;?\s*\Z")
 _CACHED_CHARS = 16_384  # statements up to this long have the gate's answer cached by shape (Engine.decide)
 _BIG_STATEMENT = threading.Lock()
 
@@ -66,7 +67,7 @@ _NO_TXN_BLOCK = frozenset({"CreatedbStmt", "DropdbStmt", "VacuumStmt", "CreateTa
                            "DropTableSpaceStmt", "AlterSystemStmt", "ReindexStmt", "CreateSubscriptionStmt",
                            "DropSubscriptionStmt", "AlterSubscriptionStmt"})
 _LOCKING = re.compile(r"\s+FOR\s+(?:NO\s+KEY\s+UPDATE|KEY\s+SHARE|UPDATE|SHARE)\b(?:\s+OF\s+[\w\s,.\"]+?)?"
-                      r"(?:\s+NOWAIT|\s+SKIP\s+LOCKED)?\s*$", re.I)
+                      r"(?:\s+NOWAIT|\s+SKIP\s+LOCKED)?(?:\s*/\*.*?\*/|\s*--[^\n]*)*\s*;?\s*$", re.I | re.S)
 
 
 class _Blocked(Exception):
@@ -227,6 +228,9 @@ class Engine:
                 c.execute(sql)
             if self.audit:  # a test runner's CREATE DATABASE test_… is recorded, then runs (DSQL has one)
                 c.execute("ALTER ROLE admin CREATEDB")
+            # DSQL's 128 MiB of temporary space per query: PostgreSQL's temp_file_limit for what clients run (a
+            # superuser-only setting: a client cannot raise it)
+            c.execute(f"ALTER ROLE admin SET temp_file_limit = '{int(self.profile.limit('query_temp_kb'))}kB'")
             if fresh:
                 for sql in _SYS:
                     c.execute(sql)
@@ -428,9 +432,12 @@ class Engine:
             with _BIG_STATEMENT if len(text) > 1 << 20 else contextlib.nullcontext():
                 facts = analyse_text(text)
                 return facts, refusals(facts, self.profile)
-        key = text
-        if _SHAPED.match(text) and not any(c in text for c in ("$", "--", "/*", "\\")):
-            key = blank_literals(text)
+        key, body = text, text
+        tag = _TRAILING_TAG.search(text)  # sqlcommenter and friends append /*key='value',…*/ to every statement
+        if tag is not None and "/*" not in text[:tag.start()]:
+            body = text[:tag.start()]
+        if _SHAPED.match(body) and not any(c in body for c in ("$", "--", "/*", "\\")):
+            key = blank_literals(body)
         hit = self._decided.get(key)
         if hit is None:
             facts = analyse_text(text)
@@ -465,11 +472,39 @@ class Engine:
             self._primary_keys[key] = cols
         return self._primary_keys[key]
 
+    def column_types(self, conn, schema: str | None, table: str) -> dict:
+        """{column: base type name} of a table ({}: no such table), cached per catalog version."""
+        key = ("types", self.catalog_version, schema, table)
+        if key not in self._primary_keys:
+            name = f'"{schema}"."{table}"' if schema else f'"{table}"'
+            rows = conn.execute(
+                "SELECT a.attname, t.typname FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+                "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped", (name,)).fetchall()
+            if len(self._primary_keys) > 4096:
+                self._primary_keys.clear()
+            self._primary_keys[key] = {c: t for c, t in rows}
+        return self._primary_keys[key]
+
     def index_keys(self, conn, regclass: str) -> list:
         key = (self.catalog_version, regclass)
         cols = self._index_keys.get(key)
         if cols is None:
             cols = [r[0] for r in conn.execute(writes.INDEX_KEYS, (regclass,)).fetchall()]
+            if len(self._index_keys) > 4096:
+                self._index_keys.clear()
+            self._index_keys[key] = cols
+        return cols
+
+    def value_columns(self, conn, regclass: str) -> list:
+        """The table's columns DSQL's 1 MiB value bound is about (text, bytea, json …), cached per catalog
+        version."""
+        key = ("values", self.catalog_version, regclass)
+        cols = self._index_keys.get(key)
+        if cols is None:
+            cols = [c for c, t in conn.execute(
+                "SELECT a.attname, t.typname FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+                "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped",
+                (regclass,)).fetchall() if t in writes.VARLENA]
             if len(self._index_keys) > 4096:
                 self._index_keys.clear()
             self._index_keys[key] = cols
@@ -810,6 +845,60 @@ class Session:
             self._violation(text, variant.sqlstate, variant.dsql_message, "select-for-update", "not_pk_equality")
             return
 
+    def _drop_column(self, text: str, facts) -> None:
+        """ALTER TABLE … DROP COLUMN: refused before 2026-08-03; after, refused on a primary-key column —
+        decided against the table's key in the live catalog (the scan decides it from files)."""
+        from dsql_audit.rules import statement_hits
+
+        rule = load_catalog()["alter-table"]
+        for hit in statement_hits(facts):
+            if hit.slug != "alter-table" or hit.variant != "drop_column":
+                continue
+            variant = rule.variant("drop_column")
+            if self.engine.profile.holds(variant.when):
+                self._violation(text, variant.sqlstate, variant.message.format(object=hit.detail or ""),
+                                "alter-table", "drop_column")
+                return
+            pk = self.engine.primary_key(self.conn, *hit.args["table"])
+            if pk and hit.args["column"] in pk:
+                variant = rule.variant("drop_pk_column")
+                self._violation(text, variant.sqlstate, variant.dsql_message.format(detail=hit.args["column"]),
+                                "alter-table", "drop_pk_column")
+                return
+
+    def _index_key_types(self, text: str, facts) -> None:
+        """CREATE INDEX over a json/jsonb column: `datatype jsonb is not supported in a key` — decided against
+        the column's type in the live catalog (the scan decides it from files)."""
+        from dsql_audit.rules import statement_hits
+        from dsql_audit.rules.index_definition import UNKEYABLE
+
+        for hit in statement_hits(facts):
+            if hit.slug != "index-definition" or hit.variant != "key_type_unresolved":
+                continue
+            types = self.engine.column_types(self.conn, *hit.args["table"])
+            bad = [c for c in hit.args["columns"] if types.get(c) in UNKEYABLE]
+            if bad:
+                variant = load_catalog()["index-definition"].variant("key_type")
+                self._violation(text, variant.sqlstate, variant.dsql_message.format(detail=types[bad[0]]),
+                                "index-definition", "key_type")
+                return
+
+    def _transaction_violations(self, facts) -> list:
+        """(sqlstate, message, rule, variant) of DSQL's transaction rules this statement breaks where it stands:
+        a second DDL, or DDL and DML mixed, in one transaction."""
+        if not self.in_txn:
+            return []
+        out = []
+        mix = ("0A000", transaction_message("ddl-dml-mix"), "ddl-dml-mix", "explicit")
+        if facts.klass == "ddl":
+            if self.ddl:
+                out.append(("0A000", transaction_message("multiple-ddl"), "multiple-ddl", "explicit"))
+            if self.dml:
+                out.append(mix)
+        elif facts.klass == "dml" and self.ddl:
+            out.append(mix)
+        return out
+
     def _one(self, text: str) -> Result:
         facts, refused = self.engine.decide(text)
         self.engine.stats["statements"] += 1
@@ -821,10 +910,27 @@ class Session:
         if self.in_txn and self._stale() and not self.stale_seen:  # DDL committed since our transaction started
             self.stale_seen = self.engine.audit  # audit mode: once a transaction
             self._violation(text, *SCHEMA, "occ-conflict", "schema")
+        if refused and not self.engine.audit:
+            # DSQL answers with one error; every other rule that applies to the statement is a finding too (a
+            # sync CREATE INDEX that is also a second DDL), so fixing the first does not just reveal the next
+            first = refused[0]
+            error = self._fail(text, first.sqlstate, first.message, first.slug, first.variant)
+            for also in [(r.sqlstate, r.message, r.slug, r.variant) for r in refused[1:]] + \
+                    self._transaction_violations(facts):
+                self.engine.record(self, text, *also)
+            raise error
         for refusal in refused:
             self._violation(text, refusal.sqlstate, refusal.message, refusal.slug, refusal.variant)
         if not self.engine.profile.features.get("for_update_general") and _LOCKING.search(text):
             self._lock_by_key(text, facts)
+        if facts.node == "AlterTableStmt":
+            self._drop_column(text, facts)
+        elif facts.node == "IndexStmt":
+            self._index_key_types(text, facts)
+        elif facts.node == "ViewStmt" and \
+                len(text.encode("utf-8")) > self.engine.profile.limit("view_definition_bytes"):
+            variant = load_catalog()["size-limit"].variant("view")
+            self._violation(text, variant.sqlstate, variant.dsql_message, "size-limit", "view")
         if kind in ("TRANS_STMT_BEGIN", "TRANS_STMT_START"):
             if self.implicit and not self.pg_open:  # BEGIN inside an implicit block makes it explicit
                 self.implicit = False
@@ -840,15 +946,11 @@ class Session:
         autocommit = not self.in_txn
         if autocommit:
             self._start_txn()
+        for violation in self._transaction_violations(facts):  # (enforcing, the first fails the statement)
+            self._violation(text, *violation)
         if facts.klass == "ddl":
-            if self.in_txn and self.ddl:
-                self._violation(text, "0A000", transaction_message("multiple-ddl"), "multiple-ddl", "explicit")
-            if self.in_txn and self.dml:  # (enforcing, the first one has failed the statement already)
-                self._violation(text, "0A000", transaction_message("ddl-dml-mix"), "ddl-dml-mix", "explicit")
             self.ddl += 1
         elif facts.klass == "dml":
-            if self.in_txn and self.ddl:
-                self._violation(text, "0A000", transaction_message("ddl-dml-mix"), "ddl-dml-mix", "explicit")
             self.dml += 1
         try:
             result = self._run_doomed_safe(facts)
@@ -870,6 +972,10 @@ class Session:
         except Exception as exc:  # PostgreSQL's own error: DSQL's PostgreSQL 16 front end answers the same
             if self.conn.broken:  # not an answer: the backend went away (execute() says why)
                 raise
+            if _over_temp_space(exc):  # PostgreSQL's temp_file_limit stands for DSQL's 128 MiB of query memory
+                variant = load_catalog()["size-limit"].variant("temp_space")
+                raise self._fail(text, variant.sqlstate, variant.dsql_message.replace(
+                    "131072", str(self.engine.profile.limit("query_temp_kb"))), "size-limit", "temp_space") from None
             raise self._pg_failed(exc) from None
         if autocommit:
             if self.pg_open or self.pending or self.jobs:
@@ -1196,7 +1302,13 @@ class Session:
         target = writes.target(facts.stmt) if facts.node in writes.SIZED_NODES else None
         if target is not None:
             ref, regclass = target
-            expression = writes.size_expression(ref, self.engine.index_keys(self.conn, regclass))
+            bounded = facts.node != "DeleteStmt"  # a deleted row is over no bound
+            profile = self.engine.profile
+            expression = writes.size_expression(
+                ref, self.engine.index_keys(self.conn, regclass),
+                self.engine.value_columns(self.conn, regclass) if bounded else (),
+                row_bytes=profile.limit("row_bytes") if bounded else 0,
+                value_bytes=profile.limit("value_bytes") if bounded else 0)
             text, sized = writes.sized_text(facts.text, facts.stmt, expression), True
         # a savepoint per write (not released: a released one costs the same subtransaction and one more
         # statement); the lock probe is set once per transaction, outside any savepoint
@@ -1237,10 +1349,21 @@ class Session:
         if sized:
             keep = bool(facts.stmt.get("returningClause") or facts.stmt.get("returningList"))
             result, sizes = self._result(res, split_last=True, keep=keep)
-            self.bytes += sum(sizes)
+            unpacked = [writes.unpack(n) for n in sizes]
+            self.bytes += sum(n for n, _, _ in unpacked)
+            if any(row or value for _, row, value in unpacked):
+                self._size_bound(facts, unpacked)
         else:
             result = self._result(res)
         return _Ran(result, res.rowcount if facts.klass == "dml" else 0)
+
+    def _size_bound(self, facts, unpacked: list) -> None:
+        """A written row over DSQL's 2 MiB row bound, or with a value over its 1 MiB bound: DSQL refuses
+        the statement (54000)."""
+        over_row = any(row for _, row, _ in unpacked)
+        variant = load_catalog()["size-limit"].variant("row" if over_row else "value")
+        self._violation(facts.unit.text, variant.sqlstate, variant.dsql_message, "size-limit",
+                        "row" if over_row else "value")
 
     def _write_audit(self, facts, text: str, sized: bool, bind, exc) -> "_Ran":
         """Audit mode: a write that met another open transaction's row (it would lose at COMMIT on DSQL, or
@@ -1454,6 +1577,12 @@ class Session:
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+def _over_temp_space(exc: Exception) -> bool:
+    diag = getattr(exc, "diag", None)
+    return getattr(diag, "sqlstate", None) == "53400" and "temp_file_limit" in (getattr(diag, "message_primary", None)
+                                                                                or "")
 
 
 def _unmeasurable():

@@ -28,7 +28,16 @@ JOB_LATENCY = 0.5
 
 
 def concurrent_build(text: str) -> str:
-    """CREATE [UNIQUE] INDEX <ASYNC blanked> … → CREATE [UNIQUE] INDEX CONCURRENTLY …"""
+    """CREATE [UNIQUE] INDEX <ASYNC blanked> … → CREATE [UNIQUE] INDEX CONCURRENTLY …, by PostgreSQL's scanner:
+    comments between the words (a query tagger's) are where they were, not a reason to build without it."""
+    from pglast.parser import ParseError, scan
+
+    try:
+        for tok in scan(text):
+            if tok.name == "INDEX":
+                return text[:tok.end + 1] + " CONCURRENTLY" + text[tok.end + 1:]
+    except ParseError:
+        pass
     return _CREATE_INDEX.sub(lambda m: m.group(0) + " CONCURRENTLY", text, count=1)
 
 

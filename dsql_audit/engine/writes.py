@@ -28,10 +28,35 @@ def target(stmt: dict) -> tuple[str, str] | None:
     return '"' + alias.replace('"', '""') + '"', regclass
 
 
-def size_expression(ref: str, index_columns: list[str]) -> str:
+# a written row over DSQL's row or value bound is flagged in the same size column, above any real size
+ROW_OVER, VALUE_OVER = 1 << 52, 1 << 51
+VARLENA = frozenset({"text", "varchar", "bpchar", "bytea", "json", "jsonb"})  # what the value bound is about
+
+
+def _col(ref: str, name: str) -> str:
+    return f"{ref}.\"{name.replace(chr(34), chr(34) * 2)}\""
+
+
+def size_expression(ref: str, index_columns: list[str], value_columns: list[str] = (), row_bytes: int = 0,
+                    value_bytes: int = 0) -> str:
+    """Each written row's stored size plus its secondary-index keys; with ``row_bytes`` / ``value_bytes``,
+    plus ROW_OVER / VALUE_OVER when the row, or one of ``value_columns``, is over that bound."""
     parts = [f"pg_column_size({ref}.*)"]
-    parts += [f"coalesce(pg_column_size({ref}.\"{c.replace(chr(34), chr(34) * 2)}\"), 0)" for c in index_columns]
-    return " + ".join(parts)
+    parts += [f"coalesce(pg_column_size({_col(ref, c)}), 0)" for c in index_columns]
+    if row_bytes:
+        parts.append(f"(CASE WHEN pg_column_size({ref}.*) > {int(row_bytes)} THEN {ROW_OVER} ELSE 0 END)")
+    if value_bytes and value_columns:
+        widest = f"greatest({', '.join(f'coalesce(pg_column_size({_col(ref, c)}), 0)' for c in value_columns)})"
+        parts.append(f"(CASE WHEN {widest} > {int(value_bytes)} THEN {VALUE_OVER} ELSE 0 END)")
+    return "(" + " + ".join(f"{p}::bigint" for p in parts) + ")"
+
+
+def unpack(size: int) -> tuple[int, bool, bool]:
+    """(bytes, row over its bound, a value over its bound) from the size column."""
+    row = size >= ROW_OVER
+    size -= ROW_OVER if row else 0
+    value = size >= VALUE_OVER
+    return size - (VALUE_OVER if value else 0), row, value
 
 
 def sized_text(text: str, stmt: dict, expression: str) -> str:

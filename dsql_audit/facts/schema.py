@@ -21,6 +21,14 @@ def _rv(rv: dict | None) -> tuple:
     return (rv.get("schemaname"), rv.get("relname"))
 
 
+def _type_name(tn: dict) -> str | None:
+    """A column's base type name, lower case, as written (json, jsonb, int4 …); None for an array."""
+    if tn.get("arrayBounds"):
+        return None
+    parts = names(tn.get("names"))
+    return parts[-1].lower() if parts else None
+
+
 def _type_bytes(tn: dict) -> int | None:
     """Declared key bytes of a column type, when the type says (for the PK size quota)."""
     parts = names(tn.get("names"))
@@ -66,7 +74,8 @@ def effects(facts: Facts) -> list[tuple]:
         for elt in s.get("tableElts", ()):
             if "ColumnDef" in elt:
                 cd = elt["ColumnDef"]
-                cols.append((cd.get("colname"), _type_bytes(cd.get("typeName") or {})))
+                cols.append((cd.get("colname"), _type_bytes(cd.get("typeName") or {}),
+                             _type_name(cd.get("typeName") or {})))
                 for c in cd.get("constraints", ()):
                     ctype = c.get("Constraint", {}).get("contype")
                     if ctype == "CONSTR_PRIMARY":
@@ -94,7 +103,8 @@ def effects(facts: Facts) -> list[tuple]:
             d = cmd.get("def") or {}
             if sub == "AT_AddColumn" and "ColumnDef" in d:
                 cd = d["ColumnDef"]
-                changes.append(("add_column", cd.get("colname"), _type_bytes(cd.get("typeName") or {})))
+                changes.append(("add_column", cd.get("colname"), _type_bytes(cd.get("typeName") or {}),
+                                _type_name(cd.get("typeName") or {})))
                 for c in cd.get("constraints", ()):
                     ctype = c.get("Constraint", {}).get("contype")
                     if ctype == "CONSTR_PRIMARY":
@@ -176,6 +186,7 @@ class Table:
     unit: Unit | None = None  # the CREATE TABLE
     index_units: list = field(default_factory=list)  # (unit, index name) in order
     extra_columns_unit: Unit | None = None  # the ALTER that pushed it past the column quota
+    types: dict = field(default_factory=dict)  # name → base type name (json, jsonb, int4 …)
 
 
 class SchemaModel:
@@ -232,8 +243,8 @@ class SchemaModel:
                 schema = self._creation_schema(schema)
                 if if_not_exists and (schema, name) in self.tables:
                     continue
-                t = Table(schema, name, dict(cols), pk, (1 if pk else 0) + uniques, partition,
-                          partitioned, unit)
+                t = Table(schema, name, {c[0]: c[1] for c in cols}, pk, (1 if pk else 0) + uniques, partition,
+                          partitioned, unit, types={c[0]: c[2] for c in cols})
                 self.tables[(schema, name)] = t
             elif kind == "alter":
                 t = self.table(*eff[1])
@@ -242,9 +253,11 @@ class SchemaModel:
                 for change in eff[2]:
                     if change[0] == "add_column":
                         t.columns[change[1]] = change[2]
+                        t.types[change[1]] = change[3]
                         t.extra_columns_unit = unit
                     elif change[0] == "drop_column":
                         t.columns.pop(change[1], None)
+                        t.types.pop(change[1], None)
                     elif change[0] == "pk":
                         t.pk = change[1] or t.pk
                         if len(change) < 3 or not change[2]:

@@ -227,6 +227,18 @@ def _indexes(rows, ctx):
         yield Hit("index-method", "default", object=_obj(schema, table), detail=f"{method} (index {index})")
 
 
+@query("json keys", f"""SELECT DISTINCT n.nspname, c.relname, a.attname, t.typname
+    FROM pg_index x JOIN pg_class c ON c.oid = x.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    -- key columns only (indkey lists INCLUDE columns after the indnkeyatts keys)
+    JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY ((x.indkey::int2[])[0:x.indnkeyatts - 1])
+    JOIN pg_type t ON t.oid = a.atttypid
+    WHERE {OWN_INDEX.format(oid='x.indexrelid')} AND {SYSTEM} AND t.typname IN ('json', 'jsonb') ORDER BY 1, 2, 3""")
+def _json_keys(rows, ctx):
+    # a key, unique constraint or index over a json/jsonb column: `datatype jsonb is not supported in a key`
+    for schema, table, column, type_name in rows:
+        yield Hit("index-definition", "key_type", object=_obj(schema, table, column), detail=type_name)
+
+
 @query("index keys", f"""SELECT n.nspname, c.relname, coalesce(a.attname, 'expression'), k.opt, opc.opcname,
       opc.opcdefault, am.amname,
       (SELECT e.extname FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid

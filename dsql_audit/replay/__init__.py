@@ -17,7 +17,7 @@ from dsql_audit.catalog import load_catalog
 from dsql_audit.model import Finding, InputError, Severity
 from dsql_audit.replay.captures import CaptureError, Event, TableSize, detect_format, mark_transactions, read_capture
 from dsql_audit.secrets import mask
-from dsql_audit.sqltext import blank_literals, where_clause
+from dsql_audit.sqltext import blank_literals, lead, where_clause
 
 _TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(\.\d+)?\s*(?:([+-])(\d\d):?(\d\d)?)?")
 
@@ -238,7 +238,7 @@ def replay(paths: list[str], *, profile: str | None = None, schema: str | None =
                         stats.sessions += 1
                 sessions[key] = s
                 params = None if item.params is None else [None if p is None else p.encode() for p in item.params]
-                if item.continues and not s.in_txn and not _TXN_CONTROL.match(item.sql):
+                if item.continues and not s.in_txn and not _TXN_CONTROL.match(lead(item.sql)):
                     # the log shows no BEGIN (log_statement = mod), but the next statement shares this vxid
                     s.execute("BEGIN")
                     rebuilt.add(key)
@@ -255,7 +255,7 @@ def replay(paths: list[str], *, profile: str | None = None, schema: str | None =
                         _keep_transaction(stats, path, item, shape, clock.now, "committed")
                 except DsqlError as e:
                     outcome = e
-                    if item.sql.strip().rstrip(";").upper() in ("COMMIT", "END", "COMMIT WORK", "END WORK"):
+                    if _is_commit(item.sql):
                         _keep_transaction(stats, path, item, shape, clock.now, f"failed {e.sqlstate}")
                 if key in rebuilt and not item.continues:  # its last logged statement: the rebuilt COMMIT
                     rebuilt.discard(key)
@@ -271,7 +271,7 @@ def replay(paths: list[str], *, profile: str | None = None, schema: str | None =
                 if owned:
                     del engine.findings[before:]  # consumed here: a long log must not grow the engine's list
                 new = list(new)
-                if not was_open and not s.in_txn and not _TXN_CONTROL.match(item.sql):
+                if not was_open and not s.in_txn and not _TXN_CONTROL.match(lead(item.sql)):
                     stats.autocommit += 1  # a transaction of its own
                     stats.autocommit_failed += bool(new)
                 if outcome is not None and not new:
@@ -506,6 +506,13 @@ def _unexplained(engine, ev: Event, e, path: str, errors: list, stats: ReplaySta
         return []
     stats.failed_in_engine[e.sqlstate] = stats.failed_in_engine.get(e.sqlstate, 0) + 1
     return []
+
+
+def _is_commit(sql: str) -> bool:
+    """COMMIT / END [WORK | TRANSACTION], whatever the case, spacing or comments around it."""
+    words = lead(sql).rstrip().rstrip(";").split()
+    return bool(words) and words[0].upper() in ("COMMIT", "END") and all(
+        w.upper() in ("WORK", "TRANSACTION") or w.startswith(("--", "/*")) for w in words[1:2])
 
 
 _TXN_CONTROL = re.compile(r"\s*(BEGIN|START\s+TRANSACTION|COMMIT|END|ROLLBACK|ABORT|PREPARE\s+TRANSACTION|SAVEPOINT|"

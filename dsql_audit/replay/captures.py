@@ -176,7 +176,10 @@ def detect_format(path: str | Path) -> str:
         return "sql"
     first = head[0].lstrip()
     code = next((line.lstrip() for line in head if not line.lstrip().startswith("--")), "")
-    if code.startswith("\\") or _SQL_START.match(code):  # a SQL, psql or pgbench (\set …) script
+    from dsql_audit.sqltext import lead
+
+    # a SQL, psql or pgbench (\set …) script, maybe with a comment first
+    if code.startswith("\\") or _SQL_START.match(code) or _SQL_START.match(lead(code)):
         return "sql"
     if first.startswith("[") and not _SEVERITY.search(first):  # "[%m] [%p] LOG: …" is a log
         return "pgss-json"

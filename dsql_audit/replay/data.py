@@ -18,7 +18,7 @@ from pathlib import Path
 
 from dsql_audit.model import InputError
 from dsql_audit.replay.captures import open_text
-from dsql_audit.sqltext import Splitter
+from dsql_audit.sqltext import Splitter, lead
 
 _NAME = r"((?:\"(?:[^\"]|\"\")+\"|[\w$]+)(?:\.(?:\"(?:[^\"]|\"\")+\"|[\w$]+))?)"  # [schema.]table, quoted or not
 _COPY_TABLE = re.compile(r"^\s*COPY\s+" + _NAME, re.I)
@@ -180,7 +180,7 @@ class Seeder:
             for st in splitter.split(fh):
                 if st.kind != "sql":
                     continue
-                m = _COPY_TABLE.match(st.text)
+                m = _COPY_TABLE.match(lead(st.text))
                 if m and st.copy_rows is not None and re.search(r"\bFROM\s+STDIN\b", st.text, re.I):
                     if state["stmt"] is st and state["cm"] is not None and not state["failed"]:
                         try:
@@ -192,7 +192,7 @@ class Seeder:
                             self._fail(path, st, exc)
                     state.update(stmt=None, copy=None, cm=None, failed=False)
                     continue
-                if not _DATA_STATEMENT.match(st.text):
+                if not _DATA_STATEMENT.match(lead(st.text)):
                     skipped += 1
                     continue
                 try:
@@ -203,7 +203,7 @@ class Seeder:
                 except psycopg.Error as exc:
                     self._fail(path, st, exc)
                     continue
-                ins = _INSERT_TABLE.match(st.text)
+                ins = _INSERT_TABLE.match(lead(st.text))
                 if ins and count > 0:
                     key = _table_key(ins.group(1))
                     self.rows[key] = self.rows.get(key, 0) + count

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from dsql_audit.replay.endpoints import EndpointError, connect, redact_dsn
+from dsql_audit.sqltext import lead
 
 MAX_KEPT = 100  # disagreements kept for the report
 BACKOFF = (0.2, 0.5, 1.0, 2.0)  # seconds between reconnection attempts when the endpoint drops a connection
@@ -95,7 +96,7 @@ class Target:
 
         if key in self.dead_txn:  # the rest of a transaction the endpoint already rolled back: not sent, so
             self.stats.skipped += 1  # none of it is applied outside its transaction
-            if _TXN_END.match(sql):
+            if _TXN_END.match(lead(sql)):
                 self.dead_txn.discard(key)
             return Outcome("08006", "skipped: its transaction was lost with the connection")
         try:
@@ -116,7 +117,7 @@ class Target:
             # its outcome is unknown (it may have committed): reported, never sent again
             self._drop(key)
             self.stats.lost += 1
-            if in_txn and not _TXN_END.match(sql):
+            if in_txn and not _TXN_END.match(lead(sql)):
                 self.dead_txn.add(key)
             return Outcome("08006", f"connection lost while the statement ran (outcome unknown, not re-sent): "
                                     f"{exc}")

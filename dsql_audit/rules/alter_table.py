@@ -10,7 +10,7 @@ from dsql_audit.facts import rel_of, alter_cmds
 from dsql_audit.model import Hit
 
 # which statements this check can fire on (the rest never reach it)
-NODES = {"AlterTableStmt"}
+NODES = {"AlterTableStmt", "RenameStmt"}
 PROBES = ('"options"',)  # CREATE TABLE … WITH (…)
 
 
@@ -41,6 +41,7 @@ _SIMPLE = {
     "AT_SetAccessMethod": "storage_parameters",
     "AT_AddOf": "other",
     "AT_DropOf": "other",
+    "AT_SetCompression": "set_compression",
 }
 
 
@@ -48,6 +49,10 @@ def check(facts):
     if facts.node == "CreateStmt" and facts.stmt.get("options"):
         yield Hit("alter-table", "storage_parameters", rel=rel_of(facts.stmt.get("relation")),
                   detail="CREATE TABLE … WITH (…)")
+    if facts.node == "RenameStmt":
+        if facts.stmt.get("renameType") == "OBJECT_INDEX":
+            yield Hit("alter-table", "alter_index_rename", rel=rel_of(facts.stmt.get("relation")))
+        return
     if facts.node == "AlterTableStmt" and facts.stmt.get("objtype") == "OBJECT_INDEX":
         yield Hit("alter-table", "alter_index", rel=rel_of(facts.stmt.get("relation")))
         return

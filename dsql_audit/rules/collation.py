@@ -1,4 +1,5 @@
-"""collation: COLLATE other than C/POSIX, and CREATE COLLATION."""
+"""collation: a per-column COLLATE of any collation ("C" included: DSQL-FACTS §1.1 says a per-column COLLATE
+is refused), COLLATE other than C/POSIX in an index or expression, and CREATE COLLATION."""
 
 from dsql_audit.facts import column_defs, names, rel_of
 from dsql_audit.model import Hit
@@ -20,7 +21,7 @@ def check(facts):
         cc = cd.get("collClause")
         if cc:
             coll = names(cc.get("collname"))
-            if coll and coll[-1].lower() not in _FINE:
+            if coll:
                 seen.add(cc.get("location"))
                 yield Hit("collation", "column", offset=facts.char_offset(cc.get("location")),
                           rel=rel_of(rv), object=cd.get("colname"), detail=coll[-1])

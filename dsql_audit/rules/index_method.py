@@ -1,6 +1,5 @@
-"""index-method: index access methods other than btree."""
-
-import re
+"""index-method: index access methods other than btree, and a USING clause at all (DSQL's CREATE INDEX ASYNC
+grammar has none: DSQL-FACTS §4)."""
 
 from dsql_audit.facts import rel_of
 from dsql_audit.model import Hit
@@ -9,8 +8,21 @@ from dsql_audit.model import Hit
 NODES = {"IndexStmt"}
 
 
+def _using_clause(text: str) -> tuple[int, int] | None:
+    """Where ``USING <method>`` is written before the column list, by pglast's scanner (so a comment or a
+    quoted name saying USING is not one); None when the statement has no USING clause."""
+    from pglast.parser import scan
 
-_USING = re.compile(r"\bUSING\s+btree\b", re.I)
+    try:
+        tokens = list(scan(text))
+    except Exception:  # noqa: BLE001 - the statement parsed; a scanner failure only hides this hint
+        return None
+    for i, tok in enumerate(tokens):
+        if tok.name == "ASCII_40":
+            return None
+        if tok.name == "USING" and i + 1 < len(tokens):
+            return tok.start, tokens[i + 1].end + 1
+    return None
 
 
 def check(facts):
@@ -19,8 +31,7 @@ def check(facts):
         if method != "btree":
             yield Hit("index-method", "default", rel=rel_of(facts.stmt.get("relation")), detail=method)
         else:
-            head = facts.text[:facts.text.find("(")] if "(" in facts.text else facts.text
-            m = _USING.search(head)
-            if m:
-                yield Hit("index-method", "using_btree", offset=m.start(), end_offset=m.end(),
+            span = _using_clause(facts.text)
+            if span:
+                yield Hit("index-method", "using_btree", offset=span[0], end_offset=span[1],
                           rel=rel_of(facts.stmt.get("relation")))

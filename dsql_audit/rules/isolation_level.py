@@ -23,7 +23,15 @@ def check(facts):
     elif node == "VariableSetStmt":
         name = (s.get("name") or "").lower()
         if name == "transaction":
-            yield Hit("isolation-level", "set_transaction")
+            # DSQL answers a level it lacks as BEGIN's does (`Unsupported isolation level: SERIALIZABLE`); any
+            # other SET TRANSACTION, REPEATABLE READ included, with `… "TRANSACTION" not supported`
+            iso = defelem_map(s.get("args")).get("transaction_isolation")
+            level = str(const_value(iso.get("arg")) or "").lower() if iso is not None else ""
+            if level and level != "repeatable read":
+                yield Hit("isolation-level", "begin", offset=facts.char_offset(iso.get("location")),
+                          detail=level.upper())
+            else:
+                yield Hit("isolation-level", "set_transaction")
         elif name == "session characteristics":
             yield Hit("isolation-level", "session_characteristics")
         elif name == "default_transaction_isolation":

@@ -12,7 +12,8 @@ PROBES = ('"AT_EnableTrig"', '"AT_EnableTrigAll"', '"AT_EnableTrigUser"', '"AT_D
 _TOGGLE = {
     "AT_EnableTrigAll", "AT_DisableTrigAll", "AT_EnableTrigUser", "AT_DisableTrigUser",
 }
-_TOGGLE_NAMED = {"AT_EnableTrig", "AT_DisableTrig", "AT_EnableAlwaysTrig", "AT_EnableReplicaTrig"}
+_TOGGLE_NAMED = {"AT_EnableTrig": "ENABLE TRIGGER", "AT_DisableTrig": "DISABLE TRIGGER",
+                 "AT_EnableAlwaysTrig": "ENABLE ALWAYS TRIGGER", "AT_EnableReplicaTrig": "ENABLE REPLICA TRIGGER"}
 
 
 def check(facts):
@@ -27,6 +28,10 @@ def check(facts):
                 yield Hit("trigger", "toggle_all", rel=rel_of(rv))
             elif sub in _TOGGLE_NAMED:
                 yield Hit("trigger", "toggle_named", rel=rel_of(rv), object=cmd.get("name"),
-                          detail=cmd.get("name"))
+                          detail=f"{_TOGGLE_NAMED[sub]} {cmd.get('name')}")
     elif facts.node == "DropStmt" and facts.stmt.get("removeType") == "OBJECT_TRIGGER":
-        yield Hit("trigger", "drop_if_exists" if facts.stmt.get("missing_ok") else "drop")
+        if facts.stmt.get("missing_ok"):
+            yield Hit("trigger", "drop_if_exists")
+        else:  # refused outright before IF EXISTS was accepted, missing after: one of the two applies
+            yield Hit("trigger", "drop")
+            yield Hit("trigger", "drop_missing")
