@@ -152,6 +152,19 @@ def test_the_same_through_serve_with_a_real_client(server):
             with pytest.raises(psycopg.errors.FeatureNotSupported) as raised:
                 c.execute(sql)
             assert phrase in str(raised.value), (sql, str(raised.value))
+        with pytest.raises(psycopg.errors.FeatureNotSupported, match="ALTER AGGREGATE"):
+            c.execute("ALTER AGGREGATE a(int) RENAME TO b")
+        with pytest.raises(psycopg.errors.InvalidTableDefinition, match="ON COMMIT"):  # PostgreSQL's 42P16
+            c.execute("CREATE TABLE fi_sv_oc (id uuid PRIMARY KEY) ON COMMIT DELETE ROWS")
+        with pytest.raises(psycopg.errors.UndefinedObject):  # no trigger can exist: 42704
+            c.execute("DROP TRIGGER t ON fi_sv")
+        c.execute("DROP TRIGGER IF EXISTS t ON fi_sv")
+        c.execute("BEGIN")
+        c.execute("CREATE TABLE fi_sv_n1 (id uuid PRIMARY KEY)")
+        c.execute("BEGIN")  # inside a transaction: a no-op, not a second transaction
+        with pytest.raises(psycopg.errors.FeatureNotSupported, match="multiple ddl"):
+            c.execute("CREATE TABLE fi_sv_n2 (id uuid PRIMARY KEY)")
+        c.execute("ROLLBACK")
         c.execute("BEGIN")
         with pytest.raises(psycopg.errors.FeatureNotSupported, match="Unsupported isolation level: SERIALIZABLE"):
             c.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
