@@ -1122,6 +1122,82 @@ def serve(host, port, schema_path, data_dir, profile_date, password, tls, report
             shutil.rmtree(cert_dir, ignore_errors=True)
 
 
+class _CommandAfterDashes(click.Command):
+    """``… --run -- COMMAND ARGS``: what follows ``--`` is the command to run, whatever it looks like."""
+
+    def parse_args(self, ctx, args):
+        if "--" in args:
+            at = args.index("--")
+            ctx.meta["command"] = args[at + 1:]
+            args = args[:at]
+        return super().parse_args(ctx, args)
+
+
+@main.command(cls=_CommandAfterDashes,
+              short_help="The whole audit, six steps, as one decision document.")
+@click.argument("paths", nargs=-1)
+@click.option("--dsn", metavar="DSN", help="A live PostgreSQL database: its catalog, installed extensions and "
+              "pg_stat_statements are read (read-only), its schema dumped for the prototype.")
+@click.option("--capture", "captures", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="A pg_stat_statements export or a server log (repeatable).")
+@click.option("--run", "run_command", is_flag=True, help="Run the command after -- against the engine and "
+              "count what it sends (as `dsql-audit run`).")
+@click.option("--target", "target_dsn", metavar="DSN", help="Also run the prototype's statements on a real "
+              "Aurora DSQL cluster, each rolled back (IAM token via the [dsql] extra).")
+@click.option("--allow-writes", is_flag=True, help="With --target: also run the top statements that write "
+              "(each in a transaction rolled back).")
+@click.option("--profile", "profile_date", metavar="YYYY-MM-DD", help="Judge as DSQL was on this date.")
+@click.option("-f", "--format", "fmt", type=click.Choice(["html", "json", "markdown"]), default=None,
+              help="The decision document's format (default: html with -o, else markdown).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write the document here.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="dsql-audit.toml or pyproject.toml to read ([tool.dsql-audit.assess] holds the thresholds; "
+              "default: the nearest one above PATHS, else the current directory).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
+def assess(paths, dsn, captures, run_command, target_dsn, allow_writes, profile_date, fmt, output, config_path,
+           quiet):
+    """Walk the six-step compatibility audit — schema scan, code scan, extension inventory, transaction
+    profiling, contention review, prototype — as far as the inputs allow, and write one decision document:
+    each step's status and evidence, every extension classified, and the decision with its thresholds.
+    Exit 0 for a green light, 1 for a project plan or stay on PostgreSQL, 2 when an input could not be read."""
+    from dsql_audit.assess import GO, run_assessment
+    from dsql_audit.assess.render import render
+    from dsql_audit.config import ConfigError
+    from dsql_audit.replay.endpoints import EndpointError
+
+    usage = _usage("assess")
+    command = click.get_current_context().meta.get("command") or []
+    if run_command and not command:
+        usage("--run needs the command after --: dsql-audit assess . --run -- python manage.py migrate")
+    if command and not run_command:
+        usage("a command after -- runs only with --run")
+    if not (paths or dsn or captures or command):
+        usage("nothing to assess: give PATHS, --dsn, --capture or --run -- COMMAND")
+    missing = [p for p in paths if not Path(p).exists()]
+    if missing:
+        usage(f"no such path: {', '.join(missing)}")
+    _check_profile(profile_date, usage)
+    _check_output(output, usage, inputs=[*paths, *captures], folders=list(paths))
+    try:
+        config = _load_config(config_path, list(paths), profile_date=profile_date, then_cwd=True)
+    except (ConfigError, ValueError) as exc:
+        usage(str(exc))
+    err = (lambda line: None) if quiet else (lambda line: click.echo(line, err=True))
+    _doing("assessing")
+    try:
+        result = run_assessment(list(paths), dsn=dsn or None, captures=list(captures), command=command or None,
+                                target=target_dsn, allow_writes=allow_writes, profile=config.profile,
+                                config=config, log=err)
+    except EndpointError as exc:
+        usage(str(exc))
+    fmt = fmt or ("html" if output else "markdown")
+    _emit(render(fmt, result), output)
+    _input_errors(result.errors)
+    d = result.decision
+    err(f"dsql-audit assess: {d['verdict']} — " + "; ".join(d["reasons"]))
+    sys.exit(EXIT_CLEAN if d["verdict"] == GO else EXIT_FINDINGS)
+
+
 def _loopback(host: str) -> bool:
     import ipaddress
 

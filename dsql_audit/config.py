@@ -32,7 +32,8 @@ from dsql_audit.catalog import Catalog, Rule
 from dsql_audit.model import Severity
 
 KEYS = {"profile", "framework", "select", "extend-select", "ignore", "fail-on", "exclude", "extend-exclude",
-        "single-transaction", "severity", "per-file-ignores", "format", "baseline", "max-file-size"}
+        "single-transaction", "severity", "per-file-ignores", "format", "baseline", "max-file-size", "assess"}
+ASSESS_KEYS = {"max-errors": int, "max-effort-hours": (int, float), "top-statements": int}
 FAIL_ON = ("error", "warning", "info", "never")
 DEFAULT_MAX_FILE_SIZE = 5_000_000
 
@@ -79,6 +80,7 @@ class Config:
     per_file_ignores: dict = field(default_factory=dict)
     baseline: str | None = None
     format: str | None = None  # the report format when -f is not given
+    assess: dict = field(default_factory=dict)  # [tool.dsql-audit.assess]: the decision's thresholds
     max_file_size: int = DEFAULT_MAX_FILE_SIZE  # bytes; 0: no limit
     source: str | None = None  # the file the config came from
 
@@ -188,6 +190,15 @@ def _from_table(data: dict, source: str) -> Config:
     if cfg.baseline and not Path(cfg.baseline).is_absolute() and source:
         cfg.baseline = str(Path(source).parent / cfg.baseline)  # as ruff: relative to the config file
     cfg.format = data.get("format")
+    assess = data.get("assess", {})
+    if not isinstance(assess, dict):
+        raise ConfigError(f"{source}: assess must be a table")
+    for key, value in assess.items():
+        if key not in ASSESS_KEYS:
+            raise ConfigError(f"{source}: assess: unknown setting {key} (one of {', '.join(sorted(ASSESS_KEYS))})")
+        if isinstance(value, bool) or not isinstance(value, ASSESS_KEYS[key]) or value < 0:
+            raise ConfigError(f"{source}: assess: {key} must be a number >= 0, not {value!r}")
+    cfg.assess = dict(assess)
     if "max-file-size" in data:
         try:
             cfg.max_file_size = parse_size(data["max-file-size"])

@@ -603,10 +603,18 @@ def capture(dsn: str, out) -> int:
                        for k, v in zip(names, row)} for row in cur.fetchall()]
         tables = [{"name": f"{s}.{t}", "rows": int(n)} for s, t, n in conn.execute(
             "SELECT schemaname, relname, n_live_tup FROM pg_stat_user_tables ORDER BY 1, 2").fetchall()]
+        period = None
+        try:  # over how long the figures were gathered (PostgreSQL 14+): calls per second for cost planning
+            row = conn.execute(f'SELECT extract(epoch FROM now() - stats_reset) FROM "{found[0]}".'
+                               "pg_stat_statements_info").fetchone()
+            period = float(row[0]) if row and row[0] is not None else None
+        except psycopg.Error:
+            pass
         conn.rollback()
     from dsql_audit.output import atomic_open
 
     with atomic_open(out) as fh:  # a failed or interrupted export leaves the previous file as it was
-        json.dump({"statements": statements, "tables": tables}, fh, indent=1, default=str)
+        json.dump({"statements": statements, "tables": tables, "period_seconds": period}, fh, indent=1,
+                  default=str)
         fh.write("\n")
     return len(statements)
