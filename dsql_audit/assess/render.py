@@ -108,7 +108,8 @@ def page(a) -> str:
         parts.append("<h2>Extensions</h2><table id=extensions><tr><th>extension</th><th>installed</th>"
                      "<th>class</th><th>why</th><th>uses</th></tr>")
         for x in a.extensions:
-            uses = "<br>".join(f"<code>{e(u.name)}</code> {e(u.where)} <small>({u.source})</small>" for u in x.uses[:8])
+            uses = "<br>".join(f"<code>{e(u.name)}</code> {e(u.where)} <small>({u.source})</small>"
+                               for u in x.uses[:8])
             parts.append(f"<tr><td><code>{e(x.name)}</code></td><td>{'yes' if x.installed else 'no'}</td>"
                          f"<td class={x.klass}>{e(x.klass)}</td><td>{e(x.why)}</td><td>{uses or '—'}</td></tr>")
         parts.append("</table>")
@@ -122,7 +123,8 @@ def page(a) -> str:
         over = txn.evidence.get("over_bounds_in_pg_stat_statements") or []
         if over:
             parts.append("<h2>Statements over a transaction bound</h2><ul>" + "".join(
-                f"<li>{e(o['bound'])}: {o['value']:,} (limit {o['limit']:,}) — <code>{e(o['query'][:200])}</code></li>"
+                f"<li>{e(o['bound'])}: {o['value']:,} (limit {o['limit']:,}) — "
+                f"<code>{e(o['query'][:200])}</code></li>"
                 for o in over[:20]) + "</ul>")
     proto = a.steps[5]
     if proto.status != "not run" and proto.evidence.get("statements"):

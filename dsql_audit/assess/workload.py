@@ -11,8 +11,8 @@ from dsql_audit.sqltext import lead
 _WRITE = {"insert", "update", "delete", "merge"}
 _READ = {"select", "with", "values", "table", "show"}
 # a read that names one row by key: WHERE col = $n (AND col = $n …), nothing else
-_KEY_LOOKUP = re.compile(r"\bwhere\s+[\w.\"]+\s*=\s*\$\d+(?:\s+and\s+[\w.\"]+\s*=\s*\$\d+)*\s*(?:limit\s+\$?\d+\s*)?;?\s*$",
-                         re.I)
+_KEY_LOOKUP = re.compile(r"\bwhere\s+[\w.\"]+\s*=\s*\$\d+(?:\s+and\s+[\w.\"]+\s*=\s*\$\d+)*"
+                         r"\s*(?:limit\s+\$?\d+\s*)?;?\s*$", re.I)
 
 
 def kind(sql: str) -> str:
@@ -48,7 +48,8 @@ def profile(events: list, period_seconds: float | None = None, top: int = 10) ->
 
     out = {
         "statements": len(events), "calls": total_calls, "total_ms": round(total_ms, 3),
-        "reads": {"calls": by_kind["read"][0], "rows": int(by_kind["read"][1]), "total_ms": round(by_kind["read"][2], 3)},
+        "reads": {"calls": by_kind["read"][0], "rows": int(by_kind["read"][1]),
+                  "total_ms": round(by_kind["read"][2], 3)},
         "writes": {"calls": by_kind["write"][0], "rows": int(by_kind["write"][1]),
                    "total_ms": round(by_kind["write"][2], 3)},
         "rows_per_read_call": round(by_kind["read"][1] / by_kind["read"][0], 2) if by_kind["read"][0] else 0.0,
