@@ -86,7 +86,8 @@ def page(a) -> str:
     parts = ["<!doctype html><html lang=en><meta charset=utf-8><title>Aurora DSQL assessment</title>",
              "<style>body{font:15px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1100px;padding:0 20px 40px;"
              "color:#1d2329}h1{margin:18px 0 4px}.verdict{display:inline-block;padding:6px 14px;border-radius:6px;"
-             f"color:#fff;background:{color};font-weight:700}}table{{border-collapse:collapse;width:100%;margin:10px 0}}"
+             f"color:#fff;background:{color};font-weight:700}}"
+             "table{border-collapse:collapse;width:100%;margin:10px 0}"
              "td,th{border:1px solid #d0d7de;padding:5px 8px;text-align:left;vertical-align:top}"
              "th{background:#f6f8fa}.passed{color:#1a7f37}.findings{color:#9a6700}.not-run{color:#57606a}"
              ".load-bearing{color:#cf222e;font-weight:700}.replaceable{color:#9a6700}.removable{color:#1a7f37}"
