@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from dsql_audit.model import Severity
 
 PASSED, FINDINGS, NOT_RUN = "passed", "findings", "not run"
 GO, PLAN, STOP = "green light", "project plan", "stay on PostgreSQL"
-DEFAULTS = {"max-errors": 50, "max-effort-hours": 160, "top-statements": 20}
+# a long list says stay on PostgreSQL: more errors than this, or more hours of changes by the rules' estimates
+DEFAULTS = {"max-errors": 500, "max-effort-hours": 160, "top-statements": 20}
 _SCHEMA_SOURCES = {"sql", "pg_dump", "migration", "archive", "stdin", "catalog"}
 
 
@@ -133,17 +135,17 @@ def run_assessment(paths=(), *, dsn: str | None = None, captures=(), command=Non
         if dsn:
             from dsql_audit import live
 
-            log("assess: reading the live catalog (read-only)")
-            live_result = live.read(dsn, profile=prof, config=config)
-            errors += live_result.errors
-            installed, catalog_uses = _catalog_extensions(dsn, errors)
             pgss = Path(tmp.name) / "pgss.json"
-            try:
+            try:  # first: the catalog reads below are no part of the application's workload
                 n = live.capture(dsn, pgss)
                 log(f"assess: {n} pg_stat_statements entries read from the database")
                 captures.append(str(pgss))
             except Exception as exc:  # noqa: BLE001 - not installed there: the workload steps say so
                 log(f"assess: no pg_stat_statements in the database ({exc})")
+            log("assess: reading the live catalog (read-only)")
+            live_result = live.read(dsn, profile=prof, config=config)
+            errors += live_result.errors
+            installed, catalog_uses = _catalog_extensions(dsn, errors)
         found = []
         if scan_result is not None:
             found += scan_result.findings
@@ -191,8 +193,8 @@ def run_assessment(paths=(), *, dsn: str | None = None, captures=(), command=Non
                 for item in read_capture(capture, fmt):
                     if isinstance(item, CaptureError):
                         errors.append(_error_text(capture, item.message, item.line))
-                    elif isinstance(item, Event):  # (TableSize rows: the tables' sizes, not statements)
-                        events.append(item)
+                    elif isinstance(item, Event) and not _own_query(item.sql):
+                        events.append(item)  # (TableSize rows are the tables' sizes, not statements)
                 period = period or _period(capture)
             else:
                 from dsql_audit.replay import replay as run_replay
@@ -258,8 +260,10 @@ def run_assessment(paths=(), *, dsn: str | None = None, captures=(), command=Non
         else:
             contention.not_run = "give PATHS, --dsn, or --capture with a server log"
         # --- 6: prototype -------------------------------------------------------------------------------
-        schema_inputs = list(paths)
-        if dsn and not schema_inputs:
+        # the schema the database has now (its dump) when there is one: what a migration would carry over;
+        # else what the paths' SQL and migrations build
+        schema_inputs = [] if dsn else list(paths)
+        if dsn:
             from dsql_audit.replay.endpoints import dump_schema
 
             dumped = Path(tmp.name) / "schema.sql"
@@ -347,6 +351,24 @@ def decide(steps: list, extensions: list, settings: dict, scan_result=None) -> d
             "effort_hours": round(hours, 1), "load_bearing_extensions": load_bearing,
             "thresholds": {k: settings[k] for k in ("max-errors", "max-effort-hours")},
             "steps_not_run": not_run}
+
+
+def _own_query(sql: str) -> bool:
+    """A catalog read dsql-audit itself sent (an earlier catalog or assess run), not the application's."""
+    heads = _own_heads()
+    text = " ".join(sql.split())[:60]
+    return any(text.startswith(h) for h in heads)
+
+
+@lru_cache(maxsize=1)
+def _own_heads() -> tuple:
+    from dsql_audit import live
+    from dsql_audit.assess.extensions import DEPENDENTS, INSTALLED
+
+    texts = [INSTALLED, DEPENDENTS]
+    for _, sql, _ in live.QUERIES:
+        texts += list(sql.values()) if isinstance(sql, dict) else [sql]
+    return tuple({" ".join(t.split())[:40] for t in texts})
 
 
 def _has_application_code(paths) -> bool:
