@@ -183,3 +183,16 @@ def test_the_html_document_in_a_browser(tmp_path):
                         f"--screenshot={shot}", "--window-size=1200,1000", page.as_uri()], capture_output=True,
                        timeout=60)
     assert shot.is_file() and shot.stat().st_size > 10_000
+
+
+def test_the_code_step_counts_what_a_command_sends(tmp_path):
+    app = tmp_path / "nightly.py"
+    app.write_text("import os\nimport psycopg\n\nwith psycopg.connect(os.environ['DATABASE_URL'], autocommit=True) as c:\n"
+                   "    c.execute('CREATE TABLE IF NOT EXISTS jobs (id uuid PRIMARY KEY, state text)')\n"
+                   "    c.execute('TRUNCATE jobs')\n")
+    r = assess("-f", "json", "--run", "--", sys.executable, str(app), cwd=tmp_path)
+    doc = json.loads(r.stdout)
+    code = next(s for s in doc["steps"] if s["name"] == "code")
+    assert code["status"] == "findings" and "DSQL401 truncate" in code["evidence"]["rules"], code
+    assert "statements observed while the command ran" in code["summary"]
+    assert doc["inputs"]["command"][-1] == str(app)
