@@ -159,6 +159,7 @@ def test_each_step_says_which_input_would_run_it(tmp_path):
     assert "--dsn" in reasons["extensions"]
     assert reasons["transactions"] is None  # the capture runs it
     assert "schema" in reasons["prototype"]
+    assert "--capture with a server log" in reasons["contention"]  # a pg_stat_statements export has no conflicts
     only_sql = json.loads(assess(str(SHOP / "db"), "-f", "json").stdout)
     reasons = {s["name"]: s.get("not_run") for s in only_sql["steps"]}
     assert "--capture" in reasons["transactions"] and "application source" in reasons["code"]
@@ -196,3 +197,46 @@ def test_the_code_step_counts_what_a_command_sends(tmp_path):
     assert code["status"] == "findings" and "DSQL401 truncate" in code["evidence"]["rules"], code
     assert "statements observed while the command ran" in code["summary"]
     assert doc["inputs"]["command"][-1] == str(app)
+
+
+def test_the_prototype_side_by_side_on_a_target(tmp_path):
+    """--target: the top statements also run on the target (here `dsql-audit serve`, a DSQL endpoint on
+    localhost), each rolled back; writes only with --allow-writes."""
+    import psycopg
+
+    from dsql_audit.engine import Engine
+    from dsql_audit.serve import Server
+
+    schema = tmp_path / "schema.sql"
+    schema.write_text("CREATE TABLE articles (id bigint PRIMARY KEY, title text);\n")
+    capture = tmp_path / "pgss.json"
+    capture.write_text(json.dumps({"statements": [
+        {"query": "SELECT title FROM articles WHERE id = $1", "calls": 500, "total_exec_time": 40.0, "rows": 500,
+         "mean_exec_time": 0.08, "max_exec_time": 2.0, "queryid": "1"},
+        {"query": "INSERT INTO articles (id, title) VALUES ($1, $2)", "calls": 90, "total_exec_time": 9.0,
+         "rows": 90, "mean_exec_time": 0.1, "max_exec_time": 1.0, "queryid": "2"},
+        {"query": "SELECT * FROM articles FOR SHARE", "calls": 3, "total_exec_time": 1.0, "rows": 3,
+         "mean_exec_time": 0.3, "max_exec_time": 0.4, "queryid": "3"}]}))
+    with Engine() as engine:
+        srv = Server(engine, port=0).start()
+        try:
+            with psycopg.connect(srv.dsn, autocommit=True) as c:
+                c.execute("CREATE TABLE articles (id bigint PRIMARY KEY, title text)")
+            read_only = assess(str(schema), "--capture", str(capture), "--target", srv.dsn, "-f", "json")
+            assert "pass --allow-writes" in read_only.stderr
+            proto = next(s for s in json.loads(read_only.stdout)["steps"] if s["name"] == "prototype")
+            assert proto["evidence"]["target"] is False
+            both = json.loads(assess(str(schema), "--capture", str(capture), "--target", srv.dsn, "--allow-writes",
+                                     "-f", "json").stdout)
+            proto = next(s for s in both["steps"] if s["name"] == "prototype")
+            assert proto["evidence"]["target"] is True
+            rows = {o["query"]: o for o in proto["evidence"]["statements"]}
+            share = rows["SELECT * FROM articles FOR SHARE"]
+            assert share["status"] == "refused" and share["target"]["status"] == "refused"  # the engine and DSQL agree
+            insert = rows["INSERT INTO articles (id, title) VALUES ($1, $2)"]
+            # a NULL id breaks the key there as in the engine: the shape is accepted on both
+            assert insert["status"] == insert["target"]["status"] == "passed"
+            with psycopg.connect(srv.dsn, autocommit=True) as c:  # nothing was kept on the target
+                assert c.execute("SELECT count(*) FROM articles").fetchone() == (0,)
+        finally:
+            srv.stop()
