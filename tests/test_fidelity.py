@@ -27,6 +27,12 @@ def server(engine):
     srv.stop()
 
 
+def _cli_json(*args) -> dict:
+    r = subprocess.run([sys.executable, "-m", "dsql_audit", *args, "-f", "json"], capture_output=True, text=True,
+                       timeout=120)
+    return json.loads(r.stdout)
+
+
 def _error(session, sql):
     with pytest.raises(DsqlError) as raised:
         session.execute(sql)
@@ -101,8 +107,7 @@ def test_json_columns_are_no_keys_in_scan_engine_and_convert(engine, tmp_path):
     schema.write_text("CREATE TABLE docs (id uuid PRIMARY KEY, body jsonb);\n"
                       "CREATE INDEX ASYNC docs_body ON docs (body);\n"
                       "CREATE TABLE docs2 (body jsonb PRIMARY KEY);\n")
-    scanned = json.loads(subprocess.run([sys.executable, "-m", "dsql_audit", "scan", str(schema), "-f", "json"],
-                                        capture_output=True, text=True, timeout=120).stdout)
+    scanned = _cli_json("scan", str(schema))
     assert [(f["name"], f["line"]) for f in scanned["findings"] if f["name"] == "index-definition"] == [
         ("index-definition", 2), ("index-definition", 3)]
     out = tmp_path / "conv"
@@ -180,8 +185,7 @@ def test_replay_reports_every_rule_and_reads_tagged_commits(tmp_path):
     capture.write_text("CREATE TABLE r_t (id uuid PRIMARY KEY, c text);\n"
                        "BEGIN;\nCREATE TABLE r_u (id uuid PRIMARY KEY);\nCREATE INDEX r_t_c ON r_t (c);\nROLLBACK;\n"
                        "BEGIN;\nINSERT INTO r_t VALUES (gen_random_uuid(), 'a');\n/* app:web */ COMMIT;\n")
-    doc = json.loads(subprocess.run([sys.executable, "-m", "dsql_audit", "replay", str(capture), "-f", "json"],
-                                    capture_output=True, text=True, timeout=120).stdout)
+    doc = _cli_json("replay", str(capture))
     at_index = sorted(f["name"] for f in doc["findings"] if f["line"] == 4)
     assert at_index == ["multiple-ddl", "sync-index"]
     assert doc["replay"]["transactions_committed"] >= 1  # the tagged COMMIT ended a transaction
