@@ -240,3 +240,19 @@ def test_the_prototype_side_by_side_on_a_target(tmp_path):
                 assert c.execute("SELECT count(*) FROM articles").fetchone() == (0,)
         finally:
             srv.stop()
+
+
+def test_a_table_polled_and_moved_on_by_status_is_named_as_a_queue(tmp_path):
+    capture = tmp_path / "pgss.json"
+    capture.write_text(json.dumps({"statements": [
+        {"query": "SELECT id FROM jobs WHERE status = $1 ORDER BY id LIMIT $2", "calls": 5000,
+         "total_exec_time": 900.0, "rows": 5000, "mean_exec_time": 0.2, "max_exec_time": 3.0, "queryid": "1"},
+        {"query": "UPDATE jobs SET status = $1, taken_at = now() WHERE id = $2", "calls": 4000,
+         "total_exec_time": 300.0, "rows": 4000, "mean_exec_time": 0.1, "max_exec_time": 2.0, "queryid": "2"},
+        {"query": "SELECT * FROM users WHERE status = $1", "calls": 9000, "total_exec_time": 100.0, "rows": 9000,
+         "mean_exec_time": 0.01, "max_exec_time": 1.0, "queryid": "3"}]}))
+    doc = json.loads(assess("--capture", str(capture), "-f", "json").stdout)
+    contention = next(s for s in doc["steps"] if s["name"] == "contention")
+    assert contention["status"] == "findings"
+    assert contention["evidence"]["queue_like_tables"] == [{"table": "jobs", "polls": 5000, "status_updates": 4000}]
+    assert "jobs" in contention["summary"]  # users is read by status but never moved on by it: no queue

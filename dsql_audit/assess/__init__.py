@@ -247,13 +247,16 @@ def run_assessment(paths=(), *, dsn: str | None = None, captures=(), command=Non
         for r in replays:
             for k, v in r.replay_summary()["top_contended_tables"]:
                 tables[k] = tables.get(k, 0) + v
-        if paths or dsn or replays:
+        queues = work_mod.queue_like(events)
+        if paths or dsn or replays or queues:
             contention.findings = contended
-            contention.status = FINDINGS if contended or conflicts else PASSED
+            contention.status = FINDINGS if contended or conflicts or queues else PASSED
             contention.summary = (f"{conflicts:,} OCC conflict(s) in the replayed workload, {len(contended)} "
-                                  "queue-like or hot-row pattern(s) in the schema and code")
+                                  "queue-like or hot-row pattern(s) in the schema and code"
+                                  + (f", {len(queues)} table(s) polled by status like a queue ("
+                                     + ", ".join(q["table"] for q in queues[:5]) + ")" if queues else ""))
             contention.evidence = {"occ_conflicts": conflicts, "contended_tables": tables,
-                                   "patterns": _rules(contended),
+                                   "patterns": _rules(contended), "queue_like_tables": queues,
                                    "replayed": bool(replays)}
             if not replays:
                 contention.summary += " (no log replayed: give --capture with a server log for conflicts)"

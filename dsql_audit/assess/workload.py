@@ -81,3 +81,26 @@ def over_bounds(events: list, rows_limit: int, seconds_limit: int) -> list[dict]
             out.append({"query": query, "bound": "seconds", "value": round(float(ev.max_ms) / 1000, 1),
                         "limit": seconds_limit, "calls": calls})
     return out
+
+
+_STATUS_READ = re.compile(r"\bfrom\s+([\w.\"]+)[^;]*?\bwhere\b[^;]*?\b(status|state)\s*(?:=|in\b)", re.I | re.S)
+_STATUS_WRITE = re.compile(r"\bupdate\s+([\w.\"]+)\s+set\b[^;]*?\b(status|state)\s*=", re.I | re.S)
+
+
+def queue_like(events: list, min_calls: int = 100) -> list[dict]:
+    """Tables used as queues: polled by status (a read filtering on status/state, called often) and moved on
+    by status updates. On DSQL the workers that pick the same row collide at COMMIT (40001): nothing waits,
+    SKIP LOCKED skips nothing."""
+    polled, moved = {}, {}
+    for ev in events:
+        calls = int(ev.calls or 1)
+        m = _STATUS_READ.search(ev.sql) if kind(ev.sql) == "read" else None
+        if m:
+            table = m.group(1).strip('"').split(".")[-1].lower()
+            polled[table] = polled.get(table, 0) + calls
+        m = _STATUS_WRITE.search(ev.sql)
+        if m:
+            table = m.group(1).strip('"').split(".")[-1].lower()
+            moved[table] = moved.get(table, 0) + calls
+    return [{"table": t, "polls": polled[t], "status_updates": moved[t]}
+            for t in sorted(set(polled) & set(moved), key=lambda t: -polled[t]) if polled[t] >= min_calls]
