@@ -188,7 +188,8 @@ def test_the_html_document_in_a_browser(tmp_path):
 
 def test_the_code_step_counts_what_a_command_sends(tmp_path):
     app = tmp_path / "nightly.py"
-    app.write_text("import os\nimport psycopg\n\nwith psycopg.connect(os.environ['DATABASE_URL'], autocommit=True) as c:\n"
+    app.write_text("import os\nimport psycopg\n\n"
+                   "with psycopg.connect(os.environ['DATABASE_URL'], autocommit=True) as c:\n"
                    "    c.execute('CREATE TABLE IF NOT EXISTS jobs (id uuid PRIMARY KEY, state text)')\n"
                    "    c.execute('TRUNCATE jobs')\n")
     r = assess("-f", "json", "--run", "--", sys.executable, str(app), cwd=tmp_path)
