@@ -278,3 +278,15 @@ def test_a_table_polled_and_moved_on_by_status_is_named_as_a_queue(tmp_path):
     assert contention["status"] == "findings"
     assert contention["evidence"]["queue_like_tables"] == [{"table": "jobs", "polls": 5000, "status_updates": 4000}]
     assert "jobs" in contention["summary"]  # users is read by status but never moved on by it: no queue
+
+
+def test_catalog_introspection_is_no_part_of_the_workload():
+    from dsql_audit.assess import _system_only
+
+    assert _system_only("SELECT tableoid, oid, conname FROM pg_conversion")
+    assert _system_only('SELECT * FROM "public".pg_stat_statements')
+    assert _system_only("SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace")
+    assert _system_only("SELECT column_name FROM information_schema.columns WHERE table_name = $1")
+    assert not _system_only("SELECT title FROM articles WHERE id = $1")
+    assert not _system_only("SELECT a.id FROM articles a JOIN pg_class c ON c.relname = a.title")
+    assert not _system_only("SELECT 1")

@@ -11,6 +11,7 @@ runs them and reads their results.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -121,6 +122,7 @@ def run_assessment(paths=(), *, dsn: str | None = None, captures=(), command=Non
     scan_result = None
     live_result = None
     events: list = []  # pg_stat_statements entries
+    introspection = 0  # entries over the system catalogs only (a dump's, a driver's, dsql-audit's own reads)
     period = None
     replays: list = []
     installed = catalog_uses = None
@@ -193,8 +195,11 @@ def run_assessment(paths=(), *, dsn: str | None = None, captures=(), command=Non
                 for item in read_capture(capture, fmt):
                     if isinstance(item, CaptureError):
                         errors.append(_error_text(capture, item.message, item.line))
-                    elif isinstance(item, Event) and not _own_query(item.sql):
-                        events.append(item)  # (TableSize rows are the tables' sizes, not statements)
+                    elif isinstance(item, Event):  # (TableSize rows are the tables' sizes, not statements)
+                        if _own_query(item.sql) or _system_only(item.sql):
+                            introspection += 1
+                        else:
+                            events.append(item)
                 period = period or _period(capture)
             else:
                 from dsql_audit.replay import replay as run_replay
@@ -305,6 +310,8 @@ def run_assessment(paths=(), *, dsn: str | None = None, captures=(), command=Non
     finally:
         tmp.cleanup()
     workload = work_mod.profile(events, period) if events else None
+    if workload is not None:
+        workload["catalog_statements_left_out"] = introspection
     decision = decide(steps, exts_found, settings, scan_result)
     inputs = {"paths": list(paths), "dsn": _redact(dsn), "captures": [c for c in captures if "dsql-audit-assess-"
                                                                         not in c],
@@ -354,6 +361,18 @@ def decide(steps: list, extensions: list, settings: dict, scan_result=None) -> d
             "effort_hours": round(hours, 1), "load_bearing_extensions": load_bearing,
             "thresholds": {k: settings[k] for k in ("max-errors", "max-effort-hours")},
             "steps_not_run": not_run}
+
+
+_RELATIONS = re.compile(r"\b(?:from|join)\s+((?:\"[^\"]+\"|[\w$]+)(?:\.(?:\"[^\"]+\"|[\w$]+))?)", re.I)
+
+
+def _system_only(sql: str) -> bool:
+    """A statement over the system catalogs alone (pg_dump's, a driver's or an ORM's introspection): no part of
+    the workload DSQL would carry, and DSQL answers catalog reads itself."""
+    names = [n.replace('"', "").lower() for n in _RELATIONS.findall(sql)]
+    return bool(names) and all(n.split(".")[-1].startswith("pg_") or n.startswith(("information_schema.",
+                                                                                     "pg_catalog."))
+                               for n in names)
 
 
 def _own_query(sql: str) -> bool:
