@@ -562,3 +562,52 @@ def test_keys_follow_the_profile_and_a_partial_conversion_is_not_clean(tmp_path)
     assert r.returncode == 1 and "left out of schema.sql" in r.stderr and "view public.v1" in r.stderr
     r, _ = _convert(tmp_path, partial, "--allow-partial", name="q")
     assert r.returncode == 0
+
+
+def test_what_django_renders_converts_to_a_schema_that_loads(tmp_path):
+    """Seen on pretix (a real Django app, 431 migrations): an inline REFERENCES … DEFERRABLE INITIALLY DEFERRED
+    left `INITIALLY DEFERRED` on the column, a NULL column made NOT NULL became `NULL NOT NULL`, a unique_together
+    rendered twice was added twice, and a squashed migration ran beside the migrations it replaces — 358 objects
+    left out of schema.sql. Each is a statement PostgreSQL and DSQL refuse; the conversion must not make them."""
+    from dsql_audit.convert import convert
+    from dsql_audit.convert import files
+
+    def converted(path):
+        conv = convert([str(path)])
+        out = tmp_path / f"out_{path.name}"
+        files.write(conv, str(out))
+        files.verify(conv, str(out))  # schema.sql loaded into a fresh engine, as convert --check does
+        assert conv.check["rejected"] == 0 and not conv.refused, (conv.check, conv.refused)
+        return conv, (out / "schema.sql").read_text()
+
+    sql = tmp_path / "django.sql"
+    sql.write_text(
+        "CREATE TABLE org (id bigint PRIMARY KEY);\n"
+        "CREATE TABLE event (id bigint PRIMARY KEY, slug varchar(50) NOT NULL, plugins text NULL, "
+        "org_id bigint NOT NULL REFERENCES org (id) DEFERRABLE INITIALLY DEFERRED);\n"
+        "ALTER TABLE event ALTER COLUMN plugins SET NOT NULL;\n"
+        "ALTER TABLE event ADD CONSTRAINT event_org_slug_uniq UNIQUE (org_id, slug);\n"
+        "ALTER TABLE event ADD CONSTRAINT event_org_slug_uniq UNIQUE (org_id, slug);\n")
+    conv, schema = converted(sql)
+    assert "NULL NOT NULL" not in schema and "bigint NOT NULL INITIALLY" not in schema
+    assert schema.count("event_org_slug_uniq") == 1
+    assert "REFERENCES org (id) DEFERRABLE INITIALLY DEFERRED" in schema  # the key keeps what it said
+
+    app = tmp_path / "shop"
+    (app / "migrations").mkdir(parents=True)
+    (app / "__init__.py").write_text("")
+    (app / "migrations" / "__init__.py").write_text("")
+    head = "from django.db import migrations, models\n\n\nclass Migration(migrations.Migration):\n"
+    create = ("        migrations.CreateModel(name='Item', fields=[('id', models.BigAutoField(primary_key=True)), "
+              "('name', models.CharField(max_length=20))]),\n")
+    (app / "migrations" / "0001_initial.py").write_text(
+        head + "    initial = True\n    dependencies = []\n    operations = [\n" + create + "    ]\n")
+    (app / "migrations" / "0002_item_note.py").write_text(
+        head + "    dependencies = [('shop', '0001_initial')]\n    operations = [\n"
+        "        migrations.AddField(model_name='item', name='note', field=models.TextField(null=True)),\n    ]\n")
+    (app / "migrations" / "0001_squashed_0002.py").write_text(
+        head + "    initial = True\n    replaces = [('shop', '0001_initial'), ('shop', '0002_item_note')]\n"
+        "    dependencies = []\n    operations = [\n" + create +
+        "        migrations.AddField(model_name='item', name='note', field=models.TextField(null=True)),\n    ]\n")
+    conv, schema = converted(app)
+    assert schema.count("CREATE TABLE") == 1 and "note text" in schema  # once, by the squash, with its column

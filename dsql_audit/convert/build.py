@@ -96,6 +96,10 @@ def _in_sys_schema(stmt) -> bool:
     return False
 
 
+_DEFERRAL = (CONSTR.CONSTR_ATTR_DEFERRABLE, CONSTR.CONSTR_ATTR_NOT_DEFERRABLE, CONSTR.CONSTR_ATTR_DEFERRED,
+             CONSTR.CONSTR_ATTR_IMMEDIATE)
+
+
 class Builder:
     def __init__(self, profile, *, cache: int = 65536, keys: str = "identity"):
         self.profile = profile
@@ -370,7 +374,20 @@ class Builder:
             table.remove(col)
             return False
         kept = []
+        previous = None  # the constraint a DEFERRABLE / INITIALLY … attribute that follows belongs to
         for c in col.constraints or ():
+            if c.contype in _DEFERRAL:
+                # the parser gives `REFERENCES p DEFERRABLE INITIALLY DEFERRED` as three nodes: the attributes go
+                # with the foreign key they follow (wherever it is emitted), never stay on the column alone
+                if previous is not None and previous.contype == CONSTR.CONSTR_FOREIGN:
+                    if c.contype == CONSTR.CONSTR_ATTR_DEFERRABLE:
+                        previous.deferrable = True
+                    elif c.contype == CONSTR.CONSTR_ATTR_DEFERRED:
+                        previous.deferrable, previous.initdeferred = True, True
+                    elif c.contype == CONSTR.CONSTR_ATTR_NOT_DEFERRABLE:
+                        previous.deferrable = False
+                continue
+            previous = c
             if c.contype == CONSTR.CONSTR_FOREIGN:
                 c.fk_attrs = (ast.String(sval=col.colname),)
                 table.fks.append((c, origin))
@@ -380,8 +397,6 @@ class Builder:
                 if replaced is not None:  # no identity in this profile: what stands for it
                     kept.extend(replaced)
                     continue
-            if c.contype == CONSTR.CONSTR_ATTR_DEFERRABLE or c.contype == CONSTR.CONSTR_ATTR_IMMEDIATE:
-                continue
             if c.contype in (CONSTR.CONSTR_PRIMARY, CONSTR.CONSTR_UNIQUE):
                 c.indexspace = None
                 c.options = None
@@ -455,14 +470,16 @@ class Builder:
                         c.options = tuple(o for o in c.options if o.defname != "sequence_name")
             elif st == AT.AT_SetNotNull:
                 col = table.column(cmd.name)
-                if col is not None and not any(c.contype == CONSTR.CONSTR_NOTNULL for c in col.constraints or ()):
-                    col.constraints = tuple(col.constraints or ()) + (ast.Constraint(contype=CONSTR.CONSTR_NOTNULL),)
+                if col is not None:  # NOT NULL replaces an explicit NULL (both together: 42601)
+                    rest = [c for c in col.constraints or () if c.contype not in (CONSTR.CONSTR_NULL,
+                                                                                   CONSTR.CONSTR_NOTNULL)]
+                    col.constraints = tuple(rest) + (ast.Constraint(contype=CONSTR.CONSTR_NOTNULL),)
             elif st == AT.AT_DropNotNull:
                 col = table.column(cmd.name)
                 if col is not None:
                     col.is_not_null = False
                     col.constraints = tuple(c for c in col.constraints or ()
-                                            if c.contype != CONSTR.CONSTR_NOTNULL) or None
+                                            if c.contype not in (CONSTR.CONSTR_NOTNULL, CONSTR.CONSTR_NULL)) or None
             elif st == AT.AT_AddColumn:
                 col = cmd.def_
                 if table.column(col.colname) is None:

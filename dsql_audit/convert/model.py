@@ -81,6 +81,10 @@ class Table:
         return [e for e in self.stmt.tableElts or () if isinstance(e, ast.Constraint)]
 
     def add(self, element) -> None:
+        # a named constraint added twice (Django renders unique_together again on a later state) is one
+        name = getattr(element, "conname", None) if isinstance(element, ast.Constraint) else None
+        if name and any(getattr(e, "conname", None) == name for e in self.constraints()):
+            return
         self.stmt.tableElts = tuple(self.stmt.tableElts or ()) + (element,)
 
     def remove(self, element) -> None:

@@ -641,5 +641,9 @@ def deploy_units(paths: list[str], errors: list) -> Iterator[Unit]:
         if re.search(r"\.down\.sql$", f.path):
             continue
         for unit in read_units(f, errors):
-            if not unit.down and unit.meta is None and unit.text.strip():
-                yield unit
+            # what a deploy runs once: not a migration a squash replaced, not a model's restatement of what a
+            # migration creates, not another file's statements shown as this one's transaction context
+            if (unit.down or unit.meta is not None or not unit.text.strip() or getattr(unit, "superseded", False)
+                    or getattr(unit, "restates", False) or getattr(unit, "context", None)):
+                continue
+            yield unit
