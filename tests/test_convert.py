@@ -611,3 +611,38 @@ def test_what_django_renders_converts_to_a_schema_that_loads(tmp_path):
         "        migrations.AddField(model_name='item', name='note', field=models.TextField(null=True)),\n    ]\n")
     conv, schema = converted(app)
     assert schema.count("CREATE TABLE") == 1 and "note text" in schema  # once, by the squash, with its column
+
+
+def test_an_alembic_history_converts_to_its_head(tmp_path):
+    """Seen on Airflow 3.3 (126 revisions): downgrade() bodies were read as part of the deploy (a dropped
+    table came back), and a key moved to another column kept the old one too — schema.sql held 2 statements of
+    1,049 read. The head's schema is what upgrade() builds: downgrades left out, a dropped column's key gone,
+    a key added later replacing the one before."""
+    from dsql_audit.convert import convert
+    from dsql_audit.convert import files
+
+    versions = tmp_path / "migrations" / "versions"
+    versions.mkdir(parents=True)
+    head = "import sqlalchemy as sa\nfrom alembic import op\n\n"
+    (versions / "0001_team.py").write_text(
+        head + "revision = '0001'\ndown_revision = None\n\n\ndef upgrade():\n"
+        "    op.create_table('team', sa.Column('id', sa.Integer(), primary_key=True),\n"
+        "                    sa.Column('name', sa.String(50), nullable=False))\n"
+        "    op.create_table('task_fail', sa.Column('id', sa.Integer(), primary_key=True))\n\n\n"
+        "def downgrade():\n    op.drop_table('task_fail')\n    op.drop_table('team')\n")
+    (versions / "0002_drop_task_fail.py").write_text(
+        head + "revision = '0002'\ndown_revision = '0001'\n\n\ndef upgrade():\n    op.drop_table('task_fail')\n\n\n"
+        "def downgrade():\n    op.create_table('task_fail', sa.Column('id', sa.Integer(), primary_key=True))\n")
+    (versions / "0003_team_key.py").write_text(
+        head + "revision = '0003'\ndown_revision = '0002'\n\n\ndef upgrade():\n"
+        "    op.drop_column('team', 'id')\n    op.create_primary_key('team_pkey', 'team', ['name'])\n\n\n"
+        "def downgrade():\n    op.add_column('team', sa.Column('id', sa.Integer()))\n")
+    conv = convert([str(tmp_path / "migrations")])
+    out = tmp_path / "out"
+    files.write(conv, str(out))
+    files.verify(conv, str(out))
+    assert conv.check["rejected"] == 0 and not conv.refused, (conv.check, conv.refused)
+    schema = (out / "schema.sql").read_text()
+    assert "task_fail" not in schema  # dropped by 0002's upgrade; only its downgrade creates it again
+    team = next(line for line in schema.splitlines() if line.startswith("CREATE TABLE public.team"))
+    assert "PRIMARY KEY (name)" in team and "id" not in team.replace("GENERATED", "")

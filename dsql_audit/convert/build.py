@@ -100,6 +100,16 @@ _DEFERRAL = (CONSTR.CONSTR_ATTR_DEFERRABLE, CONSTR.CONSTR_ATTR_NOT_DEFERRABLE, C
              CONSTR.CONSTR_ATTR_IMMEDIATE)
 
 
+def _drop_primary_key(table) -> None:
+    """The table's primary key gone, whether declared on a column or as a table constraint."""
+    for c in table.constraints():
+        if c.contype == CONSTR.CONSTR_PRIMARY:
+            table.remove(c)
+    for col in table.columns():
+        if any(c.contype == CONSTR.CONSTR_PRIMARY for c in col.constraints or ()):
+            col.constraints = tuple(c for c in col.constraints if c.contype != CONSTR.CONSTR_PRIMARY) or None
+
+
 class Builder:
     def __init__(self, profile, *, cache: int = 65536, keys: str = "identity"):
         self.profile = profile
@@ -448,6 +458,8 @@ class Builder:
                 elif c.contype in (CONSTR.CONSTR_PRIMARY, CONSTR.CONSTR_UNIQUE, CONSTR.CONSTR_CHECK):
                     c.skip_validation = False
                     c.initially_valid = True
+                    if c.contype == CONSTR.CONSTR_PRIMARY:
+                        _drop_primary_key(table)  # one key a table: the one added last is the schema's
                     table.add(c)
                     self._table_constraint(table, c, origin)
                 else:
@@ -489,15 +501,23 @@ class Builder:
                 col = table.column(cmd.name)
                 if col is not None:
                     table.remove(col)
+                    # as PostgreSQL: the keys and unique constraints over the column go with it
+                    for c in table.constraints():
+                        if c.contype in (CONSTR.CONSTR_PRIMARY, CONSTR.CONSTR_UNIQUE) and \
+                                cmd.name in names_of(c.keys or ()):
+                            table.remove(c)
+                    table.fks = [(c, o) for c, o in table.fks if cmd.name not in names_of(c.fk_attrs or ())]
             elif st == AT.AT_AlterColumnType:
                 col = table.column(cmd.name)
                 if col is not None:
                     col.typeName = cmd.def_.typeName
                     T.map_type(self, col.typeName, f"{name}.{cmd.name}", origin, column=col)
             elif st == AT.AT_DropConstraint:
-                for c in table.constraints():
-                    if c.conname == cmd.name:
-                        table.remove(c)
+                named = [c for c in table.constraints() if c.conname == cmd.name]
+                for c in named:
+                    table.remove(c)
+                if not named and cmd.name == f"{table.stmt.relation.relname}_pkey":
+                    _drop_primary_key(table)  # PostgreSQL's own name for a key declared without one
                 table.fks = [(c, o) for c, o in table.fks if c.conname != cmd.name]
             elif st in (AT.AT_EnableRowSecurity, AT.AT_ForceRowSecurity):
                 sch.plan.append(PlanItem("policy", name, "moved", "DSQL has no row-level security",

@@ -46,6 +46,7 @@ class Emitted:
     context: bool = False  # see Unit.context: earlier statements of the same transaction, never reported
     restates: bool = False  # see Unit.restates: a model declaration that migrations or create_all() send
     superseded: bool = False  # see Unit.superseded: in a migration a squashed one replaces
+    down: bool = False  # see Unit.down: a down migration's statement (Alembic's downgrade())
 
 
 # a string that is SQL starts with one of these (after comments and whitespace)
@@ -107,7 +108,7 @@ def to_units(path: str, emitted: list, errors: list, source: str, source_lines: 
         if e.construct is not None:
             yield Unit(path=path, text="", line=e.line, column=e.column, source=source, txn=e.txn,
                        framework=e.framework, index=index, construct=e.construct, origin=e.origin,
-                       snippet=snippet, context=e.context, restates=e.restates, superseded=e.superseded)
+                       snippet=snippet, context=e.context, restates=e.restates, superseded=e.superseded, down=e.down)
             index += 1
             continue
         if not e.sql or not e.sql.strip():
@@ -131,7 +132,7 @@ def to_units(path: str, emitted: list, errors: list, source: str, source_lines: 
                 spans = tuple(spans)
             yield Unit(path=path, text=e.sql, line=e.line, column=e.column, source=source, txn=e.txn,
                        framework=e.framework, index=index, origin=e.origin, snippet=snippet, dynamic=e.dynamic,
-                       spans=spans, restates=e.restates, superseded=e.superseded)
+                       spans=spans, restates=e.restates, superseded=e.superseded, down=e.down)
             index += 1
             continue
         text = normalize_params(e.sql, e.params)
@@ -147,5 +148,5 @@ def to_units(path: str, emitted: list, errors: list, source: str, source_lines: 
             column = e.column + raw.column - 1 if raw.line == 1 else raw.column
             yield Unit(path=path, text=raw.text, line=line, column=column, source=source, txn=e.txn,
                        framework=e.framework, index=index, origin=e.origin, dynamic=e.dynamic,
-                       superseded=e.superseded)
+                       superseded=e.superseded, down=e.down)
             index += 1

@@ -392,6 +392,8 @@ class _Visitor(cst.CSTVisitor):
             kw["txn"] = self.migration_txn
             self._before_first(kw["txn"], line, column)
         e = Emitted(line=line, column=column, **kw)
+        if self.alembic and any(fn.name == "downgrade" for fn in self.functions):
+            e.down = True  # an Alembic downgrade(): reported, but no part of what a deploy runs
         self.out.append(e)
         return e
 
