@@ -22,13 +22,13 @@ def _blank(text: str, start: int, end: int) -> str:
 _HEAD = 4096  # DSQL's keywords come in a statement's first few tokens; comments before them can be long
 
 
-def _tokens(text: str) -> list:
+def _tokens(text: str, start: int = 0) -> list:
     """The statement's first tokens by PostgreSQL's own scanner, comments left out: DSQL's lexer ignores
     comments anywhere (a query tagger writes `CREATE /* app:x */ INDEX ASYNC …`), and case and whitespace
     never matter. A head cut inside a comment or string is scanned whole."""
     from pglast.parser import ParseError, scan
 
-    head = text[:_HEAD]
+    head = text[:start + _HEAD]
     try:
         found = scan(head)
     except ParseError:
@@ -45,9 +45,12 @@ def _word(text: str, tok, word: str) -> bool:
 
 def preprocess(text: str) -> tuple[str, dict, tuple | None]:
     """Return (text for pglast, {DSQL syntax flag: offset}, AWS IAM statement or None)."""
-    low = text[:_HEAD].lower()
+    from dsql_audit.sqltext import lead
+
+    start = len(text) - len(lead(text))  # past leading comments, however long
+    low = text[start:start + _HEAD].lower()
     if "async" in low:
-        toks = _tokens(text)
+        toks = _tokens(text, start)
         names = [t.name for t in toks]
         i = 1 + (names[1:2] == ["UNIQUE"]) if names[:1] == ["CREATE"] else None
         if i is not None and names[i:i + 1] == ["INDEX"] and len(toks) > i + 1 and _word(text, toks[i + 1], "async"):
@@ -65,7 +68,7 @@ def preprocess(text: str) -> tuple[str, dict, tuple | None]:
         if names[:2] == ["ALTER", "TABLE"] and len(toks) > 2 and _word(text, toks[2], "async"):
             return _blank(text, toks[2].start, toks[2].end + 1), {"alter_async": toks[2].start}, None
     if "aws" in low[:200]:
-        toks = _tokens(text)
+        toks = _tokens(text, start)
         if len(toks) > 1 and _word(text, toks[0], "aws") and _word(text, toks[1], "iam"):
             m = _AWS_IAM.match(text[toks[0].start:])
             if m:

@@ -189,3 +189,10 @@ def test_replay_reports_every_rule_and_reads_tagged_commits(tmp_path):
     at_index = sorted(f["name"] for f in doc["findings"] if f["line"] == 4)
     assert at_index == ["multiple-ddl", "sync-index"]
     assert doc["replay"]["transactions_committed"] >= 1  # the tagged COMMIT ended a transaction
+
+
+def test_dsql_syntax_after_a_long_leading_comment(engine):
+    s = engine.session()
+    s.execute("CREATE TABLE IF NOT EXISTS fi_t (id uuid PRIMARY KEY, c text)")
+    tag = "/* " + "x" * 5000 + " */\n"  # longer than the head the pre-processing reads
+    assert s.execute(tag + "CREATE INDEX ASYNC fi_c7 ON fi_t (c)").command_tag == "CREATE INDEX"
