@@ -37,16 +37,25 @@ def overlapping_log(tmp_path_factory):
     """Two sessions updating the same row in overlapping transactions, logged by PostgreSQL itself
     (log_statement=all). On PostgreSQL the second UPDATE fails at the statement; the log keeps every
     statement as sent, including the losing session's COMMIT."""
+    import time
+
     def sessions(a, b):
+        # a few milliseconds between the steps: the log's %m stamps are milliseconds, and two captures are
+        # merged by them (test_two_captures_of_one_workload_merge_by_time) — equal stamps leave the order open
         a.execute("CREATE TABLE acct (id int PRIMARY KEY, balance int)")
         a.commit()
         a.execute("INSERT INTO acct VALUES (1, 100), (2, 100)")
         a.commit()
+        time.sleep(0.005)
         a.execute("UPDATE acct SET balance = balance - 10 WHERE id = 1")
+        time.sleep(0.005)
         b.execute("SELECT balance FROM acct WHERE id = 2")
+        time.sleep(0.005)
         a.commit()
+        time.sleep(0.005)
         with pytest.raises(psycopg.errors.SerializationFailure):
             b.execute("UPDATE acct SET balance = balance + 10 WHERE id = 1")
+        time.sleep(0.005)
         b.commit()
 
     return _logged(tmp_path_factory, "overlap", sessions)
