@@ -328,11 +328,9 @@ def decide(steps: list, extensions: list, settings: dict, scan_result=None) -> d
     errors = sum(1 for f in findings if f.severity is Severity.error)
     warnings = sum(1 for f in findings if f.severity is Severity.warning)
 
-    class _R:  # readiness over every step's findings: effort in hours by the rules' estimates
-        pass
-    r = _R()
-    r.findings, r.inputs, r.units = findings, 0, 0
-    hours = readiness(r).hours
+    from types import SimpleNamespace
+
+    hours = readiness(SimpleNamespace(findings=findings)).hours  # the rules' effort estimates, per object
     load_bearing = [e.name for e in extensions if e.klass == LOAD_BEARING]
     replaceable = [e.name for e in extensions if e.klass == REPLACEABLE]
     not_run = [s.title for s in steps if s.status == NOT_RUN]

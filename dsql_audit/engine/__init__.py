@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 from dsql_audit.catalog import load_catalog
 from dsql_audit.engine import pgcall, quotas, watchdog, writes
-from dsql_audit.engine.gate import analyse_text, refusals, transaction_message
+from dsql_audit.engine.gate import analyse_text, judge, transaction_message
 from dsql_audit.engine.jobs import (JOB_LATENCY, Job, JobRunner, concurrent_build, default_index_name,
                                     index_probe)
 from dsql_audit.profile import Profile, load_profile
@@ -54,7 +54,6 @@ CLOSED = ("08006", "connection closed: DSQL ends connections after {limit} secon
 LOCK_PROBE = "2ms"  # a write waiting this long for a row lock met an open transaction's write
 _UNMEASURABLE = None  # PostgreSQL errors our RETURNING column can cause (then the write runs unmeasured)
 _RERUNS = 20  # a statement re-run after a winner ended its backend, at most this many times
-_LOCKING = re.compile(r"\bFOR\s+(?:UPDATE|KEY\s+SHARE)\b", re.I)
 _SHAPED = re.compile(r"\s*(?:SELECT|INSERT|UPDATE|DELETE|WITH)\b", re.I)
 _TRAILING_TAG = re.compile(r"\s*/\*[^*]*(?:\*(?!/)[^*]*)*\*/\s*;?\s*\Z")
 _CACHED_CHARS = 16_384  # statements up to this long have the gate's answer cached by shape (Engine.decide)
@@ -200,7 +199,8 @@ class Engine:
         self.stats = {"statements": 0, "refused": 0, "sessions": 0}
         self._primary_keys: dict = {}  # (catalog version, schema, table) → primary-key columns
         self._decided: dict = {}  # statement text → (facts, refusals): the gate's answer is the text's
-        self._index_keys: dict = {}  # (catalog version, table) → secondary-index key columns
+        # (catalog version, table) → secondary-index key columns; ("types", version, table) → column types
+        self._index_keys: dict = {}
         self._recover_lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -421,17 +421,19 @@ class Engine:
         return pids
 
     # -- shared state -----------------------------------------------------------------------
-    def decide(self, text: str):
-        """The statement's facts and the gate's refusals. Cached by the text with its literals blanked, for
-        plain DML and queries: what DSQL refuses there does not depend on a literal's value (a workload
-        repeats one statement shape with different values; parsing each costs more than running it)."""
+    def decide(self, text: str, live: bool = False):
+        """The statement's facts and the gate's refusals (with ``live``, also the hits the live catalog decides,
+        see gate.judge). Cached by the text with its literals blanked, for plain DML and queries: what DSQL
+        refuses there does not depend on a literal's value (a workload repeats one statement shape with
+        different values; parsing each costs more than running it)."""
         if len(text) > _CACHED_CHARS:
             # a long statement (a client may send up to DSQL's 10 MiB message) is not kept: 4,096 of them would
             # hold gigabytes. Over 1 MiB they are analysed one at a time, as the parse tree of one can take
             # a hundred times its text (a 10 MiB statement of tiny terms: ~1.5 GB for a moment)
             with _BIG_STATEMENT if len(text) > 1 << 20 else contextlib.nullcontext():
                 facts = analyse_text(text)
-                return facts, refusals(facts, self.profile)
+                refused, pending = judge(facts, self.profile)
+                return (facts, refused, pending) if live else (facts, refused)
         key, body = text, text
         tag = _TRAILING_TAG.search(text)  # sqlcommenter and friends append /*key='value',…*/ to every statement
         if tag is not None and "/*" not in text[:tag.start()]:
@@ -441,14 +443,14 @@ class Engine:
         hit = self._decided.get(key)
         if hit is None:
             facts = analyse_text(text)
-            hit = (facts, refusals(facts, self.profile), text)
+            hit = (facts, *judge(facts, self.profile), text)
             if len(self._decided) > 4096:
                 self._decided.clear()
             self._decided[key] = hit
-        facts, refused, seen = hit
+        facts, refused, pending, seen = hit
         if seen != text:  # the same shape: this statement's own text over the shared analysis
             facts = facts.with_text(text)
-        return facts, refused
+        return (facts, refused, pending) if live else (facts, refused)
 
     def prune(self) -> None:
         """Keep the committed transactions some open transaction still names (the adjudicator is held)."""
@@ -473,17 +475,21 @@ class Engine:
         return self._primary_keys[key]
 
     def column_types(self, conn, schema: str | None, table: str) -> dict:
-        """{column: base type name} of a table ({}: no such table), cached per catalog version."""
-        key = ("types", self.catalog_version, schema, table)
-        if key not in self._primary_keys:
-            name = f'"{schema}"."{table}"' if schema else f'"{table}"'
-            rows = conn.execute(
+        """{column: base type name} of a table ({}: no such table)."""
+        return self._types(conn, f'"{schema}"."{table}"' if schema else f'"{table}"')
+
+    def _types(self, conn, regclass: str) -> dict:
+        """{column: base type name} of the table a regclass literal names, cached per catalog version."""
+        key = ("types", self.catalog_version, regclass)
+        types = self._index_keys.get(key)
+        if types is None:
+            types = dict(conn.execute(
                 "SELECT a.attname, t.typname FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
-                "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped", (name,)).fetchall()
-            if len(self._primary_keys) > 4096:
-                self._primary_keys.clear()
-            self._primary_keys[key] = {c: t for c, t in rows}
-        return self._primary_keys[key]
+                "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped", (regclass,)).fetchall())
+            if len(self._index_keys) > 4096:
+                self._index_keys.clear()
+            self._index_keys[key] = types
+        return types
 
     def index_keys(self, conn, regclass: str) -> list:
         key = (self.catalog_version, regclass)
@@ -496,19 +502,8 @@ class Engine:
         return cols
 
     def value_columns(self, conn, regclass: str) -> list:
-        """The table's columns DSQL's 1 MiB value bound is about (text, bytea, json …), cached per catalog
-        version."""
-        key = ("values", self.catalog_version, regclass)
-        cols = self._index_keys.get(key)
-        if cols is None:
-            cols = [c for c, t in conn.execute(
-                "SELECT a.attname, t.typname FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
-                "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped",
-                (regclass,)).fetchall() if t in writes.VARLENA]
-            if len(self._index_keys) > 4096:
-                self._index_keys.clear()
-            self._index_keys[key] = cols
-        return cols
+        """The table's columns DSQL's 1 MiB value bound is about (text, bytea, json …)."""
+        return [c for c, t in self._types(conn, regclass).items() if t in writes.VARLENA]
 
     def record(self, session: "Session", statement: str, sqlstate: str, message: str, slug: str,
                variant: str | None = None) -> dict:
@@ -830,58 +825,42 @@ class Session:
             self._refused_at = stats["statements"]
             stats["refused"] += 1
 
-    def _lock_by_key(self, text: str, facts) -> None:
-        """Profiles before ~2026-09-09: FOR UPDATE / FOR KEY SHARE must pin the table's full primary key with
-        equalities — decided against the table's key in the live catalog (the scan decides it from files)."""
-        from dsql_audit.rules import statement_hits
-
-        for hit in statement_hits(facts):
-            if hit.slug != "select-for-update" or hit.variant != "needs_pk":
-                continue
-            pk = self.engine.primary_key(self.conn, *hit.args["table"])
-            if pk is None or set(pk) <= set(hit.args["columns"]):
-                continue  # an unknown table is PostgreSQL's to answer (42P01)
-            variant = load_catalog()["select-for-update"].variant("not_pk_equality")
-            self._violation(text, variant.sqlstate, variant.dsql_message, "select-for-update", "not_pk_equality")
-            return
-
-    def _drop_column(self, text: str, facts) -> None:
-        """ALTER TABLE … DROP COLUMN: refused before 2026-08-03; after, refused on a primary-key column —
-        decided against the table's key in the live catalog (the scan decides it from files)."""
-        from dsql_audit.rules import statement_hits
-
-        rule = load_catalog()["alter-table"]
-        for hit in statement_hits(facts):
-            if hit.slug != "alter-table" or hit.variant != "drop_column":
-                continue
-            variant = rule.variant("drop_column")
-            if self.engine.profile.holds(variant.when):
-                self._violation(text, variant.sqlstate, variant.message.format(object=hit.detail or ""),
-                                "alter-table", "drop_column")
-                return
-            pk = self.engine.primary_key(self.conn, *hit.args["table"])
-            if pk and hit.args["column"] in pk:
-                variant = rule.variant("drop_pk_column")
-                self._violation(text, variant.sqlstate, variant.dsql_message.format(detail=hit.args["column"]),
-                                "alter-table", "drop_pk_column")
-                return
-
-    def _index_key_types(self, text: str, facts) -> None:
-        """CREATE INDEX over a json/jsonb column: `datatype jsonb is not supported in a key` — decided against
-        the column's type in the live catalog (the scan decides it from files)."""
-        from dsql_audit.rules import statement_hits
+    def _live_catalog(self, text: str, pending: list) -> None:
+        """What the statement alone cannot say and the live catalog does (the scan decides it from files): a
+        FOR UPDATE's full-key equality before ~2026-09-09, a dropped column that is a key (or any DROP COLUMN
+        before 2026-08-03), an index over a json/jsonb column. The first such refusal answers."""
         from dsql_audit.rules.index_definition import UNKEYABLE
 
-        for hit in statement_hits(facts):
-            if hit.slug != "index-definition" or hit.variant != "key_type_unresolved":
-                continue
-            types = self.engine.column_types(self.conn, *hit.args["table"])
-            bad = [c for c in hit.args["columns"] if types.get(c) in UNKEYABLE]
-            if bad:
-                variant = load_catalog()["index-definition"].variant("key_type")
-                self._violation(text, variant.sqlstate, variant.dsql_message.format(detail=types[bad[0]]),
-                                "index-definition", "key_type")
+        catalog, profile = load_catalog(), self.engine.profile
+        for hit in pending:
+            key = (hit.slug, hit.variant)
+            if key == ("select-for-update", "needs_pk") and not profile.features.get("for_update_general"):
+                pk = self.engine.primary_key(self.conn, *hit.args["table"])
+                if pk is None or set(pk) <= set(hit.args["columns"]):
+                    continue  # an unknown table is PostgreSQL's to answer (42P01)
+                variant = catalog["select-for-update"].variant("not_pk_equality")
+                self._violation(text, variant.sqlstate, variant.dsql_message, "select-for-update", "not_pk_equality")
                 return
+            if key == ("alter-table", "drop_column"):
+                variant = catalog["alter-table"].variant("drop_column")
+                if profile.holds(variant.when):
+                    self._violation(text, variant.sqlstate, variant.message.format(object=hit.detail or ""),
+                                    "alter-table", "drop_column")
+                    return
+                pk = self.engine.primary_key(self.conn, *hit.args["table"])
+                if pk and hit.args["column"] in pk:
+                    variant = catalog["alter-table"].variant("drop_pk_column")
+                    self._violation(text, variant.sqlstate, variant.dsql_message.format(detail=hit.args["column"]),
+                                    "alter-table", "drop_pk_column")
+                    return
+            if key == ("index-definition", "key_type_unresolved"):
+                types = self.engine.column_types(self.conn, *hit.args["table"])
+                bad = [c for c in hit.args["columns"] if types.get(c) in UNKEYABLE]
+                if bad:
+                    variant = catalog["index-definition"].variant("key_type")
+                    self._violation(text, variant.sqlstate, variant.dsql_message.format(detail=types[bad[0]]),
+                                    "index-definition", "key_type")
+                    return
 
     def _transaction_violations(self, facts) -> list:
         """(sqlstate, message, rule, variant) of DSQL's transaction rules this statement breaks where it stands:
@@ -900,7 +879,7 @@ class Session:
         return out
 
     def _one(self, text: str) -> Result:
-        facts, refused = self.engine.decide(text)
+        facts, refused, pending = self.engine.decide(text, live=True)
         self.engine.stats["statements"] += 1
         kind = (facts.stmt or {}).get("kind") if facts.node == "TransactionStmt" else None
         if kind in ("TRANS_STMT_COMMIT", "TRANS_STMT_ROLLBACK"):
@@ -921,13 +900,9 @@ class Session:
             raise error
         for refusal in refused:
             self._violation(text, refusal.sqlstate, refusal.message, refusal.slug, refusal.variant)
-        if not self.engine.profile.features.get("for_update_general") and _LOCKING.search(text):
-            self._lock_by_key(text, facts)
-        if facts.node == "AlterTableStmt":
-            self._drop_column(text, facts)
-        elif facts.node == "IndexStmt":
-            self._index_key_types(text, facts)
-        elif facts.node == "ViewStmt" and \
+        if pending:
+            self._live_catalog(text, pending)
+        if facts.node == "ViewStmt" and \
                 len(text.encode("utf-8")) > self.engine.profile.limit("view_definition_bytes"):
             variant = load_catalog()["size-limit"].variant("view")
             self._violation(text, variant.sqlstate, variant.dsql_message, "size-limit", "view")

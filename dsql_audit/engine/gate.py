@@ -41,10 +41,19 @@ def _message(variant: Variant, hit) -> str:
 
 
 def refusals(facts: Facts, profile: Profile) -> list[Refusal]:
+    return judge(facts, profile)[0]
+
+
+def judge(facts: Facts, profile: Profile) -> tuple[list[Refusal], list]:
+    """(what DSQL refuses by the statement alone, the hits that need the live catalog to decide — a table's
+    key, a column's type), from one run of the rules over the statement."""
     catalog = load_catalog()
-    out = []
+    out, live = [], []
     for hit in statement_hits(facts):
-        if hit.slug in NOT_GATED or hit.args.get("resolve"):
+        if hit.args.get("resolve"):
+            live.append(hit)
+            continue
+        if hit.slug in NOT_GATED:
             continue
         rule = catalog.get(hit.slug)
         variant = rule.variant(hit.variant)
@@ -52,7 +61,7 @@ def refusals(facts: Facts, profile: Profile) -> list[Refusal]:
             continue
         out.append(Refusal(rule.slug, rule.code, hit.variant, variant.sqlstate, _message(variant, hit),
                            hit.detail))
-    return out
+    return out, live
 
 
 def analyse_text(text: str) -> Facts:
