@@ -1,4 +1,4 @@
-"""dsql_audit.sources.dsl: ORM schemas and migration DSLs of non-Python ecosystems.
+"""dsql_audit.sources.frameworks: ORM schemas and migration DSLs of non-Python ecosystems.
 
 The fixtures under fixtures/apps/{prisma,prisma-clean,rails,rails-clean,liquibase,typeorm,sequelize,knex,jpa} are
 small realistic projects. For each file the test lists every record ``extract`` must return: its place, origin,
@@ -14,8 +14,7 @@ import re
 import pytest
 from pathlib import Path
 
-from dsql_audit.sources import dsl
-from dsql_audit.sources.dsl import extract
+from dsql_audit.sources.frameworks import extract, prisma, synth
 from tests.conftest import FIXTURES
 
 APPS = FIXTURES / "apps"
@@ -517,7 +516,7 @@ def test_rules_on_synthesized_sql(rel):
     ("SELECT * FROM customer WHERE id = $1 FOR SHARE", "select-for-update"),
 ])
 def test_rule_names_for_the_sql_a_construct_makes(sql, rule):
-    """The shapes dsl.py synthesizes reach the rule the lead expects (and a cached CACHE keeps sequences quiet)."""
+    """The shapes the framework modules synthesize reach the rule the lead expects (and a cached CACHE keeps sequences quiet)."""
     from dsql_audit.scan import scan_sql
 
     assert rule in {f.name for f in scan_sql(sql, profile=PROFILE).findings}
@@ -798,7 +797,7 @@ def test_truncated_and_mangled_inputs_never_raise(rel):
         for e in recs or ():
             seen += 1
             if e.sql and not e.literal:
-                assert dsl._parses(e.sql)
+                assert synth.parses(e.sql)
     assert seen, "some prefix of the file still gives records"
     for junk in ("\x00\xff\xfe" * 50, text.replace('"', ""), text.replace("(", ""), text.replace("}", ""),
                  "(" * 5000, "{" * 5000 + text, text + "<<~SQL\n" + "`${" * 300):
@@ -811,7 +810,7 @@ def test_a_handler_error_keeps_the_records_found_before_it(monkeypatch):
         out.sql("CREATE INDEX i ON t (c)", 1, 1, "test")
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(dsl, "_prisma", failing)
+    monkeypatch.setattr(prisma, "emit", failing)
     recs = extract("schema.prisma", "model X { id Int @id }")
     assert [e.sql for e in recs] == ["CREATE INDEX i ON t (c)"]
     assert extract("schema.prisma", b"bytes") is None  # not text: not read

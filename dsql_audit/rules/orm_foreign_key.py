@@ -2,7 +2,7 @@
 
 from dsql_audit.model import Hit
 
-# the construct application sources report (sources/python.py, sources/dsl.py)
+# the construct application sources report (sources/python.py, sources/frameworks/)
 NODES = {"OrmForeignKey"}
 CASCADING = {"CASCADE", "SET NULL", "SET_NULL", "SET DEFAULT", "SET_DEFAULT"}
 

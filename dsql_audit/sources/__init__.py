@@ -597,14 +597,11 @@ def app_records(path: str, text: str) -> tuple[list, str]:
         from dsql_audit.sources import python
 
         return python.extract(path, text), "python"
-    try:
-        from dsql_audit.sources import dsl
-    except ImportError:  # pragma: no cover - built alongside
-        dsl = None
-    if dsl is not None:
-        records = dsl.extract(path, text)
-        if records is not None:
-            return records, "orm"
+    from dsql_audit.sources import frameworks
+
+    records = frameworks.extract(path, text)
+    if records is not None:
+        return records, "orm"
     if suffix in (".xml", ".yaml", ".yml", ".json", ".properties", ".prisma"):
         return [], "app"
     try:
