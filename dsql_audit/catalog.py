@@ -43,6 +43,7 @@ class Variant:
     message: str | None = None  # our finding text; {detail}/{object} filled
     limit: str | None = None  # profile limit the hit's args["value"] must exceed to count
     dump_idiom: bool = False  # pg_dump writes this everywhere: reported once per dump
+    fix: str | None = None  # this variant's own fix, where the rule's would mislead
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,7 @@ def _build_rule(path: Path, raw: dict) -> Rule:
             message=v.get("message"),
             limit=v.get("limit"),
             dump_idiom=bool(v.get("dump_idiom", False)),
+            fix=(v.get("fix") or "").strip() or None,
         )
     examples = tuple(
         Example(

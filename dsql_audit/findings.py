@@ -94,7 +94,8 @@ def make_finding(loc: Located, catalog: Catalog, profile: Profile, config: Confi
     f = Finding(
         rule=rule.code, name=rule.slug, severity=severity, category=rule.category, message=message,
         path=loc.path, line=loc.line, column=loc.column, end_line=loc.end_line, end_column=loc.end_column,
-        source=loc.source, object=hit.object, snippet=mask(loc.snippet), fix=rule.fix, docs=rule.docs,
+        source=loc.source, object=hit.object, snippet=mask(loc.snippet), fix=variant.fix or rule.fix,
+        docs=rule.docs,
         sqlstate=variant.sqlstate, dsql_message=_fill(variant.dsql_message, hit), framework=loc.framework,
         snippet_column=loc.snippet_column, claim=hit.args.get("claim"), restates=loc.restates,
         superseded=loc.superseded,

@@ -280,3 +280,13 @@ def test_a_begin_inside_a_transaction_does_not_start_another():
     found = findings_for("BEGIN;\nCREATE TABLE a (id uuid PRIMARY KEY);\nBEGIN;\nCREATE TABLE b (id uuid PRIMARY KEY);\n"
                          "COMMIT;\n")
     assert [(f.name, f.line) for f in found] == [("multiple-ddl", 4)]
+
+
+def test_lastval_is_refused_with_its_own_fix_and_currval_is_not(tmp_path):
+    """DSQL-FACTS §1.1: nextval/currval/setval work on DSQL, lastval() does not. The finding's fix is the
+    variant's (RETURNING), not the rule's advice about serial columns."""
+    found = findings_for("INSERT INTO orders (total) VALUES (1);\nSELECT lastval();\nSELECT currval('s');\n"
+                         "SELECT setval('s', 10);\n")
+    hits = [f for f in found if f.name == "sequence"]
+    assert [(f.line, f.message.split(" ")[0]) for f in hits] == [(2, "lastval()")]
+    assert "RETURNING" in hits[0].fix and "serial" not in hits[0].fix

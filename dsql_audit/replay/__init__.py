@@ -139,8 +139,9 @@ def _finding(f: dict, ev: Event, path: str, redacted: bool, source: str = "repla
         severity=variant.severity if variant else rule.severity if rule else Severity.error,
         category=rule.category if rule else "workload", message=f"{f['message']}{where}{calls}",
         path=path, line=ev.line, column=1, end_line=ev.line, end_column=max(2, len(first) + 1),
-        source=source, snippet=first[:300], fix=rule.fix if rule else "", docs=rule.docs if rule else "",
-        sqlstate=f["sqlstate"], dsql_message=f.get("dsql_message", f["message"]), occurrences=ev.calls, queryid=ev.queryid,
+        source=source, snippet=first[:300], fix=(variant and variant.fix) or (rule.fix if rule else ""),
+        docs=rule.docs if rule else "", sqlstate=f["sqlstate"], dsql_message=f.get("dsql_message", f["message"]),
+        occurrences=ev.calls, queryid=ev.queryid,
         transaction=f"{ev.session}/{f['transaction']}" if f.get("transaction") else None)
 
 

@@ -253,7 +253,8 @@ def observed_findings(observations: list[Observation], config, root: Path, state
                     # the line's code, not its indentation: where an editor or a caret should point
                     column=len(snippet) - len(snippet.lstrip()) + 1 if snippet.strip() else 1, end_line=line,
                     end_column=max(2, len(snippet.rstrip()) + 1), source="run",
-                    snippet=snippet, fix=rule.fix if rule else "", docs=rule.docs if rule else "",
+                    snippet=snippet, fix=(variant and variant.fix) or (rule.fix if rule else ""),
+                    docs=rule.docs if rule else "",
                     sqlstate=obs.sqlstate, dsql_message=obs.message,
                     framework="migration" if site.get("m") else None, occurrences=obs.count)
         f.observed = obs.count
