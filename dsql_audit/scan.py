@@ -19,7 +19,7 @@ from dsql_audit.facts import analyse, schema_elements
 from dsql_audit.facts.plpgsql import embedded_statements
 from dsql_audit.facts.schema import SchemaModel, effects
 from dsql_audit.findings import Located, build_findings, ignore_problems, merge_restatements
-from dsql_audit.model import Finding, Hit, InputError, Unit
+from dsql_audit.model import Finding, Hit, InputError, Severity, Unit
 from dsql_audit.profile import Profile, load_profile
 from dsql_audit.rules import rule_module, statement_hits
 from dsql_audit.sources import Discovery, InputFile, discover, read_units
@@ -82,6 +82,7 @@ class ScanResult:
     superseded_findings: int = 0  # … and how many findings they would have had
     unknown_ignores: list = field(default_factory=list)  # (path, line, [names], [suggestions]) of inline ignores
     unused_ignores: list = field(default_factory=list)  # (path, line) of inline ignores that suppressed nothing
+    notes: list = field(default_factory=list)  # what the reader must know first (shown at the report's top)
 
 
 _TOKEN = re.compile(r"\"[^\"\n]*\"|'[^'\n]*'|[\w$.]+|\S")
@@ -338,6 +339,8 @@ def scan(paths, *, config: Config | None = None, profile: Profile | None = None,
 
     adapters: set = set()
     superseded: list = []
+    unread_wrappers: list = []  # (helper name, path): migration calls through a project helper not followed
+    schema_owners: list = []  # what says Hibernate does not write the schema: a setting, a changelog tool
 
     def absorb(unit: Unit, res: UnitResult):
         """Order-dependent work on one statement: the schema model, then its hits."""
@@ -345,6 +348,10 @@ def scan(paths, *, config: Config | None = None, profile: Profile | None = None,
             adapters.add(unit.construct.get("name"))
         if unit.construct is not None and unit.construct.get("kind") == "SupersededMigration":
             superseded.append(unit.path)
+        if unit.construct is not None and unit.construct.get("kind") == "UnreadWrapper":
+            unread_wrappers.append((str(unit.construct.get("name")), unit.path))
+        if unit.construct is not None and unit.construct.get("kind") == "SchemaOwner":
+            schema_owners.append(f"{unit.construct.get('setting')} = {unit.construct.get('value')} ({unit.path})")
         if unit.framework and unit.source not in ("sql", "pg_dump", "migration"):
             frameworks.setdefault(unit.path, unit.framework)  # application source: the ORM it uses
         if res.effects:
@@ -392,6 +399,10 @@ def scan(paths, *, config: Config | None = None, profile: Profile | None = None,
             mod = rule_module(rule.slug)
             for unit, hit in mod.finish(schema, profile):
                 located.append(locate(unit, hit))
+    owners = schema_owners + sorted({f"{name} changelogs" for name in frameworks.values()
+                                     if name in ("liquibase", "flyway")})
+    if owners:
+        _entities_restate(located)
     used: set = set()
     findings = merge_restatements(build_findings(located, catalog, profile, config, suppressions,
                                                  aggregate=aggregate, used=used))
@@ -402,11 +413,57 @@ def scan(paths, *, config: Config | None = None, profile: Profile | None = None,
         from dsql_audit.sources.adapters import downgrade
 
         downgrade(findings, adapters)
+    if owners:
+        _entities_informational(findings, owners)
     inputs = sum(1 for f in disc.files if f.kind != "unreadable")
+    notes = _notes(disc, unread_wrappers)
     return ScanResult(findings, errors, profile, inputs=inputs, units=n_units, frameworks=frameworks,
                       bytes=total_bytes, schema=schema, transactions=recorded, adapters=adapters,
                       superseded=sorted(superseded), superseded_findings=superseded_findings,
-                      unknown_ignores=unknown_ignores, unused_ignores=unused_ignores)
+                      unknown_ignores=unknown_ignores, unused_ignores=unused_ignores, notes=notes)
+
+
+def _is_entity_schema(loc) -> bool:
+    """A JPA entity's declaration of a table, column, index, key or sequence (not its locking)."""
+    return loc.framework == "jpa" and loc.source == "orm" and (loc.origin or "").startswith("JPA @") and \
+        not (loc.origin or "").startswith("JPA @Lock")
+
+
+def _entities_restate(located: list) -> None:
+    """Where something else writes the schema (Liquibase, Flyway, ddl-auto none/validate), an entity restates
+    what a changelog sends: its finding joins that statement's finding (merge_restatements) when both name
+    the same object."""
+    for loc in located:
+        if _is_entity_schema(loc):
+            loc.restates = True
+
+
+def _entities_informational(findings: list, owners: list) -> None:
+    """An entity finding no changelog statement took in describes DDL Hibernate does not send: info, saying
+    what owns the schema."""
+    owner = owners[0] + (f" and {len(owners) - 1} more" if len(owners) > 1 else "")
+    for f in findings:
+        if f.framework == "jpa" and f.restates and f.path.endswith((".java", ".kt")):
+            f.severity = Severity.info
+            f.message += f" — informational: Hibernate does not write this schema here ({owner})"
+
+
+def _notes(disc, unread_wrappers: list) -> list[str]:
+    """What a reader must know about what was not read: folders for other databases, migration calls that went
+    through a project helper the scan could not follow."""
+    notes = []
+    if disc.other_dialects:
+        shown = ", ".join(f"{folder} ({database})" for folder, database in disc.other_dialects[:5])
+        more = f" and {len(disc.other_dialects) - 5} more" if len(disc.other_dialects) > 5 else ""
+        notes.append(f"Not read: {len(disc.other_dialects)} folder(s) named for another database — {shown}{more}. "
+                     "Name a folder on the command line to read it anyway.")
+    if unread_wrappers:
+        names = sorted({w for w, _ in unread_wrappers})
+        files = len({p for _, p in unread_wrappers})
+        notes.append(f"{len(unread_wrappers)} migration call(s) in {files} file(s) went through a project helper "
+                     f"the scan does not follow ({', '.join(names[:5])}{', …' if len(names) > 5 else ''}): what "
+                     "they send is not judged here; `dsql-audit run -- <the migrate command>` sees it.")
+    return notes
 
 
 def scan_sql(text: str, *, path: str = "<sql>", profile: Profile | str | None = None,

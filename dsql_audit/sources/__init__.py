@@ -54,6 +54,26 @@ class InputFile:
 class Discovery:
     files: list[InputFile] = field(default_factory=list)
     errors: list[InputError] = field(default_factory=list)
+    other_dialects: list = field(default_factory=list)  # (folder as shown, database) of folders not read
+
+
+# a folder named for another database holds that database's migrations or code (migrations/sqlite,
+# migrations-mysql, databases/mssql): not PostgreSQL, so not what DSQL will be sent
+OTHER_DATABASES = {"sqlite": "SQLite", "sqlite3": "SQLite", "mysql": "MySQL", "mysqldb": "MySQL",
+                   "mariadb": "MariaDB", "mssql": "SQL Server", "sqlserver": "SQL Server", "tsql": "SQL Server",
+                   "oracle": "Oracle", "h2": "H2", "hsqldb": "HSQLDB", "derby": "Derby", "db2": "Db2",
+                   "sybase": "Sybase", "clickhouse": "ClickHouse", "duckdb": "DuckDB", "snowflake": "Snowflake",
+                   "bigquery": "BigQuery", "spanner": "Spanner"}
+_POSTGRES_WORDS = {"postgres", "postgresql", "postgresdb", "pg", "pgsql", "psql"}
+
+
+def other_database(folder_name: str) -> str | None:
+    """The database a folder's name says its files are for, when it is not PostgreSQL: ``sqlite``,
+    ``migrations-sqlite``, ``mysql_migrations`` → a name; ``postgres``, ``sqlite_to_postgres`` → None."""
+    words = set(re.split(r"[-_. ]+", folder_name.lower()))
+    if words & _POSTGRES_WORDS:
+        return None
+    return next((OTHER_DATABASES[w] for w in sorted(words) if w in OTHER_DATABASES), None)
 
 
 def _display_raw(p: Path) -> str:
@@ -177,6 +197,10 @@ def discover(paths, *, framework: str | None = None, exclude=(), app: bool = Tru
                         continue
                     if e.is_dir():
                         if e.name in SKIP_DIRS or (e.name.startswith(".") and e.name != "."):
+                            continue
+                        database = other_database(e.name)
+                        if database is not None:  # named on the command line, it would be read
+                            out.other_dialects.append((_display(ep), database))
                             continue
                         if (ep / "toc.dat").is_file():
                             out.files.append(InputFile(_display(ep), ep, root, kind="archive"))

@@ -133,6 +133,10 @@ DB_CALLS = {
 # a property whose value is SQL (C# DbCommand.CommandText, …)
 DB_PROPERTIES = {"commandtext", "sql", "query", "querystring", "sqlquery"}
 # calls that format their first argument: its %s / %d become placeholders
+# calls whose string is an ORM's own query language, not SQL: JPA/Hibernate's JPQL/HQL (entityManager,
+# session), Doctrine's DQL. JDBI's handle.createQuery takes SQL: a receiver named for JDBI keeps it
+ORM_QUERY_CALLS = {"createquery", "createselectionquery", "createmutationquery", "createnamedquery"}
+_SQL_RECEIVER = re.compile(r"handle|jdbi|dbi\b|connection|conn\b", re.I)
 FORMAT_CALLS = {"sprintf", "format", "formatted", "printf", "fprintf", "errorf", "sprintf_s"}
 _FORMAT_VERB = re.compile(r"%(?:\d+\$)?[-+# 0]*(?:\d+|\*)?(?:\.\d+)?[sdvqfxXeEgGbciu]")
 
@@ -370,6 +374,8 @@ class _Extractor:
             segs = [seg]
         anchor = top if top.type != "heredoc_body" else self.heredoc_head(top) or top
         origin, db_call, methods = self.context(anchor)
+        if self.orm_query_language(origin):
+            return
         text, dynamic = self.join(segs)
         if methods & FORMAT_CALLS:
             formatted = _FORMAT_VERB.sub(lambda m: _placeholder(len(m.group(0))), text)
@@ -385,6 +391,14 @@ class _Extractor:
             origin += ", partly dynamic"
         self.out.append(Emitted(line=line, column=column, sql=text, origin=origin, literal=True, params=styles,
                                 dynamic=dynamic))
+
+    def orm_query_language(self, origin: str) -> bool:
+        """A string passed to entityManager.createQuery() (JPQL) or $em->createQuery() (DQL): not SQL."""
+        if self.grammar not in ("java", "kotlin", "php") or not origin.startswith("argument of "):
+            return False
+        callee = origin[len("argument of "):].rstrip("()")
+        receiver, _, last = callee.replace("->", ".").rpartition(".")
+        return last.lower() in ORM_QUERY_CALLS and not _SQL_RECEIVER.search(receiver)
 
     def is_string(self, node) -> bool:
         return node.type in _STRING_TYPES[self.grammar]

@@ -27,21 +27,13 @@ docs/architecture.md).
 from __future__ import annotations
 
 from dsql_audit.sources.app import Emitted
-from dsql_audit.sources.frameworks import (
-    jpa,
-    knex,
-    liquibase,
-    prisma,
-    rails,
-    sequelize,
-    typeorm,
-)
+from dsql_audit.sources.frameworks import doctrine, jpa, knex, liquibase, prisma, rails, sequelize, typeorm
 from dsql_audit.sources.frameworks.synth import Out
 
 __all__ = ["extract", "detect", "FRAMEWORKS"]
 
 # consulted in order: the first module whose detect() accepts a file reads it
-FRAMEWORKS = (prisma, rails, liquibase, jpa, typeorm, sequelize, knex)
+FRAMEWORKS = (prisma, rails, liquibase, jpa, typeorm, sequelize, knex, doctrine)
 
 
 def detect(path: str, text: str):
