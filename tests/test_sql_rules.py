@@ -290,3 +290,15 @@ def test_lastval_is_refused_with_its_own_fix_and_currval_is_not(tmp_path):
     hits = [f for f in found if f.name == "sequence"]
     assert [(f.line, f.message.split(" ")[0]) for f in hits] == [(2, "lastval()")]
     assert "RETURNING" in hits[0].fix and "serial" not in hits[0].fix
+
+
+def test_on_update_cascade_is_reported_only_where_the_referenced_key_can_change():
+    """Prisma writes ON UPDATE CASCADE on every relation, naming the primary key: a primary key does not
+    change, so nothing fans out. A natural key (a UNIQUE column) may change: that one is reported."""
+    sql = ('CREATE TABLE "User" (id text PRIMARY KEY, code text UNIQUE);\n'
+           "CREATE TABLE b (id uuid PRIMARY KEY, a_id text, a_code text, c_id text REFERENCES \"User\" "
+           "ON UPDATE CASCADE);\n"
+           'ALTER TABLE b ADD CONSTRAINT f1 FOREIGN KEY (a_id) REFERENCES "User"("id") ON UPDATE CASCADE NOT VALID;\n'
+           'ALTER TABLE b ADD CONSTRAINT f2 FOREIGN KEY (a_code) REFERENCES "User"(code) ON UPDATE CASCADE NOT VALID;\n')
+    found = [(f.line, f.message.split(":")[0]) for f in findings_for(sql) if f.name == "foreign-key"]
+    assert found == [(4, "ON UPDATE CASCADE on b → User (code)")]

@@ -64,8 +64,26 @@ def check(facts):
             unique = _unique_column_sets(facts)
         if {c.lower() for c in cols} in unique:
             continue  # one child row per parent: nothing fans out
-        for key, label in (("fk_del_action", "ON DELETE"), ("fk_upd_action", "ON UPDATE")):
-            action = _ACTIONS.get(con.get(key))
-            if action:
-                yield Hit("foreign-key", "cascade", offset=at, rel=rel_of(rv), object=obj,
-                          detail=f"{label} {action} on {table} → {target}")
+        action = _ACTIONS.get(con.get("fk_del_action"))
+        if action:
+            yield Hit("foreign-key", "cascade", offset=at, rel=rel_of(rv), object=obj,
+                      detail=f"ON DELETE {action} on {table} → {target}")
+        # ON UPDATE acts only when the referenced key changes: a primary key (no column list) practically never
+        # does (Prisma writes ON UPDATE CASCADE on every relation), a natural key named by its columns may
+        action = _ACTIONS.get(con.get("fk_upd_action"))
+        if action and con.get("pk_attrs"):  # is that column list the target's primary key? the schema says
+            ref = con.get("pktable") or {}
+            yield Hit("foreign-key", "cascade_update", offset=at, rel=rel_of(rv), object=obj,
+                      detail=f"ON UPDATE {action} on {table} → {target} ({', '.join(names(con.get('pk_attrs')))})",
+                      args={"resolve": True, "table": (ref.get("schemaname"), ref.get("relname")),
+                            "columns": [c.lower() for c in names(con.get("pk_attrs"))]})
+
+
+def resolve(hit, schema, profile):
+    """ON UPDATE on a key that is the referenced table's primary key: not reported (it does not change)."""
+    if hit.variant != "cascade_update":
+        return hit
+    table = schema.table(*hit.args["table"])
+    if table is not None and table.pk and [c.lower() for c in table.pk] == hit.args["columns"]:
+        return None
+    return hit
