@@ -302,3 +302,13 @@ def test_on_update_cascade_is_reported_only_where_the_referenced_key_can_change(
            'ALTER TABLE b ADD CONSTRAINT f2 FOREIGN KEY (a_code) REFERENCES "User"(code) ON UPDATE CASCADE NOT VALID;\n')
     found = [(f.line, f.message.split(":")[0]) for f in findings_for(sql) if f.name == "foreign-key"]
     assert found == [(4, "ON UPDATE CASCADE on b → User (code)")]
+
+
+def test_each_alter_table_sub_clause_is_reported_at_its_own_line():
+    """pg_dump and Prisma write one ALTER TABLE with a clause per line: each finding on its clause."""
+    sql = ("ALTER TABLE ONLY public.orders\n    ADD COLUMN note text NOT NULL,\n"
+           "    ALTER COLUMN total SET DEFAULT 0,\n    ALTER COLUMN total TYPE numeric(12, 2),\n"
+           "    ADD CONSTRAINT c CHECK (total > 0);\n"
+           'ALTER TABLE "s"."t" ALTER COLUMN a TYPE int, ALTER COLUMN b TYPE int;\n')
+    found = [(f.line, f.column) for f in findings_for(sql) if f.name == "alter-table"]
+    assert found == [(2, 5), (4, 5), (5, 9), (6, 21), (6, 46)]
