@@ -18,6 +18,7 @@ from pathlib import Path
 from dsql_audit.model import Severity
 from dsql_audit.profile import Profile
 from dsql_audit.resources import catalog_dir
+from dsql_audit.toml_cache import read_toml_files
 
 CATEGORIES = {
     "1": "schema-objects",
@@ -194,40 +195,6 @@ class Catalog:
 
     def __iter__(self):
         return iter(self.rules)
-
-
-def read_toml_files(paths: list[Path]) -> list[dict]:
-    """The TOML files' contents, from a per-user cache when none changed (parsing 50+ files
-    is a fifth of a small scan's start-up)."""
-    import os
-    import pickle
-
-    stamp = [(str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths]
-    cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    import zlib
-
-    key = zlib.crc32(repr(stamp).encode())  # stable across runs (str hashes are salted per process)
-    cache = cache_home / "dsql-audit" / f"catalog-{key:08x}.pickle"
-    try:
-        with open(cache, "rb") as fh:
-            saved_stamp, datas = pickle.load(fh)
-        if saved_stamp == stamp:
-            return datas
-    except (OSError, ValueError, EOFError, pickle.UnpicklingError, TypeError):
-        pass
-    datas = []
-    for p in paths:
-        with open(p, "rb") as fh:
-            datas.append(tomllib.load(fh))
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            pickle.dump((stamp, datas), fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, cache)
-    except OSError:  # a read-only home is fine: no cache
-        pass
-    return datas
 
 
 @lru_cache(maxsize=1)

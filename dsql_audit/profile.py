@@ -13,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from dsql_audit.resources import catalog_dir
+from dsql_audit.toml_cache import read_toml_files
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,6 @@ class Profile:
 
 @lru_cache(maxsize=1)
 def _changes() -> tuple:
-    from dsql_audit.catalog import read_toml_files
-
     out = read_toml_files(sorted(Path(catalog_dir(), "profiles").glob("*.toml")))
     out.sort(key=lambda d: d["date"])
     return tuple(out)

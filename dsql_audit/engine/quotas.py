@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dsql_audit.catalog import load_catalog
 
-_USER_SCHEMA = "n.nspname NOT IN ('pg_catalog', 'information_schema', 'sys', 'pg_toast') AND n.nspname NOT LIKE 'pg\\_%%'"
+_USER_SCHEMA = ("n.nspname NOT IN ('pg_catalog', 'information_schema', 'sys', 'pg_toast') "
+                "AND n.nspname NOT LIKE 'pg\\_%%'")
 
 
 def qualified(rel: dict) -> str:

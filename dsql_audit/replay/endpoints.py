@@ -1,7 +1,7 @@
 """Other databases replay talks to: the source database a schema is read from (``--schema-from``) and the
 endpoint a capture is replayed against (``--target``, a real Aurora DSQL cluster in practice).
 
-Passwords and tokens never reach output: every DSN shown goes through ``redact_dsn``.
+Passwords and tokens never reach output: every DSN shown goes through ``redact_dsn`` (dsql_audit.secrets).
 """
 
 from __future__ import annotations
@@ -11,18 +11,13 @@ import re
 import subprocess
 from pathlib import Path
 
+from dsql_audit.secrets import redact_dsn
+
 _DSQL_HOST = re.compile(r"\.dsql(?:-[a-z0-9]+)?\.[a-z0-9-]+\.on\.aws$", re.I)
 
 
 class EndpointError(Exception):
     """The endpoint cannot be used (a usage or connection problem, exit code 2)."""
-
-
-def redact_dsn(dsn: str) -> str:
-    """The DSN without its password (URL or key=value form)."""
-    dsn = re.sub(r"(://[^:/@?]*):[^@/?]*@", r"\1:***@", dsn)
-    dsn = re.sub(r"(?i)\b(password|passfile|sslpassword)\s*=\s*('(?:[^'\\]|\\.)*'|[^\s&]+)", r"\1=***", dsn)
-    return re.sub(r"(?i)([?&](?:password|sslpassword)=)[^&]*", r"\1***", dsn)
 
 
 def _secrets(dsn: str) -> list[str]:
@@ -40,12 +35,10 @@ def _secrets(dsn: str) -> list[str]:
 def driver_error(exc: BaseException, dsn: str) -> str:
     """The first line of a driver's error with every password of ``dsn`` taken out: libpq quotes a malformed
     URI whole in its message (``invalid URI … "postgresql://bob:S3cret@[::1"``)."""
-    from dsql_audit.secrets import mask
-
     text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     for secret in _secrets(dsn):
         text = text.replace(secret, "***")
-    return mask(redact_dsn(text))
+    return redact_dsn(text)
 
 
 def _host(dsn: str) -> str:

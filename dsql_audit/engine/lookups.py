@@ -1,0 +1,100 @@
+"""What the engine looks up once and keeps: the gate's answer for a statement (by its shape), and catalog facts
+(primary keys, column types, secondary-index keys) per catalog version."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+
+from dsql_audit.engine import writes
+from dsql_audit.engine.gate import analyse_text, judge
+from dsql_audit.sqltext import blank_literals
+
+_SHAPED = re.compile(r"\s*(?:SELECT|INSERT|UPDATE|DELETE|WITH)\b", re.I)
+_TRAILING_TAG = re.compile(r"\s*/\*[^*]*(?:\*(?!/)[^*]*)*\*/\s*;?\s*\Z")
+_CACHED_CHARS = 16_384  # statements up to this long have the gate's answer cached by shape (Engine.decide)
+_BIG_STATEMENT = threading.Lock()
+
+
+class CachedLookups:
+    """The Engine's cached answers (a part of Engine, engine/cluster.py); the caches are Engine attributes."""
+
+    def decide(self, text: str, live: bool = False):
+        """The statement's facts and the gate's refusals (with ``live``, also the hits the live catalog decides,
+        see gate.judge). Cached by the text with its literals blanked, for plain DML and queries: what DSQL
+        refuses there does not depend on a literal's value (a workload repeats one statement shape with
+        different values; parsing each costs more than running it)."""
+        if len(text) > _CACHED_CHARS:
+            # a long statement (a client may send up to DSQL's 10 MiB message) is not kept: 4,096 of them would
+            # hold gigabytes. Over 1 MiB they are analysed one at a time, as the parse tree of one can take
+            # a hundred times its text (a 10 MiB statement of tiny terms: ~1.5 GB for a moment)
+            with _BIG_STATEMENT if len(text) > 1 << 20 else contextlib.nullcontext():
+                facts = analyse_text(text)
+                refused, pending = judge(facts, self.profile)
+                return (facts, refused, pending) if live else (facts, refused)
+        key, body = text, text
+        tag = _TRAILING_TAG.search(text)  # sqlcommenter and friends append /*key='value',…*/ to every statement
+        if tag is not None and "/*" not in text[:tag.start()]:
+            body = text[:tag.start()]
+        if _SHAPED.match(body) and not any(c in body for c in ("$", "--", "/*", "\\")):
+            key = blank_literals(body)
+        hit = self._decided.get(key)
+        if hit is None:
+            facts = analyse_text(text)
+            hit = (facts, *judge(facts, self.profile), text)
+            if len(self._decided) > 4096:
+                self._decided.clear()
+            self._decided[key] = hit
+        facts, refused, pending, seen = hit
+        if seen != text:  # the same shape: this statement's own text over the shared analysis
+            facts = facts.with_text(text)
+        return (facts, refused, pending) if live else (facts, refused)
+
+    def primary_key(self, conn, schema: str | None, table: str) -> list | None:
+        """The table's primary-key columns (None: no such table), cached per catalog version."""
+        key = (self.catalog_version, schema, table)
+        if key not in self._primary_keys:
+            name = f'"{schema}"."{table}"' if schema else f'"{table}"'
+            row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (name,)).fetchone()
+            cols = None
+            if row[0]:
+                cols = [r[0] for r in conn.execute(
+                    "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND "
+                    "a.attnum = ANY (i.indkey) WHERE i.indrelid = to_regclass(%s) AND i.indisprimary",
+                    (name,)).fetchall()]
+            if len(self._primary_keys) > 4096:
+                self._primary_keys.clear()
+            self._primary_keys[key] = cols
+        return self._primary_keys[key]
+
+    def column_types(self, conn, schema: str | None, table: str) -> dict:
+        """{column: base type name} of a table ({}: no such table)."""
+        return self._types(conn, f'"{schema}"."{table}"' if schema else f'"{table}"')
+
+    def _types(self, conn, regclass: str) -> dict:
+        """{column: base type name} of the table a regclass literal names, cached per catalog version."""
+        key = ("types", self.catalog_version, regclass)
+        types = self._index_keys.get(key)
+        if types is None:
+            types = dict(conn.execute(
+                "SELECT a.attname, t.typname FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+                "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped", (regclass,)).fetchall())
+            if len(self._index_keys) > 4096:
+                self._index_keys.clear()
+            self._index_keys[key] = types
+        return types
+
+    def index_keys(self, conn, regclass: str) -> list:
+        key = (self.catalog_version, regclass)
+        cols = self._index_keys.get(key)
+        if cols is None:
+            cols = [r[0] for r in conn.execute(writes.INDEX_KEYS, (regclass,)).fetchall()]
+            if len(self._index_keys) > 4096:
+                self._index_keys.clear()
+            self._index_keys[key] = cols
+        return cols
+
+    def value_columns(self, conn, regclass: str) -> list:
+        """The table's columns DSQL's 1 MiB value bound is about (text, bytea, json …)."""
+        return [c for c, t in self._types(conn, regclass).items() if t in writes.VARLENA]
