@@ -28,6 +28,7 @@ class Located:
     snippet_column: int = 1  # file column of the snippet's first character (a long line is shown as a window)
     restates: bool = False  # from Unit.restates
     superseded: bool = False  # from Unit.superseded
+    placeholders: dict | None = None  # from Unit.placeholders
 
 
 class _Fmt(dict):
@@ -88,13 +89,18 @@ def make_finding(loc: Located, catalog: Catalog, profile: Profile, config: Confi
     severity = config.severity_for(rule, variant.severity)
     message = _fill(variant.message, hit) or (
         f"{rule.title}: {hit.detail}" if hit.detail else rule.title)
+    obj = hit.object
+    if loc.placeholders:  # the code's own ${tablePrefix}, not the placeholder that stood for it while parsing
+        for mark, source in loc.placeholders.items():
+            message = message.replace(mark, source)
+            obj = obj.replace(mark, source) if obj else obj
     if loc.origin:
         message += f" — {loc.origin}"
     message = mask(message)  # a finding quotes the code or statement it is about: never its secrets
     f = Finding(
         rule=rule.code, name=rule.slug, severity=severity, category=rule.category, message=message,
         path=loc.path, line=loc.line, column=loc.column, end_line=loc.end_line, end_column=loc.end_column,
-        source=loc.source, object=hit.object, snippet=mask(loc.snippet), fix=variant.fix or rule.fix,
+        source=loc.source, object=obj, snippet=mask(loc.snippet), fix=variant.fix or rule.fix,
         docs=rule.docs,
         sqlstate=variant.sqlstate, dsql_message=_fill(variant.dsql_message, hit), framework=loc.framework,
         snippet_column=loc.snippet_column, claim=hit.args.get("claim"), restates=loc.restates,

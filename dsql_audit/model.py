@@ -63,6 +63,9 @@ class Unit:
     context: bool = False
     restates: bool = False  # a model declaration whose DDL a migration or create_all() sends (see Finding.restates)
     superseded: bool = False  # in a migration a squashed one replaces: a fresh database never runs it
+    # dynamic text: placeholder → the run-time source it stands for (``_d1___`` → ``${tablePrefix}``), so
+    # a finding's message names what the code wrote
+    placeholders: dict | None = None
 
 
 @dataclass(slots=True)

@@ -112,7 +112,7 @@ def locate(unit: Unit, hit: Hit) -> Located:
         return Located(hit=hit, path=unit.path, line=line, column=column, end_line=line,
                        end_column=end_column, snippet=snippet, source=unit.source, framework=unit.framework,
                        stmt_line=unit.line, origin=unit.origin, snippet_column=snippet_column,
-                       restates=unit.restates, superseded=unit.superseded)
+                       restates=unit.restates, superseded=unit.superseded, placeholders=unit.placeholders)
     text = unit.text
     offset = hit.offset if hit.offset is not None and 0 <= hit.offset <= len(text) else 0
     line = unit.line + text.count("\n", 0, offset)
@@ -138,7 +138,7 @@ def locate(unit: Unit, hit: Hit) -> Located:
     return Located(hit=hit, path=unit.path, line=line, column=column, end_line=end_line,
                    end_column=end_column, snippet=snippet, source=unit.source, framework=unit.framework,
                    stmt_line=unit.line, origin=unit.origin, snippet_column=snippet_column,
-                       restates=unit.restates, superseded=unit.superseded)
+                       restates=unit.restates, superseded=unit.superseded, placeholders=unit.placeholders)
 
 
 def _light(unit: Unit) -> Unit:
@@ -146,7 +146,8 @@ def _light(unit: Unit) -> Unit:
     nl = unit.text.find("\n")
     return Unit(unit.path, unit.text if nl < 0 else unit.text[:nl], unit.line, unit.column, unit.source,
                 unit.txn, unit.framework, unit.meta, unit.copy_rows, unit.index, origin=unit.origin,
-                snippet=unit.snippet, construct=unit.construct, context=unit.context, superseded=unit.superseded)
+                snippet=unit.snippet, construct=unit.construct, context=unit.context, superseded=unit.superseded,
+                placeholders=unit.placeholders)
 
 
 class _Transactions:

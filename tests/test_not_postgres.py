@@ -72,15 +72,17 @@ def test_a_named_bind_parameter_is_not_a_parse_error(tmp_path):
 
 
 def test_jpql_is_not_sql_but_native_and_jdbi_queries_are(tmp_path):
-    src = tmp_path / "Repo.java"
-    src.write_text(
-        "class Repo {\n  void a(EntityManager entityManager, Handle handle) {\n"
+    repo = tmp_path / "Repo.java"
+    repo.write_text(
+        "import jakarta.persistence.EntityManager;\nclass Repo {\n  void a(EntityManager entityManager) {\n"
         '    entityManager.createQuery("select o from Operation o left join fetch o.labels where o.id = :id");\n'
         '    entityManager.createQuery("SELECT u FROM User u");\n'
-        '    entityManager.createNativeQuery("SELECT * FROM operation FOR SHARE");\n'
-        '    handle.createQuery("TRUNCATE operation");\n  }\n}\n')
-    found = sorted((f.line, f.name) for f in scan([str(src)]).findings)
-    assert found == [(5, "select-for-update"), (6, "truncate")]
+        '    entityManager.createNativeQuery("SELECT * FROM operation FOR SHARE");\n  }\n}\n')
+    dao = tmp_path / "Dao.java"  # JDBI's createQuery takes SQL
+    dao.write_text("import org.jdbi.v3.core.Handle;\nclass Dao {\n  void a(Handle handle) {\n"
+                   '    handle.createQuery("TRUNCATE operation");\n  }\n}\n')
+    found = sorted((f.path.rsplit("/", 1)[-1], f.line, f.name) for f in scan([str(repo), str(dao)]).findings)
+    assert found == [("Dao.java", 4, "truncate"), ("Repo.java", 6, "select-for-update")]
 
 
 _ENTITY = """import jakarta.persistence.*;

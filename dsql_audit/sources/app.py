@@ -47,6 +47,7 @@ class Emitted:
     restates: bool = False  # see Unit.restates: a model declaration that migrations or create_all() send
     superseded: bool = False  # see Unit.superseded: in a migration a squashed one replaces
     down: bool = False  # see Unit.down: a down migration's statement (Alembic's downgrade())
+    placeholders: dict | None = None  # see Unit.placeholders
 
 
 # a string that is SQL starts with one of these (after comments and whitespace)
@@ -132,7 +133,8 @@ def to_units(path: str, emitted: list, errors: list, source: str, source_lines: 
                 spans = tuple(spans)
             yield Unit(path=path, text=e.sql, line=e.line, column=e.column, source=source, txn=e.txn,
                        framework=e.framework, index=index, origin=e.origin, snippet=snippet, dynamic=e.dynamic,
-                       spans=spans, restates=e.restates, superseded=e.superseded, down=e.down)
+                       spans=spans, restates=e.restates, superseded=e.superseded, down=e.down,
+                       placeholders=e.placeholders)
             index += 1
             continue
         text = normalize_params(e.sql, e.params)
@@ -148,5 +150,5 @@ def to_units(path: str, emitted: list, errors: list, source: str, source_lines: 
             column = e.column + raw.column - 1 if raw.line == 1 else raw.column
             yield Unit(path=path, text=raw.text, line=line, column=column, source=source, txn=e.txn,
                        framework=e.framework, index=index, origin=e.origin, dynamic=e.dynamic,
-                       superseded=e.superseded, down=e.down)
+                       superseded=e.superseded, down=e.down, placeholders=e.placeholders)
             index += 1

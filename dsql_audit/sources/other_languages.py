@@ -37,6 +37,7 @@ import threading
 from dataclasses import dataclass
 
 from dsql_audit.sources.app import Emitted, looks_like_sql, normalize_params
+from dsql_audit.sources.frameworks.jpa import jpql_strings
 
 SUFFIXES = {".js", ".jsx", ".mjs", ".cjs", ".ts", ".tsx", ".java", ".kt", ".kts", ".go", ".rb", ".cs", ".php"}
 
@@ -171,10 +172,29 @@ def _placeholder(length: int) -> str:
     return ("_dyn" + "_" * max(0, length - 4))[:length] if length >= 2 else "_"
 
 
-def _placeholder_text(source: str) -> str:
-    """A placeholder for source text that may span lines: its newlines are kept."""
+def _letters(n: int) -> str:
+    """0 → a, 25 → z, 26 → ba: a placeholder's own name, letters only (it must read as one identifier)."""
+    out = ""
+    while True:
+        out = chr(97 + n % 26) + out
+        n //= 26
+        if not n:
+            return out
+
+
+def _placeholder_text(source: str, names: dict | None = None) -> str:
+    """A placeholder for source text that may span lines: its newlines are kept. With ``names``, one that can
+    be told apart (``_dyna_``, ``_dynb___``) where the run-time part is long enough, recorded with the source it
+    stands for, so a finding's message can show ``${tablePrefix}`` instead of the placeholder."""
     lines = source.split("\n")
-    return "\n".join([_placeholder(len(lines[0]))] + [" " * len(rest) for rest in lines[1:]])
+    first = len(lines[0])
+    head = _placeholder(first)
+    if names is not None and len(lines) == 1:
+        mark = f"_dyn{_letters(len(names))}_"
+        if len(mark) <= first:
+            head = mark + "_" * (first - len(mark))
+            names[head] = source if source[:1] in "$#{" else "{" + source + "}"
+    return "\n".join([head] + [" " * len(rest) for rest in lines[1:]])
 
 
 def _decode(raw: str, mode: str) -> str:
@@ -321,7 +341,9 @@ class _Extractor:
         parser, query = _parser(self.grammar)
         tree = parser.parse(self.f.src)
         captures = QueryCursor(query).captures(tree.root_node)
-        strings = captures.get("s", [])
+        # JPQL/HQL (@Query without nativeQuery, @NamedQuery, createQuery): JPA's query language, not SQL
+        jpql = jpql_strings(tree.root_node, self.f.src) if self.grammar in ("java", "kotlin") else set()
+        strings = [n for n in captures.get("s", []) if _key(n) not in jpql]
         self.heredoc_heads = sorted(captures.get("h", []), key=lambda n: n.start_byte)
         self.heredoc_bodies = sorted((n for n in strings if n.type == "heredoc_body"), key=lambda n: n.start_byte)
         # concatenations: the outermost ones (not an operand of another), found without climbing parents (a long
@@ -334,6 +356,8 @@ class _Extractor:
                 continue
             leaves = self.leaves(top)
             parts = [leaf for leaf in leaves if self.is_string(leaf)]
+            if any(_key(leaf) in jpql for leaf in parts):
+                continue
             if parts:
                 self.done.update(_key(leaf) for leaf in parts)
                 items.append((top.start_byte, top, leaves))
@@ -349,6 +373,7 @@ class _Extractor:
 
     # -- one string, or one concatenation ------------------------------------------------------------------------
     def visit(self, top, leaves: list | None) -> None:
+        self.names: dict = {}  # this string's placeholders → the run-time source each stands for
         if leaves is not None:
             if not self.is_string(leaves[0]):
                 return  # starts with a run-time part: not SQL we can read
@@ -362,7 +387,7 @@ class _Extractor:
                     if seg is None:
                         return
                 else:
-                    seg = _Seg(leaf.start_byte, _placeholder_text(self.f.node_text(leaf)), True)
+                    seg = _Seg(leaf.start_byte, _placeholder_text(self.f.node_text(leaf), self.names), True)
                 segs.append(seg)
         else:
             head = self.f.text(top.start_byte, min(top.end_byte, top.start_byte + 4000))
@@ -390,7 +415,8 @@ class _Extractor:
         if dynamic:
             origin += ", partly dynamic"
         self.out.append(Emitted(line=line, column=column, sql=text, origin=origin, literal=True, params=styles,
-                                dynamic=dynamic))
+                                dynamic=dynamic, placeholders={k: v for k, v in self.names.items() if k in text}
+                                or None))
 
     def orm_query_language(self, origin: str) -> bool:
         """A string passed to entityManager.createQuery() (JPQL) or $em->createQuery() (DQL): not SQL."""
@@ -511,7 +537,7 @@ class _Extractor:
         at = cs
         for a, b in parts:
             pieces.append(_decode(f.text(at, a), mode))
-            pieces.append(_placeholder_text(f.text(a, b)))
+            pieces.append(_placeholder_text(f.text(a, b), self.names))
             at = b
         pieces.append(_decode(f.text(at, ce), mode))
         return _Seg(cs, "".join(pieces), bool(parts))

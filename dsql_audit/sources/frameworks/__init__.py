@@ -15,7 +15,9 @@ A framework module returns:
   DSL lines that declare them (``synth.Layout``), so a finding inside it is located at that DSL line.
 - SQL written literally inside the DSL (``execute <<~SQL``, ``knex.raw('…')``, ``<sql>…</sql>``), with the position
   of its first character and the raw text, so its lines and columns map into the file.
-- Constructs that are not SQL: ``{"kind": "OrmForeignKey", …}`` and ``{"kind": "SchemaAutoUpdate", …}``.
+- Constructs that are not SQL: ``{"kind": "OrmForeignKey", …}``, ``{"kind": "SchemaAutoUpdate", …}`` (Hibernate
+  writes the schema), ``{"kind": "SchemaOwner", …}`` (it does not: ddl-auto none/validate) and
+  ``{"kind": "UnreadWrapper", …}`` (a migration call through a project helper not followed).
 
 Foreign keys are never written into synthesized SQL (the ``OrmForeignKey`` construct carries them), so a key is
 reported once. Nothing here raises: a file that cannot be read gives the records found before the problem.

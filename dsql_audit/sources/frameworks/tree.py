@@ -31,21 +31,27 @@ class Source:
         self.text = text
         self.src = text.encode("utf-8", "surrogatepass")
         self.ascii = len(self.src) == len(text)
-        self._chars: list[int] | None = None
+        self._lines: tuple | None = None
         self.tree = parser(grammar).parse(self.src)
         self.root = self.tree.root_node
 
     def offset(self, byte: int) -> int:
-        """The character offset of a byte offset."""
+        """The character offset of a byte offset: by line (the line's start in bytes and in characters, built
+        once per non-ASCII file), then the characters of that line up to it."""
         if self.ascii:
             return byte
-        if self._chars is None:  # built once, on the first non-ASCII file's first question
-            chars, count = [], 0
-            for ch in self.text:
-                chars.append(count)
-                count += len(ch.encode("utf-8", "surrogatepass"))
-            self._chars = chars
-        return bisect.bisect_right(self._chars, byte) - 1 if byte < len(self.src) else len(self.text)
+        if self._lines is None:
+            byte_starts, char_starts, b, c = [], [], 0, 0
+            for line in self.text.split("\n"):
+                byte_starts.append(b)
+                char_starts.append(c)
+                b += len(line.encode("utf-8", "surrogatepass")) + 1
+                c += len(line) + 1
+            self._lines = (byte_starts, char_starts)
+        byte_starts, char_starts = self._lines
+        row = bisect.bisect_right(byte_starts, byte) - 1
+        start = byte_starts[row]
+        return char_starts[row] + len(self.src[start:byte].decode("utf-8", "ignore"))
 
     def start(self, node) -> int:
         return self.offset(node.start_byte)
