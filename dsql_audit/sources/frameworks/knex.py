@@ -6,12 +6,11 @@ import re
 import sys
 
 from dsql_audit.sources.frameworks.js import (
-    Js,
+    JsFile,
     JsMigration,
     emit_migration,
     js_bool,
     js_default,
-    js_names,
     js_str,
     js_strs,
     migration_kind,
@@ -40,26 +39,28 @@ _KNEX_TYPES = {"integer": "integer", "int": "integer", "bigInteger": "bigint", "
 
 class _Knex(JsMigration):
     orm = "Knex"
+    runner = "knex"
 
-    def run(self, body_start, body_end, names):
-        js, s = self.js, self.js.s
+    def run(self, body, names):
+        """Every call chain headed by the knex object: ``knex.schema.createTable(…)``, ``knex.raw(…)``,
+        ``knex('t').update(…)`` (one in another's arguments, ``.then(() => knex.raw(…))``, comes next)."""
         knex = [n for n in names if n not in ("Promise",)] or ["knex"]
-        head = r"(?<![\w$.])(?:" + "|".join(re.escape(n) for n in knex) + r")\b"
-        consumed = body_start
-        for m in re.finditer(head, s[body_start:body_end]):
-            start = body_start + m.start()
-            if start < consumed:
-                continue
-            v = js.chain(start)
-            if v.kind != "chain" or len(v.value) < 1:
-                continue
-            consumed = start + 1  # calls nested in this chain's arguments (.then(() => knex.raw(…))) come next
+        for head in self.heads(body, knex):
+            top = self.js.chain_top(head)
             try:
-                self.statement(v, start)
+                self.js.dynamic = False
+                v = self.js.chain(top)
+                if v.kind == "chain":
+                    self.knex_statement(v, top, self.js.start(head))
             except Exception:  # noqa: BLE001
                 continue
 
-    def statement(self, v: Value, start):
+    def heads(self, body, names) -> list:
+        """The identifiers in ``body`` named one of ``names`` that head a chain (``knex.…``, ``t.…``)."""
+        js = self.js
+        return [i for i in js.under(body)[1] if js.node_text(i) in names]
+
+    def knex_statement(self, v: Value, top, start):
         segs = v.value
         names = [x[0] for x in segs]
         knex_args = segs[0][1]
@@ -79,7 +80,7 @@ class _Knex(JsMigration):
                              "Knex schema.renameTable")
                 i += 1
             return
-        if len(segs) >= 2 and names[1] == "raw" and segs[1][1] and self.statement_level(start):
+        if len(segs) >= 2 and names[1] == "raw" and segs[1][1] and self.statement_level(top):
             args = segs[1][1]
             self.literal(args[0], "Knex knex.raw", params=self.binding_style(args), knex=True)
             return
@@ -108,37 +109,44 @@ class _Knex(JsMigration):
             return ()
         return ("named",) if args[1].kind == "obj" else ("qmark",)
 
-    def statement_level(self, off) -> bool:
-        """``knex.raw(…)`` as a statement, not as a value inside another call (``defaultTo(knex.raw(…))``)."""
-        enc = self.js.enclosing(off)
-        if enc is None or self.js.s[enc[0]] in "{[":
-            return True
-        before = self.js.s[:enc[0]].rstrip()
-        m = re.search(r"([\w$]+)\s*$", before)
-        return m is None or m.group(1) in ("then", "all", "allSettled", "each", "map", "mapSeries", "transaction",
-                                           "await", "return")
+    def statement_level(self, top) -> bool:
+        """``knex.raw(…)`` as a statement, not as a value inside another call (``defaultTo(knex.raw(…))``): the
+        nearest enclosing bracket is a block, an array or an object, or the parentheses of a call that runs what
+        it is given (then, Promise.all, transaction, …)."""
+        js, p = self.js, top.parent
+        while p is not None:
+            if p.type == "arguments":
+                fn = js.callee(p.parent) if p.parent is not None and p.parent.type == "call_expression" else None
+                name = js.node_text(fn).rsplit(".", 1)[-1] if fn is not None else ""
+                return name in ("then", "all", "allSettled", "each", "map", "mapSeries", "transaction")
+            if p.type == "parenthesized_expression":
+                return p.parent is None or p.parent.type not in ("if_statement", "while_statement", "do_statement",
+                                                                 "switch_statement")
+            if p.type in ("statement_block", "array", "object", "class_body", "program", "template_substitution"):
+                return True
+            p = p.parent
+        return True
 
     def table(self, method, args, off):
         if len(args) < 2 or not js_str(args[0]) or args[-1].kind != "func":
             return
         table = js_str(args[0])
         fn = args[-1]
-        params = js_names(fn.value)
-        if not params:
+        params = fn.value
+        if not params or fn.node is None:
             return
         t = params[0]
         create = method.startswith("createTable")
-        body_start, body_end, expr = fn.extra
-        js, s = self.js, self.js.s
+        js = self.js
         line, col = self.lc(off)
         layout = Layout(line, col)
         head = "CREATE TABLE IF NOT EXISTS " if method == "createTableIfNotExists" else "CREATE TABLE "
         layout.put(f"{head}{qi(table)} (")
         ncols, pre, post, pks, fks = 0, [], [], [], []
         tq = qi(table)
-        for m in re.finditer(r"(?<![\w$.])" + re.escape(t) + r"\s*\.", s[body_start:body_end]):
-            cstart = body_start + m.start()
-            v = js.chain(cstart)
+        for ident in self.heads(fn.node.child_by_field_name("body"), [t]):
+            cstart = js.start(ident)
+            v = js.chain(js.chain_top(ident))
             if v.kind != "chain" or len(v.value) < 2:
                 continue
             segs = v.value[1:]
@@ -255,7 +263,7 @@ class _Knex(JsMigration):
         for sql, o in pre:
             self.sql(sql, o, "Knex table.enu useNative")
         if create and ncols:
-            self.out.sql(layout.text(), line, col, f"Knex schema.{method}", self.txn)
+            self.statement(layout.text(), line, col, f"Knex schema.{method}")
         for sql, o, origin in post:
             self.sql(sql, o, origin)
         for fk in fks:
@@ -289,13 +297,10 @@ class _Knex(JsMigration):
                 target or None, on_delete, True)
 
 
-def emit_js(js: Js, out: Out):
-    s = js.s
-    ups = js.functions("up")
-    no_txn = re.search(r"\bconfig\s*=\s*\{[^}]*\btransaction\s*:\s*false", s)
-    txn = None if no_txn else out.new_txn()
-    for params, a, b in ups or [("knex", 0, len(s))]:
-        _Knex(js, out, txn).run(a, b, (js_names(params)[:1] or []) + ["knex"])
+def emit_js(js: JsFile, out: Out):
+    """One transaction per file unless ``exports.config = { transaction: false }``."""
+    no_txn = re.search(r"\bconfig\s*=\s*\{[^}]*\btransaction\s*:\s*false", js.code)
+    _Knex.read_ups(js, out, None if no_txn else out.new_txn())
 
 
 NAME = "knex"
@@ -306,7 +311,7 @@ def detect(path: str, text: str) -> bool:
 
 
 def emit(path: str, text: str, out: Out):
-    emit_migration(text, out)
+    emit_migration(path, text, out)
 
 
 def extract(path: str, text: str) -> list:

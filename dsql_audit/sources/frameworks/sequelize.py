@@ -5,15 +5,13 @@ from __future__ import annotations
 import re
 import sys
 
-from dsql_audit.sources.frameworks._clike import match_bracket
 from dsql_audit.sources.frameworks.js import (
-    Js,
+    JsFile,
     JsMigration,
     emit_migration,
     js_bool,
     js_default,
     js_get,
-    js_names,
     js_str,
     js_strs,
     migration_kind,
@@ -43,33 +41,61 @@ _SEQUELIZE_TYPES = {"STRING": "VARCHAR(255)", "CHAR": "CHAR(255)", "TEXT": "TEXT
 
 class _Sequelize(JsMigration):
     orm = "Sequelize"
+    runner = "queryInterface"
+    in_transaction = False  # a helper called inside sequelize.transaction(…)
+    METHODS = ("createTable", "addColumn", "changeColumn", "addIndex", "addConstraint", "removeColumn",
+               "renameColumn", "dropTable", "renameTable", "bulkInsert", "bulkDelete", "bulkUpdate", "query")
 
-    def run(self, body_start, body_end, names):
-        js, s = self.js, self.js.s
-        wrapped = [(a, b) for a, b in self._transactions(body_start, body_end)]
-        pat = re.compile(r"(?<![\w$.])(?:" + "|".join(re.escape(n) for n in names) + r")\s*\.\s*"
-                         r"(createTable|addColumn|changeColumn|addIndex|addConstraint|removeColumn|renameColumn|"
-                         r"dropTable|renameTable|bulkInsert|bulkDelete|bulkUpdate|sequelize\s*\.\s*query)\s*\(")
-        base_txn = self.txn
-        for m in pat.finditer(s, body_start, body_end):
-            method = re.sub(r"\s+", "", m.group(1)).replace("sequelize.", "")
-            open_ = m.end() - 1
-            close = match_bracket(s, open_)
-            args = js.args(open_, close)
-            inside = any(a <= m.start() < b for a, b in wrapped)
-            passes = re.search(r"\btransaction\s*[:,}]", s[open_:close + 1]) is not None
-            self.txn = base_txn if (inside or passes) else None
+    def run(self, body, names):
+        """Each call joins the migration's transaction when it is inside ``sequelize.transaction(…)`` or passes
+        ``{ transaction }``; otherwise it runs on its own (Sequelize does not wrap a migration)."""
+        js, base_txn = self.js, self.txn
+        for call in js.under(body)[0]:
+            method = self.method(call, names)
+            if method is None:
+                continue
+            arguments = call.child_by_field_name("arguments")
+            passes = re.search(r"\btransaction\s*[:,}]", js.code[js.start(arguments):js.end(arguments)])
+            self.txn = base_txn if (self.inside_transaction(call) or passes) else None
             try:
-                getattr(self, "m_" + method)(args, m.start(), f"Sequelize queryInterface.{method}")
+                getattr(self, "m_" + method)(self.args(call), js.start(js.callee(call)),
+                                             f"Sequelize queryInterface.{method}")
             except Exception:  # noqa: BLE001
                 continue
         self.txn = base_txn
 
-    def _transactions(self, a, b):
-        s = self.js.s
-        for m in re.finditer(r"\.\s*transaction\s*\(", s[a:b]):
-            open_ = a + m.end() - 1
-            yield open_, match_bracket(s, open_)
+    def method(self, call, names) -> str | None:
+        """``queryInterface.addColumn(…)`` → addColumn; ``queryInterface.sequelize.query(…)`` → query."""
+        js = self.js
+        fn = js.callee(call)
+        if fn is None or fn.type != "member_expression":
+            return None
+        method = js.node_text(fn.child_by_field_name("property"))
+        obj = fn.child_by_field_name("object")
+        if method == "query":
+            if obj.type != "member_expression" or js.node_text(obj.child_by_field_name("property")) != "sequelize":
+                return None
+            obj = obj.child_by_field_name("object")
+        elif method not in self.METHODS:
+            return None
+        return method if obj.type == "identifier" and js.node_text(obj) in names else None
+
+    def inside_transaction(self, node) -> bool:
+        """Within the arguments of a ``….transaction(…)`` call (or in a helper called there)."""
+        js, p = self.js, node.parent
+        while p is not None:
+            if p.type == "arguments" and p.parent is not None and p.parent.type == "call_expression":
+                fn = js.callee(p.parent)
+                if fn is not None and fn.type == "member_expression" and \
+                        js.node_text(fn.child_by_field_name("property")) == "transaction":
+                    return True
+            p = p.parent
+        return self.in_transaction
+
+    def nested(self, call) -> JsMigration:
+        reader = _Sequelize(self.js, self.out, self.txn)
+        reader.in_transaction = self.inside_transaction(call)
+        return reader
 
     def coltype(self, table: str, col: str, v: Value) -> tuple[str | None, list]:
         if v is None:
@@ -163,7 +189,7 @@ class _Sequelize(JsMigration):
         for sql, o in pre:
             self.sql(sql, o, "Sequelize ENUM")
         if ncols:
-            self.out.sql(layout.text(), line, col, "Sequelize createTable", self.txn)
+            self.statement(layout.text(), line, col, "Sequelize createTable")
         for cname, v in refs:
             self.reference(table, cname, v, False, "Sequelize createTable references")
 
@@ -182,7 +208,7 @@ class _Sequelize(JsMigration):
             layout.put(f"ALTER TABLE {qi(table)} ADD COLUMN")
             tline, tcol = self.lc(tv.start) if tv is not None else (None, None)
             layout.column(qi(cname), defn, tline, None, tcol)
-            self.out.sql(layout.text(), line, col, "Sequelize addColumn", self.txn)
+            self.statement(layout.text(), line, col, "Sequelize addColumn")
         self.reference(table, cname, args[2], True, "Sequelize addColumn references")
 
     def m_changeColumn(self, args, off, origin):
@@ -301,12 +327,8 @@ class _Sequelize(JsMigration):
         self.literal(args[0], "Sequelize sequelize.query", params=params)
 
 
-def emit_js(js: Js, out: Out):
-    s = js.s
-    ups = js.functions("up")
-    txn = out.new_txn()
-    for params, a, b in ups or [("queryInterface, Sequelize", 0, len(s))]:
-        _Sequelize(js, out, txn).run(a, b, (js_names(params)[:1] or []) + ["queryInterface"])
+def emit_js(js: JsFile, out: Out):
+    _Sequelize.read_ups(js, out, out.new_txn())
 
 
 NAME = "sequelize"
@@ -317,7 +339,7 @@ def detect(path: str, text: str) -> bool:
 
 
 def emit(path: str, text: str, out: Out):
-    emit_migration(text, out)
+    emit_migration(path, text, out)
 
 
 def extract(path: str, text: str) -> list:

@@ -5,15 +5,14 @@ from __future__ import annotations
 import re
 import sys
 
-from dsql_audit.sources.frameworks._clike import match_bracket
 from dsql_audit.sources.frameworks.js import (
-    Js,
+    CLASSES,
+    JsFile,
     JsMigration,
     emit_migration,
     js_bool,
     js_default,
     js_get,
-    js_names,
     js_str,
     js_strs,
     migration_kind,
@@ -47,22 +46,38 @@ _TYPEORM_TYPES = {"int": "integer", "int4": "integer", "integer": "integer", "in
 
 class _TypeOrm(JsMigration):
     orm = "TypeORM"
+    runner = "queryRunner"
+    first_only = False
+    METHODS = ("query", "createTable", "createForeignKey", "createForeignKeys", "createIndex", "createIndices",
+               "addColumn", "addColumns", "dropTable", "dropColumn", "dropColumns", "createUniqueConstraint",
+               "createUniqueConstraints", "changeColumn", "renameColumn", "renameTable")
 
-    def run(self, body_start, body_end, names):
-        js, s = self.js, self.js.s
-        pat = re.compile(r"(?<![\w$.])(?:" + "|".join(re.escape(n) for n in names) + r")\s*\.\s*(?:manager\s*\.\s*)?"
-                         r"(query|createTable|createForeignKeys?|createIndex|createIndices|addColumns?|dropTable|"
-                         r"dropColumns?|createUniqueConstraints?|changeColumn|renameColumn|renameTable)\s*\(")
-        for m in pat.finditer(s, body_start, body_end):
-            method = m.group(1)
-            open_ = m.end() - 1
-            args = js.args(open_, match_bracket(s, open_))
-            origin = f"TypeORM queryRunner.{method}"
+    def run(self, body, names):
+        js = self.js
+        for call in js.under(body)[0]:
+            method = self.method(call, names)
+            if method is None:
+                continue
             try:
-                getattr(self, "m_" + method.rstrip("s") if method not in ("addColumns", "dropColumns")
-                        else "m_" + method[:-1])(args, m.start(), origin)
+                args = self.args(call)
+                handler = "m_" + (method.rstrip("s") if method not in ("addColumns", "dropColumns") else method[:-1])
+                getattr(self, handler)(args, js.start(js.callee(call)), f"TypeORM queryRunner.{method}")
             except Exception:  # noqa: BLE001
                 continue
+
+    def method(self, call, names) -> str | None:
+        """``queryRunner.createTable(…)`` (or ``queryRunner.manager.query(…)``) → createTable."""
+        js = self.js
+        fn = js.callee(call)
+        if fn is None or fn.type != "member_expression":
+            return None
+        method = js.node_text(fn.child_by_field_name("property"))
+        if method not in self.METHODS:
+            return None
+        obj = fn.child_by_field_name("object")
+        if obj.type == "member_expression" and js.node_text(obj.child_by_field_name("property")) == "manager":
+            obj = obj.child_by_field_name("object")
+        return method if obj.type == "identifier" and js.node_text(obj) in names else None
 
     def table_name(self, v: Value | None) -> str | None:
         if v is None:
@@ -142,7 +157,7 @@ class _TypeOrm(JsMigration):
             if ncols:
                 layout.comma()
             tv = js_get(c, "type")
-            nline, ncol = self.lc(c.start)
+            nline, _ = self.lc(c.start)
             tline, tcol = self.lc(tv.start + 1) if tv is not None else (nline, None)
             layout.column(qi(name), defn, tline, None, tcol)
             ncols += 1
@@ -150,7 +165,7 @@ class _TypeOrm(JsMigration):
         for sql in pre:
             self.sql(sql, off, "TypeORM enum column")
         if ncols:
-            self.out.sql(layout.text(), line, col, "TypeORM createTable", self.txn)
+            self.statement(layout.text(), line, col, "TypeORM createTable")
         fks = js_get(t, "foreignKeys")
         for fk in (fks.value if fks is not None and fks.kind == "arr" else []):
             self.foreign_key(table, fk, fk.start, "TypeORM createTable foreignKeys", later=False)
@@ -244,16 +259,20 @@ class _TypeOrm(JsMigration):
             self.sql(f"ALTER TABLE {qi(table)} RENAME TO {qi(js_str(args[1]))}", off, "TypeORM renameTable")
 
 
-def emit_js(js: Js, out: Out):
-    s = js.s
-    ups = js.functions("up")
-    for cm in re.finditer(r"\bclass\s+\w+[^{]*\{", s):
-        body_end = match_bracket(s, cm.end() - 1)
-        no_txn = re.search(r"\btransaction\s*=\s*false\b", s[cm.end():body_end])
+def emit_js(js: JsFile, out: Out):
+    """Each migration class's up() (and the helpers it passes the runner to), one transaction per class unless
+    the class says ``transaction = false``."""
+    classes: dict = {}
+    for fn in js.ups():
+        cls = js.enclosing(fn, CLASSES)
+        if cls is not None:
+            classes.setdefault((cls.start_byte, cls.end_byte), (cls, []))[1].append(fn)
+    for cls, ups in classes.values():
+        body = cls.child_by_field_name("body")
+        no_txn = re.search(r"\btransaction\s*=\s*false\b", js.code[js.start(body):js.end(body)])
         txn = None if no_txn else out.new_txn()
-        for params, a, b in ups:
-            if cm.end() <= a < body_end:
-                _TypeOrm(js, out, txn).run(a, b, js_names(params) + ["queryRunner"])
+        for fn in ups:
+            _TypeOrm.read_up(js, out, txn, fn)
 
 
 NAME = "typeorm"
@@ -264,7 +283,7 @@ def detect(path: str, text: str) -> bool:
 
 
 def emit(path: str, text: str, out: Out):
-    emit_migration(text, out)
+    emit_migration(path, text, out)
 
 
 def extract(path: str, text: str) -> list:
