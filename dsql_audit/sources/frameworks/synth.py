@@ -75,48 +75,6 @@ def valid_where(e: str | None) -> bool:
     return bool(e) and ";" not in e and "--" not in e and parses(f"SELECT 1 WHERE {e}")
 
 
-def snake(name: str) -> str:
-    s = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name)
-    return s.replace("-", "_").lower()
-
-
-_IRREGULAR = {"person": "people", "man": "men", "woman": "women", "child": "children", "mouse": "mice",
-              "datum": "data", "medium": "media", "status": "statuses", "index": "indices"}
-
-
-def plural(word: str) -> str:
-    head, _, last = word.rpartition("_")
-    low = last.lower()
-    if low in _IRREGULAR.values() or low.endswith(("news", "series", "species", "data")):
-        out = last
-    elif low in _IRREGULAR:
-        out = _IRREGULAR[low]
-    elif re.search(r"[^aeiou]y$", low):
-        out = last[:-1] + "ies"
-    elif re.search(r"(s|x|z|ch|sh)$", low):
-        out = last + "es"
-    else:
-        out = last + "s"
-    return f"{head}_{out}" if head else out
-
-
-def singular(word: str) -> str:
-    head, _, last = word.rpartition("_")
-    low = last.lower()
-    rev = {v: k for k, v in _IRREGULAR.items()}
-    if low in rev:
-        out = rev[low]
-    elif low.endswith("ies") and len(low) > 3:
-        out = last[:-3] + "y"
-    elif re.search(r"(ss|x|z|ch|sh)es$", low) or low.endswith("statuses"):
-        out = last[:-2]
-    elif low.endswith("s") and not low.endswith("ss"):
-        out = last[:-1]
-    else:
-        out = last
-    return f"{head}_{out}" if head else out
-
-
 # --------------------------------------------------------------------------------------------------------------
 # Positions and output
 # --------------------------------------------------------------------------------------------------------------
