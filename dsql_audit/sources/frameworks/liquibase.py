@@ -1,11 +1,24 @@
-"""Liquibase changelogs: XML, YAML and JSON."""
+"""Liquibase changelogs: XML, YAML and JSON, read by real parsers into one changelog model (``_LNode``).
+
+XML is read by expat behind defusedxml: a changelog comes from a user's repository, so entity declarations,
+external entities and external DTDs are refused (the file then gives the records read before them: none, as a DTD
+comes before the root element). YAML and JSON are read by PyYAML's safe composer, as Liquibase reads JSON with
+its YAML parser. Both give positions: expat the byte index of each event, PyYAML the marks of each node.
+
+An SQL body (``<sql>``, ``sql:``) is kept file-aligned: as long as its text in the file, with its line breaks, so
+each statement in it is reported at its own line and column. Markup, comments and CDATA markers become spaces;
+what the parser decoded (``&lt;``, ``\\"``) is its character, and the columns it saves are given back at the next
+whitespace (``_file_aligned``).
+"""
 
 from __future__ import annotations
 
 import bisect
+import io
 import itertools
 import re
 import sys
+from xml.sax.handler import ContentHandler, LexicalHandler
 
 from dsql_audit.sources.frameworks.synth import (
     Layout,
@@ -20,18 +33,23 @@ from dsql_audit.sources.frameworks.synth import (
     valid_where,
 )
 
-_XML_ENTITY = re.compile(r"&(#x[0-9a-fA-F]+|#\d+|\w+);")
+# characters str.splitlines() breaks lines at: the SQL text of a body keeps only the file's own line breaks
+_LINE_BREAKS_TO_SPACES = str.maketrans(dict.fromkeys("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029", " "))
+# YAML/JSON keys whose scalar is SQL text (kept file-aligned as ``key#raw``)
+_SQL_KEYS = ("sql", "procedureText", "procedureBody", "where", "selectQuery")
 
 
 class _LNode:
     """A changelog element: XML element or YAML/JSON mapping. ``attrs``: name → (value, offset of the value);
-    ``text``: (file-aligned raw text, offset of its first character) for SQL bodies."""
+    ``keys``: name → offset of the attribute or key itself; ``text``: (file-aligned SQL text, offset of its first
+    character) for SQL bodies, or what makes it (see ``sql_text``)."""
 
-    __slots__ = ("name", "attrs", "children", "offset", "text")
+    __slots__ = ("name", "attrs", "keys", "children", "offset", "text")
 
     def __init__(self, name: str, offset: int):
         self.name, self.offset = name, offset
         self.attrs: dict[str, tuple[str, int]] = {}
+        self.keys: dict[str, int] = {}
         self.children: list[_LNode] = []
         self.text: tuple[str, int] | None = None
 
@@ -45,184 +63,307 @@ class _LNode:
     def kids(self, name: str) -> list["_LNode"]:
         return [c for c in self.children if c.name == name]
 
+    def sql_text(self) -> tuple[str, int] | None:
+        """``text``, made on first use: an XML element's is only needed when it is a change's SQL body (made for
+        every element, nested ones would cost the file's length times its depth)."""
+        if callable(self.text):
+            self.text = self.text()
+        return self.text
 
-def _xml_clean(raw: str) -> str:
-    """Raw element content → the SQL it holds, same length and lines: markup and comments blanked, CDATA markers
-    blanked, entities decoded (padded before the character, so columns after them stay right)."""
-    out, i, n = [], 0, len(raw)
-    ent = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
 
-    def blank(t):
-        return "".join("\n" if ch == "\n" else " " for ch in t)
-
-    skip_depth = 0
-    while i < n:
-        if raw.startswith("<![CDATA[", i):
-            j = raw.find("]]>", i + 9)
-            j = n if j < 0 else j
-            out.append(" " * 9)
-            body = raw[i + 9:j]
-            out.append(blank(body) if skip_depth else body)
-            out.append(" " * min(3, n - j))
-            i = j + 3
-            continue
-        if raw.startswith("<!--", i):
-            j = raw.find("-->", i + 4)
-            j = n if j < 0 else j + 3
-            out.append(blank(raw[i:j]))
-            i = j
-            continue
-        c = raw[i]
-        if c == "<":
-            j = raw.find(">", i)
-            j = n if j < 0 else j + 1
-            tag = raw[i:j]
-            m = re.match(r"<\s*(/?)\s*(?:\w+:)?(\w+)", tag)
-            if m and m.group(2) == "comment" and not tag.endswith("/>"):
-                skip_depth += -1 if m.group(1) else 1
-            out.append(blank(tag))
-            i = j
-            continue
-        if c == "&":
-            m = _XML_ENTITY.match(raw, i)
-            if m:
-                name = m.group(1)
-                ch = chr(int(name[2:], 16)) if name.startswith("#x") else chr(int(name[1:])) if \
-                    name.startswith("#") else ent.get(name, " ")
-                out.append(" " * (len(m.group(0)) - 1) + (" " if skip_depth else ch))
-                i = m.end()
-                continue
-        out.append(blank(c) if skip_depth else c)
-        i += 1
+def _file_aligned(pieces, keep_breaks=False) -> str:
+    """Decoded pieces, each ``(source text, what the parser decoded it to)``, laid on their source: the text is as
+    long as the source and breaks lines where it does. A piece shorter than its source (``&lt;``, ``\\"``) is
+    written compact and the spaces it saves go at the next whitespace, or at the end: no token is split by them
+    (``-&gt;&gt;`` is ``->>``) and every column from that whitespace on is the file's. A line break the file does
+    not have is a space, unless ``keep_breaks``."""
+    out, owed = [], 0
+    for raw, decoded in pieces:
+        if decoded == raw or (decoded in ("\n", "\r\n") and raw in ("\n", "\r\n", "\r")):
+            text = raw  # the file's own text, or its line break that the parser normalized
+        else:
+            if not keep_breaks:
+                decoded = decoded.translate(_LINE_BREAKS_TO_SPACES)
+            text = decoded if len(decoded) <= len(raw) else _blank(raw)
+            owed += len(raw) - len(text)
+        if owed:
+            at = next((i for i, ch in enumerate(text) if ch in " \t\r\n"), -1)
+            if at >= 0:
+                text, owed = text[:at] + " " * owed + text[at:], 0
+        out.append(text)
+    out.append(" " * owed)
     return "".join(out)
 
 
-def _liquibase_xml(text: str) -> _LNode:
-    from xml.parsers import expat
+def _breaks_a_line(raw: str, decoded: str) -> bool:
+    """Whether a decoded piece ends a SQL line (and a ``--`` comment) where the file does not break the line."""
+    return ("\n" in decoded or "\r" in decoded) and "\n" not in raw and "\r" not in raw
 
-    data = text.encode("utf-8")
+
+_NOT_A_LINE_BREAK = re.compile(r"[^\n]")
+
+
+def _blank(raw: str) -> str:
+    """Markup as the SQL text holds it: spaces, the line breaks kept."""
+    return _NOT_A_LINE_BREAK.sub(" ", raw)
+
+
+# -- XML ----------------------------------------------------------------------------------------------------------
+
+# a start tag expat accepted, read again only for where each attribute is written (expat does not say)
+_TAG_NAME = re.compile(r"<[^ \t\r\n/>]+")
+_ATTRIBUTE = re.compile(r"""[ \t\r\n]+([^ \t\r\n=]+)[ \t\r\n]*=[ \t\r\n]*("[^"]*"|'[^']*')""")
+
+
+def _char_offsets(text: str, data: bytes):
+    """Byte offset into ``data`` (``text`` in UTF-8) → character offset into ``text``."""
     if len(data) == len(text):
-        def b2c(b):
-            return b
-    else:
-        ends = list(itertools.accumulate(len(ch.encode("utf-8", errors="surrogatepass")) for ch in text))
-
-        def b2c(b):  # the character that starts at byte b
-            return bisect.bisect_right(ends, b)
-    root = _LNode("#document", 0)
-    stack = [root]
-    parser = expat.ParserCreate(encoding="utf-8")
-
-    def start(name, attrs):
-        off = b2c(parser.CurrentByteIndex)
-        node = _LNode(name.rsplit(":", 1)[-1], off)
-        # the start tag's end (content starts after it), quote-aware
-        i, q = off, None
-        while i < len(text):
-            ch = text[i]
-            if q:
-                q = None if ch == q else q
-            elif ch in "'\"":
-                q = ch
-            elif ch == ">":
-                break
-            i += 1
-        tag = text[off:i + 1]
-        for k, v in attrs.items():
-            key = k.rsplit(":", 1)[-1]
-            m = re.search(r"(?<![\w:-])" + re.escape(k) + r"\s*=\s*(['\"])", tag)
-            node.attrs[key] = (v, off + m.end() if m else off)
-        node.text = ("", i + 1) if not tag.endswith("/>") else None
-        stack[-1].children.append(node)
-        stack.append(node)
-
-    def end(name):
-        node = stack.pop()
-        if node.text is not None:
-            content_start = node.text[1]
-            content_end = b2c(parser.CurrentByteIndex)
-            raw = text[content_start:content_end] if content_end > content_start else ""
-            node.text = (_xml_clean(raw), content_start)
-
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    try:
-        parser.Parse(data, True)
-    except Exception:  # noqa: BLE001 - broken XML: the elements read before the error are kept
-        pass
-    return root
+        return lambda b: b
+    ends = list(itertools.accumulate(len(ch.encode("utf-8", "surrogatepass")) for ch in text))
+    return lambda b: bisect.bisect_right(ends, b)
 
 
-def _yaml_raw(text: str, node) -> tuple[str, int]:
-    """A YAML scalar's SQL as written in the file (so its lines and columns map back), with its offset."""
+def _attribute_places(text: str, tag_start: int) -> dict[str, tuple[int, int]]:
+    """Attribute name as written → (offset of the name, offset of the value's first character)."""
+    m = _TAG_NAME.match(text, tag_start)
+    pos, places = (m.end() if m else tag_start), {}
+    while (m := _ATTRIBUTE.match(text, pos)) is not None:
+        places[m.group(1)] = (m.start(1), m.start(2) + 1)
+        pos = m.end()
+    return places
+
+
+class _XmlChangelog(ContentHandler, LexicalHandler):
+    """SAX content and lexical handler that builds the changelog tree. Every event is placed by expat's byte
+    index of it; an element's content starts at the event after its start tag and ends at its end tag."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text
+        self.data = text.encode("utf-8")
+        self.char = _char_offsets(text, self.data)
+        self.root = _LNode("#document", 0)
+        # open elements: [node, content start (None until the next event), first piece, solid pieces before]
+        self.frames: list[list] = [[self.root, 0, 0, 0]]
+        # character data outside <comment> elements: [start, end (the next event), decoded text]
+        self.pieces: list[list] = []
+        self.solid = 0  # pieces that hold more than whitespace
+        self.open_piece: list | None = None  # the last piece: it ends where the next event starts
+        self.in_comment = 0
+        self.reader = None
+
+    def read(self) -> _LNode:
+        from xml.sax.handler import property_lexical_handler
+        from xml.sax.xmlreader import InputSource
+
+        from defusedxml.expatreader import create_parser
+
+        self.reader = create_parser()  # forbids entity declarations and external references
+        self.reader.setContentHandler(self)
+        self.reader.setProperty(property_lexical_handler, self)
+        source = InputSource()
+        source.setByteStream(io.BytesIO(self.data))
+        source.setEncoding("utf-8")  # the text is already decoded: whatever the XML declaration says
+        try:
+            self.reader.parse(source)
+        except Exception:  # noqa: BLE001 - broken or refused XML: the elements read before the error are kept
+            pass
+        return self.root
+
+    def at(self) -> int:
+        """This event's character offset; it ends the open piece and starts the content of an element just
+        opened."""
+        offset = self.char(self.reader._parser.CurrentByteIndex)  # the SAX driver's expat parser
+        if self.open_piece is not None:
+            self.open_piece[1], self.open_piece = offset, None
+        if self.frames[-1][1] is None:
+            self.frames[-1][1] = offset
+        return offset
+
+    # ContentHandler
+    def startElement(self, name, attrs):
+        offset = self.at()
+        node = _LNode(name.rsplit(":", 1)[-1], offset)
+        places = _attribute_places(self.text, offset)
+        for raw_name, value in attrs.items():
+            key = raw_name.rsplit(":", 1)[-1]
+            name_at, value_at = places.get(raw_name, (offset, offset))
+            node.attrs[key], node.keys[key] = (value, value_at), name_at
+        self.frames[-1][0].children.append(node)
+        self.frames.append([node, None, len(self.pieces), self.solid])
+        if node.name == "comment":  # a <comment> inside <sql> is not SQL
+            self.in_comment += 1
+
+    def endElement(self, name):
+        offset = self.at()
+        node, start, first, solid = self.frames.pop()
+        if node.name == "comment":
+            self.in_comment -= 1
+        if self.solid > solid:
+            last = len(self.pieces)
+            node.text = lambda: (self.aligned(start, offset, self.pieces[first:last]), start)
+
+    def characters(self, content):
+        offset = self.at()
+        if self.in_comment:
+            return
+        # a reference (&lt;) or a line break expat normalized is one piece of its own, so a piece's span in the
+        # file, up to the next event, is either its text or what expat decoded into it
+        self.open_piece = [offset, offset, content]
+        self.pieces.append(self.open_piece)
+        if not content.isspace():
+            self.solid += 1
+
+    ignorableWhitespace = characters
+
+    def processingInstruction(self, target, data):
+        self.at()
+
+    # LexicalHandler: comments and CDATA markers are not SQL, but they end the piece before them
+    def comment(self, content):
+        self.at()
+
+    def startCDATA(self):
+        self.at()
+
+    def endCDATA(self):
+        self.at()
+
+    def aligned(self, start: int, end: int, inside: list) -> str:
+        """The content from ``start`` to ``end`` as SQL text: the pieces ``inside`` it in place, the markup
+        between them blanked. A reference to a line break (``&#10;``) is a space, unless a ``--`` comment might end
+        there: then it breaks the line (SQL over columns: the lines after it are one off)."""
+        pieces, pos = [], start
+        for p_start, p_end, decoded in inside:
+            pieces.append((_blank(self.text[pos:p_start]),) * 2)  # as long as the markup: written as it is
+            pieces.append((self.text[p_start:p_end], decoded))
+            pos = p_end
+        pieces.append((_blank(self.text[pos:end]),) * 2)
+        keep_breaks = any(_breaks_a_line(raw, decoded) for raw, decoded in pieces) and \
+            any("--" in decoded for _, decoded in pieces)
+        return _file_aligned(pieces, keep_breaks)
+
+
+# -- YAML and JSON ------------------------------------------------------------------------------------------------
+
+# an escape in a double-quoted scalar PyYAML accepted, read again only for where it is written
+_YAML_ESCAPE = re.compile(r"\\(x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|\r\n|[\s\S])")
+
+
+def _double_quoted(inner: str) -> tuple[str, bool]:
+    """A double-quoted scalar's text between the quotes as SQL text (``_file_aligned``), each escape its character
+    (PyYAML's own table); and whether an escape stood for a line break, which that text cannot hold."""
+    from yaml.scanner import Scanner
+
+    pieces, pos = [], 0
+    for m in _YAML_ESCAPE.finditer(inner):
+        esc = m.group(1)
+        pieces.append((inner[pos:m.start()],) * 2)
+        pos = m.end()
+        if esc in ("\n", "\r", "\r\n"):  # an escaped line break joins the lines: the file's break stays
+            pieces.append((" " + esc,) * 2)
+        elif esc[0] in Scanner.ESCAPE_CODES and len(esc) > 1:
+            pieces.append((m.group(0), chr(int(esc[1:], 16))))
+        else:
+            pieces.append((m.group(0), Scanner.ESCAPE_REPLACEMENTS.get(esc, esc)))
+    pieces.append((inner[pos:],) * 2)
+    return _file_aligned(pieces), any(_breaks_a_line(raw, decoded) for raw, decoded in pieces)
+
+
+def _yaml_sql(src: str, node) -> tuple[str, int]:
+    """A scalar's SQL text, file-aligned, and its offset. A block scalar is its lines after the header (with
+    their indentation), a quoted one its text between the quotes. When that is not the value up to whitespace,
+    or when the value breaks a line the file does not and a ``--`` comment might end there, the value itself
+    (its lines then no longer map one to one)."""
     a, b = node.start_mark.index, node.end_mark.index
-    style = node.style
+    style, value = node.style, node.value
     if style in ("|", ">"):
-        nl = text.find("\n", a)
-        if 0 <= nl < b:
-            return text[nl + 1:b], nl + 1
-        return node.value, a
-    if style in ('"', "'"):
-        inner = text[a + 1:b - 1]
-        return (inner if inner == node.value else node.value), a + 1
-    raw = text[a:b]
-    return (raw if " ".join(raw.split()) == " ".join(node.value.split()) else node.value), a
+        nl = src.find("\n", a)
+        if not 0 <= nl < b:
+            return value, a
+        text, start = src[nl + 1:b], nl + 1
+    elif style == "'":  # its one escape: '' for '
+        parts = src[a + 1:b - 1].split("''")
+        pieces = [piece for part in parts for piece in ((part, part), ("''", "'"))][:-1]
+        text, start = _file_aligned(pieces), a + 1
+    elif style == '"':
+        (text, broke), start = _double_quoted(src[a + 1:b - 1]), a + 1
+        if broke and "--" in value:
+            return value, start
+    else:
+        text, start = src[a:b], a
+    return (text, start) if text.split() == value.split() else (value, start)
 
 
-def _liquibase_yaml(text: str, is_json: bool) -> _LNode:
-    import yaml
+class _YamlChangelog:
+    """The changelog tree of a YAML or JSON changelog, from PyYAML's node graph: a mapping is an element, a
+    scalar an attribute, a list of one-key mappings (``changes:``, ``columns:``) the children of the element that
+    holds it (except ``rollback:``, a child of its own)."""
 
-    src = text.replace("\t", " ") if is_json else text
-    root = _LNode("#document", 0)
-    try:
-        doc = yaml.compose(src, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except Exception:  # noqa: BLE001 - unreadable YAML/JSON: nothing to report
+    def __init__(self, text: str, is_json: bool):
+        # JSON may indent with tabs, which YAML refuses there; a tab inside a JSON string is invalid anyway
+        self.src = text.replace("\t", " ") if is_json else text
+        # PyYAML shares an aliased node; building it again for every alias of an alias… would never end (the
+        # billion laughs in YAML). A file without aliases has fewer mappings than characters.
+        self.budget = len(self.src) + 1000
+
+    def read(self) -> _LNode:
+        import yaml
+
+        self.yaml = yaml
+        root = _LNode("#document", 0)
+        try:
+            doc = yaml.compose(self.src, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+            if isinstance(doc, yaml.MappingNode):
+                for k, v in doc.value:
+                    if isinstance(k, yaml.ScalarNode):
+                        root.children.append(self.node(k, v))
+        except Exception:  # noqa: BLE001 - unreadable YAML/JSON, or an alias bomb: nothing to report
+            return _LNode("#document", 0)
         return root
 
-    def scalar(n):
-        return n if isinstance(n, yaml.ScalarNode) else None
-
-    def build(name, value, offset) -> _LNode:
-        node = _LNode(name, offset)
+    def node(self, key, value) -> _LNode:
+        yaml = self.yaml
+        self.budget -= 1
+        if self.budget < 0:
+            raise ValueError("more changelog nodes than the file has characters: aliases of aliases")
+        node = _LNode(key.value, key.start_mark.index)
         if isinstance(value, yaml.SequenceNode):
-            for item in value.value:
-                if isinstance(item, yaml.MappingNode):
-                    for ik, iv in item.value:
-                        if isinstance(ik, yaml.ScalarNode):
-                            node.children.append(build(ik.value, iv, ik.start_mark.index))
-            return node
-        if isinstance(value, yaml.ScalarNode):
-            node.text = _yaml_raw(src, value)
+            self.items_into(node, value)
+        elif isinstance(value, yaml.ScalarNode):
+            node.text = _yaml_sql(self.src, value)
             node.attrs["#value"] = (value.value, value.start_mark.index)
-            return node
-        if isinstance(value, yaml.MappingNode):
+        elif isinstance(value, yaml.MappingNode):
             for k, v in value.value:
-                key = k.value if isinstance(k, yaml.ScalarNode) else None
-                if key is None:
-                    continue
-                if scalar(v) is not None:
-                    node.attrs[key] = (v.value, v.start_mark.index)
-                    if key in ("sql", "procedureText", "procedureBody", "where", "selectQuery"):
-                        node.attrs[key + "#raw"] = _yaml_raw(src, v)
-                elif isinstance(v, yaml.SequenceNode):
-                    holder = node if key != "rollback" else _LNode("rollback", k.start_mark.index)
-                    for item in v.value:
-                        if isinstance(item, yaml.MappingNode):
-                            for ik, iv in item.value:
-                                if isinstance(ik, yaml.ScalarNode):
-                                    holder.children.append(build(ik.value, iv, ik.start_mark.index))
-                    if holder is not node:
-                        node.children.append(holder)
-                elif isinstance(v, yaml.MappingNode):
-                    node.children.append(build(key, v, k.start_mark.index))
+                if isinstance(k, yaml.ScalarNode):
+                    self.field(node, k, v)
         return node
 
-    if isinstance(doc, yaml.MappingNode):
-        for k, v in doc.value:
-            if isinstance(k, yaml.ScalarNode):
-                root.children.append(build(k.value, v, k.start_mark.index))
-    return root
+    def field(self, node: _LNode, k, v):
+        yaml, key = self.yaml, k.value
+        if isinstance(v, yaml.ScalarNode):
+            node.attrs[key], node.keys[key] = (v.value, v.start_mark.index), k.start_mark.index
+            if key in _SQL_KEYS:
+                node.attrs[key + "#raw"] = _yaml_sql(self.src, v)
+        elif isinstance(v, yaml.SequenceNode):
+            if key == "rollback":
+                holder = _LNode("rollback", k.start_mark.index)
+                node.children.append(holder)
+            else:
+                holder = node
+            self.items_into(holder, v)
+        elif isinstance(v, yaml.MappingNode):
+            node.children.append(self.node(k, v))
 
+    def items_into(self, node: _LNode, seq):
+        for item in seq.value:
+            if isinstance(item, self.yaml.MappingNode):
+                for k, v in item.value:
+                    if isinstance(k, self.yaml.ScalarNode):
+                        node.children.append(self.node(k, v))
+
+
+# -- what the changes send ----------------------------------------------------------------------------------------
 
 _LB_TYPES = {
     "int": "INTEGER", "integer": "INTEGER", "int4": "INTEGER", "mediumint": "INTEGER", "bigint": "BIGINT",
@@ -341,11 +482,8 @@ class _Liquibase:
         if "@AT@" not in defn:
             return defn, []
         head, tail = defn.split("@AT@", 1)
-        at = c.attrs.get("autoIncrement")
-        aline = acol = None
-        if at:
-            k = self.text.rfind("autoIncrement", max(0, at[1] - 40), at[1])  # the attribute, not its value
-            aline, acol = self.lc(k if k >= 0 else at[1])
+        at = c.keys.get("autoIncrement")  # the attribute, not its value
+        aline, acol = self.lc(at) if at is not None else (None, None)
         return head, [(tail.strip(), acol if aline == line else None)]
 
     def fk_of(self, table_name: str, c: _LNode, k: _LNode, txn, later: bool, origin: str):
@@ -474,10 +612,12 @@ class _Liquibase:
             if key + "#raw" in n.attrs:
                 return n.attrs[key + "#raw"]
             for k in n.kids(key):
-                if k.text and k.text[0].strip():
-                    return k.text
-        if n.text and n.text[0].strip():
-            return n.text
+                text = k.sql_text()
+                if text and text[0].strip():
+                    return text
+        text = n.sql_text()
+        if text and text[0].strip():
+            return text
         return None
 
     def c_sql(self, n: _LNode, txn):
@@ -490,7 +630,8 @@ class _Liquibase:
         from dsql_audit.sources.app import looks_like_sql
 
         body = self.body(n, "procedureText", "procedureBody")
-        if body and looks_like_sql(body[0]):
+        # stripped: app.SQL_START backtracks exponentially on whitespace runs around comments (a comment-only body)
+        if body and looks_like_sql(body[0].strip()):
             line, col = self.lc(body[1])
             self.out.literal(body[0], line, col, f"Liquibase {n.name}", txn, params=())
 
@@ -624,15 +765,11 @@ class _Liquibase:
     c_loadUpdateData = c_loadData
 
 
-def _liquibase(path: str, text: str, out: Out):
+def _changelog(path: str, text: str) -> _LNode:
     lower = path.lower()
     if lower.endswith((".yaml", ".yml", ".json")):
-        root = _liquibase_yaml(text, lower.endswith(".json"))
-    else:
-        root = _liquibase_xml(text)
-    _Liquibase(text, out).run(root)
-
-
+        return _YamlChangelog(text, lower.endswith(".json")).read()
+    return _XmlChangelog(text).read()
 
 
 NAME = "liquibase"
@@ -643,7 +780,7 @@ def detect(path: str, text: str) -> bool:
 
 
 def emit(path: str, text: str, out: Out):
-    _liquibase(path, text, out)
+    _Liquibase(text, out).run(_changelog(path, text))
 
 
 def extract(path: str, text: str) -> list:
