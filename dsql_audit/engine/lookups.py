@@ -9,12 +9,48 @@ import threading
 
 from dsql_audit.engine import writes
 from dsql_audit.engine.gate import analyse_text, judge
+from dsql_audit.facts import Facts
+from dsql_audit.model import Unit
 from dsql_audit.sqltext import blank_literals
 
 _SHAPED = re.compile(r"\s*(?:SELECT|INSERT|UPDATE|DELETE|WITH)\b", re.I)
 _TRAILING_TAG = re.compile(r"\s*/\*[^*]*(?:\*(?!/)[^*]*)*\*/\s*;?\s*\Z")
 _CACHED_CHARS = 16_384  # statements up to this long have the gate's answer cached by shape (Engine.decide)
 _BIG_STATEMENT = threading.Lock()
+
+
+_NUMBER = re.compile(r"\b\d+\b")
+
+
+def shape(body: str) -> str | tuple:
+    """The cache key of a statement's shape: ``blank_literals`` (its string and number literals as ?), or, for
+    a statement without double quotes, question marks, backslashes, dollar signs and comments, the cheaper
+    key that replaces each run of digits standing on its own (between non-word characters) by ?. Two
+    statements with the same cheap key differ only in the digits of such runs, and blank_literals cannot tell
+    them apart either (inside a string it blanks the whole string; outside, such a run is a number it blanks,
+    where the characters around it decide how much) — so the cheap key is never coarser than the shape; it
+    only skips the slow pattern (four alternatives tried at every character). The cheap key is a tuple, so it
+    never equals a shape blank_literals made ("x = 1.5" → "x = ?.?", the shape of "x = ?.?" itself)."""
+    if '"' in body or "?" in body:
+        return blank_literals(body)
+    return ("digits", _NUMBER.sub("?", body))
+
+
+_TWIN_SLOTS = ("unit", "text", "node", "js", "_tree", "_index", "_funcs", "dsql", "klass", "parse_error", "iam")
+_new_facts = Facts.__new__
+
+
+def _with_text(facts: Facts, text: str) -> Facts:
+    """``facts.with_text(text)``, without its loop over the slots (Facts as this module knows it)."""
+    if Facts.__slots__ != _TWIN_SLOTS:
+        return facts.with_text(text)
+    twin = _new_facts(Facts)
+    twin.unit = Unit(path=facts.unit.path, text=text, line=facts.unit.line)
+    twin.text = text
+    twin.node, twin.js, twin._tree, twin._index, twin._funcs = facts.node, facts.js, facts._tree, facts._index, \
+        facts._funcs
+    twin.dsql, twin.klass, twin.parse_error, twin.iam = facts.dsql, facts.klass, facts.parse_error, facts.iam
+    return twin
 
 
 class CachedLookups:
@@ -34,11 +70,12 @@ class CachedLookups:
                 refused, pending = judge(facts, self.profile)
                 return (facts, refused, pending) if live else (facts, refused)
         key, body = text, text
-        tag = _TRAILING_TAG.search(text)  # sqlcommenter and friends append /*key='value',…*/ to every statement
+        # sqlcommenter and friends append /*key='value',…*/ to every statement
+        tag = _TRAILING_TAG.search(text) if "*/" in text else None
         if tag is not None and "/*" not in text[:tag.start()]:
             body = text[:tag.start()]
-        if _SHAPED.match(body) and not any(c in body for c in ("$", "--", "/*", "\\")):
-            key = blank_literals(body)
+        if "$" not in body and "--" not in body and "/*" not in body and "\\" not in body and _SHAPED.match(body):
+            key = shape(body)
         hit = self._decided.get(key)
         if hit is None:
             facts = analyse_text(text)
@@ -48,7 +85,7 @@ class CachedLookups:
             self._decided[key] = hit
         facts, refused, pending, seen = hit
         if seen != text:  # the same shape: this statement's own text over the shared analysis
-            facts = facts.with_text(text)
+            facts = _with_text(facts, text)
         return (facts, refused, pending) if live else (facts, refused)
 
     def primary_key(self, conn, schema: str | None, table: str) -> list | None:

@@ -10,7 +10,7 @@ sends them (libpq's chunked rows mode) — so a result of any size passes throug
 from __future__ import annotations
 
 import select
-from dataclasses import dataclass
+from typing import NamedTuple
 
 CHUNK_ROWS = 256  # rows per libpq chunk when streaming (memory: this many rows of the result at a time)
 _RDHUP = getattr(select, "POLLRDHUP", 0)  # Linux: the peer closed its side, even with unread data pending
@@ -23,9 +23,8 @@ class ClientGone(BaseException):
     (``except Exception``) lets it through to the wire front, which ends the connection."""
 
 
-@dataclass(frozen=True)
-class Field:
-    """One result column as RowDescription describes it."""
+class Field(NamedTuple):
+    """One result column as RowDescription describes it (a tuple: built once per column of every result)."""
 
     name: str
     table_oid: int
@@ -44,7 +43,24 @@ def _fields(r) -> list[Field]:
 def _raw(r) -> list[list]:
     nf = r.nfields
     get = r.get_value
-    return [[get(i, j) for j in range(nf)] for i in range(r.ntuples)]
+    if nf == 1:
+        return [[get(i, 0)] for i in range(r.ntuples)]
+    columns = range(nf)
+    return [[get(i, j) for j in columns] for i in range(r.ntuples)]
+
+
+# libpq's result statuses as plain ints (psycopg's ExecStatus values), set on first use (psycopg is imported
+# lazily): compared once or more per result, on every statement's path
+FATAL = CHUNK = OK = COPY = None
+
+
+def _statuses() -> None:
+    global FATAL, CHUNK, OK, COPY
+    from psycopg import pq
+
+    s = pq.ExecStatus
+    FATAL, CHUNK, OK = int(s.FATAL_ERROR), int(s.TUPLES_CHUNK), int(s.TUPLES_OK)
+    COPY = (int(s.COPY_IN), int(s.COPY_OUT), int(s.COPY_BOTH))
 
 
 class PgResult:
@@ -106,12 +122,12 @@ class WholeResult:
 def _wait(conn, watch, cancel, write: bool = False) -> None:
     """Until libpq can hand over the next result without blocking (``write``: until the query is sent). The GIL
     is released while waiting. ``watch`` (a client socket's fd): if the client hangs up meanwhile, ``cancel()``
-    the statement and raise ClientGone."""
+    the statement and raise ClientGone. What libpq has read already is looked at first (``is_busy`` parses its
+    buffer): a socket read is made only when PostgreSQL's answer is not complete there — after ``poll`` says
+    there is something to read (no read that can only find nothing)."""
     pgconn = conn.pgconn
-    if not write:
-        pgconn.consume_input()
-        if not pgconn.is_busy():
-            return
+    if not write and not pgconn.is_busy():
+        return
     poller = select.poll()
     fd = pgconn.socket
     poller.register(fd, select.POLLIN | (select.POLLOUT if write else 0))
@@ -185,8 +201,8 @@ def run(conn, text: str, bind=None, watch: int | None = None, cancel=None, strea
     (default libpq's cancel request). ``stream``: a read whose rows do not all come in the first chunk
     comes back as a RowStream still running on ``conn``, which must be read to its end or closed before
     anything else runs on ``conn``."""
-    from psycopg import pq
-
+    if FATAL is None:
+        _statuses()
     pgconn = conn.pgconn
     if watch is None and not stream:
         with conn.lock:
@@ -196,11 +212,9 @@ def run(conn, text: str, bind=None, watch: int | None = None, cancel=None, strea
                 params, types, formats, result_format = bind
                 res = pgconn.exec_params(text.encode(), list(params or ()), list(types) if types else None,
                                          list(formats) if formats else None, result_format)
-        if res.status == pq.ExecStatus.FATAL_ERROR:
+        if res.status == FATAL:
             _raise(res)
         return PgResult(res)
-    FATAL, CHUNK, OK = pq.ExecStatus.FATAL_ERROR, pq.ExecStatus.TUPLES_CHUNK, pq.ExecStatus.TUPLES_OK
-    COPY = (pq.ExecStatus.COPY_IN, pq.ExecStatus.COPY_OUT, pq.ExecStatus.COPY_BOTH)
     with conn.lock:
         _send(conn, text, bind, watch, cancel, stream)
         last = error = None
@@ -217,7 +231,8 @@ def run(conn, text: str, bind=None, watch: int | None = None, cancel=None, strea
             elif status == CHUNK:
                 # rows begin: when they all came in this chunk, the result is handed on whole
                 rows, tag, more = _raw(res), (res.command_status or b"").decode(), None
-                pgconn.consume_input()
+                if pgconn.is_busy():  # the rest is not in libpq's buffer: read what has arrived since
+                    pgconn.consume_input()
                 if not pgconn.is_busy():
                     more = pgconn.get_result()
                     if more is not None and more.status == OK:
@@ -261,8 +276,6 @@ class RowStream:
 
     def _next(self) -> None:
         """The next chunk into the buffer, or the end of the statement."""
-        from psycopg import pq
-
         pgconn = self.conn.pgconn
         error = None
         try:
@@ -276,9 +289,9 @@ class RowStream:
                     self._running = False
                     break
                 status = res.status
-                if status == pq.ExecStatus.FATAL_ERROR:
+                if status == FATAL:
                     error = error or res
-                elif error is None and status in (pq.ExecStatus.TUPLES_CHUNK, pq.ExecStatus.TUPLES_OK):
+                elif error is None and (status == CHUNK or status == OK):
                     self._rows, self._pos = _raw(res), 0
                     self.tag = (res.command_status or b"").decode() or self.tag
                     if self._rows:

@@ -7,6 +7,7 @@ pg_transaction.py (the PostgreSQL transaction under ours)."""
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,22 @@ from dsql_audit.sqltext import split_text
 
 if TYPE_CHECKING:
     from dsql_audit.engine.cluster import Engine
+
+_ROUTINE = re.compile(r"\s*CREATE\b", re.I)  # a function's BEGIN ATOMIC body may hold a statement's only ";"
+
+
+def _statements(sql: str) -> list:
+    """The statements of a query string, as the splitter (psql's rules) cuts them. One statement closed by the
+    string's only ";" and holding nothing the splitter reads specially (quotes, comments, dollar quotes,
+    backslashes, a routine body) is cut here without it — the common case of a client that ends each
+    statement with ";" (pgbench does) — to the same text: from its first non-blank character to the ";"."""
+    body = sql.rstrip()
+    if body.endswith(";") and body.count(";") == 1 and "'" not in body and '"' not in body and \
+            "$" not in body and "\\" not in body and "--" not in body and "/*" not in body and \
+            not _ROUTINE.match(body):
+        text = body[:-1].lstrip()
+        return [text] if text else []
+    return [r.text for r in split_text(sql) if r.kind == "sql"]
 
 
 class Session(StatementHandling, StatementRunner, JobStatements, OccAdjudication, PgTransaction):
@@ -131,7 +148,8 @@ class Session(StatementHandling, StatementRunner, JobStatements, OccAdjudication
         the next statement needs the connection — unless it was the last statement: then it stays open as
         ``Session.stream`` (a portal suspended by a row limit) until the next call, or ``end_implicit``
         drops it."""
-        self.settle()
+        if self.stream is not None:
+            self.settle()
         self._check_lifetime(sql)
         self._raw = raw
         self._emit = emit if raw else None
@@ -141,7 +159,7 @@ class Session(StatementHandling, StatementRunner, JobStatements, OccAdjudication
             self._bind = (params or [], param_types, param_formats, result_format)
             statements = [sql]
         elif ";" in sql or "--" in sql or "/*" in sql or sql.lstrip().startswith("\\"):
-            statements = [r.text for r in split_text(sql) if r.kind == "sql"]
+            statements = _statements(sql)
         else:  # one plain statement: nothing to split
             statements = [sql.strip()] if sql.strip() else []
         if not statements:

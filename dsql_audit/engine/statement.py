@@ -77,17 +77,16 @@ class StatementHandling:
     def _transaction_violations(self, facts) -> list:
         """(sqlstate, message, rule, variant) of DSQL's transaction rules this statement breaks where it stands:
         a second DDL, or DDL and DML mixed, in one transaction."""
-        if not self.in_txn:
-            return []
+        if not self.in_txn or not (self.ddl or facts.klass == "ddl" and self.dml):
+            return []  # (the common case: nothing to look up in the catalog)
         out = []
-        mix = ("0A000", transaction_message("ddl-dml-mix"), "ddl-dml-mix", "explicit")
         if facts.klass == "ddl":
             if self.ddl:
                 out.append(("0A000", transaction_message("multiple-ddl"), "multiple-ddl", "explicit"))
             if self.dml:
-                out.append(mix)
+                out.append(("0A000", transaction_message("ddl-dml-mix"), "ddl-dml-mix", "explicit"))
         elif facts.klass == "dml" and self.ddl:
-            out.append(mix)
+            out.append(("0A000", transaction_message("ddl-dml-mix"), "ddl-dml-mix", "explicit"))
         return out
 
     def _one(self, text: str) -> Result:

@@ -4,6 +4,7 @@ connection handler in ``server.py`` decides what to send."""
 
 from __future__ import annotations
 
+import socket
 import struct
 
 PROTOCOL_3 = 196608
@@ -49,12 +50,93 @@ def read_startup(sock) -> tuple[int, bytes]:
 
 def read_message(sock) -> tuple[bytes, bytes]:
     """(type byte, body) of a typed frontend message."""
+    if isinstance(sock, Inbox):
+        return sock.message()
     head = read_exact(sock, 5)
     kind = head[:1]
     (length,) = struct.unpack("!i", head[1:])
     if length < 4 or length > MAX_MESSAGE:
         raise ProtocolError("invalid message length")
     return kind, read_exact(sock, length - 4)
+
+
+_INT32 = struct.Struct("!i")
+_INBOX_READ = 1 << 16
+
+
+class Inbox:
+    """A client's incoming bytes: one ``recv`` takes whatever has arrived (several pipelined messages, as
+    the extended protocol sends Parse/Bind/Describe/Execute/Sync together) and messages are cut from it, with
+    no copy through a buffered file and no Python-level ``readinto`` per message. ``read(n)`` serves the
+    startup phase's and COPY's readers (``read_exact``) from the same buffer."""
+
+    __slots__ = ("sock", "buf", "pos")
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+        self.pos = 0
+
+    def _fill(self, need: int) -> None:
+        """Until ``need`` (at most a read's size) bytes are buffered past ``pos``: short reads are normal."""
+        have = len(self.buf) - self.pos
+        parts = [self.buf[self.pos:]] if have else []
+        recv = self.sock.recv
+        while have < need:
+            chunk = recv(_INBOX_READ)
+            if not chunk:
+                raise ConnectionResetError("client closed the connection")
+            parts.append(chunk)
+            have += len(chunk)
+        self.buf = parts[0] if len(parts) == 1 else b"".join(parts)
+        self.pos = 0
+
+    def _exact(self, n: int) -> bytes:
+        """``n`` bytes, more than a read's size: what is buffered, then exactly the rest from the socket (one
+        buffer of the rest's size; nothing past it is read)."""
+        parts = [self.buf[self.pos:]] if self.pos < len(self.buf) else []
+        got = len(parts[0]) if parts else 0
+        self.buf, self.pos = b"", 0
+        while got < n:
+            try:
+                chunk = self.sock.recv(n - got, socket.MSG_WAITALL)
+            except ValueError:  # a TLS socket takes no flags
+                chunk = self.sock.recv(min(n - got, 1 << 20))
+            if not chunk:
+                raise ConnectionResetError("client closed the connection")
+            parts.append(chunk)
+            got += len(chunk)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def read(self, n: int) -> bytes:
+        if len(self.buf) - self.pos < n:
+            if n > _INBOX_READ:
+                return self._exact(n)
+            self._fill(n)
+        pos = self.pos
+        self.pos = pos + n
+        return self.buf[pos:pos + n]
+
+    def message(self) -> tuple[bytes, bytes]:
+        """(type byte, body) of the next typed message; the length is checked before its body is read."""
+        buf, pos = self.buf, self.pos
+        if len(buf) - pos < 5:
+            self._fill(5)
+            buf, pos = self.buf, 0
+        length = _INT32.unpack_from(buf, pos + 1)[0]
+        if length < 4 or length > MAX_MESSAGE:
+            raise ProtocolError("invalid message length")
+        end = pos + 1 + length
+        if end <= len(buf):
+            self.pos = end
+            return buf[pos:pos + 1], buf[pos + 5:end]
+        kind = buf[pos:pos + 1]
+        self.pos = pos + 5
+        return kind, self.read(length - 4)
+
+    def pending(self) -> bool:
+        """Bytes already received and not yet read (pipelined messages)."""
+        return self.pos < len(self.buf)
 
 
 def startup_params(body: bytes) -> dict:
@@ -130,18 +212,57 @@ def parse_parse(body: bytes) -> tuple[str, str, list[int]]:
     return r.cstring(), r.cstring(), r.int32_list()
 
 
+_unpack_int16 = struct.Struct("!h").unpack_from
+_unpack_int32 = _INT32.unpack_from
+
+
+def _cstring_at(body: bytes, pos: int) -> tuple[str, int]:
+    end = body.find(b"\0", pos)
+    if end < 0:
+        raise ProtocolError("unterminated string in message")
+    return body[pos:end].decode("utf-8", "replace"), end + 1
+
+
+def _int16_list_at(body: bytes, pos: int) -> tuple[list, int]:
+    if pos + 2 > len(body):
+        raise ProtocolError("message too short")
+    n = _unpack_int16(body, pos)[0]
+    if n < 0:
+        raise ProtocolError("negative count in message")
+    pos += 2
+    if pos + 2 * n > len(body):
+        raise ProtocolError("message too short")
+    return list(struct.unpack_from(f"!{n}h", body, pos)) if n else [], pos + 2 * n
+
+
 def parse_bind(body: bytes) -> tuple[str, str, list[int], list, list[int]]:
-    r = Reader(body)
-    portal, stmt = r.cstring(), r.cstring()
-    formats = r.int16_list()
-    n = r.int16()
+    """(portal, statement, parameter formats, parameter values — bytes or None —, result formats); one pass
+    over the body (Bind comes with every statement of the extended protocol)."""
+    portal, pos = _cstring_at(body, 0)
+    stmt, pos = _cstring_at(body, pos)
+    formats, pos = _int16_list_at(body, pos)
+    size_all = len(body)
+    if pos + 2 > size_all:
+        raise ProtocolError("message too short")
+    n = _unpack_int16(body, pos)[0]
+    pos += 2
     if n < 0:
         raise ProtocolError("negative parameter count")
     values = []
     for _ in range(n):
-        size = r.int32()
-        values.append(None if size == -1 else r.bytes_(size))
-    return portal, stmt, formats, values, r.int16_list()
+        if pos + 4 > size_all:
+            raise ProtocolError("message too short")
+        size = _unpack_int32(body, pos)[0]
+        pos += 4
+        if size == -1:
+            values.append(None)
+            continue
+        if size < 0 or pos + size > size_all:
+            raise ProtocolError("message too short")
+        values.append(body[pos:pos + size])
+        pos += size
+    result_formats, _ = _int16_list_at(body, pos)
+    return portal, stmt, formats, values, result_formats
 
 
 # -- backend messages -------------------------------------------------------------------------------
@@ -170,31 +291,70 @@ def backend_key(pid: int, secret: int) -> bytes:
     return msg(b"K", struct.pack("!ii", pid, secret))
 
 
+_READY = {status: b"Z" + struct.pack("!i", 5) + status.encode() for status in ("I", "T", "E")}
+
+
 def ready(status: str) -> bytes:
-    return msg(b"Z", status.encode())
+    return _READY.get(status) or msg(b"Z", status.encode())
+
+
+_TAGS: dict = {}  # command tags seen ("SELECT 1", "UPDATE 1", "COMMIT" …) → their CommandComplete
+_DESCRIPTIONS: dict = {}  # column descriptions seen → their RowDescription
+_CACHED = 1024  # entries per cache (cleared when full: a workload has a few shapes, an odd one costs nothing)
 
 
 def command_complete(tag: str) -> bytes:
-    return msg(b"C", cstr(tag))
+    out = _TAGS.get(tag)
+    if out is None:
+        out = msg(b"C", cstr(tag))
+        if len(_TAGS) >= _CACHED:
+            _TAGS.clear()
+        _TAGS[tag] = out
+    return out
+
+
+_FIELD = struct.Struct("!ihihih")
 
 
 def row_description(fields) -> bytes:
-    out = [struct.pack("!h", len(fields))]
-    for f in fields:
-        out.append(cstr(f.name) + struct.pack("!ihihih", f.table_oid, f.column, f.type_oid, f.typlen, f.typmod,
-                                               f.format))
-    return msg(b"T", b"".join(out))
+    key = tuple(fields)
+    out = _DESCRIPTIONS.get(key)
+    if out is None:
+        parts = [struct.pack("!h", len(fields))]
+        for f in fields:
+            parts.append(cstr(f.name) + _FIELD.pack(f.table_oid, f.column, f.type_oid, f.typlen, f.typmod, f.format))
+        out = msg(b"T", b"".join(parts))
+        if len(key) <= 64:  # (a wide result's description is not worth keeping)
+            if len(_DESCRIPTIONS) >= _CACHED:
+                _DESCRIPTIONS.clear()
+            _DESCRIPTIONS[key] = out
+    return out
+
+
+_NULL = b"\xff\xff\xff\xff"
+_pack_int32 = _INT32.pack
 
 
 def data_row(values) -> bytes:
-    out = [struct.pack("!h", len(values))]
+    """DataRow of raw values (bytes as PostgreSQL sent them, None for NULL)."""
+    out = [b""]
+    size = 6
     for v in values:
         if v is None:
-            out.append(b"\xff\xff\xff\xff")
+            out.append(_NULL)
+            size += 4
         else:
-            out.append(struct.pack("!i", len(v)))
+            n = len(v)
+            out.append(_pack_int32(n))
             out.append(v)
-    return msg(b"D", b"".join(out))
+            size += 4 + n
+    out[0] = b"D" + _pack_int32(size) + struct.pack("!h", len(values))
+    return b"".join(out)
+
+
+def data_rows(rows) -> bytes:
+    """The DataRows of several rows, in one bytes object."""
+    return b"".join(map(data_row, rows))
 
 
 def parameter_description(oids) -> bytes:

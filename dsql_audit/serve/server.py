@@ -33,6 +33,9 @@ NOT_SETTINGS = {"user", "database", "options", "replication"}
 # --max-connections is a local resource bound, so it answers as the PostgreSQL it embeds, naming the bound.
 TOO_MANY = ("53300", "sorry, too many clients already")
 _TEXT, _BOOL, _INT8 = 25, 16, 20
+_SETTING_HEADS = ("SET", "RESET", "DISCARD")  # statements that can change what ParameterStatus reports
+_OUT_LIMIT = 1 << 16  # bytes of answers buffered before they are sent (else at ReadyForQuery or Flush)
+_ROW_BATCH = 256  # rows framed at once from a result held in memory
 
 
 @dataclass
@@ -201,11 +204,12 @@ class ClientConnection:
         self._rfile = self._rfile_sock = None
         self.settings_changed = False
         self.admitted = False  # holds one of the server's --max-connections slots
+        self._copy = _CopyChannel(self)  # COPY's data channel (stateless: one serves every statement)
 
     # -- I/O ---------------------------------------------------------------------------------------
     def send(self, data: bytes) -> None:
         self.out += data
-        if len(self.out) > 1 << 16:
+        if len(self.out) > _OUT_LIMIT:
             self.flush()
 
     def flush(self) -> None:
@@ -213,19 +217,15 @@ class ClientConnection:
             self.sock.sendall(self.out)
             self.out.clear()
 
-    def rfile(self):
+    def rfile(self) -> P.Inbox:
+        """The client's incoming messages (buffered: one recv serves several pipelined messages)."""
         if self._rfile is None or self._rfile_sock is not self.sock:
-            self._rfile, self._rfile_sock = self.sock.makefile("rb", buffering=1 << 16), self.sock
+            self._rfile, self._rfile_sock = P.Inbox(self.sock), self.sock
         return self._rfile
 
     def close(self) -> None:
         try:  # wakes this client's thread if it is reading (the buffered reader's close would wait for it)
             self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        try:  # the buffered reader holds the socket open too
-            if self._rfile is not None:
-                self._rfile.close()
         except OSError:
             pass
         try:
@@ -352,12 +352,12 @@ class ClientConnection:
             self.send(P.parameter_status("server_version", "16.15"))
 
     def loop(self) -> None:
-        rfile = self.rfile()  # buffered: one recv serves several pipelined messages
+        message = self.rfile().message  # buffered: one recv serves several pipelined messages
         self.session.watch = self.sock.fileno()  # a hangup while a statement runs cancels it
         handlers = {b"Q": self.on_query, b"P": self.on_parse, b"B": self.on_bind, b"D": self.on_describe,
                     b"E": self.on_execute, b"S": self.on_sync, b"H": self.on_flush, b"C": self.on_close}
         while True:
-            kind, body = P.read_message(rfile)
+            kind, body = message()
             if kind == b"X":
                 return
             if self.skip_to_sync and kind not in (b"S", b"Q"):
@@ -372,7 +372,10 @@ class ClientConnection:
     # -- simple query ------------------------------------------------------------------------------
     def on_query(self, body: bytes) -> None:
         self.skip_to_sync = False
-        sql = P.Reader(body).cstring()
+        end = body.find(b"\0")
+        if end < 0:
+            raise ProtocolError("unterminated string in message")
+        sql = body[:end].decode("utf-8", "replace")
         try:
             self._execute(sql, emit=self._emit)  # each statement's result goes out as soon as it is done
         except DsqlError as error:
@@ -380,66 +383,79 @@ class ClientConnection:
             if isinstance(error, SessionClosed):
                 self.flush()
                 raise ConnectionResetError("DSQL closed the connection") from None
-        self._parameter_status()
-        self.send(P.ready(self.session.status))
+        if self.settings_changed:
+            self._parameter_status()
+        self.out += P.ready(self.session.status)
         self.flush()
 
     def _execute(self, sql: str, *args, **kw) -> Result:
-        head = sql.lstrip()[:6].upper()
+        head = sql.lstrip()[:7].upper()
         # a SET inside a multi-statement string changes settings too (a lone trailing ";" does not)
-        self.settings_changed |= head.startswith(("SET", "RESET", "DISCARD")) or ";" in sql.rstrip().rstrip(";")
-        self.session.notices.clear()
+        if head.startswith(_SETTING_HEADS) or ";" in sql.rstrip().rstrip(";"):
+            self.settings_changed = True
+        session = self.session
+        session.notices.clear()
         # `run`: the call-site tag its Python hook put on the statement is taken off before it is judged
-        self.session.site = None
+        session.site = None
         if MARK in sql:
-            sql, self.session.site = strip_tag(sql)
+            sql, session.site = strip_tag(sql)
         self.busy = True
         try:
-            return self.session.execute(sql, *args, raw=True, copy=_CopyChannel(self), **kw)
+            return session.execute(sql, *args, raw=True, copy=self._copy, **kw)
         finally:
             self.busy = False
-            for diag in self.session.notices:
-                self.send(P.notice(diag))
+            if session.notices:
+                for diag in session.notices:
+                    self.send(P.notice(diag))
 
     def _emit(self, r: Result) -> None:
         """One statement's result of a simple query, sent while the next statement has not started: a read's
         rows go out as PostgreSQL produces them (notices raised so far go first, as PostgreSQL orders them)."""
         try:
-            for diag in self.session.notices:
-                self.send(P.notice(diag))
-            self.session.notices.clear()
+            notices = self.session.notices
+            if notices:
+                for diag in notices:
+                    self.send(P.notice(diag))
+                notices.clear()
             self._send_result(r, None)
         except OSError as exc:  # the client is gone: the engine cancels the rest (Session.close)
             raise ClientGone() from exc
 
     def _send_result(self, r: Result, formats: list | None, limit: int = 0, portal: Portal | None = None) -> bool:
-        """Rows and the command tag; False when a row limit suspended the portal."""
+        """Rows and the command tag; False when a row limit suspended the portal. Rows are framed into the
+        output buffer a batch at a time (sent once it holds 64 KiB, or at the end of the exchange)."""
         if r.command_tag == "EMPTY":
-            self.send(P.EMPTY_QUERY)
+            self.out += P.EMPTY_QUERY
             return True
         fields, raw, convert = _wire(r, formats)
+        out = self.out  # flush() empties it in place
         if portal is None and fields:
-            self.send(P.row_description(fields))
-        send, data_row = self.send, P.data_row
+            out += P.row_description(fields)
+        data_row = P.data_row
         if r.stream is not None:  # rows as PostgreSQL sends them, a chunk at a time
             stream = r.stream
             for values in stream.rows(limit):
-                send(data_row(values if convert is None else _convert(values, convert)))
+                out += data_row(values if convert is None else _convert(values, convert))
+                if len(out) > _OUT_LIMIT:
+                    self.flush()
             if portal is not None and limit and not stream.done:
-                send(P.PORTAL_SUSPENDED)
+                out += P.PORTAL_SUSPENDED
                 return False
-            send(P.command_complete(stream.tag))
+            out += P.command_complete(stream.tag)
             return True
         start = portal.sent if portal else 0
         end = len(raw) if not limit else min(len(raw), start + limit)
-        for values in raw[start:end]:
-            send(data_row(values if convert is None else _convert(values, convert)))
+        for at in range(start, end, _ROW_BATCH):
+            rows = raw[at:min(end, at + _ROW_BATCH)]
+            out += P.data_rows(rows if convert is None else [_convert(values, convert) for values in rows])
+            if len(out) > _OUT_LIMIT:
+                self.flush()
         if portal is not None:
             portal.sent = end
             if end < len(raw):
-                self.send(P.PORTAL_SUSPENDED)
+                out += P.PORTAL_SUSPENDED
                 return False
-        self.send(P.command_complete(r.command_tag))
+        out += P.command_complete(r.command_tag)
         return True
 
     def _send_error(self, e: DsqlError) -> None:
