@@ -13,15 +13,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 
-from dsql_audit.sources.frameworks.synth import (
-    Layout,
-    Out,
-    file_parts,
-    index_sql,
-    qi,
-    qn,
-    valid_type,
-)
+from dsql_audit.sources.frameworks.synth import Layout, Out, file_parts, index_sql, qi, qn, valid_type
 from dsql_audit.sources.frameworks.tree import Source, walk
 
 _JPA_ID_TYPES = {"long": "bigint", "Long": "bigint", "BigInteger": "bigint", "int": "integer", "Integer": "integer",

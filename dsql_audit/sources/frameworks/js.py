@@ -8,7 +8,7 @@ import re
 import threading
 from functools import lru_cache
 
-from dsql_audit.sources.frameworks.synth import Out, Value, file_parts, lit, valid_expr
+from dsql_audit.sources.frameworks.synth import Out, Value, file_parts, scalar_sql, valid_expr
 from dsql_audit.sources.frameworks.tree import Source
 
 JS_EXT = (".js", ".ts", ".mjs", ".cjs", ".mts", ".cts")
@@ -644,12 +644,8 @@ def js_get(v: Value | None, key: str) -> Value | None:
 def js_default(v: Value | None) -> str | None:
     if v is None or v.kind == "nil":
         return None
-    if v.kind == "str":
-        return lit(v.value)
-    if v.kind == "num":
-        return v.value
-    if v.kind == "bool":
-        return "true" if v.value else "false"
+    if v.kind in ("str", "num", "bool"):
+        return scalar_sql(v)
     if v.kind == "func" and v.extra and v.extra[2] is not None and v.extra[2].kind == "str":
         e = v.extra[2].value  # TypeORM: default: () => "now()"
         return e if valid_expr(e) else None

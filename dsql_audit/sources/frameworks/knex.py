@@ -5,27 +5,9 @@ from __future__ import annotations
 import re
 import sys
 
-from dsql_audit.sources.frameworks.js import (
-    JsFile,
-    JsMigration,
-    emit_migration,
-    js_bool,
-    js_default,
-    js_str,
-    js_strs,
-    migration_kind,
-)
-from dsql_audit.sources.frameworks.synth import (
-    Layout,
-    Out,
-    Value,
-    enum_sql,
-    index_sql,
-    lit,
-    qi,
-    qq,
-    valid_type,
-)
+from dsql_audit.sources.frameworks.js import (JsFile, JsMigration, emit_migration, js_bool, js_default, js_str,
+                                              js_strs, migration_kind)
+from dsql_audit.sources.frameworks.synth import Layout, Out, Value, enum_sql, index_sql, lit, qi, qq, valid_type
 
 # ---- Knex
 

@@ -20,18 +20,8 @@ import re
 import sys
 from xml.sax.handler import ContentHandler, LexicalHandler
 
-from dsql_audit.sources.frameworks.synth import (
-    Layout,
-    Out,
-    file_parts,
-    index_sql,
-    lit,
-    qi,
-    qn,
-    valid_expr,
-    valid_type,
-    valid_where,
-)
+from dsql_audit.sources.frameworks.synth import (Layout, Out, file_parts, index_sql, lit, qi, qn, valid_expr,
+                                                 valid_type, valid_where)
 
 # characters str.splitlines() breaks lines at: the SQL text of a body keeps only the file's own line breaks
 _LINE_BREAKS_TO_SPACES = str.maketrans(dict.fromkeys("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029", " "))

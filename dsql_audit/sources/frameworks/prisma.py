@@ -15,18 +15,8 @@ import re
 import sys
 from dataclasses import dataclass, field
 
-from dsql_audit.sources.frameworks.synth import (
-    Layout,
-    Out,
-    enum_sql,
-    file_parts,
-    index_sql,
-    lit,
-    qn,
-    qq,
-    valid_expr,
-    valid_type,
-)
+from dsql_audit.sources.frameworks.synth import (Layout, Out, enum_sql, file_parts, index_sql, lit, qn, qq,
+                                                 valid_expr, valid_type)
 from dsql_audit.sources.frameworks.tree import Source
 
 _PRISMA_SCALAR = {"String": "TEXT", "Boolean": "BOOLEAN", "Int": "INTEGER", "BigInt": "BIGINT",

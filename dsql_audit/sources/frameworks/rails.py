@@ -7,21 +7,8 @@ import re
 import sys
 
 from dsql_audit.sources.frameworks.ruby import Ruby, pluralize, singularize, tableize
-from dsql_audit.sources.frameworks.synth import (
-    Layout,
-    Out,
-    Value,
-    enum_sql,
-    file_parts,
-    index_sql,
-    lit,
-    parses,
-    qi,
-    qq,
-    valid_expr,
-    valid_type,
-    valid_where,
-)
+from dsql_audit.sources.frameworks.synth import (Layout, Out, Value, enum_sql, file_parts, index_sql, lit, parses, qi,
+                                                 qq, scalar_sql, valid_expr, valid_type, valid_where)
 
 _RAILS_TYPES = {
     "string": "character varying", "text": "text", "integer": "integer", "bigint": "bigint", "float": "float",
@@ -128,14 +115,8 @@ class _Rails:
     def default_sql(self, v: Value | None) -> str | None:
         if v is None or v.kind == "nil":
             return None
-        if v.kind == "str":
-            return lit(v.value)
-        if v.kind == "sym":
-            return lit(v.value)
-        if v.kind == "num":
-            return v.value
-        if v.kind == "bool":
-            return "true" if v.value else "false"
+        if v.kind in ("str", "sym", "num", "bool"):
+            return scalar_sql(v)
         if v.kind == "lambda" and valid_expr(v.value):
             return v.value
         if v.kind in ("arr", "hash"):

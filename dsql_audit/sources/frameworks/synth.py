@@ -254,3 +254,14 @@ def file_parts(path: str) -> tuple[str, str, list[str]]:
     norm = path.replace("\\", "/")
     name = os.path.basename(norm).lower()
     return name, os.path.splitext(name)[1], [p.lower() for p in norm.split("/")[:-1]]
+
+
+def scalar_sql(v) -> str | None:
+    """A default written as a plain value (string, symbol, number, boolean) as SQL; None for anything else."""
+    if v.kind in ("str", "sym"):
+        return lit(v.value)
+    if v.kind == "num":
+        return v.value
+    if v.kind == "bool":
+        return "true" if v.value else "false"
+    return None

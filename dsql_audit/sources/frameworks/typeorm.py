@@ -5,29 +5,9 @@ from __future__ import annotations
 import re
 import sys
 
-from dsql_audit.sources.frameworks.js import (
-    CLASSES,
-    JsFile,
-    JsMigration,
-    emit_migration,
-    js_bool,
-    js_default,
-    js_get,
-    js_str,
-    js_strs,
-    migration_kind,
-)
-from dsql_audit.sources.frameworks.synth import (
-    Layout,
-    Out,
-    Value,
-    enum_sql,
-    index_sql,
-    qi,
-    qq,
-    valid_expr,
-    valid_type,
-)
+from dsql_audit.sources.frameworks.js import (CLASSES, JsFile, JsMigration, emit_migration, js_bool, js_default,
+                                              js_get, js_str, js_strs, migration_kind)
+from dsql_audit.sources.frameworks.synth import Layout, Out, Value, enum_sql, index_sql, qi, qq, valid_expr, valid_type
 
 # ---- TypeORM
 
