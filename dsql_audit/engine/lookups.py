@@ -24,8 +24,8 @@ _NUMBER = re.compile(r"\b\d+\b")
 
 def shape(body: str) -> str | tuple:
     """The cache key of a statement's shape: ``blank_literals`` (its string and number literals as ?), or, for
-    a statement without double quotes, question marks, backslashes, dollar signs and comments, the cheaper
-    key that replaces each run of digits standing on its own (between non-word characters) by ?. Two
+    a statement without double quotes (identifiers it keeps as written) or question marks, the cheaper key
+    that replaces each run of digits standing on its own (between non-word characters) by ?. Two
     statements with the same cheap key differ only in the digits of such runs, and blank_literals cannot tell
     them apart either (inside a string it blanks the whole string; outside, such a run is a number it blanks,
     where the characters around it decide how much) — so the cheap key is never coarser than the shape; it

@@ -58,8 +58,12 @@ class PgTransaction:
             self.pg_open = True
         if not prefix:
             return self._user(text, bind, stream)
-        if bind is not None:  # the statement goes by the extended protocol; its prefix in one round trip
-            self._pg("; ".join(prefix))
+        if bind is not None:  # the statement goes by the extended protocol
+            if not stream:  # its prefix in the same round trip
+                watch = self.watch
+                return pgcall.run_after(self.conn, prefix, text, bind, watch=watch,
+                                        cancel=self._cancel_pg if watch is not None else None)
+            self._pg("; ".join(prefix))  # (a read to stream: its prefix first)
             return self._user(text, bind, stream)
         try:
             return self._user("; ".join(prefix) + ";\n" + text, None, stream)

@@ -51,16 +51,17 @@ def _raw(r) -> list[list]:
 
 # libpq's result statuses as plain ints (psycopg's ExecStatus values), set on first use (psycopg is imported
 # lazily): compared once or more per result, on every statement's path
-FATAL = CHUNK = OK = COPY = None
+FATAL = CHUNK = OK = COPY = SYNC = None
 
 
 def _statuses() -> None:
-    global FATAL, CHUNK, OK, COPY
+    global FATAL, CHUNK, OK, COPY, SYNC
     from psycopg import pq
 
     s = pq.ExecStatus
     FATAL, CHUNK, OK = int(s.FATAL_ERROR), int(s.TUPLES_CHUNK), int(s.TUPLES_OK)
     COPY = (int(s.COPY_IN), int(s.COPY_OUT), int(s.COPY_BOTH))
+    SYNC = int(s.PIPELINE_SYNC)
 
 
 class PgResult:
@@ -247,6 +248,58 @@ def run(conn, text: str, bind=None, watch: int | None = None, cancel=None, strea
     if error is not None:
         _raise(error)
     return last if isinstance(last, WholeResult) else PgResult(last)
+
+
+def run_after(conn, prefix: list, text: str, bind, watch: int | None = None, cancel=None):
+    """The engine's ``prefix`` statements (no parameters: BEGIN, SET LOCAL, SAVEPOINT) then ``text`` with its
+    ``bind``, in one round trip (libpq's pipeline mode) — as ``run(conn, "; ".join(prefix))`` followed by
+    ``run(conn, text, bind, …)`` would run them, one wait instead of two. The first error is raised, as
+    ``run`` raises it (PostgreSQL skips what follows it in the pipeline, as a multi-statement string stops
+    at its first error); the prefix's results are dropped. Not for a read to stream (chunked rows)."""
+    if FATAL is None:
+        _statuses()
+    pgconn = conn.pgconn
+    params, types, formats, result_format = bind
+    with conn.lock:
+        pgconn.enter_pipeline_mode()
+        done = False
+        try:
+            for sql in prefix:
+                pgconn.send_query_params(sql.encode(), None)
+            pgconn.send_query_params(text.encode(), list(params or ()), list(types) if types else None,
+                                     list(formats) if formats else None, result_format)
+            pgconn.pipeline_sync()
+            if pgconn.flush():
+                _wait(conn, watch, cancel, write=True)
+            last = error = None
+            for _ in range(len(prefix) + 1):  # each statement's results, then None
+                while True:
+                    _wait(conn, watch, cancel)
+                    res = pgconn.get_result()
+                    if res is None:
+                        break
+                    status = res.status
+                    if status == FATAL:
+                        error = error or res
+                    elif error is None:
+                        last = res  # (the prefix's results are overwritten by the statement's)
+            while True:  # the pipeline's Sync
+                _wait(conn, watch, cancel)
+                res = pgconn.get_result()
+                if res is not None and res.status == SYNC:
+                    break
+            done = True
+        finally:
+            if done:
+                pgconn.exit_pipeline_mode()
+            else:  # the client went away or the connection failed: the session is closed or reconnected
+                try:
+                    pgconn.exit_pipeline_mode()
+                except Exception:  # noqa: BLE001 - results still pending: nothing more is sent on it
+                    pass
+    if error is not None:
+        _raise(error)
+    return PgResult(last)
 
 
 class RowStream:

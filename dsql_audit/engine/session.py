@@ -173,12 +173,14 @@ class Session(StatementHandling, StatementRunner, JobStatements, OccAdjudication
         try:
             try:
                 for i, text in enumerate(statements):
-                    results.append(self._one(text))
+                    result = self._one(text)
+                    results.append(result)
                     if self._emit is not None:
                         emitting = True
-                        self._emit(results[-1])
+                        self._emit(result)
                         emitting = False
-                        self._hold(results[-1], last=i == len(statements) - 1)
+                        if result.stream is not None:
+                            self._hold(result, last=i == len(statements) - 1)
                 if implicit and self.in_txn and self.implicit:
                     self.settle()
                     self._finish("COMMIT")

@@ -13,6 +13,7 @@ from dsql_audit.engine.results import Result
 
 DSQL_SERVER_VERSION = "16.15"  # SHOW server_version on a real cluster (probe env_server_version_setting)
 DSQL_SERVER_VERSION_NUM = "160015"
+_ENVIRONMENT_NODES = frozenset({"VariableShowStmt", "CallStmt"})  # the statements _environment answers
 
 
 class StatementHandling:
@@ -126,14 +127,16 @@ class StatementHandling:
                 self._start_txn()
                 self.begin = facts.text  # BEGIN [READ ONLY]; the database default is REPEATABLE READ
             return Result("BEGIN")
-        answer = self._environment(facts)
-        if answer is not None:
-            return answer
+        if facts.node in _ENVIRONMENT_NODES:
+            answer = self._environment(facts)
+            if answer is not None:
+                return answer
         autocommit = not self.in_txn
         if autocommit:
             self._start_txn()
-        for violation in self._transaction_violations(facts):  # (enforcing, the first fails the statement)
-            self._violation(text, *violation)
+        if self.in_txn:
+            for violation in self._transaction_violations(facts):  # (enforcing, the first fails the statement)
+                self._violation(text, *violation)
         if facts.klass == "ddl":
             self.ddl += 1
         elif facts.klass == "dml":

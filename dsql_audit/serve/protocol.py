@@ -208,8 +208,25 @@ class Reader:
 
 
 def parse_parse(body: bytes) -> tuple[str, str, list[int]]:
-    r = Reader(body)
-    return r.cstring(), r.cstring(), r.int32_list()
+    """(statement name, query, parameter type oids) of a Parse."""
+    name, pos = _cstring_at(body, 0)
+    query, pos = _cstring_at(body, pos)
+    return name, query, _counted_list_at(body, pos, "i", 4)[0]
+
+
+def parse_target(body: bytes) -> tuple[bytes, str]:
+    """(b"S" or b"P", name) of a Describe or Close."""
+    if not body:
+        raise ProtocolError("message too short")
+    return body[:1], _cstring_at(body, 1)[0]
+
+
+def parse_execute(body: bytes) -> tuple[str, int]:
+    """(portal, row limit) of an Execute."""
+    name, pos = _cstring_at(body, 0)
+    if pos + 4 > len(body):
+        raise ProtocolError("message too short")
+    return name, _unpack_int32(body, pos)[0]
 
 
 _unpack_int16 = struct.Struct("!h").unpack_from
@@ -223,16 +240,21 @@ def _cstring_at(body: bytes, pos: int) -> tuple[str, int]:
     return body[pos:end].decode("utf-8", "replace"), end + 1
 
 
-def _int16_list_at(body: bytes, pos: int) -> tuple[list, int]:
+def _counted_list_at(body: bytes, pos: int, code: str, size: int) -> tuple[list, int]:
+    """An int16 count, then that many values of struct ``code`` (``size`` bytes each): (values, end)."""
     if pos + 2 > len(body):
         raise ProtocolError("message too short")
     n = _unpack_int16(body, pos)[0]
     if n < 0:
         raise ProtocolError("negative count in message")
     pos += 2
-    if pos + 2 * n > len(body):
+    if pos + size * n > len(body):
         raise ProtocolError("message too short")
-    return list(struct.unpack_from(f"!{n}h", body, pos)) if n else [], pos + 2 * n
+    return list(struct.unpack_from(f"!{n}{code}", body, pos)) if n else [], pos + size * n
+
+
+def _int16_list_at(body: bytes, pos: int) -> tuple[list, int]:
+    return _counted_list_at(body, pos, "h", 2)
 
 
 def parse_bind(body: bytes) -> tuple[str, str, list[int], list, list[int]]:

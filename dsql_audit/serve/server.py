@@ -491,8 +491,7 @@ class ClientConnection:
             self.session.settle(keep=False)
 
     def on_describe(self, body: bytes) -> None:
-        r = P.Reader(body)
-        what, name = r.byte(), r.cstring()
+        what, name = P.parse_target(body)
         if what == b"S":
             if name not in self.prepared:
                 return self._fail_extended(DsqlError("26000", f'prepared statement "{name}" does not exist'))
@@ -547,7 +546,7 @@ class ClientConnection:
         if portal.result is not None:
             return True
         formats = portal.result_formats
-        result_format = formats[0] if len(set(formats)) == 1 else 0
+        result_format = formats[0] if formats and formats.count(formats[0]) == len(formats) else 0
         try:
             self.session.begin_implicit()  # statements up to Sync are one implicit transaction
             n = len(portal.params)
@@ -564,8 +563,7 @@ class ClientConnection:
         return True
 
     def on_execute(self, body: bytes) -> None:
-        r = P.Reader(body)
-        name, limit = r.cstring(), r.int32()
+        name, limit = P.parse_execute(body)
         portal = self.portals.get(name)
         if portal is None:
             return self._fail_extended(DsqlError("34000", f'portal "{name}" does not exist'))
@@ -590,21 +588,26 @@ class ClientConnection:
         elif self.session.implicit:
             self.session.end_implicit()  # rolls the failed implicit transaction back
         self.skip_to_sync = False
-        self.portals.pop("", None)
-        if self.session.status == "I":  # the transaction is over, and with it its portals' reads
-            self.session.settle(keep=False)
-            for name in [n for n, p in self.portals.items() if p.result is not None and p.result.stream is not None]:
-                del self.portals[name]
-        self._parameter_status()
-        self.send(P.ready(self.session.status))
+        portals = self.portals
+        portals.pop("", None)
+        session = self.session
+        status = session.status
+        if status == "I":  # the transaction is over, and with it its portals' reads
+            if session.stream is not None:
+                session.settle(keep=False)
+            if portals:
+                for name in [n for n, p in portals.items() if p.result is not None and p.result.stream is not None]:
+                    del portals[name]
+        if self.settings_changed:
+            self._parameter_status()
+        self.out += P.ready(status)
         self.flush()
 
     def on_flush(self, body: bytes) -> None:
         self.flush()
 
     def on_close(self, body: bytes) -> None:
-        r = P.Reader(body)
-        what, name = r.byte(), r.cstring()
+        what, name = P.parse_target(body)
         if what == b"S":
             self.prepared.pop(name, None)
         else:
