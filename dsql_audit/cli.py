@@ -92,6 +92,14 @@ def _stdout_closed() -> None:
 FAIL_ON = ("error", "warning", "info", "never")
 
 
+def _workers_option(f):
+    from dsql_audit.serve.workers import default_workers
+
+    return click.option("--workers", default=default_workers(), show_default="one per core",
+                        type=click.IntRange(1, 64), help="Processes serving the clients (every core by default; "
+                        "OCC is decided across them as on one cluster).")(f)
+
+
 def _selection_options(config_help: str = "dsql-audit.toml or pyproject.toml to read (default: the nearest one "
                        "above the inputs, as ruff finds its config)."):
     """The options every command that reports findings takes, with one meaning and one default each: the
@@ -716,9 +724,10 @@ def replay(captures, schema_path, schema_dsn, convert_schema, data_paths, captur
               "reported there).")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Keep the engine's data here (default: a "
               "temporary directory removed at the end).")
+@_workers_option
 @click.option("-q", "--quiet", is_flag=True, help="No line per violation while the command runs.")
 def run(command, profile_date, fmt, output, select, extend_select, ignore, fail_on, config_path, color,
-        fail_on_command, schema_path, scan_paths, env_templates, app_paths, data_dir, quiet):
+        fail_on_command, schema_path, scan_paths, env_templates, app_paths, data_dir, workers, quiet):
     """Run COMMAND (after --) against the DSQL engine in audit mode and report every statement DSQL would
     refuse, at the line of code that sent it: `dsql-audit run -- python manage.py migrate`."""
     from dsql_audit.config import ConfigError
@@ -741,7 +750,7 @@ def run(command, profile_date, fmt, output, select, extend_select, ignore, fail_
         result = observe(list(command), profile=config.profile if profile_date or config.profile else None,
                          config=config, schema=schema_path, scan_paths=list(scan_paths) or None,
                          env_templates=env_templates, data_dir=data_dir, app_paths=list(app_paths) or None,
-                         log=(lambda line: None) if quiet else err)
+                         log=(lambda line: None) if quiet else err, workers=workers)
     except UsageError as exc:
         usage(str(exc))
     summary = result.run_summary()
@@ -1060,9 +1069,10 @@ def convert(inputs, outdir, python_retry, write, from_dsn, profile_date, cache, 
               help="Clients connected at once; one more gets 53300 (the embedded PostgreSQL has 40 slots more).")
 @click.option("--audit", is_flag=True, help="Audit mode: record what DSQL would refuse and run it with "
               "PostgreSQL's semantics, so an application runs to its end (what `dsql-audit run` uses).")
+@_workers_option
 @click.option("-q", "--quiet", is_flag=True, help="No live line per violation.")
 def serve(host, port, schema_path, data_dir, profile_date, password, tls, report_path, max_connections, audit,
-          quiet):
+          workers, quiet):
     """DSQL on localhost: a PostgreSQL server (wire protocol v3) with DSQL's rules, for any client."""
     import shutil
     import signal
@@ -1080,10 +1090,15 @@ def serve(host, port, schema_path, data_dir, profile_date, password, tls, report
             "address could connect. Pass --password (with --tls to keep it off the wire in clear), or bind "
             "127.0.0.1.")
         sys.exit(2)
+    from dsql_audit.serve.workers import launch
+
+    launched = launch(workers)  # their imports run while the engine starts
     try:
         engine = Engine(data_dir=data_dir, profile=profile_date or "latest", audit=audit,
                         max_connections=max_connections + 40).start()
     except Exception as exc:  # noqa: BLE001
+        for worker in launched:
+            worker.discard()
         err(f"dsql-audit serve: cannot start the engine: {exc}")
         sys.exit(2)
     cert_dir = temp_dir() if tls else None
@@ -1092,7 +1107,8 @@ def serve(host, port, schema_path, data_dir, profile_date, password, tls, report
             ok, refused = load_sql_file(engine, schema_path, err)
             err(f"schema {schema_path}: {ok} statements loaded, {len(refused)} refused as DSQL refuses them")
         server = Server(engine, host, port, password=password, tls=self_signed_context(cert_dir) if tls else None,
-                        log=None if quiet else err, max_connections=max_connections)
+                        log=None if quiet else err, max_connections=max_connections, workers=workers,
+                        launched=launched)
         try:
             server.bind()
         except OSError as exc:

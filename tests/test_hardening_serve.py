@@ -303,7 +303,7 @@ def _sleeping(engine, active: bool = True) -> int:
 
 def test_245_clients_hanging_up_mid_statement_do_not_lock_out_the_next(server, engine):
     deadline = time.monotonic() + 10
-    while server._admitted and time.monotonic() < deadline:  # earlier tests' clients are gone
+    while server.admitted and time.monotonic() < deadline:  # earlier tests' clients are gone
         time.sleep(0.05)
     socks = [raw_client(server.port) for _ in range(245)]  # every slot of --max-connections 245
     for s in socks:

@@ -9,6 +9,7 @@ import threading
 import time
 
 from dsql_audit.catalog import load_catalog
+from dsql_audit.engine.board import Board
 from dsql_audit.engine.bootstrap import CLIENT_ROLE
 from dsql_audit.engine.errors import UnknownRole
 from dsql_audit.engine.jobs import JOB_LATENCY, JobRunner
@@ -34,16 +35,13 @@ class Engine(EngineLifecycle, CachedLookups):
         self._lock = threading.Lock()
         self._server = None
         self.uri = None
-        self.sessions: dict = {}  # backend pid → Session
-        # backends a winner terminated, pid → "data" | "schema": the session whose statement then fails
-        # on that backend knows it lost (its own flags can be reset or consumed in between)
-        self.wounds: dict = {}
-        self.adjudicator = threading.Lock()  # COMMIT decisions happen one at a time
-        # committed transactions an open transaction's pending write collided with, as (session id,
-        # transaction number): a FOR UPDATE leaves no row version behind, so PostgreSQL cannot tell us later.
-        # Pruned at every COMMIT and ROLLBACK to the entries still referenced.
-        self.committed: set = set()
-        self.catalog_version = 0  # bumped by every committed DDL; a transaction that saw an older one: OC001
+        self.sessions: dict = {}  # backend pid → Session, this process's (the board knows every worker's)
+        # the OCC state shared with the sessions of every worker process (board.py): which backends a winner
+        # ended and why, which transactions committed, the catalog version, the adjudicator lock. Made at
+        # start (or handed over by `attach` in a worker)
+        self.board: Board | None = None
+        self.attached = False  # a worker's engine: the PostgreSQL belongs to the serving process
+        self.keep_findings = True  # a worker sends its findings to the serving process instead
         self.jobs: JobRunner | None = None
         self.job_latency = job_latency
         self.max_connections = max_connections  # PostgreSQL backends (serve: clients + jobs + headroom)
@@ -57,12 +55,26 @@ class Engine(EngineLifecycle, CachedLookups):
         self._index_keys: dict = {}
         self._recover_lock = threading.Lock()
 
+    @property
+    def adjudicator(self):
+        """COMMIT decisions happen one at a time, over every worker process."""
+        return self.board.adjudicator
+
+    @property
+    def catalog_version(self) -> int:
+        """Bumped by every committed DDL; a transaction that saw an older one gets OC001."""
+        return self.board.header.catalog_version
+
+    @catalog_version.setter
+    def catalog_version(self, value: int) -> None:
+        self.board.header.catalog_version = value
+
     def session(self, user: str | None = None, settings: dict | None = None,
                 database: str | None = None) -> "Session":
         """A new DSQL connection (as ``user``, a role that exists, default admin; ``settings`` applied
         to it like startup parameters). ``database``: audit mode only, a database the application created
         (DSQL has one; a test runner's CREATE DATABASE was recorded and then ran)."""
-        if self._server is None:
+        if self._server is None and not self.attached:
             self.start()
         if user not in (None, CLIENT_ROLE):
             with self._lock:
@@ -93,14 +105,11 @@ class Engine(EngineLifecycle, CachedLookups):
             self._admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
 
     def wound(self, pid: int, kind: str) -> None:
-        """Roll back the transaction on backend ``pid`` by ending the backend, remembering why."""
-        self.wounds[pid] = kind
+        """Roll back the transaction on backend ``pid`` by ending the backend, remembering why: the session
+        whose statement then fails on that backend knows it lost (its own flags can be reset or consumed in
+        between)."""
+        self.board.wound(pid, kind)
         self.terminate(pid)
-
-    def prune(self) -> None:
-        """Keep the committed transactions some open transaction still names (the adjudicator is held)."""
-        referenced = {b for s in list(self.sessions.values()) for _, blockers, _ in s.pending for b in blockers}
-        self.committed &= referenced
 
     def record(self, session: "Session", statement: str, sqlstate: str, message: str, slug: str,
                variant: str | None = None) -> dict:
@@ -110,8 +119,13 @@ class Engine(EngineLifecycle, CachedLookups):
                    "session": session.id, "transaction": session.txn_number, "time": time.time()}
         if getattr(session, "site", None):
             finding["site"] = session.site
-        with self._lock:
-            self.findings.append(finding)
+        self.add_finding(finding)
+        return finding
+
+    def add_finding(self, finding: dict) -> None:
+        """Keep a finding (this engine's, or one a worker process sent up) and tell the listeners."""
+        if self.keep_findings:
+            with self._lock:
+                self.findings.append(finding)
         for listener in list(self.listeners):
             listener(finding)
-        return finding

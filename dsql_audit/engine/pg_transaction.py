@@ -27,7 +27,7 @@ class PgTransaction:
 
     def _reconnect(self) -> None:
         self.engine.sessions.pop(self.pid, None)
-        self.engine.wounds.pop(self.pid, None)
+        self._slot.wound_pid = self._slot.wound_kind = 0  # a wound of the backend we leave
         try:
             self.conn.close()
         finally:

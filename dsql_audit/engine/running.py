@@ -103,6 +103,7 @@ class StatementRunner:
                 res = self._guarded(text, wound=None, bind=bind)
             except Blocked as blocked:
                 self._pg("ROLLBACK TO SAVEPOINT dsql_write")
+                self.engine.board.reference(blocked.blockers)  # kept on the board while this names them
                 self.pending.append((facts, blocked.blockers, bind))
                 return self._snapshot_answer(facts)
         except _UNMEASURABLE:

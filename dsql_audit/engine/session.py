@@ -8,7 +8,6 @@ pg_transaction.py (the PostgreSQL transaction under ours)."""
 from __future__ import annotations
 
 import re
-import threading
 from typing import TYPE_CHECKING
 
 from dsql_audit.engine.errors import CLOSED, OCC, SCHEMA, DsqlError, SessionClosed
@@ -40,11 +39,22 @@ def _statements(sql: str) -> list:
     return [r.text for r in split_text(sql) if r.kind == "sql"]
 
 
+def _on_board(name: str) -> property:
+    """A session field other sessions read or set, whichever worker process runs them (engine/board.py)."""
+    return property(lambda self: getattr(self._slot, name), lambda self, value: setattr(self._slot, name, value),
+                    doc=f"the board slot's {name}")
+
+
 class Session(StatementHandling, StatementRunner, JobStatements, OccAdjudication, PgTransaction):
     """One DSQL connection. Use one thread per session."""
 
-    _ids = 0
-    _ids_lock = threading.Lock()
+    # what another session's writer looks up or sets (a winner dooms us, a blocked writer names our transaction)
+    pid = _on_board("pid")
+    txn_number = _on_board("txn_number")
+    committing = _on_board("committing")  # decided to commit; PostgreSQL's COMMIT in flight
+    doomed = _on_board("doomed")  # another transaction committed first over our writes
+    schema_doomed = _on_board("schema_doomed")  # a DDL that committed first rolled our transaction back: OC001
+    wounded = _on_board("wounded")  # a winner ended our backend: reconnect before the next statement
     watch: int | None = None  # the client's socket (the wire front): a hangup cancels the running statement
     stream = None  # a read's RowStream left open by execute(emit=…) (a portal suspended by a row limit)
     _emit = None
@@ -57,13 +67,9 @@ class Session(StatementHandling, StatementRunner, JobStatements, OccAdjudication
         self._refused_at = -1  # the statement number the last violation was counted for (stats["refused"])
         self.settings = dict(settings or {})  # session settings a client asked for at startup
         self.notices: list = []  # PostgreSQL's notices for the statements run since the caller last cleared
-        with Session._ids_lock:
-            Session._ids += 1
-            self.id = Session._ids
         self.engine = engine
-        self.txn_number = 0
-        self.wounded = False
-        self.schema_doomed = False  # a DDL that committed first rolled our transaction back: OC001
+        self._slot_index, self.id = engine.board.claim()  # a new id, unique over every worker
+        self._slot = engine.board.slots[self._slot_index]
         self.closed = False
         self._bind = None  # the statement's parameters (extended protocol)
         self._copy_io = None
@@ -96,6 +102,7 @@ class Session(StatementHandling, StatementRunner, JobStatements, OccAdjudication
     def close(self) -> None:
         self.closed = True
         self.engine.sessions.pop(self.pid, None)
+        self._release_slot()
         try:
             # a statement still running (a read being streamed, a client gone mid-statement) is cancelled:
             # closing the connection alone would leave the backend at work until the statement ends
@@ -106,7 +113,29 @@ class Session(StatementHandling, StatementRunner, JobStatements, OccAdjudication
         except Exception:  # noqa: BLE001 - already gone
             pass
 
+    def _release_slot(self) -> None:
+        board, slot = self.engine.board, self._slot
+        if isinstance(slot, _Detached) or board is None:
+            return
+        for _, blockers, _ in getattr(self, "pending", ()):
+            board.unreference(blockers)
+        self.pending = []
+        if slot.session_id == self.id:  # (after a recovery the slot may be another session's)
+            board.release(self._slot_index)
+        detached = _Detached()
+        detached.pid, detached.txn_number = slot.pid, slot.txn_number
+        self._slot = detached
+
+    @property
+    def doomed_by(self) -> list:
+        """The winners' writes that met ours, (statement, (schema, table)), for the loser's report."""
+        return self.engine.board.winners(self._slot_index) if self._slot.doomed else []
+
     def _reset_txn(self) -> None:
+        pending = getattr(self, "pending", None)
+        if pending:
+            for _, blockers, _ in pending:
+                self.engine.board.unreference(blockers)
         self.in_txn = False  # inside BEGIN … COMMIT (or a multi-statement query's implicit transaction)
         self.implicit = False
         self.aborted = False
@@ -123,10 +152,10 @@ class Session(StatementHandling, StatementRunner, JobStatements, OccAdjudication
         self.started = None  # clock reading at the transaction's start
         self.catalog_seen = None  # engine.catalog_version at the transaction's start
         self.wrote = False
-        self.doomed = False  # another transaction committed first over our writes
-        self.doomed_by: list = []  # the winners' writes that met ours (for the loser's report)
+        if self._slot.doomed:
+            self.engine.board.clear_doom(self._slot_index)
         self.written: list = []  # our writes that went through (the first 32), to name the one a winner met
-        self.committing = False  # decided to commit; PostgreSQL's COMMIT in flight
+        self.committing = False
         self.over_rows = False  # audit mode: the row bound was reported for this transaction
         self.stale_seen = False  # audit mode: OC001 was reported for this transaction
 
@@ -313,3 +342,10 @@ class Session(StatementHandling, StatementRunner, JobStatements, OccAdjudication
             message = CLOSED[1].format(limit=limit)
             raise SessionClosed(CLOSED[0], message,
                                 self.engine.record(self, sql, CLOSED[0], message, "connection-lifetime"))
+
+
+class _Detached:
+    """A closed session's fields, off the board (its slot may already be another session's)."""
+
+    pid = txn_number = committing = doomed = schema_doomed = wounded = 0
+    session_id = -1

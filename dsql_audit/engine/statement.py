@@ -21,7 +21,10 @@ class StatementHandling:
 
     def _fail(self, text: str, sqlstate: str, message: str, slug: str | None, variant: str | None = None) -> DsqlError:
         """Fail the statement; a DSQL rule's violation (``slug``) is recorded as a finding."""
-        finding = self.engine.record(self, text, sqlstate, message, slug, variant) if slug else None
+        finding = None
+        if slug:
+            finding = self.engine.record(self, text, sqlstate, message, slug, variant)
+            self._count_refused()
         if self.in_txn:
             self.aborted = True  # DSQL: any error inside a transaction aborts it
             self._rollback_pg()
@@ -33,6 +36,10 @@ class StatementHandling:
         if not self.engine.audit:
             raise self._fail(text, sqlstate, message, slug, variant)
         self.engine.record(self, text, sqlstate, message, slug, variant)
+        self._count_refused()
+
+    def _count_refused(self) -> None:
+        """One more statement DSQL refuses (once per statement, however many rules it breaks)."""
         stats = self.engine.stats
         if self._refused_at != stats["statements"]:
             self._refused_at = stats["statements"]

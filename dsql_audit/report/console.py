@@ -106,9 +106,13 @@ def render_console(result, *, color: bool = False, width: int | None = None) -> 
     return buf.getvalue()
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
 def _run_lines(con, s: dict) -> None:
     """What `run` observed (the JSON's `run` section), under the counts."""
-    con.print(Text(f"run: {s['statements']:,} statements sent in {s['sessions']:,} sessions, "
+    con.print(Text(f"run: {s['statements']:,} statements sent in {_count(s['sessions'], 'session')}, "
                    f"{s['refused_by_dsql']:,} of them refused by DSQL; {s['distinct_violations']:,} distinct "
                    f"violations, {s['with_call_site']:,} at a call site in the code; the command exited "
                    f"{s['exit_status']}", style="bold"))
@@ -125,7 +129,7 @@ def _run_lines(con, s: dict) -> None:
 def _replay_lines(con, s: dict) -> None:
     """The replay's figures (the JSON's `replay` section), under the counts."""
     ended = s["transactions_committed"] + s["transactions_lost"]
-    con.print(Text(f"replay: {s['statements']:,} statements in {s['sessions']:,} sessions; "
+    con.print(Text(f"replay: {s['statements']:,} statements in {_count(s['sessions'], 'session')}; "
                    f"{s['share_of_calls_affected']:.1%} of calls / {s['share_of_time_affected']:.1%} of database "
                    f"time would fail or need changes", style="bold"))
     con.print(f"  transactions: {ended:,} ended, {s['transactions_lost']:,} lost "

@@ -381,7 +381,7 @@ class RunResult:
 
 def observe(argv: list[str], *, profile: str | None = None, config=None, schema: str | None = None,
             scan_paths: list[str] | None = None, env_templates=(), data_dir: str | None = None,
-            app_paths=None, log=None, cwd: str | None = None) -> RunResult:
+            app_paths=None, log=None, cwd: str | None = None, workers: int = 1) -> RunResult:
     """Run the command against the engine in audit mode and return the findings (the CLI reports them)."""
     from dsql_audit.config import Config
     from dsql_audit.engine import CLIENT_ROLE, Engine
@@ -402,7 +402,15 @@ def observe(argv: list[str], *, profile: str | None = None, config=None, schema:
 
         scanned = run_scan(scan_paths, config=config, profile=None if profile is None else _profile(profile),
                            on_unit=remember)
-    engine = Engine(data_dir=data_dir, profile=profile or "latest", audit=True).start()
+    from dsql_audit.serve.workers import launch
+
+    launched = launch(workers)  # their imports run while the engine starts
+    try:
+        engine = Engine(data_dir=data_dir, profile=profile or "latest", audit=True).start()
+    except BaseException:
+        for worker in launched:
+            worker.discard()
+        raise
     errors: list = list(scanned.errors) if scanned else []
     try:
         if schema:
@@ -411,7 +419,8 @@ def observe(argv: list[str], *, profile: str | None = None, config=None, schema:
             ok, refused = load_sql_file(engine, schema, log)
             log(f"schema {schema}: {ok} statements loaded")
         password = new_password()
-        server = Server(engine, "127.0.0.1", 0, password=password, log=log).start()
+        server = Server(engine, "127.0.0.1", 0, password=password, log=log, workers=workers,
+                        launched=launched).start()
         endpoint = Endpoint("127.0.0.1", server.port, CLIENT_ROLE, password)
         env = child_env(dict(os.environ), endpoint, templates, app_paths)
         try:

@@ -38,6 +38,7 @@ def self_signed_context(directory: str) -> ssl.SSLContext:
     os.chmod(key_path, 0o600)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert_path, key_path)
+    ctx.dsql_files = (str(cert_path), str(key_path))  # a worker process builds the same context from them
     return ctx
 
 

@@ -20,6 +20,7 @@ from dsql_audit.engine import DsqlError, Engine, Result, SessionClosed, UnknownR
 from dsql_audit.engine.pgcall import ClientGone, Field
 from dsql_audit.serve.binary import encoder
 from dsql_audit.serve import protocol as P
+from dsql_audit.serve import relay
 from dsql_audit.serve.protocol import ProtocolError
 from dsql_audit.run.tag import MARK, strip_tag
 
@@ -59,11 +60,19 @@ class ClientInfo:
 
 class Server:
     def __init__(self, engine: Engine, host: str = "127.0.0.1", port: int = 5433, password: str | None = None,
-                 tls: ssl.SSLContext | None = None, log=None, max_connections: int | None = None):
+                 tls: ssl.SSLContext | None = None, log=None, max_connections: int | None = None, workers: int = 1,
+                 worker: int = 0, upstream=None, launched: list | None = None):
+        """``workers`` > 1: that many processes serve the clients (serve/workers.py; this one accepts and
+        hands them over). ``worker``/``upstream``: this Server runs inside worker process ``worker`` and sends
+        its findings and clients up to the serving process with ``upstream(kind, payload)``."""
         self.engine = engine
+        if workers > 1 and tls is not None and not getattr(tls, "dsql_files", None):
+            workers = 1  # a TLS context a worker cannot rebuild (not serve's own certificate): one process
+        self.workers, self.worker, self.upstream = workers, worker, upstream
+        self.launched = list(launched or [])  # workers.launch(): worker processes started ahead
+        self.pool = None
         # clients with a session at once (None: only the embedded PostgreSQL's own max_connections bounds them)
         self.max_connections = max_connections
-        self._admitted = 0
         self.host, self.port = host, port
         self.password = password
         self.tls = tls
@@ -74,7 +83,10 @@ class Server:
         self._stop = threading.Event()
         self._sock: socket.socket | None = None
         self._threads: list[threading.Thread] = []
-        engine.listeners.append(self._on_finding)
+        if upstream is None:
+            engine.listeners.append(self._on_finding)
+        else:  # the serving process logs and keeps it (with the client behind the session, sent up too)
+            engine.listeners.append(lambda finding: upstream("finding", finding))
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def bind(self) -> "Server":
@@ -88,6 +100,7 @@ class Server:
         return self
 
     def serve_forever(self) -> None:
+        self._start_workers()
         while not self._stop.is_set():
             try:
                 conn, addr = self._sock.accept()
@@ -96,8 +109,10 @@ class Server:
             except OSError:
                 break
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._threads = [x for x in self._threads if x.is_alive()]
-            if self.max_connections is not None and len(self._threads) >= 2 * self.max_connections + 16:
+            if self.pool is None:
+                self._threads = [x for x in self._threads if x.is_alive()]
+            held = self.pool.connections() if self.pool is not None else len(self._threads)
+            if self.max_connections is not None and held >= 2 * self.max_connections + 16:
                 # a flood of connections that never finish their startup: refused before a thread is spent
                 # on them (PostgreSQL's postmaster bounds its children the same way)
                 try:
@@ -106,15 +121,37 @@ class Server:
                     pass
                 conn.close()
                 continue
-            client = ClientConnection(self, conn, f"{addr[0]}:{addr[1]}")
-            t = threading.Thread(target=client.run, name=f"dsql-client-{addr[1]}", daemon=True)
-            self._threads.append(t)
-            t.start()
+            address = f"{addr[0]}:{addr[1]}"
+            if self.pool is None:
+                self.take(conn, address)
+                continue
+            if not self.pool.dispatch(conn, address):
+                try:
+                    conn.sendall(P.error("57P03", "the database system is starting up", severity="FATAL"))
+                except OSError:
+                    pass
+            conn.close()  # (the worker holds its own descriptor of the connection)
+
+    def take(self, conn: socket.socket, address: str) -> None:
+        """Serve one accepted connection on a thread of its own."""
+        client = ClientConnection(self, conn, address)
+        t = threading.Thread(target=client.run, name=f"dsql-client-{address.rsplit(':', 1)[-1]}", daemon=True)
+        self._threads.append(t)
+        if self.upstream is not None:
+            self._threads = [x for x in self._threads if x.is_alive()]
+        t.start()
+
+    def _start_workers(self) -> None:
+        if self.workers > 1 and self.pool is None:
+            from dsql_audit.serve.workers import WorkerPool
+
+            self.pool = WorkerPool(self, self.workers).start()
 
     def start(self) -> "Server":
-        """Serve on a background thread (tests, embedding)."""
+        """Serve on a background thread (tests, embedding); with workers, once they are ready."""
         if self._sock is None:
             self.bind()
+        self._start_workers()
         threading.Thread(target=self.serve_forever, name="dsql-accept", daemon=True).start()
         return self
 
@@ -126,6 +163,11 @@ class Server:
             client.close()
         for t in self._threads:
             t.join(5)
+        if self.pool is not None:
+            self.pool.stop()
+        for launched in self.launched:  # started ahead and never used
+            launched.discard()
+        self.launched = []
 
     @property
     def dsn(self) -> str:
@@ -135,39 +177,63 @@ class Server:
 
     # -- shared ------------------------------------------------------------------------------------
     def register(self, client: "ClientConnection") -> tuple[int, int]:
+        """The client's cancel key and secret, also on its session's board slot: a CancelRequest may reach
+        another worker process."""
+        board = self.engine.board
         with self._lock:
             while True:
                 key = random.randint(1, 2**31 - 1)
-                if key not in self.clients:
+                if key not in self.clients and board.by_cancel_key(key) is None:
                     self.clients[key] = client
-                    return key, random.randint(1, 2**31 - 1)
+                    secret = random.randint(1, 2**31 - 1)
+                    slot = client.session._slot
+                    slot.cancel_key, slot.cancel_secret = key, secret
+                    return key, secret
 
     def unregister(self, client: "ClientConnection") -> None:
         with self._lock:
             self.clients.pop(client.key, None)
 
     def admit(self, client: "ClientConnection") -> bool:
-        """A connection slot for a client about to get a session (--max-connections, kept below the embedded
-        PostgreSQL's own limit so the engine always has room); False after telling the client 53300 FATAL."""
-        with self._lock:
-            if self.max_connections is None or self._admitted < self.max_connections:
-                self._admitted += 1
-                client.admitted = True
-                return True
+        """A connection slot for a client about to get a session (--max-connections over every worker, kept
+        below the embedded PostgreSQL's own limit so the engine always has room); False after telling the
+        client 53300 FATAL."""
+        if self.engine.board.admit(self.max_connections):
+            client.admitted = True
+            return True
         client._fatal(*TOO_MANY, detail=f"dsql-audit serve accepts {self.max_connections} connections at once "
                                          "(--max-connections)")
         return False
 
+    @property
+    def admitted(self) -> int:
+        """Clients holding a connection slot now, over every worker."""
+        return self.engine.board.header.admitted
+
     def release(self, client: "ClientConnection") -> None:
         with self._lock:
-            if client.admitted:
-                client.admitted = False
-                self._admitted -= 1
+            admitted, client.admitted = client.admitted, False
+        if admitted and self.engine.board is not None:
+            self.engine.board.leave()
 
     def cancel(self, key: int, secret: int) -> None:
         client = self.clients.get(key)
-        if client is not None and client.secret == secret and client.session is not None and client.busy:
-            self.engine.cancel(client.session.pid)
+        if client is not None:
+            if client.secret == secret and client.session is not None and client.busy:
+                self.engine.cancel(client.session.pid)
+            return
+        board = self.engine.board  # a client of another worker process
+        index = board.by_cancel_key(key)
+        if index is not None:
+            slot = board.slots[index]
+            if slot.cancel_secret == secret and slot.busy and slot.pid:
+                self.engine.cancel(slot.pid)
+
+    def add_client(self, session_id: int, info: "ClientInfo") -> None:
+        """Who is behind a session (findings name it); a worker tells the serving process too."""
+        self.client_info[session_id] = info
+        if self.upstream is not None:
+            self.upstream("client", (session_id, info))
 
     def _on_finding(self, finding: dict) -> None:
         info = self.client_info.get(finding["session"])
@@ -195,7 +261,7 @@ class ClientConnection:
         self.address = address
         self.session = None
         self.key = self.secret = 0
-        self.busy = False
+        self._busy = False
         self.out = bytearray()
         self.prepared: dict[str, tuple[str, list]] = {}
         self.portals: dict[str, Portal] = {}
@@ -205,6 +271,18 @@ class ClientConnection:
         self.settings_changed = False
         self.admitted = False  # holds one of the server's --max-connections slots
         self._copy = _CopyChannel(self)  # COPY's data channel (stateless: one serves every statement)
+
+    @property
+    def busy(self) -> bool:
+        """A statement is running: a CancelRequest (to any worker: the board's slot says so) cancels it."""
+        return self._busy
+
+    @busy.setter
+    def busy(self, value: bool) -> None:
+        self._busy = value
+        session = self.session
+        if session is not None:
+            session._slot.busy = value
 
     # -- I/O ---------------------------------------------------------------------------------------
     def send(self, data: bytes) -> None:
@@ -256,6 +334,8 @@ class ClientConnection:
             self.server.unregister(self)
             self.server.release(self)
             self.close()
+            if self.server.upstream is not None:  # counted by the serving process when it handed us over
+                self.server.engine.board.connections(self.server.worker, -1)
 
     def _fatal(self, sqlstate: str, message: str, detail: str | None = None) -> None:
         try:
@@ -326,8 +406,8 @@ class ClientConnection:
                 self._fatal(getattr(diag, "sqlstate", None) or "08006",
                             getattr(diag, "message_primary", None) or str(exc))
             return False
-        self.server.client_info[self.session.id] = ClientInfo(self.address, user or "admin",
-                                                              params.get("application_name", ""))
+        self.server.add_client(self.session.id, ClientInfo(self.address, user or "admin",
+                                                           params.get("application_name", "")))
         self.key, self.secret = self.server.register(self)
         self.send(P.auth_ok())
         self._parameter_status(initial=True)
@@ -372,6 +452,8 @@ class ClientConnection:
     # -- simple query ------------------------------------------------------------------------------
     def on_query(self, body: bytes) -> None:
         self.skip_to_sync = False
+        if relay.ENABLED and relay.simple(self, body):  # a plain read: PostgreSQL's answer, as it sent it
+            return
         end = body.find(b"\0")
         if end < 0:
             raise ProtocolError("unterminated string in message")
@@ -470,6 +552,8 @@ class ClientConnection:
             raise ConnectionResetError("DSQL closed the connection")
 
     def on_parse(self, body: bytes) -> None:
+        if relay.ENABLED and relay.extended(self, body):  # a plain read's whole batch, through Sync
+            return
         name, query, oids = P.parse_parse(body)
         self.prepared[name] = (query, oids)
         self.send(P.PARSE_COMPLETE)
