@@ -89,8 +89,7 @@ class SharedLock:
         finally:
             self._local.release()
 
-    def __enter__(self) -> bool:
-        return self.acquire()
+    __enter__ = acquire
 
     def __exit__(self, *exc) -> None:
         self.release()

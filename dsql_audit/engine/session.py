@@ -7,6 +7,7 @@ pg_transaction.py (the PostgreSQL transaction under ours)."""
 
 from __future__ import annotations
 
+import operator
 import re
 from typing import TYPE_CHECKING
 
@@ -41,7 +42,8 @@ def _statements(sql: str) -> list:
 
 def _on_board(name: str) -> property:
     """A session field other sessions read or set, whichever worker process runs them (engine/board.py)."""
-    return property(lambda self: getattr(self._slot, name), lambda self, value: setattr(self._slot, name, value),
+    # (the getter is attrgetter's C code: these are read on every statement)
+    return property(operator.attrgetter(f"_slot.{name}"), lambda self, value: setattr(self._slot, name, value),
                     doc=f"the board slot's {name}")
 
 
@@ -155,7 +157,8 @@ class Session(StatementHandling, StatementRunner, JobStatements, OccAdjudication
         if self._slot.doomed:
             self.engine.board.clear_doom(self._slot_index)
         self.written: list = []  # our writes that went through (the first 32), to name the one a winner met
-        self.committing = False
+        if self._slot.committing:
+            self.committing = False
         self.over_rows = False  # audit mode: the row bound was reported for this transaction
         self.stale_seen = False  # audit mode: OC001 was reported for this transaction
 

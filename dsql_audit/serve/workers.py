@@ -58,7 +58,7 @@ class Launched:
         import json
 
         self.process = subprocess.Popen([sys.executable, "-I", "-c", _BOOT, json.dumps([p for p in sys.path if p])],
-                                        stdin=subprocess.PIPE, cwd="/", close_fds=True,
+                                        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, cwd="/", close_fds=True,
                                         pass_fds=(self.fds_child.fileno(), self.up_child.fileno()))
 
     def parts(self):
