@@ -152,22 +152,28 @@ def _reads(engine) -> dict:
     return reads if reads is not None else engine.__dict__.setdefault("_relay_reads", {})
 
 
+def _eligible(engine, text: bytes, decide) -> bool:
+    """Is the statement relayed? ``decide()``'s answer, cached by the statement's key (at most 4,096 kept)."""
+    reads = _reads(engine)
+    key = _key(text)
+    ok = reads.get(key) if key is not None else None
+    if ok is None:
+        ok = decide()
+        if key is not None:
+            if len(reads) >= 4096:
+                reads.clear()
+            reads[key] = ok
+    return ok
+
+
 def simple(client, body: bytes) -> bool:
     """A Query message: relayed if it is one plain read (True: answered, ReadyForQuery included)."""
     if _READ_HEAD.match(body) is None:  # (a write, a SET, …: nothing more to look at)
         return False
     session = client.session
     engine = session.engine
-    reads = _reads(engine)
-    key = _key(body)
-    ok = reads.get(key) if key is not None else None
-    if ok is None:
-        ok = body.find(b"\0") == len(body) - 1 and _simple_text(body, engine) is not None
-        if key is not None:
-            if len(reads) >= 4096:
-                reads.clear()
-            reads[key] = ok
-    if not ok:
+    if not _eligible(engine, body, lambda: body.find(b"\0") == len(body) - 1
+                     and _simple_text(body, engine) is not None):
         return False
     back = _backend(client, session)
     if back is None:
@@ -191,20 +197,15 @@ def extended(client, body: bytes) -> bool:
         return False
     session = client.session
     engine = session.engine
-    reads = _reads(engine)
-    key = _key(statement)
-    ok = reads.get(key) if key is not None else None
-    if ok is None:
+
+    def decide() -> bool:
         try:
             query = statement.decode()
         except UnicodeDecodeError:
-            query = None
-        ok = query is not None and _plain(query) is not None and _read_only(engine, query)
-        if key is not None:
-            if len(reads) >= 4096:
-                reads.clear()
-            reads[key] = ok
-    if not ok:
+            return False
+        return _plain(query) is not None and _read_only(engine, query)
+
+    if not _eligible(engine, statement, decide):
         return False
     inbox = client.rfile()
     buf, start = inbox.buf, inbox.pos
@@ -220,7 +221,7 @@ def extended(client, body: bytes) -> bool:
             parsed = P.parse_parse(body)
         except P.ProtocolError:  # the general path's answer
             return False
-        if key is not None:
+        if _key(statement) is not None:  # (a statement too long to cache the answer of: nor its Parse)
             if len(back.parsed) >= 256:
                 back.parsed.clear()
             back.parsed[body] = parsed

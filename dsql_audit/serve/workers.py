@@ -98,6 +98,7 @@ class WorkerPool:
         self._stopping = False
         self._stopped = threading.Event()  # wakes the PostgreSQL watch at stop
         self._next = 0
+        self._texts: dict = {}  # statement texts of the findings kept (see _shared_strings)
         self._watch: threading.Thread | None = None
 
     def start(self) -> "WorkerPool":
@@ -165,7 +166,7 @@ class WorkerPool:
                 body = stream.read(struct.unpack("!I", head)[0])
                 kind, payload = pickle.loads(body)
                 if kind == "finding":
-                    engine.add_finding(payload)
+                    engine.add_finding(self._shared_strings(payload))
                 elif kind == "client":
                     server.client_info[payload[0]] = payload[1]
                 elif kind == "log":
@@ -197,6 +198,24 @@ class WorkerPool:
             if not self._stopping:
                 replacement = self._spawn(worker.index)
                 self.workers[worker.index] = replacement
+
+    def _shared_strings(self, finding: dict) -> dict:
+        """A finding as it arrived, its texts shared with the findings before it (unpickled, each would be a
+        copy of its own: every finding is kept for the report, so a long run of OCC losses would grow by the
+        same message and statement thousands of times)."""
+        for name in ("rule", "code", "variant", "sqlstate", "message"):
+            value = finding.get(name)
+            if isinstance(value, str):
+                finding[name] = sys.intern(value)
+        texts = self._texts
+        if len(texts) > 4096:
+            texts.clear()
+        statement = finding.get("statement")
+        if isinstance(statement, str):
+            finding["statement"] = texts.setdefault(statement, statement)
+        if isinstance(finding.get("colliding"), list):
+            finding["colliding"] = [texts.setdefault(t, t) if isinstance(t, str) else t for t in finding["colliding"]]
+        return finding
 
     def _watch_postgres(self) -> None:
         while not self._stopped.wait(_WATCH_SECONDS):
