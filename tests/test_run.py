@@ -267,6 +267,24 @@ def test_a_killed_command_leaves_no_process_and_no_temporary_directory(tmp_path)
     assert not [p for p in psutil.process_iter(["cmdline"]) if str(private) in " ".join(p.info["cmdline"] or [])]
 
 
+def test_a_ctrl_c_as_the_command_starts_still_reaches_it(monkeypatch):
+    """The signal lands between the run's start and the command's: the command gets it as soon as it runs
+    (before, the run stopped and left the command running, holding the caller's output open)."""
+    from dsql_audit.run import observe
+
+    real = subprocess.Popen
+
+    def popen_after_a_ctrl_c(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # handled at once, before the command exists
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(observe.subprocess, "Popen", popen_after_a_ctrl_c)
+    started = time.monotonic()
+    outcome = observe.run_command([sys.executable, "-c", "import time; time.sleep(30)"], dict(os.environ))
+    assert outcome.interrupted and outcome.status == -signal.SIGINT
+    assert time.monotonic() - started < 20
+
+
 def test_ctrl_c_reaches_the_command_and_exits_130(tmp_path):
     script = tmp_path / "slow.py"
     script.write_text("import psycopg, time\nwith psycopg.connect(autocommit=True) as c:\n"

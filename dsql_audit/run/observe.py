@@ -100,20 +100,32 @@ def run_command(argv: list[str], env: dict, cwd: str | None = None, keep=()) -> 
     import psutil
 
     started = time.monotonic()
-    try:
-        proc = subprocess.Popen(argv, env=env, cwd=cwd)
-    except (FileNotFoundError, PermissionError, NotADirectoryError, OSError) as exc:
-        raise UsageError(f"cannot run {argv[0]!r}: {exc.strerror or exc}") from None
     interrupted = [False]
+    running: list = []  # the command, once started
+    early: list = []  # signals that came before it was (sent to it as soon as it is)
 
     def forward(signum, _frame):
         interrupted[0] = True
+        if not running:
+            early.append(signum)
+            return
         try:
-            proc.send_signal(signum)
+            running[0].send_signal(signum)
         except ProcessLookupError:
             pass
 
+    # installed before the command starts: a Ctrl-C the moment it starts still reaches it (else the run would
+    # stop and leave the command running)
     old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        proc = subprocess.Popen(argv, env=env, cwd=cwd)
+    except (FileNotFoundError, PermissionError, NotADirectoryError, OSError) as exc:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+        raise UsageError(f"cannot run {argv[0]!r}: {exc.strerror or exc}") from None
+    running.append(proc)
+    for signum in early:
+        forward(signum, None)
     seen: dict = {}  # pid → psutil.Process of every descendant seen (grandchildren outlive their parent)
     try:
         root = psutil.Process(proc.pid)
