@@ -31,34 +31,42 @@ REPRODUCED_GAPS = {
 @pytest.fixture(scope="module")
 def replay():
     data = json.loads(shared_path("corpus", "dsql-probes", "probes.json").read_text())
-    from dsql_audit.engine import DsqlError, Engine
+    from dsql_audit.engine import Engine
 
-    outcomes = {}
     with Engine() as engine:
-        s = engine.session()
-        for sql in data["setup"]:
-            s.execute(sql)
-        def run(session, sql):
-            try:
-                r = session.execute(sql)
-                return ("ok", None, None, [x.command_tag for x in r.results] if r.results else [r.command_tag])
-            except DsqlError as e:
-                return ("error", e.sqlstate, e.message, None)
-
-        for case in data["cases"]:
-            if len(case["sessions"]) == 1:
-                outcomes[case["name"]] = [[run(s, step["sql"]) for step in case["sessions"][0]]]
-                run(s, "ROLLBACK")
-                continue
-            # concurrent sessions on fresh connections, steps interleaved as recorded
-            sessions = [engine.session() for _ in case["sessions"]]
-            got = [[None] * len(steps) for steps in case["sessions"]]
-            for si, k in case["order"]:
-                got[si][k] = run(sessions[si], case["sessions"][si][k]["sql"])
-            for x in sessions:
-                x.close()
-            outcomes[case["name"]] = got
+        outcomes = replay_cases(data, engine.session(), lambda n: [engine.session() for _ in range(n)])
     return data, outcomes
+
+
+def replay_cases(data: dict, main, open_sessions) -> dict:
+    """Every case's outcomes, per session and step: the recorded setup and the single-session cases on
+    ``main`` (a ROLLBACK after each), each multi-session case on ``open_sessions(n)``'s fresh sessions with the
+    steps interleaved as recorded (they are closed after it)."""
+    from dsql_audit.engine import DsqlError
+
+    def run(session, sql):
+        try:
+            r = session.execute(sql)
+            return ("ok", None, None, [x.command_tag for x in r.results] if r.results else [r.command_tag])
+        except DsqlError as e:
+            return ("error", e.sqlstate, e.message, None)
+
+    for sql in data["setup"]:
+        main.execute(sql)
+    outcomes = {}
+    for case in data["cases"]:
+        if len(case["sessions"]) == 1:
+            outcomes[case["name"]] = [[run(main, step["sql"]) for step in case["sessions"][0]]]
+            run(main, "ROLLBACK")
+            continue
+        sessions = open_sessions(len(case["sessions"]))
+        got = [[None] * len(steps) for steps in case["sessions"]]
+        for si, k in case["order"]:
+            got[si][k] = run(sessions[si], case["sessions"][si][k]["sql"])
+        for x in sessions:
+            x.close()
+        outcomes[case["name"]] = got
+    return outcomes
 
 
 def _expected(step):

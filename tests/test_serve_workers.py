@@ -23,6 +23,7 @@ import test_engine
 import test_engine_conformance
 import test_engine_probes
 import test_engine_property
+from test_engine_probes import replay_cases
 from dsql_audit.engine import DsqlError, Engine
 from dsql_audit.engine.results import Result
 from dsql_audit.serve import Server
@@ -307,42 +308,18 @@ def probe_replay():
     import json
 
     data = json.loads(test_engine_probes.PROBES.read_text())
-    outcomes, spread = {}, []
+    spread: list = []
     with Engine(max_connections=120) as engine:
         server = Server(engine, port=0, workers=2).start()
         remote = RemoteEngine(engine, server)
         try:
-            s = remote.session()
-            for sql in data["setup"]:
-                s.execute(sql)
-
-            def run(session, sql):
-                try:
-                    r = session.execute(sql)
-                    return ("ok", None, None, [x.command_tag for x in r.results] if r.results else [r.command_tag])
-                except DsqlError as e:
-                    return ("error", e.sqlstate, e.message, None)
-
-            for case in data["cases"]:
-                if len(case["sessions"]) == 1:
-                    outcomes[case["name"]] = [[run(s, step["sql"]) for step in case["sessions"][0]]]
-                    run(s, "ROLLBACK")
-                    continue
-                for attempt in range(10):  # (dispatch balances counts; a pair can land together: open again)
-                    sessions = [remote.session() for _ in case["sessions"]]
-                    if len({x.worker for x in sessions}) == 2:
-                        break
-                    for x in sessions:
-                        x.close()
-                    _settle_to(engine, 1)
+            def open_spread(n: int) -> list:
+                _settle_to(engine, 1)  # (the case before it has closed its sessions)
+                sessions = _on_both_workers(remote, n)
                 spread.append(len({x.worker for x in sessions}))
-                got = [[None] * len(steps) for steps in case["sessions"]]
-                for si, k in case["order"]:
-                    got[si][k] = run(sessions[si], case["sessions"][si][k]["sql"])
-                for x in sessions:
-                    x.close()
-                _settle_to(engine, 1)
-                outcomes[case["name"]] = got
+                return sessions
+
+            outcomes = replay_cases(data, remote.session(), open_spread)
         finally:
             for x in remote.opened:
                 x.close()
