@@ -91,10 +91,11 @@ def remote(served):
     _settle(served[0])
 
 
-def _settle(engine: Engine) -> None:
+def _settle(engine: Engine, still_open: int = 0) -> None:
     """Wait until the workers have counted the closed connections (the next scenario's pair is then split)."""
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(engine.board.header.connections[i] for i in range(2)):
+    deadline = time.monotonic() + 10
+    while sum(engine.board.header.connections[i] for i in range(2)) > still_open:
+        assert time.monotonic() < deadline, f"connections still counted: {list(engine.board.header.connections[:2])}"
         time.sleep(0.01)
 
 
@@ -108,7 +109,7 @@ def _on_both_workers(remote: RemoteEngine, count: int) -> list:
         for s in sessions:
             s.close()
             remote.opened.remove(s)
-        time.sleep(0.05)
+        _settle(remote.engine, len(remote.opened))
     raise AssertionError("the sessions never ran on both workers")
 
 
@@ -175,6 +176,7 @@ def test_property_no_lost_updates_no_waits_across_workers(served, workload):
     finally:
         for s in remote.opened:
             s.close()
+        _settle(engine)
 
 
 def test_cancel_request_reaches_a_statement_on_another_worker(served):

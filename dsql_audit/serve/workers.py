@@ -97,7 +97,7 @@ class WorkerPool:
         self.workers: list = [None] * count  # index → _Worker
         self._stopping = False
         self._stopped = threading.Event()  # wakes the PostgreSQL watch at stop
-        self._next = 0
+        self._last = -1  # the worker handed the last connection: a tie goes to the next one after it
         self._texts: dict = {}  # statement texts of the findings kept (see _shared_strings)
         self._watch: threading.Thread | None = None
 
@@ -135,8 +135,8 @@ class WorkerPool:
     def dispatch(self, conn: socket.socket, address: str) -> bool:
         """Hand an accepted connection to the worker with the fewest; False when no worker took it."""
         board = self.engine.board
-        order = sorted(range(self.count), key=lambda i: (board.header.connections[i], (i - self._next) % self.count))
-        self._next = (self._next + 1) % self.count
+        order = sorted(range(self.count),
+                       key=lambda i: (board.header.connections[i], (i - self._last - 1) % self.count))
         for index in order:
             worker = self.workers[index]
             if worker is None or not worker.alive:
@@ -144,6 +144,7 @@ class WorkerPool:
             try:
                 board.connections(index, 1)
                 socket.send_fds(worker.fds, [address.encode()], [conn.fileno()])
+                self._last = index
                 return True
             except OSError:
                 board.connections(index, -1)
