@@ -152,3 +152,34 @@ def test_concurrently_alone_in_an_extended_protocol_exchange_runs(audit):
     with pytest.raises(DsqlError):
         s.execute("CREATE INDEX CONCURRENTLY au_cc_v2 ON au_cc (v)")
     s.end_implicit()
+
+
+@pytest.mark.parametrize("mode", ["audit", "enforcing"])
+def test_a_deferred_constraint_refused_at_commit_is_postgresqls_error_and_the_session_goes_on(audit, engine, mode):
+    """PostgreSQL refuses the COMMIT itself (a DEFERRABLE INITIALLY DEFERRED foreign key, as Django makes them):
+    the answer is PostgreSQL's 23503, the transaction is rolled back, and the session is not lost (it was
+    answered as a lost connection, 08006: Django's get_or_create test saw OperationalError, not IntegrityError)."""
+    e = audit if mode == "audit" else engine
+    s = e.session()
+    s.execute(f"CREATE TABLE dfk_p_{mode} (id int PRIMARY KEY)")
+    s.execute(f"CREATE TABLE dfk_c_{mode} (id int PRIMARY KEY, p int REFERENCES dfk_p_{mode} "
+              "DEFERRABLE INITIALLY DEFERRED)")
+    pid = s.pid
+    s.execute("BEGIN")
+    s.execute(f"INSERT INTO dfk_c_{mode} VALUES (1, 42)")  # accepted: the check waits for COMMIT
+    with pytest.raises(DsqlError) as info:
+        s.execute("COMMIT")
+    assert info.value.sqlstate == "23503" and "violates foreign key constraint" in info.value.message
+    assert not s.in_txn and s.pid == pid  # the same backend: nothing was lost
+    assert s.execute(f"SELECT count(*) FROM dfk_c_{mode}").rows == [(0,)]  # rolled back
+    s.execute("BEGIN")
+    s.execute(f"INSERT INTO dfk_p_{mode} VALUES (1)")
+    s.execute(f"INSERT INTO dfk_c_{mode} VALUES (2, 1)")
+    assert s.execute("COMMIT").command_tag == "COMMIT"
+    assert s.execute(f"SELECT id FROM dfk_c_{mode}").rows == [(2,)]
+
+
+@pytest.fixture(scope="module")
+def engine():
+    with Engine() as e:
+        yield e

@@ -26,6 +26,23 @@ class OccAdjudication:
                                       and self.catalog_seen != self.engine.catalog_version)
 
     def _finish(self, how: str) -> Result:
+        """COMMIT or ROLLBACK. PostgreSQL's own refusal of the COMMIT (a deferred constraint checked at the end)
+        ends the transaction, rolled back, and is answered with PostgreSQL's error, as any statement's is."""
+        import psycopg
+
+        try:
+            return self._end_txn(how)
+        except psycopg.Error as exc:
+            if self.conn.broken:  # not an answer: the backend went away
+                raise
+            self.engine.board.mark_committed(self.id, self.txn_number, False)
+            self.committing = False
+            self.pg_open = False  # (PostgreSQL ended it)
+            self._rollback_pg()
+            self._reset_txn()
+            raise self._pg_error(exc) from None
+
+    def _end_txn(self, how: str) -> Result:
         if how == "ROLLBACK" or self.aborted:
             self._rollback_pg()
             self._reset_txn()

@@ -297,7 +297,6 @@ class Session(StatementHandling, StatementRunner, JobStatements, OccAdjudication
         """PostgreSQL's own error for a statement (DSQL's PostgreSQL 16 front end answers the same): inside a
         transaction it aborts it, as on DSQL — in audit mode PostgreSQL's failed transaction stays, so a
         ROLLBACK TO SAVEPOINT recovers it as the application expects."""
-        diag = getattr(exc, "diag", None)
         if self.in_txn and self.engine.audit:
             pass
         elif self.in_txn:
@@ -306,6 +305,12 @@ class Session(StatementHandling, StatementRunner, JobStatements, OccAdjudication
         else:
             self._rollback_pg()
             self._reset_txn()
+        return self._pg_error(exc)
+
+    @staticmethod
+    def _pg_error(exc: Exception) -> DsqlError:
+        """PostgreSQL's error as the engine answers it."""
+        diag = getattr(exc, "diag", None)
         position = getattr(diag, "statement_position", None)
         return DsqlError(getattr(diag, "sqlstate", None) or "XX000", getattr(diag, "message_primary", None) or str(exc),
                          detail=getattr(diag, "message_detail", None), hint=getattr(diag, "message_hint", None),
