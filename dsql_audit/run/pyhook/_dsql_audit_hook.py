@@ -312,17 +312,26 @@ def _mark_async(wrapper, original):
         _debug("mark async", err)
 
 
-def _wrap_first_arg(cls, name, convert, argname="query"):
+def _wrap_first_arg(cls, name, convert, argname="query", after=None):
     """Replace ``cls.name`` (defined on cls itself) by a wrapper passing its first argument through
-    ``convert(self, value)``."""
+    ``convert(self, value)``; ``after(self)`` runs once the call has returned or raised."""
     original = cls.__dict__.get(name) if cls is not None else None
     if original is None or not callable(original) or getattr(original, "_dsql_audit", False):
         return False
 
-    @functools.wraps(original)
-    def wrapper(self, *args, **kwargs):
-        args, kwargs = _convert_first(convert, self, args, kwargs, argname)
-        return original(self, *args, **kwargs)
+    if after is None:
+        @functools.wraps(original)
+        def wrapper(self, *args, **kwargs):
+            args, kwargs = _convert_first(convert, self, args, kwargs, argname)
+            return original(self, *args, **kwargs)
+    else:
+        @functools.wraps(original)
+        def wrapper(self, *args, **kwargs):
+            args, kwargs = _convert_first(convert, self, args, kwargs, argname)
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                after(self)
 
     wrapper._dsql_audit = True
     _mark_async(wrapper, original)
@@ -350,6 +359,16 @@ def _patch_psycopg(mod):
                 return query
         return tagged(query)
 
+    def untag(cur):
+        """The statement the cursor says it sent (``cursor._query``, which Django's last_executed_query and
+        so its captured queries read) is the application's own, without the tag."""
+        try:
+            query = cur._query
+            if query is not None and isinstance(query.query, bytes) and _MARK_B in query.query:
+                query.query = _tag.strip_tag(query.query)[0]
+        except Exception as err:  # noqa: BLE001
+            _debug("untag", err)
+
     for cls_name, methods in (("Connection", ("execute",)), ("AsyncConnection", ("execute",)),
                               ("Cursor", ("execute", "executemany", "stream", "copy")),
                               ("AsyncCursor", ("execute", "executemany", "stream", "copy")),
@@ -359,7 +378,8 @@ def _patch_psycopg(mod):
         for method in methods:
             argname = "statement" if method == "copy" else "query"
             try:
-                _wrap_first_arg(cls, method, convert, argname)
+                _wrap_first_arg(cls, method, convert, argname,
+                                untag if cls_name == "Cursor" and method in ("execute", "executemany") else None)
             except Exception as err:  # noqa: BLE001
                 _debug("psycopg %s.%s" % (cls_name, method), err)
     try:
