@@ -28,16 +28,24 @@ errors.py and results.py (what a statement answers).
 
 from __future__ import annotations
 
-from dsql_audit.engine.bootstrap import CLIENT_ROLE, INTERNAL_ROLE
-from dsql_audit.engine.cluster import Engine
-from dsql_audit.engine.errors import (ABORTED, AGE, CLOSED, OCC, ROW_LIMIT, SCHEMA, SIZE, DsqlError, SessionClosed,
-                                      UnknownRole)
-from dsql_audit.engine.job_statements import new_job_id
-from dsql_audit.engine.results import Notice, Result
-from dsql_audit.engine.running import LOCK_PROBE
-from dsql_audit.engine.session import Session
-from dsql_audit.engine.statement import DSQL_SERVER_VERSION, DSQL_SERVER_VERSION_NUM
+# where each public name lives: imported on first use (PEP 562), so that a light part (board.py, watchdog.py,
+# bootstrap.py) or `run` before it starts the command does not pay for the whole engine
+_HOME = {
+    "CLIENT_ROLE": "bootstrap", "INTERNAL_ROLE": "bootstrap", "Engine": "cluster",
+    **dict.fromkeys(("ABORTED", "AGE", "CLOSED", "OCC", "ROW_LIMIT", "SCHEMA", "SIZE", "DsqlError", "SessionClosed",
+                     "UnknownRole"), "errors"),
+    "new_job_id": "job_statements", "Notice": "results", "Result": "results", "LOCK_PROBE": "running",
+    "Session": "session", "DSQL_SERVER_VERSION": "statement", "DSQL_SERVER_VERSION_NUM": "statement",
+}
+__all__ = sorted(_HOME)
 
-__all__ = ["ABORTED", "AGE", "CLIENT_ROLE", "CLOSED", "DSQL_SERVER_VERSION", "DSQL_SERVER_VERSION_NUM", "INTERNAL_ROLE",
-           "LOCK_PROBE", "OCC", "ROW_LIMIT", "SCHEMA", "SIZE", "DsqlError", "Engine", "Notice", "Result", "Session",
-           "SessionClosed", "UnknownRole", "new_job_id"]
+
+def __getattr__(name: str):
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value

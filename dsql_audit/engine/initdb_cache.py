@@ -2,9 +2,10 @@
 
 initdb makes the same files every time for one PostgreSQL build, and it is most of an engine's start (`run`
 and every test starts one). The first engine to run initdb copies the result, before PostgreSQL ever started
-on it, into the user's cache (``$DSQL_AUDIT_CACHE_DIR``, else the platform's cache folder; ``off`` turns the
-cache off). The copy is made in a folder of its own and renamed into place, so a reader never sees half of
-one; it is used only when this user owns it and nobody else may write to it.
+on it, into the user's cache: ``$DSQL_AUDIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/dsql-audit`` or
+``~/.cache/dsql-audit``; ``off`` turns it off. The copy is made in a folder of its own and renamed into
+place, so a reader never sees half of one; it is used only when this user owns it and nobody else may write
+to it.
 """
 
 from __future__ import annotations
@@ -22,10 +23,9 @@ def cache_root() -> str | None:
     where = os.environ.get("DSQL_AUDIT_CACHE_DIR")
     if where == "off":
         return None
-    if not where:
-        import platformdirs
-
-        where = platformdirs.user_cache_dir("dsql-audit")
+    if not where:  # beside the rule catalog's cache (toml_cache.py)
+        where = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+                             "dsql-audit")
     return where
 
 

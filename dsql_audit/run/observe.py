@@ -402,8 +402,7 @@ def observe(argv: list[str], *, profile: str | None = None, config=None, schema:
             app_paths=None, log=None, cwd: str | None = None, workers: int = 1) -> RunResult:
     """Run the command against the engine in audit mode and return the findings (the CLI reports them)."""
     from dsql_audit.config import Config
-    from dsql_audit.engine import CLIENT_ROLE, Engine
-    from dsql_audit.serve import Server
+    from dsql_audit.engine.bootstrap import CLIENT_ROLE
 
     log = log or (lambda line: None)
     config = config or Config()
@@ -420,28 +419,33 @@ def observe(argv: list[str], *, profile: str | None = None, config=None, schema:
 
         scanned = run_scan(scan_paths, config=config, profile=None if profile is None else _profile(profile),
                            on_unit=remember)
-    from dsql_audit.serve.server import listen
+    from dsql_audit.serve.listen import listen
     from dsql_audit.serve.workers import launch
 
-    engine = Engine(data_dir=data_dir, profile=profile or "latest", audit=True)
-    try:
-        engine.reserve()  # a data directory in use is said before anything starts
-    except RuntimeError as exc:
-        raise UsageError(str(exc)) from None
+    # the command starts before the engine is even imported: the engine's start hides behind the command's own
+    engine = None
+    if data_dir is not None:  # (a temporary directory is new: only a named one can be in use)
+        from dsql_audit.engine import Engine
+
+        engine = Engine(data_dir=data_dir, profile=profile or "latest", audit=True)
+        try:
+            engine.reserve()  # a data directory in use is said before anything starts
+        except RuntimeError as exc:
+            raise UsageError(str(exc)) from None
     errors: list = list(scanned.errors) if scanned else []
+    starting = None
     try:
         launched = launch(workers)  # their imports run while the engine starts
         listener = listen("127.0.0.1", 0)  # the command's clients wait in its backlog until the engine serves
         password = new_password()
         endpoint = Endpoint("127.0.0.1", listener.getsockname()[1], CLIENT_ROLE, password)
         env = child_env(dict(os.environ), endpoint, templates, app_paths)
-        # the command starts now, while the engine starts: the engine's start hides behind the command's own
-        starting = _EngineStart(engine, schema, log, lambda: Server(
-            engine, "127.0.0.1", 0, password=password, log=log, workers=workers, launched=launched,
-            listener=listener))
+        starting = _EngineStart(engine, profile, schema, log, dict(password=password, log=log, workers=workers,
+                                                                   launched=launched, listener=listener))
         starting.start()
         try:
-            outcome = run_command(argv, env, cwd=cwd, keep=engine.own_pids, abort=starting.failed)
+            outcome = run_command(argv, env, cwd=cwd, keep=lambda: starting.engine.own_pids() if starting.engine
+                                  else set(), abort=starting.failed)
         finally:
             starting.join()
             if starting.server is not None:
@@ -452,12 +456,15 @@ def observe(argv: list[str], *, profile: str | None = None, config=None, schema:
                     worker.discard()
         if starting.error is not None:
             raise starting.error
+        engine = starting.engine
         stats = dict(engine.stats)
         observations = group(engine.findings, starting.server.client_info)
         sessions = len({f.get("session") for f in engine.findings}) if engine.findings else 0
         sessions = max(sessions, stats.get("sessions", 0))
     finally:
-        engine.stop()
+        made = starting.engine if starting is not None else engine
+        if made is not None:
+            made.stop()
     observed = observed_findings(observations, config, root, index)
     with_site = sum(1 for o in observations if o.site and o.site.get("f"))
     result = RunResult(findings=observed, errors=errors, profile=engine.profile, command=list(argv),
@@ -474,24 +481,30 @@ def observe(argv: list[str], *, profile: str | None = None, config=None, schema:
 
 
 class _EngineStart(threading.Thread):
-    """The engine's start, the schema's load and the server's start, while the command starts."""
+    """The engine's import and start, the schema's load and the server's start, while the command starts."""
 
-    def __init__(self, engine, schema: str | None, log, make_server):
+    def __init__(self, engine, profile: str | None, schema: str | None, log, server_options: dict):
         super().__init__(name="dsql-engine-start", daemon=True)
-        self.engine, self.schema, self.log, self.make_server = engine, schema, log, make_server
+        self.engine, self.profile, self.schema, self.log = engine, profile, schema, log
+        self.server_options = server_options
         self.server = None
         self.error: BaseException | None = None
         self.failed = threading.Event()
 
     def run(self) -> None:
         try:
+            from dsql_audit.engine import Engine
+            from dsql_audit.serve import Server
+
+            if self.engine is None:
+                self.engine = Engine(profile=self.profile or "latest", audit=True)
             self.engine.start()
             if self.schema:
                 from dsql_audit.engine.script import load_sql_file
 
                 ok, _ = load_sql_file(self.engine, self.schema, self.log)
                 self.log(f"schema {self.schema}: {ok} statements loaded")
-            self.server = self.make_server().start()
+            self.server = Server(self.engine, "127.0.0.1", 0, **self.server_options).start()
         except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
             self.error = exc
             self.failed.set()

@@ -7,10 +7,21 @@ import os
 import ssl
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from dsql_audit.serve.server import Server
+if TYPE_CHECKING:
+    from dsql_audit.serve.server import Server
 
 __all__ = ["Server", "self_signed_context", "write_report"]
+
+
+def __getattr__(name: str):
+    """``Server`` on first use (PEP 562): serve/workers.py and `run` before it starts the command stay light."""
+    if name == "Server":
+        from dsql_audit.serve.server import Server
+
+        return Server
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def self_signed_context(directory: str) -> ssl.SSLContext:

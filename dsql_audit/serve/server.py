@@ -20,6 +20,7 @@ from dsql_audit.engine import DsqlError, Engine, Result, SessionClosed, UnknownR
 from dsql_audit.engine.pgcall import ClientGone, Field
 from dsql_audit.serve.binary import encoder
 from dsql_audit.serve import protocol as P
+from dsql_audit.serve.listen import listen
 from dsql_audit.serve import relay
 from dsql_audit.serve.protocol import ProtocolError
 from dsql_audit.run.tag import MARK, strip_tag
@@ -56,16 +57,6 @@ class ClientInfo:
     user: str
     application_name: str = ""
     connected: float = field(default_factory=time.time)
-
-
-def listen(host: str, port: int) -> socket.socket:
-    """The server's listening socket (port 0: any free one)."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(512)
-    sock.settimeout(0.2)
-    return sock
 
 
 class Server:
