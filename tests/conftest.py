@@ -125,21 +125,24 @@ class DroppingProxy:
 
         try:
             while data := src.recv(65536):
-                dst.sendall(data)
                 hit = from_client and next((m for m in self.markers if m in data), None)
-                if hit:
-                    self.markers.remove(hit)
-                    self.dropped += 1
-                    # the statement has reached the endpoint; the client loses its connection before any
-                    # answer can come back, and the endpoint's side closes once the statement has run
-                    for s, wait in ((src, 0.0), (dst, 0.5)):
-                        time.sleep(wait)
-                        try:
-                            s.shutdown(socket.SHUT_RDWR)
-                        except OSError:
-                            pass
-                        s.close()
-                    return
+                if not hit:
+                    dst.sendall(data)
+                    continue
+                self.markers.remove(hit)
+                self.dropped += 1
+                # the client loses its connection first (so no answer can reach it, however the threads are
+                # scheduled), then the statement goes on to the endpoint, whose side closes once it has run
+                for s, wait in ((src, 0.0), (dst, 0.5)):
+                    if s is dst:
+                        dst.sendall(data)
+                    time.sleep(wait)
+                    try:
+                        s.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                    s.close()
+                return
         except OSError:
             pass
 
