@@ -195,6 +195,17 @@ def _raise(res):
     raise psycopg.errors.error_from_result(res, encoding="utf-8")
 
 
+def _results(conn, watch, cancel):
+    """The results of the statement libpq is reading, as they come, up to its end (libpq's None)."""
+    pgconn = conn.pgconn
+    while True:
+        _wait(conn, watch, cancel)
+        res = pgconn.get_result()
+        if res is None:
+            return
+        yield res
+
+
 def run(conn, text: str, bind=None, watch: int | None = None, cancel=None, stream: bool = False):
     """Run ``text`` (several statements allowed without ``bind``: the last one's result comes back, or the
     first error, as PQexec answers). ``bind`` = (params, types, formats, result_format) for one statement with
@@ -219,11 +230,7 @@ def run(conn, text: str, bind=None, watch: int | None = None, cancel=None, strea
     with conn.lock:
         _send(conn, text, bind, watch, cancel, stream)
         last = error = None
-        while True:
-            _wait(conn, watch, cancel)
-            res = pgconn.get_result()
-            if res is None:
-                break
+        for res in _results(conn, watch, cancel):
             status = res.status
             if status == FATAL:
                 error = error or res
@@ -273,13 +280,8 @@ def run_after(conn, prefix: list, text: str, bind, watch: int | None = None, can
                 _wait(conn, watch, cancel, write=True)
             last = error = None
             for _ in range(len(prefix) + 1):  # each statement's results, then None
-                while True:
-                    _wait(conn, watch, cancel)
-                    res = pgconn.get_result()
-                    if res is None:
-                        break
-                    status = res.status
-                    if status == FATAL:
+                for res in _results(conn, watch, cancel):
+                    if res.status == FATAL:
                         error = error or res
                     elif error is None:
                         last = res  # (the prefix's results are overwritten by the statement's)

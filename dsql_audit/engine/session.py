@@ -57,6 +57,7 @@ class Session(StatementHandling, StatementRunner, JobStatements, OccAdjudication
     doomed = _on_board("doomed")  # another transaction committed first over our writes
     schema_doomed = _on_board("schema_doomed")  # a DDL that committed first rolled our transaction back: OC001
     wounded = _on_board("wounded")  # a winner ended our backend: reconnect before the next statement
+    busy = _on_board("busy")  # a statement of the client's is running (a CancelRequest may reach another worker)
     watch: int | None = None  # the client's socket (the wire front): a hangup cancels the running statement
     stream = None  # a read's RowStream left open by execute(emit=…) (a portal suspended by a row limit)
     _emit = None
@@ -114,6 +115,12 @@ class Session(StatementHandling, StatementRunner, JobStatements, OccAdjudication
             self.conn.close()
         except Exception:  # noqa: BLE001 - already gone
             pass
+
+    def set_cancel_key(self, key: int, secret: int) -> None:
+        """The key and secret a client's CancelRequest names this session by: on the board, since the request's
+        connection may be handed to another worker process."""
+        slot = self._slot
+        slot.cancel_key, slot.cancel_secret = key, secret
 
     def _release_slot(self) -> None:
         board, slot = self.engine.board, self._slot
@@ -355,5 +362,5 @@ class Session(StatementHandling, StatementRunner, JobStatements, OccAdjudication
 class _Detached:
     """A closed session's fields, off the board (its slot may already be another session's)."""
 
-    pid = txn_number = committing = doomed = schema_doomed = wounded = 0
+    pid = txn_number = committing = doomed = schema_doomed = wounded = busy = 0
     session_id = -1

@@ -186,8 +186,7 @@ class Server:
                 if key not in self.clients and board.by_cancel_key(key) is None:
                     self.clients[key] = client
                     secret = random.randint(1, 2**31 - 1)
-                    slot = client.session._slot
-                    slot.cancel_key, slot.cancel_secret = key, secret
+                    client.session.set_cancel_key(key, secret)
                     return key, secret
 
     def unregister(self, client: "ClientConnection") -> None:
@@ -282,7 +281,7 @@ class ClientConnection:
         self._busy = value
         session = self.session
         if session is not None:
-            session._slot.busy = value
+            session.busy = value
 
     # -- I/O ---------------------------------------------------------------------------------------
     def send(self, data: bytes) -> None:
