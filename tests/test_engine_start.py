@@ -154,3 +154,33 @@ def test_the_cache_key_names_the_postgresql_build(tmp_path):
     assert initdb_cache._key(a) != initdb_cache._key(b)
     assert initdb_cache._key(a) == initdb_cache._key(a)
 
+
+
+def test_a_temporary_engine_stops_postgresql_and_leaves_nothing(tmp_path):
+    """A temporary data directory is removed at stop, so PostgreSQL stops without its shutdown checkpoint
+    (immediate mode): the postmaster and its children are gone, and so is the directory."""
+    import psutil
+
+    engine = Engine(audit=True).start()  # (audit mode: 20,000 rows in one statement run, recorded)
+    s = engine.session()
+    s.execute("CREATE TABLE churn (id int PRIMARY KEY, v text)")
+    s.execute("INSERT INTO churn SELECT g, repeat('x', 100) FROM generate_series(1, 20000) g")
+    data = Path(engine.data_dir)
+    postmaster = int((data / "postmaster.pid").read_text().split()[0])
+    children = [p.pid for p in psutil.Process(postmaster).children()]
+    assert children
+    engine.stop()
+    assert not data.exists()
+    for pid in [postmaster, *children]:
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_named_data_directory_keeps_what_was_committed(tmp_path):
+    """A data directory the user named is stopped the ordinary way (its data written out) and serves again."""
+    data = tmp_path / "kept"
+    with Engine(data_dir=str(data)) as first:
+        first.session().execute("CREATE TABLE kept (id int PRIMARY KEY)")
+        first.session().execute("INSERT INTO kept VALUES (1), (2)")
+    assert (data / "PG_VERSION").exists()
+    with Engine(data_dir=str(data)) as again:
+        assert again.session().execute("SELECT count(*) FROM kept").rows == [(2,)]

@@ -208,8 +208,22 @@ class EngineLifecycle:
             self.jobs = JobRunner(self.internal_uri, self.job_latency)
             self.jobs.shared = True
 
-    def _drop_server(self) -> None:
-        """Let go of the PostgreSQL handle, whether or not the server still runs."""
+    def _stop_immediately(self) -> None:
+        """PostgreSQL stops without its shutdown checkpoint: the directory is removed next, and writing its data
+        out first was most of a stop after a write-heavy run (0.36–0.48 s after 200,000 rows, 0.1 s without)."""
+        from dsql_audit.resources import pgserver
+
+        server = self._server
+        try:
+            pgserver().pgexec.pgexec("pg_ctl", ("-w", "-m", "immediate", "-D", str(server.pgdata), "stop"),
+                                     bin_path=server.bin_path, user=server.system_user)
+            server._postmaster_info = None  # stopped: pgserver's cleanup has nothing left to stop
+        except Exception:  # noqa: BLE001 - then pgserver's own stop runs, as for any data directory
+            pass
+
+    def _drop_server(self, immediate: bool = False) -> None:
+        """Let go of the PostgreSQL handle, whether or not the server still runs (``immediate``: stop it without
+        its shutdown checkpoint, see _stop_immediately)."""
         from dsql_audit.resources import pgserver
 
         if getattr(self, "_admin", None) is not None:
@@ -219,6 +233,8 @@ class EngineLifecycle:
                 pass
             self._admin = None
         if self._server is not None:
+            if immediate and self.postgres_alive():
+                self._stop_immediately()
             try:
                 self._server.cleanup()
             except Exception:  # noqa: BLE001 - already dead (psutil.NoSuchProcess) or will not stop
@@ -245,7 +261,7 @@ class EngineLifecycle:
                 self.board.close()
                 self.board = None
             return
-        self._drop_server()
+        self._drop_server(immediate=self._owns_dir)  # (a temporary directory: removed below)
         if self.board is not None:
             self.board.close()
             self.board = None
