@@ -65,9 +65,10 @@ class Server:
                  worker: int = 0, upstream=None, launched: list | None = None,
                  listener: socket.socket | None = None):
         """``listener``: a socket already bound and listening (``listen``), whose clients wait in its backlog
-        until this server starts. ``workers`` > 1: that many processes serve the clients (serve/workers.py; this one accepts and
-        hands them over). ``worker``/``upstream``: this Server runs inside worker process ``worker`` and sends
-        its findings and clients up to the serving process with ``upstream(kind, payload)``."""
+        until this server starts. ``workers`` > 1: that many processes serve the clients (serve/workers.py;
+        this one accepts and hands them over). ``worker``/``upstream``: this Server runs inside worker process
+        ``worker`` and sends its findings and clients up to the serving process with ``upstream(kind,
+        payload)``."""
         self.engine = engine
         if workers > 1 and tls is not None and not getattr(tls, "dsql_files", None):
             workers = 1  # a TLS context a worker cannot rebuild (not serve's own certificate): one process
