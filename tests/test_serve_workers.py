@@ -285,6 +285,26 @@ def test_stop_ends_every_worker_and_backend():
         assert not left, f"board slots still taken (session, worker, backend): {left}"
 
 
+def test_a_workers_server_waits_for_its_client_threads_at_stop():
+    """A worker's Server (``upstream`` set) keeps each client's thread, so stop() waits for them and every
+    session has given its board slot back before the worker's engine stops. It dropped each new thread from its
+    list before starting it (not alive yet): stop() waited for none, the engine closed the board under a client
+    thread still closing its session, and a slot stayed taken (seen once in CI, in the test above)."""
+    with Engine(max_connections=60) as engine:
+        server = Server(engine, port=0, worker=0, upstream=lambda kind, payload: None).start()
+        conns = [psycopg.connect(server.dsn, autocommit=True) for _ in range(3)]
+        for c in conns:
+            c.execute("BEGIN")
+            c.execute("SELECT 1")
+        live = [t for t in server._threads if t.is_alive()]
+        assert len(live) == 3
+        server.stop()
+        assert not any(t.is_alive() for t in live)
+        assert not [s.session_id for s in engine.board.slots if s.used]
+        for c in conns:
+            c.close()
+
+
 def _cancel_packet(key: int, secret: int) -> bytes:
     return struct.pack("!iiii", 16, 80877102, key, secret)
 

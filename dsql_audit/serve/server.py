@@ -137,9 +137,9 @@ class Server:
         """Serve one accepted connection on a thread of its own."""
         client = ClientConnection(self, conn, address)
         t = threading.Thread(target=client.run, name=f"dsql-client-{address.rsplit(':', 1)[-1]}", daemon=True)
-        self._threads.append(t)
-        if self.upstream is not None:
+        if self.upstream is not None:  # (before adding the new thread: not started yet, it is not alive)
             self._threads = [x for x in self._threads if x.is_alive()]
+        self._threads.append(t)  # stop() waits for it: its session is closed before the engine stops
         t.start()
 
     def _start_workers(self) -> None:
