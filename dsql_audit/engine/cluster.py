@@ -100,6 +100,14 @@ class Engine(EngineLifecycle, CachedLookups):
         with self._lock:
             self._admin.execute("SELECT pg_cancel_backend(%s)", (pid,))
 
+    def cancel_waiting(self, pid: int) -> bool:
+        """Cancel backend ``pid``'s statement if it is waiting for a lock now (True), in the one statement
+        that looks: a cancel sent after the wait ended could reach the backend's next statement."""
+        with self._lock:
+            row = self._admin.execute("SELECT pg_cancel_backend(%s) WHERE cardinality(pg_blocking_pids(%s)) > 0",
+                                      (pid, pid)).fetchone()
+        return bool(row and row[0])
+
     def terminate(self, pid: int) -> None:
         with self._lock:
             self._admin.execute("SELECT pg_terminate_backend(%s)", (pid,))

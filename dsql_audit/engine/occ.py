@@ -234,16 +234,17 @@ class OccAdjudication:
                     if (index := board.by_pid(p)) is not None:
                         other = board.slots[index]
                         blockers.add("committed" if other.committing else (other.session_id, other.txn_number))
-                self.engine.cancel(self.pid)
-                worker.join()
-                raise Blocked(blockers or {"committed"})
+                if self.engine.cancel_waiting(self.pid):
+                    worker.join()
+                    raise Blocked(blockers or {"committed"})
+                worker.join(0.002)  # the wait ended as we looked: the statement's own outcome decides
+                continue
             for pid in pids:
                 index = board.by_pid(pid)
                 if index is None or index == self._slot_index:
                     continue
                 if board.slots[index].committing:  # decided already: it wins; a write re-applied behind it loses
-                    if wound == "data":
-                        self.engine.cancel(self.pid)
+                    if wound == "data" and self.engine.cancel_waiting(self.pid):
                         worker.join()
                         raise Blocked({"committed"})
                     continue  # a DDL waits for it to finish
