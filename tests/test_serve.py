@@ -687,3 +687,21 @@ def test_catalog_reads_through_serve(server):
     # what DSQL itself holds (its sys schema, the settings it runs with) is not the estate's to migrate
     assert not [f for f in result.findings if (f.object or "").startswith("sys.")
                 or f.name in ("isolation-level", "session-setting")], result.findings
+
+
+def test_a_with_hold_cursor_declared_in_autocommit_is_described_in_audit_mode():
+    """psycopg 3's server-side cursor on an autocommit connection (Django's queryset.iterator(), which its test
+    runner uses to serialize the test database): DECLARE … WITH HOLD, run and committed on its own, then the
+    protocol's Describe of that portal. In audit mode (DSQL refuses DECLARE: recorded) the cursor is
+    PostgreSQL's and is described as PostgreSQL describes it; it was answered 34000, portal does not exist."""
+    with Engine(audit=True) as engine:
+        server = Server(engine, port=0, workers=1).start()
+        try:
+            with psycopg.connect(server.dsn, autocommit=True) as c:
+                with c.cursor("held", withhold=True) as cur:
+                    cur.execute("SELECT g, g * 2 AS twice FROM generate_series(1, 5) g")
+                    assert [d.name for d in cur.description] == ["g", "twice"]
+                    assert cur.fetchall() == [(g, g * 2) for g in range(1, 6)]
+            assert any(f["rule"] == "unsupported-statement" for f in engine.findings)
+        finally:
+            server.stop()

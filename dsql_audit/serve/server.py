@@ -588,9 +588,10 @@ class ClientConnection:
             self.send(P.row_description(fields) if fields else P.NO_DATA)
             return
         portal = self.portals.get(name)
-        if portal is None and self.server.engine.audit and name and self.session.pg_open:
+        if portal is None and self.server.engine.audit and name:
             # a cursor the SQL declared (DECLARE c CURSOR …: refused by DSQL, recorded, run in audit mode) is a
-            # portal of PostgreSQL's: psycopg 3's server-side cursors describe it by name
+            # portal of PostgreSQL's: psycopg 3's server-side cursors describe it by name — in a transaction,
+            # or WITH HOLD after it (Django's in autocommit: its test database's serialization)
             fields = self._describe_cursor(name)
             if fields is not None:
                 self.send(P.row_description(fields) if fields else P.NO_DATA)
