@@ -319,10 +319,13 @@ def test_the_relay_is_taken_for_plain_reads_only(server, relay_on):
         n = relayed(server, c)
         c.execute("SELECT v FROM relay_w WHERE id = 1")
         c.execute("SELECT v FROM relay_w WHERE id = %s", (1,))
-        assert relayed(server, c) == n + 2
+        c.execute("UPDATE relay_w SET v = v + 1 WHERE id = 1")  # a write outside a transaction, both protocols
+        c.execute("UPDATE relay_w SET v = v + 1 WHERE id = %s", (1,))
+        assert relayed(server, c) == n + 4
+        n += 2
         not_relayed = [
-            ("UPDATE relay_w SET v = v + 1 WHERE id = 1", None),
-            ("UPDATE relay_w SET v = v + 1 WHERE id = %s", (1,)),
+            ("UPDATE relay_w SET v = v + 1 WHERE id = 1 RETURNING v", None),  # rows to forward
+            ("UPDATE relay_w SET v = v + 1 WHERE id = %s RETURNING v", (1,)),
             ("SELECT v FROM relay_w WHERE id = 1 FOR UPDATE", None),
             ("SELECT v FROM relay_w WHERE id = %s FOR UPDATE", (1,)),
             ("SELECT 1; SELECT 2", None),  # two statements

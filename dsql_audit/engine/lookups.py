@@ -53,6 +53,15 @@ def _with_text(facts: Facts, text: str) -> Facts:
     return twin
 
 
+def _widest(length: int, typmod: int, name: str) -> int | None:
+    """The most bytes a column's value can take (None: no limit short of PostgreSQL's own)."""
+    if length > 0:
+        return length
+    if name in ("varchar", "bpchar") and typmod > 4:
+        return 4 + 4 * (typmod - 4)  # a varlena header and at most 4 bytes a character (UTF-8)
+    return None
+
+
 class CachedLookups:
     """The Engine's cached answers (a part of Engine, engine/cluster.py); the caches are Engine attributes."""
 
@@ -121,6 +130,23 @@ class CachedLookups:
                 self._index_keys.clear()
             self._index_keys[key] = types
         return types
+
+    def within_bounds(self, conn, regclass: str, row_bytes: int, value_bytes: int) -> bool:
+        """No row of the table can be over DSQL's row bound nor hold a value over its value bound: every column
+        is of a fixed size or a length-limited varchar/char (at most 4 bytes a character), and they add up to
+        less than the row bound. Cached per catalog version."""
+        key = ("bounded", self.catalog_version, regclass, row_bytes, value_bytes)
+        bounded = self._index_keys.get(key)
+        if bounded is None:
+            widest = [_widest(length, typmod, name) for length, typmod, name in conn.execute(
+                "SELECT t.typlen, a.atttypmod, t.typname FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+                "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped", (regclass,)).fetchall()]
+            bounded = bool(widest) and None not in widest and max(widest) <= value_bytes and \
+                sum(widest) + 64 <= row_bytes  # (64: the row's header and null bitmap, generously)
+            if len(self._index_keys) > 4096:
+                self._index_keys.clear()
+            self._index_keys[key] = bounded
+        return bounded
 
     def index_keys(self, conn, regclass: str) -> list:
         key = (self.catalog_version, regclass)

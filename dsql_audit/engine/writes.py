@@ -51,6 +51,13 @@ def size_expression(ref: str, index_columns: list[str], value_columns: list[str]
     return "(" + " + ".join(f"{p}::bigint" for p in parts) + ")"
 
 
+def over_condition(ref: str, value_columns: list[str], row_bytes: int, value_bytes: int) -> str:
+    """True for a written row over DSQL's row bound, or with one of ``value_columns`` over its value bound."""
+    parts = [f"pg_column_size({ref}.*) > {int(row_bytes)}"]
+    parts += [f"coalesce(pg_column_size({_col(ref, c)}), 0) > {int(value_bytes)}" for c in value_columns]
+    return "(" + " OR ".join(parts) + ")"
+
+
 def unpack(size: int) -> tuple[int, bool, bool]:
     """(bytes, row over its bound, a value over its bound) from the size column."""
     row = size >= ROW_OVER

@@ -14,6 +14,8 @@ anything in doubt, takes the general path, unchanged.
 The engine's bookkeeping is kept as the general path keeps it for such a statement: the statement count, the
 transaction number, the call site, ``busy`` for a CancelRequest, a client hang-up cancelling the statement,
 and DSQL's answer where PostgreSQL's temp_file_limit stands for DSQL's query memory.
+
+A write outside any transaction goes a similar way: serve/relay_writes.py, with this module's parts.
 """
 
 from __future__ import annotations
@@ -23,13 +25,13 @@ import re
 import select
 import struct
 
-from dsql_audit.engine import SessionClosed
-from dsql_audit.engine import pgcall
+from dsql_audit.engine import SessionClosed, pgcall
 from dsql_audit.engine.session import _statements
 from dsql_audit.run.tag import MARK
 from dsql_audit.serve import protocol as P
 
 ENABLED = True  # the switch: off, every statement takes the general path (tests compare the two)
+WRITES = True  # the autocommit writes' switch (off: only reads are relayed)
 RELAYED = [0]  # statements relayed in this process (each ClientConnection counts its own: ``relayed``)
 
 _INT32 = struct.Struct("!i")
@@ -43,7 +45,8 @@ _TEMP_SPACE = b"C53400\0"  # an ErrorResponse's SQLSTATE field: PostgreSQL's tem
 _POLLIN, _POLLOUT = select.POLLIN, select.POLLOUT
 # the eligibility cache's key (see _key): the gate's cheap shape key (lookups.shape), over the bytes
 _READ_HEAD = re.compile(rb"\s*(?:SELECT|WITH|VALUES|TABLE|\()", re.I)  # how a SelectStmt can begin
-_KEYED = re.compile(rb'\s*(?:SELECT|WITH)\b[^"?$\\]*\Z', re.I)  # (without the characters shape() keeps)
+_WRITE_HEAD = re.compile(rb"\s*(?:INSERT|UPDATE|DELETE)\b", re.I)
+_KEYED = re.compile(rb'\s*(?:SELECT|WITH|INSERT|UPDATE|DELETE)\b[^"?$\\]*\Z', re.I)  # (without what shape() keeps)
 _DIGITS = re.compile(rb"\b\d+\b")
 _CACHED = 16_384  # statements up to this long have their answer cached (as Engine.decide caches the gate's)
 
@@ -99,10 +102,10 @@ def _backend(client, session) -> _Backend | None:
 
 
 def _key(statement: bytes):
-    """The eligibility cache's key of a statement's bytes: the statement itself, or for a SELECT / WITH in
-    ASCII without the characters the gate's cheap shape key leaves out, that key (its standalone digit runs
-    as ?, as Engine.decide's cache keys it: eligibility is the gate's answer and the statement's cut, neither
-    of which such digits change). None: not cached (too long)."""
+    """The eligibility cache's key of a statement's bytes: the statement itself, or for a SELECT / WITH /
+    INSERT / UPDATE / DELETE in ASCII without the characters the gate's cheap shape key leaves out, that key
+    (its standalone digit runs as ?, as Engine.decide's cache keys it: eligibility is the gate's answer, the
+    statement's cut and a write's target, none of which such digits change). None: not cached (too long)."""
     if len(statement) > _CACHED:
         return None
     if statement.isascii() and _KEYED.match(statement) is not None:
@@ -136,14 +139,23 @@ def _read_only(engine, text: str) -> bool:
             and '"set_config"' not in facts.js)
 
 
-def _simple_text(body: bytes, engine) -> str | None:
-    """The statement of a Query message if it is one plain read."""
+def _text(statement: bytes) -> str | None:
+    """The one statement of a message's query string as Session.execute cuts it, if _plain (None otherwise;
+    bytes that are not UTF-8 too: the general path reads them with replacement characters)."""
     try:
-        sql = body[:-1].decode()
-    except UnicodeDecodeError:  # the general path reads it with replacement characters
+        return _plain(statement.decode())
+    except UnicodeDecodeError:
         return None
-    text = _plain(sql)
-    return text if text is not None and _read_only(engine, text) else None
+
+
+def _is_read(engine, statement: bytes) -> bool:
+    text = _text(statement)
+    return text is not None and _read_only(engine, text)
+
+
+def _whole_query(body: bytes) -> bool:
+    """A Query message's body is one string (nothing after its terminator)."""
+    return body.find(b"\0") == len(body) - 1
 
 
 def _reads(engine) -> dict:
@@ -167,19 +179,20 @@ def _eligible(engine, text: bytes, decide) -> bool:
 
 
 def simple(client, body: bytes) -> bool:
-    """A Query message: relayed if it is one plain read (True: answered, ReadyForQuery included)."""
-    if _READ_HEAD.match(body) is None:  # (a write, a SET, …: nothing more to look at)
-        return False
+    """A Query message: relayed if it is one plain read or one write outside a transaction (True: answered,
+    ReadyForQuery included)."""
+    if _READ_HEAD.match(body) is None:
+        if WRITES and _WRITE_HEAD.match(body) is not None:
+            return relay_writes.simple(client, body)
+        return False  # (a SET, a BEGIN, …: nothing more to look at)
     session = client.session
     engine = session.engine
-    if not _eligible(engine, body, lambda: body.find(b"\0") == len(body) - 1
-                     and _simple_text(body, engine) is not None):
+    if not _eligible(engine, body, lambda: _whole_query(body) and _is_read(engine, body[:-1])):
         return False
     back = _backend(client, session)
     if back is None:
         return False
-    if _run(client, session, back, b"Q" + _pack(len(body) + 4) + body, body, False) is not None:
-        session._reset_txn()  # an autocommit read: nothing of ours to commit or roll back
+    _run(client, session, back, b"Q" + _pack(len(body) + 4) + body, body, False)
     return True
 
 
@@ -194,22 +207,15 @@ def extended(client, body: bytes) -> bool:
         return False
     statement = body[1:end]
     if _READ_HEAD.match(statement) is None:
+        if WRITES and _WRITE_HEAD.match(statement) is not None:
+            return relay_writes.extended(client, body, statement, end)
         return False
     session = client.session
     engine = session.engine
 
-    def decide() -> bool:
-        try:
-            query = statement.decode()
-        except UnicodeDecodeError:
-            return False
-        return _plain(query) is not None and _read_only(engine, query)
-
-    if not _eligible(engine, statement, decide):
+    if not _eligible(engine, statement, lambda: _is_read(engine, statement)):
         return False
-    inbox = client.rfile()
-    buf, start = inbox.buf, inbox.pos
-    at = _batch(buf, start)
+    inbox, buf, start, at = _buffered_batch(client)
     if at < 0:
         return False
     back = _backend(client, session)
@@ -235,6 +241,14 @@ def extended(client, body: bytes) -> bool:
         session.aborted = True  # PostgreSQL's error in the implicit transaction (Session._pg_failed)
     session.end_implicit()  # Sync: as the general path ends the implicit transaction
     return True
+
+
+def _buffered_batch(client) -> tuple:
+    """(the client's Inbox, its buffer, where the Bind after the Parse being handled starts, where the batch
+    ends: -1 if not all of it is buffered, see _batch)."""
+    inbox = client.rfile()
+    buf, start = inbox.buf, inbox.pos
+    return inbox, buf, start, _batch(buf, start)
 
 
 def _batch(buf: bytes, at: int) -> int:
@@ -268,10 +282,12 @@ def _whole(buf: bytes, at: int, n: int) -> int:
     return end if at + 5 <= end <= n else -1
 
 
-def _run(client, session, back: _Backend, request: bytes, statement: bytes, extended: bool) -> bool | None:
+def _run(client, session, back: _Backend, request: bytes, statement: bytes, extended: bool, write=None):
     """Send, relay the answer, keep ``busy`` up meanwhile. True/False: PostgreSQL answered (with an error or
     not); None: the backend was lost, and the general path's answer to that was sent instead. The engine's
-    bookkeeping for the statement's start is done while PostgreSQL runs it (none of it reaches PostgreSQL)."""
+    bookkeeping for the statement's start is done while PostgreSQL runs it (none of it reaches PostgreSQL).
+    ``write``: how a write's answer is read (relay_writes.answer, whose outcome is returned); the write is
+    counted once it succeeded (else the general path counts it)."""
     if client.out:
         client.flush()
     try:
@@ -280,14 +296,17 @@ def _run(client, session, back: _Backend, request: bytes, statement: bytes, exte
                 _send(back, session, request)
             finally:  # (also when the send failed: the statement was counted on the general path too)
                 client.busy = True  # a CancelRequest reaches the statement (Server.cancel)
-                client.relayed += 1  # (counted before the answer goes: its client may look at once)
-                RELAYED[0] += 1
-                session.engine.stats["statements"] += 1
                 session.site = None
+                if write is None:
+                    client.relayed += 1  # (counted before the answer goes: its client may look at once)
+                    RELAYED[0] += 1
+                    session.engine.stats["statements"] += 1
                 if extended:
                     session.begin_implicit()  # the statements up to Sync: one implicit transaction
-                else:
-                    session._start_txn()  # an autocommit statement's transaction number
+                else:  # an autocommit statement's transaction number (nothing else of a transaction's
+                    session.txn_number += 1  # state is set by a relayed read, nor read by a relayed write)
+            if write is not None:
+                return write(client, session, back)
             failed = _answer(client, session, back, statement, extended)
     except _Lost as lost:
         client.busy = False
@@ -430,3 +449,6 @@ def _error(session, statement: bytes, extended: bool, buf: bytes, pos: int, end:
     error = session._fail(text, variant.sqlstate, variant.dsql_message.replace(
         "131072", str(session.engine.profile.limit("query_temp_kb"))), "size-limit", "temp_space")
     return P.error(error.sqlstate, error.message, detail=error.detail, hint=error.hint)
+
+
+from dsql_audit.serve import relay_writes  # noqa: E402 - it uses this module's parts (imported last: a cycle)
