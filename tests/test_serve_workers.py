@@ -426,3 +426,61 @@ def scripted_remote():
     "test_repeated_conflicts_keep_no_state"])
 def test_conformance_across_workers(scripted_remote, scenario):
     getattr(test_engine_conformance, scenario)(scripted_remote)
+
+
+def _hold_the_board_lock_while_waiting_for_the_adjudicator(spec, attached, parent_holds, child_holds, done):
+    """(A worker process:) one thread holds the board lock for 0.8 s, another waits for the adjudicator."""
+    from dsql_audit.engine.board import Board
+
+    board = Board.attach(spec)
+    attached.set()
+
+    def hold():
+        with board.lock:
+            child_holds.set()
+            time.sleep(0.8)
+
+    def wait():
+        child_holds.wait(10)
+        parent_holds.wait(10)
+        with board.adjudicator:
+            done.set()
+
+    threads = [threading.Thread(target=hold), threading.Thread(target=wait)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+
+
+def test_the_board_locks_outlast_the_kernel_s_false_deadlock_report():
+    """Record locks belong to processes, not threads. The engine takes the adjudicator, then the board lock, never
+    the other way round; but when one thread of a worker holds the board lock while another waits for the
+    adjudicator, and the process holding the adjudicator asks for the board lock, the kernel sees two processes
+    waiting for each other and answers EDEADLK (seen in the 100-client load test as sessions that could not close).
+    The request is made again until the holder lets go: here it waits the 0.8 s, and both threads get their lock."""
+    import multiprocessing
+
+    from dsql_audit.engine.board import Board
+
+    board = Board.create(slots=8)
+    ctx = multiprocessing.get_context("fork")
+    attached, parent_holds, child_holds, done = (ctx.Event() for _ in range(4))
+    child = ctx.Process(target=_hold_the_board_lock_while_waiting_for_the_adjudicator,
+                        args=(board.spec(1), attached, parent_holds, child_holds, done))
+    child.start()
+    try:
+        assert attached.wait(10)
+        with board.adjudicator:
+            parent_holds.set()
+            assert child_holds.wait(10)
+            time.sleep(0.2)  # (the child's other thread is waiting for the adjudicator by now)
+            start = time.monotonic()
+            with board.lock:  # EDEADLK here before
+                waited = time.monotonic() - start
+        assert done.wait(10), "the worker's thread never got the adjudicator"
+        assert waited > 0.3  # it waited for the holder, as a lock does
+    finally:
+        child.join(20)
+        board.close()  # (the owner's close removes the file)
+    assert child.exitcode == 0

@@ -23,6 +23,7 @@ a COMMIT looks only while some pending write names a transaction at all.
 from __future__ import annotations
 
 import ctypes
+import errno
 import fcntl
 import struct
 import json
@@ -30,6 +31,7 @@ import mmap
 import os
 import tempfile
 import threading
+import time
 
 MAGIC = 0x44534F43  # "DSOC"
 WORKERS = 64  # connection counters in the header (workers beyond it are not counted)
@@ -59,6 +61,21 @@ class Entry(ctypes.Structure):
                 ("committed", ctypes.c_int32)]
 
 
+def _lock_record(fd: int, at: int) -> None:
+    """fcntl's record lock on byte ``at``, waiting for it. The kernel answers EDEADLK when this process waits for
+    a process that waits for a lock this process holds — but record locks belong to processes, not threads:
+    the holder here may be another thread, about to release it (the engine takes the adjudicator, then the
+    board lock, never the other way round, so no real deadlock exists). The request is made again."""
+    while True:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX, 1, at)
+            return
+        except OSError as exc:
+            if exc.errno != errno.EDEADLK:
+                raise
+            time.sleep(0.0002)
+
+
 class SharedLock:
     """A lock over threads (a thread lock) and processes (fcntl's record lock on byte ``at`` of the file: one
     thread per process asks for it, and a dead holder's lock is released by the kernel). While no worker
@@ -74,7 +91,7 @@ class SharedLock:
         self._local.acquire()
         if self._shared():
             try:
-                fcntl.lockf(self._fd, fcntl.LOCK_EX, 1, self._at)
+                _lock_record(self._fd, self._at)
             except BaseException:
                 self._local.release()
                 raise
@@ -139,7 +156,7 @@ class Board:
             raise RuntimeError(f"{spec['path']} is not an engine's board")
         # from here on every process takes the record locks (the owner's next acquire sees the count). The
         # count itself is changed under the record lock, taken directly: before it, no one else takes it
-        fcntl.lockf(fd, fcntl.LOCK_EX, 1, 1)
+        _lock_record(fd, 1)
         board.header.attached += 1
         fcntl.lockf(fd, fcntl.LOCK_UN, 1, 1)
         return board
