@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import psycopg
@@ -258,3 +259,43 @@ def test_pgbench_writes(server, engine, tmp_path):
     assert relay.RELAYED[0] - before >= 600
     with psycopg.connect(engine.uri, autocommit=True) as c:
         assert c.execute("SELECT sum(abalance) FROM pgbench_accounts").fetchone() == (600,)
+
+
+def test_a_ddl_on_the_written_table_makes_a_running_write_lose(server, engine):
+    """A DDL that commits on the table a relayed write is writing ends the write's backend (it would wait for
+    the write's lock): the write answers OC001 as on the general path, and the DDL is done."""
+    sql = "UPDATE d_narrow SET n = n + (SELECT 1 FROM pg_sleep(1)) WHERE id = 1"
+    for on in (True, False):
+        with connect(server) as a, connect(server) as b:
+            _tables(a, "d_")
+            assert autocommit_write.plan(*engine.decide(sql, live=True)) is not None  # (relayed when on)
+            a.execute("INSERT INTO d_narrow VALUES (1, 0, 'a')")
+            before = relayed(server, a)
+            outcome: list = []
+
+            def slow_write():
+                relay.WRITES = on
+                try:
+                    a.execute(sql)
+                    outcome.append("UPDATE")
+                except psycopg.Error as exc:
+                    outcome.append(exc.sqlstate + " " + str(exc))
+                finally:
+                    relay.WRITES = True
+
+            t = threading.Thread(target=slow_write)
+            t.start()
+            deadline = time.monotonic() + 5
+            while not _writing(engine, "pg_sleep") and time.monotonic() < deadline:
+                time.sleep(0.02)
+            b.execute("ALTER TABLE d_narrow ADD COLUMN note varchar(10)")
+            t.join(30)
+            assert outcome and outcome[0].startswith("40001") and "OC001" in outcome[0], (on, outcome)
+            assert b.execute("SELECT n FROM d_narrow WHERE id = 1").fetchone() == (0,)
+            assert relayed(server, a) == before  # (refused: not counted as relayed)
+
+
+def _writing(engine, text: str) -> bool:
+    with psycopg.connect(getattr(engine, "internal_uri", engine.uri), autocommit=True) as c:
+        return bool(c.execute("SELECT 1 FROM pg_stat_activity WHERE query LIKE %s AND state = 'active'",
+                              (f"%{text}%",)).fetchone())

@@ -17,10 +17,15 @@ the general path's (lock_timeout, set for the transaction only), and which fails
   fails when the rows, their size (writes.size_expression, index entries included) or the time is over a bound.
 
 The 300 s bound of a bare write is PostgreSQL's statement_timeout for it (set, as the lock probe, by
-set_config in the same transaction). Whatever the query answers other than
-success — a bound's error, PostgreSQL's own error for the statement, a lock met — has rolled everything back,
-and the caller runs the statement again on the general path, which answers as DSQL does and records what it
-finds (so this path never needs to). On success the statement's command tag is the answer.
+set_config in the same transaction). Whatever the query answers other than success — a bound's error,
+PostgreSQL's own error for the statement, a lock met — has rolled everything back, and the caller runs the
+statement again on the general path, which answers as DSQL does and records what it finds (so this path never
+needs to). On success the statement's command tag is the answer.
+
+One difference from the general path: a DDL on another table that commits while the write runs does not fail
+the write with OC001 (the general path compares catalog versions between the write and its COMMIT; here
+PostgreSQL commits as soon as the write is done). A DDL on the written table meets the write's lock and ends its
+backend, and the write answers OC001 (40001) as on the general path.
 
 Which writes: INSERT, UPDATE and DELETE with a table target, no RETURNING and no WITH of their own (RETURNING
 would need the rows forwarded; a WITH could hold a write PostgreSQL refuses inside another WITH), that the gate
@@ -35,7 +40,9 @@ from dsql_audit.engine import writes
 from dsql_audit.engine.running import LOCK_PROBE
 
 TAGS = {"InsertStmt": "INSERT 0 ", "UpdateStmt": "UPDATE ", "DeleteStmt": "DELETE "}
-FEW = 4  # rows a bare or row-form write may write at most (4 rows under DSQL's 2 MiB row bound: under 10 MiB)
+# rows a bare or row-form write may write at most: 4 rows under DSQL's 2 MiB row bound stay under 10 MiB with
+# their index entries (PostgreSQL caps a B-tree entry at about 2.7 kB)
+FEW = 4
 BARE, ROW, TOTAL = "bare", "row", "total"
 
 
