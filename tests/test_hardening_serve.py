@@ -481,17 +481,20 @@ def test_the_engine_stops_its_watchdog_and_a_killed_engine_process_leaves_nothin
               "from dsql_audit.engine import Engine\n"
               "e = Engine().start()\n"
               "print(e.data_dir, flush=True)\n"
+              "print(e.board.path, flush=True)\n"
               "time.sleep(120)\n")
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     data = Path(proc.stdout.readline().strip())
+    board = Path(proc.stdout.readline().strip())
     pid = _postmaster(data)
-    assert pid and _running(pid)
+    assert pid and _running(pid) and board.exists()
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     deadline = time.monotonic() + 10
-    while (_running(pid) or data.exists()) and time.monotonic() < deadline:
+    while (_running(pid) or data.exists() or board.exists()) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _running(pid) and not data.exists()  # its temporary data directory is removed as well
+    assert not board.exists()  # and its OCC board's shared-memory file
     with Engine(data_dir=str(tmp_path / "d")) as engine:
         assert len(_watchdogs(tmp_path / "d")) == 1
         assert engine.session().execute("SELECT 1").rows == [(1,)]

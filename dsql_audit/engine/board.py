@@ -34,6 +34,7 @@ import threading
 import time
 
 MAGIC = 0x44534F43  # "DSOC"
+PREFIX = "dsql-audit-board-"  # then the owner's pid and a dash (watchdog.py knows this)
 WORKERS = 64  # connection counters in the header (workers beyond it are not counted)
 COMMITTED = 1024  # entries of the committed table
 DOOMED_BY = 3000  # bytes of the winners' statements kept for a loser's report
@@ -137,7 +138,8 @@ class Board:
     @classmethod
     def create(cls, slots: int = 256) -> "Board":
         base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
-        fd, path = tempfile.mkstemp(prefix="dsql-audit-board-", dir=base)
+        # named after this process: if it is killed, its engine's watchdog removes the file (watchdog.py)
+        fd, path = tempfile.mkstemp(prefix=f"{PREFIX}{os.getpid()}-", dir=base)
         os.fchmod(fd, 0o600)
         os.ftruncate(fd, _size(slots))
         board = cls(path, fd, slots, owner=True)

@@ -8,7 +8,8 @@ holds. The engine's normal stop writes ``q`` (the watchdog just exits); when the
 kernel closes the write end and the read returns EOF: the watchdog then stops the postmaster named in the data
 directory's postmaster.pid — SIGINT (fast shutdown: open transactions roll back, committed data is kept), then
 SIGQUIT, then SIGKILL if it has not stopped within a few seconds — forgets the dead process in pgserver's
-handle list, and removes the data directory if it was the engine's temporary one.
+handle list, removes the process's OCC board files (engine/board.py) and the data directory if it was the
+engine's temporary one.
 
 The watchdog also holds the engine's lock on the data directory (a copy of its descriptor), so a new engine
 cannot start on the directory while a dead engine's PostgreSQL is still being stopped.
@@ -92,6 +93,23 @@ def forget(data_dir: str, gone: int | None = None) -> None:
             pass
 
 
+BOARD_PREFIX = "dsql-audit-board-"  # board.PREFIX (this file imports nothing of the package)
+
+
+def remove_boards(engine_pid: int) -> None:
+    """The shared-memory files (engine/board.py) the dead process made: a normal stop removes them, a killed
+    process cannot."""
+    import glob
+    import tempfile
+
+    for base in {"/dev/shm", tempfile.gettempdir()}:
+        for path in glob.glob(os.path.join(base, f"{BOARD_PREFIX}{engine_pid}-*")):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+
 def main(argv: list[str]) -> int:
     data_dir, engine_pid, remove = argv[0], int(argv[1]), "--remove" in argv[2:]
     for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
@@ -109,6 +127,7 @@ def main(argv: list[str]) -> int:
         return 0
     stop_postmaster(data_dir)
     forget(data_dir, engine_pid)
+    remove_boards(engine_pid)
     if remove:
         import shutil
 
