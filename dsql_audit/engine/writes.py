@@ -37,6 +37,15 @@ def _col(ref: str, name: str) -> str:
     return f"{ref}.\"{name.replace(chr(34), chr(34) * 2)}\""
 
 
+def _row_over(ref: str, row_bytes: int) -> str:
+    return f"pg_column_size({ref}.*) > {int(row_bytes)}"
+
+
+def _value_over(ref: str, value_columns: list[str], value_bytes: int) -> str:
+    widest = f"greatest({', '.join(f'coalesce(pg_column_size({_col(ref, c)}), 0)' for c in value_columns)})"
+    return f"{widest} > {int(value_bytes)}"
+
+
 def size_expression(ref: str, index_columns: list[str], value_columns: list[str] = (), row_bytes: int = 0,
                     value_bytes: int = 0) -> str:
     """Each written row's stored size plus its secondary-index keys; with ``row_bytes`` / ``value_bytes``,
@@ -44,17 +53,18 @@ def size_expression(ref: str, index_columns: list[str], value_columns: list[str]
     parts = [f"pg_column_size({ref}.*)"]
     parts += [f"coalesce(pg_column_size({_col(ref, c)}), 0)" for c in index_columns]
     if row_bytes:
-        parts.append(f"(CASE WHEN pg_column_size({ref}.*) > {int(row_bytes)} THEN {ROW_OVER} ELSE 0 END)")
+        parts.append(f"(CASE WHEN {_row_over(ref, row_bytes)} THEN {ROW_OVER} ELSE 0 END)")
     if value_bytes and value_columns:
-        widest = f"greatest({', '.join(f'coalesce(pg_column_size({_col(ref, c)}), 0)' for c in value_columns)})"
-        parts.append(f"(CASE WHEN {widest} > {int(value_bytes)} THEN {VALUE_OVER} ELSE 0 END)")
+        parts.append(f"(CASE WHEN {_value_over(ref, value_columns, value_bytes)} THEN {VALUE_OVER} ELSE 0 END)")
     return "(" + " + ".join(f"{p}::bigint" for p in parts) + ")"
 
 
 def over_condition(ref: str, value_columns: list[str], row_bytes: int, value_bytes: int) -> str:
-    """True for a written row over DSQL's row bound, or with one of ``value_columns`` over its value bound."""
-    parts = [f"pg_column_size({ref}.*) > {int(row_bytes)}"]
-    parts += [f"coalesce(pg_column_size({_col(ref, c)}), 0) > {int(value_bytes)}" for c in value_columns]
+    """True for a written row over DSQL's row bound, or with one of ``value_columns`` over its value bound
+    (the same tests as size_expression's flags)."""
+    parts = [_row_over(ref, row_bytes)]
+    if value_columns:
+        parts.append(_value_over(ref, value_columns, value_bytes))
     return "(" + " OR ".join(parts) + ")"
 
 
